@@ -1,0 +1,216 @@
+/*
+ * CPU feature detection, choice of the instruction-set path, thread count
+ * and per-thread workspaces.
+ */
+#include "internal.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#ifdef BK_X86
+#include <cpuid.h>
+
+static uint64_t xgetbv0(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((uint64_t)hi << 32) | lo;
+}
+#endif
+
+void bk_cpu_detect(bk_cpu_features *f)
+{
+    memset(f, 0, sizeof *f);
+#ifdef BK_X86
+    unsigned a, b, c, d;
+    if (!__get_cpuid(0, &a, &b, &c, &d)) return;
+    unsigned max_leaf = a;
+    memcpy(f->vendor + 0, &b, 4);
+    memcpy(f->vendor + 4, &d, 4);
+    memcpy(f->vendor + 8, &c, 4);
+
+    __get_cpuid(1, &a, &b, &c, &d);
+    f->sse2 = (d >> 26) & 1;
+    f->fma = (c >> 12) & 1;
+    f->f16c = (c >> 29) & 1;
+    int osxsave = (c >> 27) & 1;
+    int avx = (c >> 28) & 1;
+    /* XCR0: bits 1-2 SSE/AVX state; 5-7 opmask, ZMM_Hi256, Hi16_ZMM. */
+    uint64_t xcr0 = osxsave ? xgetbv0() : 0;
+    f->os_ymm = (xcr0 & 0x6) == 0x6;
+    f->os_zmm = f->os_ymm && (xcr0 & 0xe0) == 0xe0;
+    f->avx = avx && f->os_ymm;
+
+    if (max_leaf >= 7) {
+        __cpuid_count(7, 0, a, b, c, d);
+        f->avx2 = f->avx && ((b >> 5) & 1);
+        f->avx512f = f->os_zmm && ((b >> 16) & 1);
+        f->avx512dq = f->os_zmm && ((b >> 17) & 1);
+        f->avx512bw = f->os_zmm && ((b >> 30) & 1);
+        f->avx512vl = f->os_zmm && ((b >> 31) & 1);
+        __cpuid_count(7, 1, a, b, c, d);
+        f->avx512_bf16 = f->os_zmm && ((a >> 5) & 1);
+    }
+    f->fma = f->fma && f->os_ymm;
+    f->f16c = f->f16c && f->os_ymm;
+
+    if (__get_cpuid(0x80000000, &a, &b, &c, &d) && a >= 0x80000004) {
+        unsigned r[12];
+        for (unsigned i = 0; i < 3; i++)
+            __get_cpuid(0x80000002 + i, &r[4 * i], &r[4 * i + 1],
+                        &r[4 * i + 2], &r[4 * i + 3]);
+        memcpy(f->brand, r, 48);
+        f->brand[48] = 0;
+    }
+#endif
+}
+
+bk_isa bk_isa_best(void)
+{
+    bk_cpu_features f;
+    bk_cpu_detect(&f);
+    if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.fma)
+        return BK_ISA_AVX512;
+    if (f.avx2 && f.fma && f.f16c) return BK_ISA_AVX2;
+    return BK_ISA_SCALAR;
+}
+
+const char *bk_isa_name(bk_isa isa)
+{
+    switch (isa) {
+    case BK_ISA_AVX512: return "avx512";
+    case BK_ISA_AVX2: return "avx2";
+    default: return "scalar";
+    }
+}
+
+int bk_isa_parse(const char *name)
+{
+    if (!name) return -1;
+    for (int i = BK_ISA_SCALAR; i <= BK_ISA_AVX512; i++)
+        if (strcmp(name, bk_isa_name((bk_isa)i)) == 0) return i;
+    return -1;
+}
+
+static const bk_kernels *table_for(bk_isa isa)
+{
+#ifdef BK_X86
+    if (isa == BK_ISA_AVX512) return &bk__kernels_avx512;
+    if (isa == BK_ISA_AVX2) return &bk__kernels_avx2;
+#endif
+    (void)isa;
+    return &bk__kernels_generic;
+}
+
+static const bk_kernels *_Atomic active_table;
+static pthread_once_t active_once = PTHREAD_ONCE_INIT;
+
+static void choose_once(void)
+{
+    bk_isa best = bk_isa_best(), isa = best;
+    int wanted = bk_isa_parse(getenv("BK_ISA"));
+    if (wanted >= 0 && wanted <= (int)best) isa = (bk_isa)wanted;
+    active_table = table_for(isa);
+}
+
+const bk_kernels *bk__kernels(void)
+{
+    pthread_once(&active_once, choose_once);
+    return active_table;
+}
+
+bk_isa bk_isa_active(void) { return bk__kernels()->isa; }
+
+int bk_isa_select(bk_isa isa)
+{
+    if ((int)isa < BK_ISA_SCALAR || isa > bk_isa_best()) return -1;
+    pthread_once(&active_once, choose_once);
+    active_table = table_for(isa);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- threads -- */
+
+static int _Atomic requested_threads;
+
+int bk_threads(void)
+{
+    int n = requested_threads;
+    if (n > 0) return n;
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+void bk_set_threads(int n) { requested_threads = n > 0 ? n : 0; }
+
+int bk_openmp_enabled(void)
+{
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int bk__team_size(double work, double per_thread)
+{
+    int nt = bk_threads();
+    if (per_thread > 0 && work < per_thread * nt) {
+        int fit = (int)(work / per_thread);
+        nt = fit < 1 ? 1 : fit;
+    }
+    return nt;
+}
+
+double bk_fma_probe(long iterations, int threads)
+{
+    const bk_kernels *kr = bk__kernels();
+    if (threads < 1) threads = 1;
+#pragma omp parallel num_threads(threads)
+    {
+        float sink[64];
+        kr->fma_probe(iterations, sink);
+    }
+    return 2.0 * kr->lanes * BK_PROBE_CHAINS * (double)iterations * threads;
+}
+
+/* ------------------------------------------------------------- workspaces -- */
+
+typedef struct {
+    void *ptr[BK_WS_COUNT];
+    size_t size[BK_WS_COUNT];
+} workspaces;
+
+static pthread_key_t ws_key;
+static pthread_once_t ws_once = PTHREAD_ONCE_INIT;
+
+static void ws_free(void *p)
+{
+    workspaces *w = p;
+    for (int i = 0; i < BK_WS_COUNT; i++) free(w->ptr[i]);
+    free(w);
+}
+
+static void ws_init(void) { pthread_key_create(&ws_key, ws_free); }
+
+void *bk__workspace(int slot, size_t bytes)
+{
+    pthread_once(&ws_once, ws_init);
+    workspaces *w = pthread_getspecific(ws_key);
+    if (!w) {
+        w = calloc(1, sizeof *w);
+        if (!w) return NULL;
+        pthread_setspecific(ws_key, w);
+    }
+    if (bytes == 0) bytes = 64;
+    if (w->size[slot] < bytes) {
+        free(w->ptr[slot]);
+        size_t rounded = (bytes + 63) & ~(size_t)63;
+        w->ptr[slot] = aligned_alloc(64, rounded);
+        w->size[slot] = w->ptr[slot] ? rounded : 0;
+    }
+    return w->ptr[slot];
+}

@@ -1,0 +1,280 @@
+/*
+ * GEMM driver: the BLIS loop nest around a register-tiled micro-kernel.
+ *
+ *   JC over N (step NC)      the B panel for this JC/PC is packed once
+ *    PC over K (step BK_KC)  one MXU pass: the micro-kernel sums it from zero
+ *     IC over M (step MC)    each thread packs its own A block
+ *      JR over NR, IR over MR -> micro-kernel
+ *
+ * Threads split M (each owns rows of C and shares the packed B panel) or N
+ * (each owns columns and packs its own B), whichever balances better. K is
+ * never split, so every C element is reduced by one thread in one order and
+ * the bits do not depend on the thread count.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+
+static inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
+static inline int round_up(int a, int b) { return ceil_div(a, b) * b; }
+static inline int min_int(int a, int b) { return a < b ? a : b; }
+
+static inline float load_a(const bk_gemm_args *g, int i, int p)
+{
+    return g->transa ? g->a[(size_t)p * g->lda + i] : g->a[(size_t)i * g->lda + p];
+}
+
+static inline float load_b(const bk_gemm_args *g, int p, int j)
+{
+    return g->transb ? g->b[(size_t)j * g->ldb + p] : g->b[(size_t)p * g->ldb + j];
+}
+
+/* ---------------------------------------------------------------- packing -- */
+
+/* Rows [i0, i0+rows) x K [p0, p0+kc) of op(A) as micro-panels of mr rows,
+ * k-major inside each panel, zero-padded to a whole panel. */
+static void pack_a(const bk_gemm_args *g, int mr, int i0, int rows, int p0,
+                   int kc, void *dst)
+{
+    float *f = dst;
+    uint16_t *h = dst;
+    int bf16 = g->prec == BK_BF16;
+    for (int ir = 0; ir < rows; ir += mr) {
+        int mi = min_int(mr, rows - ir);
+        size_t base = (size_t)ir * kc;
+        for (int p = 0; p < kc; p++) {
+            size_t o = base + (size_t)p * mr;
+            for (int i = 0; i < mr; i++) {
+                float v = i < mi ? load_a(g, i0 + ir + i, p0 + p) : 0.0f;
+                if (bf16) h[o + i] = bk__bf16(v);
+                else f[o + i] = v;
+            }
+        }
+    }
+}
+
+/* K [p0, p0+kc) x columns [j0, j0+cols) of op(B) as micro-panels of nr
+ * columns, k-major inside each panel, zero-padded. */
+static void pack_b(const bk_gemm_args *g, int nr, int p0, int kc, int j0,
+                   int cols, void *dst)
+{
+    float *f = dst;
+    uint16_t *h = dst;
+    int bf16 = g->prec == BK_BF16;
+    for (int jr = 0; jr < cols; jr += nr) {
+        int nj = min_int(nr, cols - jr);
+        size_t base = (size_t)jr * kc;
+        for (int p = 0; p < kc; p++) {
+            size_t o = base + (size_t)p * nr;
+            if (!g->transb && !bf16 && nj == nr) {
+                memcpy(f + o, g->b + (size_t)(p0 + p) * g->ldb + j0 + jr,
+                       sizeof(float) * nr);
+                continue;
+            }
+            for (int j = 0; j < nr; j++) {
+                float v = j < nj ? load_b(g, p0 + p, j0 + jr + j) : 0.0f;
+                if (bf16) h[o + j] = bk__bf16(v);
+                else f[o + j] = v;
+            }
+        }
+    }
+}
+
+/* --------------------------------------------------------- macro-kernel -- */
+
+/* C[i0.., j0..] for a packed A block (rows) and the B micro-panels
+ * [jt0, jt1) of the packed panel (cols columns in all). */
+static void macro_kernel(const bk_kernels *kr, const bk_gemm_args *g,
+                         const char *ablock, int i0, int rows,
+                         const char *bpanel, int j0, int cols, int jt0,
+                         int jt1, int kc, float beta)
+{
+    size_t es = g->prec == BK_BF16 ? 2 : 4;
+    bk_ukr ukr = kr->ukr[g->prec];
+    int mr = kr->mr, nr = kr->nr;
+    for (int jt = jt0; jt < jt1; jt++) {
+        int jr = jt * nr, nj = min_int(nr, cols - jr);
+        const char *bp = bpanel + (size_t)jr * kc * es;
+        for (int ir = 0; ir < rows; ir += mr) {
+            int mi = min_int(mr, rows - ir);
+            float *c = g->c + (size_t)(i0 + ir) * g->ldc + j0 + jr;
+            ukr(kc, ablock + (size_t)ir * kc * es, bp, c, g->ldc, mi, nj,
+                g->alpha, beta);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ team -- */
+
+typedef struct {
+    int nc_eff, mc;
+    size_t b_bytes, a_bytes;
+} plan;
+
+static plan make_plan(const bk_kernels *kr, const bk_gemm_args *g)
+{
+    plan p;
+    size_t es = g->prec == BK_BF16 ? 2 : 4;
+    p.nc_eff = min_int(kr->nc, round_up(g->n, kr->nr));
+    p.mc = min_int(kr->mc, round_up(g->m, kr->mr));
+    p.b_bytes = ((size_t)BK_KC * p.nc_eff * es + 63) & ~(size_t)63;
+    p.a_bytes = ((size_t)BK_KC * p.mc * es + 63) & ~(size_t)63;
+    return p;
+}
+
+size_t bk__gemm_workspace_size(const bk_kernels *kr, const bk_gemm_args *g,
+                               int threads)
+{
+    plan p = make_plan(kr, g);
+    return p.b_bytes + p.a_bytes * (size_t)threads;
+}
+
+/* How a team shares one JC panel: 1 = split M, 0 = split N. */
+static int split_m(int m_tiles, int n_tiles, int nt)
+{
+    long cost_m = (long)ceil_div(m_tiles, nt) * n_tiles;
+    long cost_n = (long)ceil_div(n_tiles, nt) * m_tiles;
+    return cost_m <= cost_n;
+}
+
+static void team_barrier(int nt)
+{
+    if (nt > 1) {
+#pragma omp barrier
+    }
+}
+
+void bk__gemm_team(const bk_kernels *kr, const bk_gemm_args *g, void *ws,
+                   int tid, int nt)
+{
+    plan pl = make_plan(kr, g);
+    int mr = kr->mr, nr = kr->nr;
+    char *bpanel = ws;
+    char *ablock = (char *)ws + pl.b_bytes + pl.a_bytes * (size_t)tid;
+    int m_tiles = ceil_div(g->m, mr);
+
+    for (int j0 = 0; j0 < g->n; j0 += pl.nc_eff) {
+        int cols = min_int(pl.nc_eff, g->n - j0);
+        int n_tiles = ceil_div(cols, nr);
+        int by_m = split_m(m_tiles, n_tiles, nt);
+        /* This thread's rows [r0, r1) and B micro-panels [t0, t1). */
+        int r0 = 0, r1 = g->m, t0 = 0, t1 = n_tiles;
+        if (by_m) {
+            r0 = min_int(g->m, (int)((long)m_tiles * tid / nt) * mr);
+            r1 = min_int(g->m, (int)((long)m_tiles * (tid + 1) / nt) * mr);
+        } else {
+            t0 = (int)((long)n_tiles * tid / nt);
+            t1 = (int)((long)n_tiles * (tid + 1) / nt);
+        }
+        /* Split M: the team packs the shared panel together; split N: each
+         * thread packs only the micro-panels it uses. */
+        int p_lo = by_m ? (int)((long)n_tiles * tid / nt) : t0;
+        int p_hi = by_m ? (int)((long)n_tiles * (tid + 1) / nt) : t1;
+        size_t es = g->prec == BK_BF16 ? 2 : 4;
+
+        for (int p0 = 0; p0 < g->k; p0 += BK_KC) {
+            int kc = min_int(BK_KC, g->k - p0);
+            float beta = p0 == 0 ? g->beta : 1.0f;
+            if (p_hi > p_lo) {
+                int c0 = p_lo * nr, c1 = min_int(cols, p_hi * nr);
+                pack_b(g, nr, p0, kc, j0 + c0, c1 - c0,
+                       bpanel + (size_t)c0 * kc * es);
+            }
+            if (by_m) team_barrier(nt);
+            for (int i0 = r0; i0 < r1; i0 += pl.mc) {
+                int rows = min_int(pl.mc, r1 - i0);
+                pack_a(g, mr, i0, rows, p0, kc, ablock);
+                macro_kernel(kr, g, ablock, i0, rows, bpanel, j0, cols, t0,
+                             t1, kc, beta);
+            }
+            if (by_m) team_barrier(nt);
+        }
+    }
+}
+
+/* ------------------------------------------------------------- entry points -- */
+
+static void scale_c(const bk_gemm_args *g)
+{
+    for (int i = 0; i < g->m; i++) {
+        float *c = g->c + (size_t)i * g->ldc;
+        for (int j = 0; j < g->n; j++)
+            c[j] = g->beta == 0.0f ? 0.0f : g->beta * c[j];
+    }
+}
+
+/* Below this many FMAs per thread a team costs more than it saves. */
+#define GEMM_FMAS_PER_THREAD (96.0 * 96.0 * 96.0)
+
+static void gemm_args_run(const bk_gemm_args *g, int allow_team)
+{
+    if (g->m <= 0 || g->n <= 0) return;
+    if (g->k <= 0 || g->alpha == 0.0f) {
+        scale_c(g);
+        return;
+    }
+    const bk_kernels *kr = bk__kernels();
+    int nt = 1;
+    if (allow_team) {
+        nt = bk__team_size((double)g->m * g->n * g->k, GEMM_FMAS_PER_THREAD);
+        int tiles = ceil_div(g->m, kr->mr);
+        int ntiles = ceil_div(g->n, kr->nr);
+        int most = tiles > ntiles ? tiles : ntiles;
+        if (nt > most) nt = most;
+    }
+    void *ws = bk__workspace(BK_WS_GEMM, bk__gemm_workspace_size(kr, g, nt));
+    if (!ws) {
+        bk_gemm_reference(g->prec, g->transa, g->transb, g->m, g->n, g->k,
+                          g->alpha, g->a, g->lda, g->b, g->ldb, g->beta, g->c,
+                          g->ldc);
+        return;
+    }
+    if (nt == 1) {
+        bk__gemm_team(kr, g, ws, 0, 1);
+        return;
+    }
+#pragma omp parallel num_threads(nt)
+    {
+#ifdef _OPENMP
+        bk__gemm_team(kr, g, ws, omp_get_thread_num(), omp_get_num_threads());
+#endif
+    }
+}
+
+void bk__gemm_serial(const bk_gemm_args *g) { gemm_args_run(g, 0); }
+
+void bk_gemm(bk_precision prec, int transa, int transb, int m, int n, int k,
+             float alpha, const float *a, int lda, const float *b, int ldb,
+             float beta, float *c, int ldc)
+{
+    bk_gemm_args g = {prec, transa, transb, m, n, k, alpha, beta,
+                      a, b, lda, ldb, c, ldc};
+    gemm_args_run(&g, 1);
+}
+
+void bk_gemm_reference(bk_precision prec, int transa, int transb, int m,
+                       int n, int k, float alpha, const float *a, int lda,
+                       const float *b, int ldb, float beta, float *c, int ldc)
+{
+    bk_gemm_args g = {prec, transa, transb, m, n, k, alpha, beta,
+                      a, b, lda, ldb, c, ldc};
+    int skip = k <= 0 || alpha == 0.0f;
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            float *cij = c + (size_t)i * ldc + j;
+            float t = beta == 0.0f ? 0.0f : beta * *cij;
+            for (int p0 = 0; !skip && p0 < k; p0 += BK_KC) {
+                float acc = 0.0f;
+                for (int p = p0; p < k && p < p0 + BK_KC; p++) {
+                    float x = load_a(&g, i, p), y = load_b(&g, p, j);
+                    if (prec == BK_BF16) {
+                        x = bk__bf16_round(x);
+                        y = bk__bf16_round(y);
+                    }
+                    acc = fmaf(x, y, acc);
+                }
+                t = fmaf(alpha, acc, t);
+            }
+            *cij = t;
+        }
+}

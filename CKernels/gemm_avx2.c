@@ -1,0 +1,144 @@
+/*
+ * AVX2+FMA micro-kernels: a 6 x 16 tile of C in 12 ymm accumulators (the
+ * BLIS Haswell shape). Same structure and contract as the AVX-512 kernels.
+ */
+#include "internal.h"
+
+#ifdef BK_X86
+#include <immintrin.h>
+
+#define MR 6
+#define NR 16
+
+BK_TARGET_AVX2
+static inline void store_tile(__m256 acc[MR][2], float *c, long ldc, int m,
+                              int n, float alpha, float beta)
+{
+    if (m == MR && n == NR) {
+        __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+        for (int i = 0; i < MR; i++)
+            for (int h = 0; h < 2; h++) {
+                float *p = c + i * ldc + 8 * h;
+                __m256 t = beta == 0.0f ? _mm256_setzero_ps()
+                                        : _mm256_mul_ps(vb, _mm256_loadu_ps(p));
+                _mm256_storeu_ps(p, _mm256_fmadd_ps(va, acc[i][h], t));
+            }
+        return;
+    }
+    float tile[MR * NR] __attribute__((aligned(32)));
+    for (int i = 0; i < MR; i++)
+        for (int h = 0; h < 2; h++) _mm256_store_ps(tile + i * NR + 8 * h, acc[i][h]);
+    bk__merge_tile(tile, NR, c, ldc, m, n, alpha, beta);
+}
+
+BK_TARGET_AVX2
+static void ukr_f32(int k, const void *ap, const void *bp, float *c, long ldc,
+                    int m, int n, float alpha, float beta)
+{
+    const float *a = ap, *b = bp;
+    __m256 acc[MR][2];
+    for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    for (int p = 0; p < k; p++, a += MR, b += NR) {
+        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+        for (int i = 0; i < MR; i++) {
+            __m256 ai = _mm256_broadcast_ss(a + i);
+            acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+        }
+    }
+    store_tile(acc, c, ldc, m, n, alpha, beta);
+}
+
+BK_TARGET_AVX2
+static inline __m256 widen8(const uint16_t *p)
+{
+    __m128i h = _mm_load_si128((const __m128i *)p);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+BK_TARGET_AVX2
+static void ukr_bf16(int k, const void *ap, const void *bp, float *c, long ldc,
+                     int m, int n, float alpha, float beta)
+{
+    const uint16_t *a = ap, *b = bp;
+    const __m256i high = _mm256_set1_epi32((int)0xffff0000u);
+    __m256 acc[MR][2];
+    for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    for (int p = 0; p < k; p++, a += MR, b += NR) {
+        __m256 b0 = widen8(b), b1 = widen8(b + 8);
+        for (int i = 0; i < MR; i += 2) {
+            int32_t pair;
+            memcpy(&pair, a + i, 4);
+            __m256i v = _mm256_set1_epi32(pair);
+            __m256 lo = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+            __m256 hi = _mm256_castsi256_ps(_mm256_and_si256(v, high));
+            acc[i][0] = _mm256_fmadd_ps(lo, b0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(lo, b1, acc[i][1]);
+            acc[i + 1][0] = _mm256_fmadd_ps(hi, b0, acc[i + 1][0]);
+            acc[i + 1][1] = _mm256_fmadd_ps(hi, b1, acc[i + 1][1]);
+        }
+    }
+    store_tile(acc, c, ldc, m, n, alpha, beta);
+}
+
+BK_TARGET_AVX2
+static void fma_probe(long iterations, float *sink)
+{
+    __m256 x[BK_PROBE_CHAINS];
+    const __m256 s = _mm256_set1_ps(0.999999f), t = _mm256_set1_ps(1e-7f);
+    for (int i = 0; i < BK_PROBE_CHAINS; i++) x[i] = _mm256_set1_ps((float)i);
+    for (long it = 0; it < iterations; it++)
+        for (int i = 0; i < BK_PROBE_CHAINS; i++) x[i] = _mm256_fmadd_ps(x[i], s, t);
+    for (int i = 1; i < BK_PROBE_CHAINS; i++) x[0] = _mm256_add_ps(x[0], x[i]);
+    _mm256_storeu_ps(sink, x[0]);
+}
+
+/* Round 8 floats to bf16 (NaN guard, subnormal flush), bf16 in the high half
+ * of each lane. */
+BK_TARGET_AVX2
+static inline __m256i round8(__m256 x)
+{
+    __m256i u = _mm256_castps_si256(x);
+    __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+    __m256i r = _mm256_add_epi32(u, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff)));
+    __m256i exp = _mm256_and_si256(u, _mm256_set1_epi32(0x7f800000));
+    __m256i tiny = _mm256_cmpeq_epi32(exp, _mm256_setzero_si256());
+    __m256i sign = _mm256_and_si256(u, _mm256_set1_epi32((int)0x80000000u));
+    r = _mm256_blendv_epi8(r, sign, tiny);
+    __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+    __m256i quiet = _mm256_or_si256(u, _mm256_set1_epi32(0x00400000));
+    r = _mm256_blendv_epi8(r, quiet, nan);
+    return _mm256_and_si256(r, _mm256_set1_epi32((int)0xffff0000u));
+}
+
+BK_TARGET_AVX2
+static void bf16_from_f32(const float *x, uint16_t *y, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i r = _mm256_srli_epi32(round8(_mm256_loadu_ps(x + i)), 16);
+        __m128i packed = _mm_packus_epi32(_mm256_castsi256_si128(r),
+                                          _mm256_extracti128_si256(r, 1));
+        _mm_storeu_si128((__m128i *)(y + i), packed);
+    }
+    for (; i < n; i++) y[i] = bk__bf16(x[i]);
+}
+
+BK_TARGET_AVX2
+static void round_bf16(const float *x, float *y, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_castsi256_ps(round8(_mm256_loadu_ps(x + i))));
+    for (; i < n; i++) y[i] = bk__bf16_round(x[i]);
+}
+
+const bk_kernels bk__kernels_avx2 = {
+    .isa = BK_ISA_AVX2,
+    .mr = MR, .nr = NR, .mc = 168, .nc = 3072, .lanes = 8,
+    .ukr = {ukr_f32, ukr_bf16},
+    .fma_probe = fma_probe,
+    .bf16_from_f32 = bf16_from_f32,
+    .round_bf16 = round_bf16,
+};
+#endif

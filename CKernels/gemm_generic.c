@@ -1,0 +1,68 @@
+/*
+ * Portable micro-kernels: plain C with fmaf, for machines without AVX2
+ * (and every non-x86 target). They follow the GEMM contract exactly, so they
+ * are also the easiest place to read what the vector kernels do.
+ */
+#include "internal.h"
+
+#define MR 4
+#define NR 8
+
+static inline float bf16_value(uint16_t h) { return bk__float((uint32_t)h << 16); }
+
+static void finish(float acc[MR][NR], float *c, long ldc, int m, int n,
+                   float alpha, float beta)
+{
+    bk__merge_tile(&acc[0][0], NR, c, ldc, m, n, alpha, beta);
+}
+
+static void ukr_f32(int k, const void *ap, const void *bp, float *c, long ldc,
+                    int m, int n, float alpha, float beta)
+{
+    const float *a = ap, *b = bp;
+    float acc[MR][NR] = {{0}};
+    for (int p = 0; p < k; p++, a += MR, b += NR)
+        for (int i = 0; i < MR; i++)
+            for (int j = 0; j < NR; j++) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+    finish(acc, c, ldc, m, n, alpha, beta);
+}
+
+static void ukr_bf16(int k, const void *ap, const void *bp, float *c, long ldc,
+                     int m, int n, float alpha, float beta)
+{
+    const uint16_t *a = ap, *b = bp;
+    float acc[MR][NR] = {{0}};
+    for (int p = 0; p < k; p++, a += MR, b += NR)
+        for (int i = 0; i < MR; i++)
+            for (int j = 0; j < NR; j++)
+                acc[i][j] = fmaf(bf16_value(a[i]), bf16_value(b[j]), acc[i][j]);
+    finish(acc, c, ldc, m, n, alpha, beta);
+}
+
+static void fma_probe(long iterations, float *sink)
+{
+    float x[BK_PROBE_CHAINS];
+    for (int i = 0; i < BK_PROBE_CHAINS; i++) x[i] = (float)i;
+    for (long t = 0; t < iterations; t++)
+        for (int i = 0; i < BK_PROBE_CHAINS; i++) x[i] = fmaf(x[i], 0.999999f, 1e-7f);
+    for (int i = 0; i < BK_PROBE_CHAINS; i++) sink[i] = x[i];
+}
+
+static void bf16_from_f32(const float *x, uint16_t *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++) y[i] = bk__bf16(x[i]);
+}
+
+static void round_bf16(const float *x, float *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++) y[i] = bk__bf16_round(x[i]);
+}
+
+const bk_kernels bk__kernels_generic = {
+    .isa = BK_ISA_SCALAR,
+    .mr = MR, .nr = NR, .mc = 256, .nc = 2048, .lanes = 1,
+    .ukr = {ukr_f32, ukr_bf16},
+    .fma_probe = fma_probe,
+    .bf16_from_f32 = bf16_from_f32,
+    .round_bf16 = round_bf16,
+};

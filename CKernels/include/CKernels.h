@@ -1,0 +1,184 @@
+/*
+ * CKernels: the arithmetic of biggan-fast.
+ *
+ * Hand-written, OpenMP-parallel CPU kernels for BigGAN: GEMM, convolution
+ * and fused self-attention, forward and backward, in two precisions:
+ *
+ *   BK_FP32  plain single precision.
+ *   BK_BF16  TPU matrix-unit emulation: every operand of a product is rounded
+ *            to bfloat16 (round to nearest even, NaN kept and quieted, Inf
+ *            kept, subnormals flushed to zero) when it is packed; products are
+ *            accumulated in fp32 in passes 128 deep along K, each pass summed
+ *            from zero and then added to the output in a fixed order.
+ *            BK_FP32 uses the same passes without the rounding.
+ *
+ * Conventions: matrices are row-major with a leading dimension; activations
+ * are NHWC; convolution weights are [Cout][kh][kw][Cin]. Results never depend
+ * on the number of threads: work is split over outputs only, never over a
+ * reduction. Pointers named in a comment as "may be NULL" are optional; every
+ * other pointer must be valid for the extent its shape implies.
+ */
+#ifndef CKERNELS_H
+#define CKERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- cpu.c -- */
+
+typedef enum { BK_FP32 = 0, BK_BF16 = 1 } bk_precision;
+
+/* Instruction-set paths, in increasing order of capability. */
+typedef enum { BK_ISA_SCALAR = 0, BK_ISA_AVX2 = 1, BK_ISA_AVX512 = 2 } bk_isa;
+
+typedef struct {
+    char vendor[16];
+    char brand[64];
+    int sse2, avx, avx2, fma, f16c;
+    int avx512f, avx512dq, avx512bw, avx512vl, avx512_bf16;
+    int os_ymm, os_zmm; /* the OS saves YMM / ZMM state (xgetbv) */
+} bk_cpu_features;
+
+/* What cpuid and xgetbv report for this machine. */
+void bk_cpu_detect(bk_cpu_features *out);
+
+/* The best path this machine supports. */
+bk_isa bk_isa_best(void);
+
+/* The path kernels use now: BK_ISA=scalar|avx2|avx512 from the environment
+ * when set and supported, otherwise the best one. Chosen once. */
+bk_isa bk_isa_active(void);
+
+/* Switches the path; returns 0, or -1 (nothing changed) if unsupported. */
+int bk_isa_select(bk_isa isa);
+
+const char *bk_isa_name(bk_isa isa);
+
+/* Parses "scalar", "avx2" or "avx512"; returns -1 for anything else. */
+int bk_isa_parse(const char *name);
+
+/* Threads used by the kernels (default: OpenMP's, i.e. OMP_NUM_THREADS or
+ * the core count). bk_set_threads(n) with n < 1 restores the default. */
+int bk_threads(void);
+void bk_set_threads(int n);
+
+/* 1 if the library was built with OpenMP. */
+int bk_openmp_enabled(void);
+
+/* Runs `iterations` rounds of independent FMA chains on `threads` threads
+ * with the active path and returns the floating-point operations done
+ * (2 per lane per FMA). The caller times it to measure the FMA peak. */
+double bk_fma_probe(long iterations, int threads);
+
+/* --------------------------------------------------------------- bf16.c -- */
+
+/* fp32 -> bf16 bits: round to nearest even; NaN stays NaN (quieted, sign and
+ * top payload kept); +-Inf stays; subnormal inputs flush to signed zero;
+ * values that round past the largest finite bf16 become Inf. */
+uint16_t bk_bf16_from_f32(float x);
+float bk_f32_from_bf16(uint16_t h);
+
+/* The same conversions over arrays, vectorised on the active path. */
+void bk_bf16_from_f32_array(const float *x, uint16_t *y, size_t n);
+void bk_f32_from_bf16_array(const uint16_t *x, float *y, size_t n);
+
+/* y[i] = the fp32 value of bf16(x[i]); x and y may be the same array. */
+void bk_round_bf16_array(const float *x, float *y, size_t n);
+
+/* --------------------------------------------------------------- gemm.c -- */
+
+/*
+ * C = alpha * op(A) op(B) + beta * C, row-major. op(A) is m x k, op(B) k x n.
+ * op(X) = X when trans is 0, X^T otherwise (A stored k x m, B stored n x k).
+ * beta == 0 overwrites C (whatever it held, NaN included).
+ *
+ * Both precisions compute every C element the same way, with fmaf:
+ *   t = beta == 0 ? 0 : beta * c
+ *   for each block of BK_KC along K, in order:
+ *       acc = 0; for p in the block, in order: acc = fmaf(a_ip, b_pj, acc)
+ *       t = fmaf(alpha, acc, t)
+ *   c = t
+ * BK_BF16 rounds every a and b to bf16 first. The vector paths follow this
+ * order exactly, so every path and every thread count gives the same bits.
+ */
+#define BK_KC 128
+
+void bk_gemm(bk_precision prec, int transa, int transb, int m, int n, int k,
+             float alpha, const float *a, int lda, const float *b, int ldb,
+             float beta, float *c, int ldc);
+
+/* The contract above as plain scalar loops: the oracle the vector paths must
+ * match bit for bit. Single-threaded. */
+void bk_gemm_reference(bk_precision prec, int transa, int transb, int m,
+                       int n, int k, float alpha, const float *a, int lda,
+                       const float *b, int ldb, float beta, float *c, int ldc);
+
+/* --------------------------------------------------------------- conv.c -- */
+
+/*
+ * A 2-D convolution: input [batch][in_h][in_w][in_c] (NHWC), weight
+ * [out_c][kernel_h][kernel_w][in_c], output [batch][out_h][out_w][out_c].
+ * With upsample = 1 the input is first enlarged 2x by nearest neighbour
+ * (never materialised: folded into the index arithmetic), so the geometry
+ * below sees a (2 in_h) x (2 in_w) image.
+ */
+typedef struct {
+    int batch, in_h, in_w, in_c;
+    int out_c, kernel_h, kernel_w;
+    int stride, pad; /* stride >= 1, symmetric zero padding >= 0 */
+    int upsample;    /* 0 or 1 */
+} bk_conv_shape;
+
+/* Output height and width, or -1 when the shape is invalid. */
+int bk_conv_out_h(const bk_conv_shape *s);
+int bk_conv_out_w(const bk_conv_shape *s);
+
+/* y = conv(x, w) + bias. bias [out_c] may be NULL. */
+void bk_conv2d_forward(bk_precision prec, const bk_conv_shape *s,
+                       const float *x, const float *w, const float *bias,
+                       float *y);
+
+/* dx (+)= d conv / d x. accumulate = 0 overwrites dx, 1 adds to it. */
+void bk_conv2d_backward_data(bk_precision prec, const bk_conv_shape *s,
+                             const float *dy, const float *w, float *dx,
+                             int accumulate);
+
+/* dw (+)= d conv / d w and dbias (+)= sum of dy over pixels (dbias may be
+ * NULL). accumulate = 0 overwrites, 1 adds. */
+void bk_conv2d_backward_weight(bk_precision prec, const bk_conv_shape *s,
+                               const float *x, const float *dy, float *dw,
+                               float *dbias, int accumulate);
+
+/* ---------------------------------------------------------- attention.c -- */
+
+/*
+ * SAGAN attention core, per batch item b:
+ *   out[b] = softmax_rows(theta[b] phi[b]^T) g[b]
+ * theta [batch][n][dk], phi [batch][m][dk], g [batch][m][dv],
+ * out [batch][n][dv], lse [batch][n] (the row log-sum-exp, kept for
+ * backward). No 1/sqrt(dk) scaling. The n x m score matrix is never stored
+ * beyond one tile. BK_BF16 rounds theta, phi, g and the probabilities to bf16
+ * before each product and accumulates in fp32.
+ */
+void bk_attention_forward(bk_precision prec, int batch, int n, int m, int dk,
+                          int dv, const float *theta, const float *phi,
+                          const float *g, float *out, float *lse);
+
+/* Gradients of the forward above, recomputing the probabilities from lse.
+ * dtheta [batch][n][dk], dphi [batch][m][dk], dg [batch][m][dv] are
+ * overwritten. */
+void bk_attention_backward(bk_precision prec, int batch, int n, int m, int dk,
+                           int dv, const float *theta, const float *phi,
+                           const float *g, const float *out, const float *lse,
+                           const float *dout, float *dtheta, float *dphi,
+                           float *dg);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CKERNELS_H */

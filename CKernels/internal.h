@@ -1,0 +1,149 @@
+/*
+ * Internal interfaces shared by the kernel files: the per-instruction-set
+ * kernel table, the bf16 rounding used by packing, thread-local workspaces
+ * and the single-team GEMM driver that attention calls on its tiles.
+ */
+#ifndef BK_INTERNAL_H
+#define BK_INTERNAL_H
+
+#include "include/CKernels.h"
+
+#include <math.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#define BK_X86 1
+#define BK_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define BK_TARGET_AVX512 \
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
+#endif
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* ------------------------------------------------------------------ bf16 -- */
+
+static inline uint32_t bk__bits(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    return u;
+}
+
+static inline float bk__float(uint32_t u)
+{
+    float x;
+    memcpy(&x, &u, 4);
+    return x;
+}
+
+/* Round to nearest even with the NaN guard (a NaN whose payload lives only in
+ * the low half must not round into Inf) and TPU-style flush of subnormals. */
+static inline uint16_t bk__bf16(float x)
+{
+    uint32_t u = bk__bits(x);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
+    if ((u & 0x7f800000u) == 0) u &= 0x80000000u;
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+static inline float bk__bf16_round(float x)
+{
+    return bk__float((uint32_t)bk__bf16(x) << 16);
+}
+
+/* ------------------------------------------------------------ kernel table -- */
+
+/*
+ * A micro-kernel computes one MR x NR tile of C from packed panels: the A
+ * panel holds MR values per k step, the B panel NR values per k step (float
+ * in BK_FP32, bf16 bits in BK_BF16). It writes only the top-left m x n of
+ * the tile (m <= MR, n <= NR), each element as
+ *   c = fmaf(alpha, acc, beta == 0 ? 0 : beta * c).
+ */
+#define BK_PROBE_CHAINS 12
+#define BK_MAX_TILE (16 * 32)
+
+typedef void (*bk_ukr)(int k, const void *a, const void *b, float *c,
+                       long ldc, int m, int n, float alpha, float beta);
+
+/* Writes the top-left m x n of a raw accumulator tile (row stride ld) into C
+ * with the rule above: how every micro-kernel finishes an edge tile. */
+static inline void bk__merge_tile(const float *acc, int ld, float *c,
+                                  long ldc, int m, int n, float alpha,
+                                  float beta)
+{
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            float *cij = c + i * ldc + j;
+            float t = beta == 0.0f ? 0.0f : beta * *cij;
+            *cij = fmaf(alpha, acc[i * ld + j], t);
+        }
+}
+
+typedef struct {
+    bk_isa isa;
+    int mr, nr;      /* register tile */
+    int mc, nc;      /* cache blocks along M and N (multiples of mr, nr) */
+    int lanes;       /* floats per vector register */
+    bk_ukr ukr[2];   /* indexed by bk_precision */
+    /* BK_PROBE_CHAINS independent vector FMA chains, `iterations` steps. */
+    void (*fma_probe)(long iterations, float *sink);
+    void (*bf16_from_f32)(const float *x, uint16_t *y, size_t n);
+    void (*round_bf16)(const float *x, float *y, size_t n);
+} bk_kernels;
+
+extern const bk_kernels bk__kernels_generic;
+#ifdef BK_X86
+extern const bk_kernels bk__kernels_avx2;
+extern const bk_kernels bk__kernels_avx512;
+#endif
+
+/* The table of the active path. */
+const bk_kernels *bk__kernels(void);
+
+/* ---------------------------------------------------------------- threads -- */
+
+/* Threads to use for a job of `work` units (e.g. FMAs): 1 below `per_thread`
+ * units per thread, where a team costs more than it saves. */
+int bk__team_size(double work, double per_thread);
+
+/* ------------------------------------------------------------- workspaces -- */
+
+/* Workspace slots: a kernel that calls another uses a different slot. */
+enum { BK_WS_GEMM = 0, BK_WS_CONV = 1, BK_WS_ATTENTION = 2, BK_WS_COUNT };
+
+/* A 64-byte aligned buffer of at least `bytes`, owned by the calling thread
+ * and reused by its next call with the same slot (contents not kept). Returns
+ * NULL only when memory is exhausted. */
+void *bk__workspace(int slot, size_t bytes);
+
+/* ------------------------------------------------------------------- gemm -- */
+
+typedef struct {
+    bk_precision prec;
+    int transa, transb, m, n, k;
+    float alpha, beta;
+    const float *a, *b;
+    int lda, ldb;
+    float *c;
+    int ldc;
+} bk_gemm_args;
+
+/* Bytes of workspace bk__gemm_team needs for a team of `threads`. */
+size_t bk__gemm_workspace_size(const bk_kernels *kr, const bk_gemm_args *g,
+                               int threads);
+
+/* Runs the GEMM as thread `tid` of a team of `nt` that all call it with the
+ * same arguments and workspace (nt = 1: a single thread, no barriers, safe
+ * inside a parallel region). */
+void bk__gemm_team(const bk_kernels *kr, const bk_gemm_args *g, void *ws,
+                   int tid, int nt);
+
+/* A single-threaded GEMM on the calling thread's BK_WS_GEMM workspace; for
+ * kernels that already run inside their own parallel region. */
+void bk__gemm_serial(const bk_gemm_args *g);
+
+#endif /* BK_INTERNAL_H */

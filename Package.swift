@@ -1,0 +1,70 @@
+// swift-tools-version:6.0
+import Foundation
+import PackageDescription
+
+/// Debian ships LLVM's `omp.h` in the clang resource folder of the LLVM that
+/// built libomp (e.g. /usr/lib/llvm-14/lib/clang/14.0.6/include), which the
+/// Swift toolchain's clang does not search. `-idirafter` adds it after clang's
+/// own intrinsics headers so it cannot shadow them.
+func openMPIncludeDirectory() -> String? {
+  let fm = FileManager.default
+  let roots = ((try? fm.contentsOfDirectory(atPath: "/usr/lib")) ?? [])
+    .filter { $0.hasPrefix("llvm-") }
+    .sorted { $0.compare($1, options: .numeric) == .orderedDescending }
+  for root in roots {
+    let clangDir = "/usr/lib/\(root)/lib/clang"
+    for version in (try? fm.contentsOfDirectory(atPath: clangDir)) ?? [] {
+      let include = "\(clangDir)/\(version)/include"
+      if fm.fileExists(atPath: "\(include)/omp.h") { return include }
+    }
+  }
+  return nil
+}
+
+func openMPLibraryDirectory() -> String? {
+  let fm = FileManager.default
+  let roots = ((try? fm.contentsOfDirectory(atPath: "/usr/lib")) ?? [])
+    .filter { $0.hasPrefix("llvm-") }
+    .sorted { $0.compare($1, options: .numeric) == .orderedDescending }
+  return roots.map { "/usr/lib/\($0)/lib" }
+    .first { fm.fileExists(atPath: "\($0)/libomp.so") }
+}
+
+var kernelFlags = ["-O2", "-fno-math-errno"]
+var kernelLinker: [LinkerSetting] = []
+if let include = openMPIncludeDirectory(), let lib = openMPLibraryDirectory() {
+  kernelFlags += ["-fopenmp", "-idirafter", include]
+  kernelLinker = [.unsafeFlags(["-L\(lib)"]), .linkedLibrary("omp")]
+}
+
+let package = Package(
+  name: "biggan-fast",
+  platforms: [.macOS(.v13)],
+  products: [
+    .library(name: "BGKernels", targets: ["BGKernels"]),
+    .executable(name: "bgkernels", targets: ["bgkernels"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+  ],
+  targets: [
+    // MARK: - Implementation details
+    .target(
+      name: "CKernels",
+      path: "CKernels",
+      cSettings: [.unsafeFlags(kernelFlags)],
+      linkerSettings: kernelLinker + [.linkedLibrary("m")]
+    ),
+    // MARK: - Public API
+    .target(name: "BGKernels", dependencies: ["CKernels"]),
+    .executableTarget(
+      name: "bgkernels",
+      dependencies: [
+        "BGKernels",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]
+    ),
+    // MARK: - Unit test bundles
+    .testTarget(name: "BGKernelsTests", dependencies: ["BGKernels", "CKernels"]),
+  ]
+)

@@ -1,0 +1,87 @@
+import CKernels
+
+/// The instruction-set paths the kernels can run on.
+public enum InstructionSet: String, CaseIterable, Comparable, Sendable {
+  case scalar
+  case avx2
+  case avx512
+
+  init(_ isa: bk_isa) {
+    switch isa {
+    case BK_ISA_AVX512: self = .avx512
+    case BK_ISA_AVX2: self = .avx2
+    default: self = .scalar
+    }
+  }
+
+  var c: bk_isa {
+    switch self {
+    case .scalar: return BK_ISA_SCALAR
+    case .avx2: return BK_ISA_AVX2
+    case .avx512: return BK_ISA_AVX512
+    }
+  }
+
+  public static func < (lhs: Self, rhs: Self) -> Bool {
+    lhs.c.rawValue < rhs.c.rawValue
+  }
+}
+
+/// The processor the kernels run on, and the controls that choose how.
+public enum Machine {
+  /// CPU features as reported by cpuid and xgetbv (only those the OS
+  /// enables are listed), plus vendor and model strings.
+  public static var features: (vendor: String, brand: String, flags: [String]) {
+    var f = bk_cpu_features()
+    bk_cpu_detect(&f)
+    let vendor = withUnsafeBytes(of: f.vendor) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    let brand = withUnsafeBytes(of: f.brand) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    let named: [(String, Int32)] = [
+      ("sse2", f.sse2), ("avx", f.avx), ("avx2", f.avx2), ("fma", f.fma), ("f16c", f.f16c),
+      ("avx512f", f.avx512f), ("avx512dq", f.avx512dq), ("avx512bw", f.avx512bw),
+      ("avx512vl", f.avx512vl), ("avx512_bf16", f.avx512_bf16),
+    ]
+    return (vendor, brand.trimmingCharacters(), named.filter { $0.1 != 0 }.map(\.0))
+  }
+
+  /// The best path this machine supports.
+  public static var bestInstructionSet: InstructionSet { InstructionSet(bk_isa_best()) }
+
+  /// The path in use. Starts as `BK_ISA` from the environment when set and
+  /// supported, else the best one.
+  public static var instructionSet: InstructionSet { InstructionSet(bk_isa_active()) }
+
+  /// Switches the path every kernel uses.
+  /// - Throws: `KernelError.unsupported` if this machine lacks it.
+  public static func use(_ isa: InstructionSet) throws(KernelError) {
+    guard bk_isa_select(isa.c) == 0 else {
+      throw .unsupported("instruction set \(isa.rawValue) is not supported by this CPU (best: \(bestInstructionSet.rawValue))")
+    }
+  }
+
+  /// Threads the kernels use; setting 0 restores the default
+  /// (OMP_NUM_THREADS, else one per core).
+  public static var threads: Int {
+    get { Int(bk_threads()) }
+    set { bk_set_threads(Int32(clamping: newValue)) }
+  }
+
+  /// Whether the kernels were built with OpenMP.
+  public static var hasOpenMP: Bool { bk_openmp_enabled() != 0 }
+
+  /// Runs independent FMA chains for `iterations` steps on `threads`
+  /// threads and returns the floating-point operations performed; time the
+  /// call to obtain the FMA peak of the active path.
+  public static func fmaProbe(iterations: Int, threads: Int) -> Double {
+    bk_fma_probe(iterations, Int32(threads))
+  }
+}
+
+extension String {
+  func trimmingCharacters() -> String {
+    var s = Substring(self)
+    while s.first == " " { s = s.dropFirst() }
+    while s.last == " " { s = s.dropLast() }
+    return String(s)
+  }
+}

@@ -1,0 +1,2 @@
+import BGKernels
+print(Machine.instructionSet)
