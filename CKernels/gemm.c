@@ -31,53 +31,80 @@ static inline float load_b(const bk_gemm_args *g, int p, int j)
 
 /* ---------------------------------------------------------------- packing -- */
 
-/* Rows [i0, i0+rows) x K [p0, p0+kc) of op(A) as micro-panels of mr rows,
- * k-major inside each panel, zero-padded to a whole panel. */
-static void pack_a(const bk_gemm_args *g, int mr, int i0, int rows, int p0,
-                   int kc, void *dst)
+/*
+ * Packs a block of a matrix into micro-panels of width w: element (x, p) for
+ * x in [x0, x0+xs) and p in [p0, p0+kc) lands at panel x/w, row p, column
+ * x%w; the last panel is zero-padded. A is packed with x = rows of op(A), B
+ * with x = columns of op(B). The source is contiguous along p
+ * (src[x*ld + p]) or along x (src[p*ld + x]); either way it is read in
+ * contiguous runs, converted to bf16 a whole run at a time on the vector
+ * path, and scattered into the panels.
+ */
+#define PACK_RUN 256
+
+static void pack_panels(const bk_kernels *kr, bk_precision prec,
+                        const float *src, int ld, int contiguous_p, int x0,
+                        int xs, int p0, int kc, int w, void *dst)
 {
     float *f = dst;
     uint16_t *h = dst;
-    int bf16 = g->prec == BK_BF16;
-    for (int ir = 0; ir < rows; ir += mr) {
-        int mi = min_int(mr, rows - ir);
-        size_t base = (size_t)ir * kc;
-        for (int p = 0; p < kc; p++) {
-            size_t o = base + (size_t)p * mr;
-            for (int i = 0; i < mr; i++) {
-                float v = i < mi ? load_a(g, i0 + ir + i, p0 + p) : 0.0f;
-                if (bf16) h[o + i] = bk__bf16(v);
-                else f[o + i] = v;
+    int bf16 = prec == BK_BF16;
+    uint16_t run[PACK_RUN];
+    int padded = round_up(xs, w);
+    if (contiguous_p) {
+        for (int x = 0; x < padded; x++) {
+            size_t o = (size_t)(x / w) * w * kc + x % w;
+            if (x >= xs) {
+                for (int p = 0; p < kc; p++) {
+                    if (bf16) h[o + (size_t)p * w] = 0;
+                    else f[o + (size_t)p * w] = 0.0f;
+                }
+                continue;
+            }
+            const float *s = src + (size_t)(x0 + x) * ld + p0;
+            if (!bf16) {
+                for (int p = 0; p < kc; p++) f[o + (size_t)p * w] = s[p];
+                continue;
+            }
+            kr->bf16_from_f32(s, run, (size_t)kc);
+            for (int p = 0; p < kc; p++) h[o + (size_t)p * w] = run[p];
+        }
+        return;
+    }
+    int chunk = PACK_RUN / w * w; /* whole panels per converted run */
+    for (int p = 0; p < kc; p++) {
+        const float *s = src + (size_t)(p0 + p) * ld + x0;
+        for (int c0 = 0; c0 < padded; c0 += chunk) {
+            int n = min_int(chunk, padded - c0);
+            int valid = min_int(n, xs - c0);
+            if (bf16) kr->bf16_from_f32(s + c0, run, (size_t)valid);
+            for (int x = c0; x < c0 + n; x += w) {
+                size_t o = (size_t)(x / w) * w * kc + (size_t)p * w;
+                int have = min_int(w, xs - x);
+                if (bf16) {
+                    memcpy(h + o, run + (x - c0), sizeof(uint16_t) * have);
+                    memset(h + o + have, 0, sizeof(uint16_t) * (w - have));
+                } else {
+                    memcpy(f + o, s + x, sizeof(float) * have);
+                    memset(f + o + have, 0, sizeof(float) * (w - have));
+                }
             }
         }
     }
 }
 
-/* K [p0, p0+kc) x columns [j0, j0+cols) of op(B) as micro-panels of nr
- * columns, k-major inside each panel, zero-padded. */
-static void pack_b(const bk_gemm_args *g, int nr, int p0, int kc, int j0,
-                   int cols, void *dst)
+static void pack_a(const bk_kernels *kr, const bk_gemm_args *g, int i0,
+                   int rows, int p0, int kc, void *dst)
 {
-    float *f = dst;
-    uint16_t *h = dst;
-    int bf16 = g->prec == BK_BF16;
-    for (int jr = 0; jr < cols; jr += nr) {
-        int nj = min_int(nr, cols - jr);
-        size_t base = (size_t)jr * kc;
-        for (int p = 0; p < kc; p++) {
-            size_t o = base + (size_t)p * nr;
-            if (!g->transb && !bf16 && nj == nr) {
-                memcpy(f + o, g->b + (size_t)(p0 + p) * g->ldb + j0 + jr,
-                       sizeof(float) * nr);
-                continue;
-            }
-            for (int j = 0; j < nr; j++) {
-                float v = j < nj ? load_b(g, p0 + p, j0 + jr + j) : 0.0f;
-                if (bf16) h[o + j] = bk__bf16(v);
-                else f[o + j] = v;
-            }
-        }
-    }
+    pack_panels(kr, g->prec, g->a, g->lda, !g->transa, i0, rows, p0, kc,
+                kr->mr, dst);
+}
+
+static void pack_b(const bk_kernels *kr, const bk_gemm_args *g, int p0,
+                   int kc, int j0, int cols, void *dst)
+{
+    pack_panels(kr, g->prec, g->b, g->ldb, g->transb, j0, cols, p0, kc,
+                kr->nr, dst);
 }
 
 /* --------------------------------------------------------- macro-kernel -- */
@@ -177,13 +204,13 @@ void bk__gemm_team(const bk_kernels *kr, const bk_gemm_args *g, void *ws,
             float beta = p0 == 0 ? g->beta : 1.0f;
             if (p_hi > p_lo) {
                 int c0 = p_lo * nr, c1 = min_int(cols, p_hi * nr);
-                pack_b(g, nr, p0, kc, j0 + c0, c1 - c0,
+                pack_b(kr, g, p0, kc, j0 + c0, c1 - c0,
                        bpanel + (size_t)c0 * kc * es);
             }
             if (by_m) team_barrier(nt);
             for (int i0 = r0; i0 < r1; i0 += pl.mc) {
                 int rows = min_int(pl.mc, r1 - i0);
-                pack_a(g, mr, i0, rows, p0, kc, ablock);
+                pack_a(kr, g, i0, rows, p0, kc, ablock);
                 macro_kernel(kr, g, ablock, i0, rows, bpanel, j0, cols, t0,
                              t1, kc, beta);
             }

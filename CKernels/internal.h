@@ -18,6 +18,9 @@
     __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
 #endif
 
+/* Only static OpenMP schedules: clang >= 19 lowers dynamic and guided ones to
+ * __kmpc_dispatch_deinit, which Debian's libomp 14 lacks. Static schedules
+ * also keep the split of work, and so every result, reproducible. */
 #ifdef _OPENMP
 #include <omp.h>
 #endif

@@ -1,0 +1,184 @@
+import ArgumentParser
+import BGKernels
+import CKernels
+
+/// One benchmark: a kernel call on fixed shapes, its operation count, and a
+/// description precise enough for another framework to run the same thing.
+struct BenchCase {
+  enum Kernel: String, CaseIterable, ExpressibleByArgument {
+    case gemm, conv, attention
+  }
+
+  var id: String
+  var kernel: Kernel
+  var precision: Precision
+  /// Shape fields, written into the JSON report for side-by-side runs.
+  var spec: [String: Int]
+  var pass: String
+  var flops: Double
+  /// Allocates the operands once and returns the timed call.
+  var prepare: () -> () -> Void
+}
+
+/// Deterministic operands in [-1, 1), freed when the timed call that
+/// captures the arena is released.
+final class OperandArena {
+  private var pointers: [UnsafeMutablePointer<Float>] = []
+  private var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+
+  func make(_ count: Int) -> UnsafeMutablePointer<Float> {
+    let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+    for i in 0..<count {
+      seed ^= seed << 13; seed ^= seed >> 7; seed ^= seed << 17
+      p[i] = Float(seed >> 40) / Float(1 << 23) - 1
+    }
+    pointers.append(p)
+    return p
+  }
+
+  /// Wraps `call` so that it keeps this arena alive.
+  func keeping(_ call: @escaping () -> Void) -> () -> Void {
+    { withExtendedLifetime(self) { call() } }
+  }
+
+  deinit { pointers.forEach { $0.deallocate() } }
+}
+
+enum BenchSuite {
+  /// GEMMs: squares, then the im2col GEMMs BigGAN runs (M = pixels x batch,
+  /// N = output channels, K = 9 x input channels) and its linear layers.
+  static let gemmShapes: [(name: String, m: Int, n: Int, k: Int, transB: Bool)] = [
+    ("square256", 256, 256, 256, false),
+    ("square512", 512, 512, 512, false),
+    ("square1024", 1024, 1024, 1024, false),
+    ("square2048", 2048, 2048, 2048, false),
+    ("g128_conv8x8", 512, 1536, 13824, true),
+    ("g128_conv64x64", 32768, 192, 3456, true),
+    ("g128_skip64x64", 32768, 192, 384, true),
+    ("cifar_conv32x32", 16384, 256, 2304, true),
+    ("g128_linear", 8, 24576, 20, true),
+  ]
+
+  /// Convolutions at the BigGAN-32 (ch 64, batch 16) and BigGAN-128
+  /// (ch 96, batch 8) layer shapes: (batch, in H/W, Cin, Cout, kernel, upsample).
+  static let convShapes: [(name: String, batch: Int, hw: Int, cin: Int, cout: Int, kernel: Int, up: Bool)] = [
+    ("cifar_g_up3x3_16", 16, 8, 256, 256, 3, true),
+    ("cifar_g_3x3_32", 16, 32, 256, 256, 3, false),
+    ("cifar_g_skip1x1_32", 16, 16, 256, 256, 1, true),
+    ("g128_up3x3_8", 8, 4, 1536, 1536, 3, true),
+    ("g128_up3x3_64", 8, 32, 384, 192, 3, true),
+    ("g128_3x3_64", 8, 64, 192, 192, 3, false),
+    ("g128_skip1x1_64", 8, 32, 384, 192, 1, true),
+    ("d128_3x3_64", 8, 64, 192, 192, 3, false),
+  ]
+
+  /// Attention cores: SAGAN at 64x64 in G (C = 192) and D (C = 96), batch 8,
+  /// and a 32x32 one (C = 256, batch 16).
+  static let attentionShapes: [(name: String, batch: Int, n: Int, m: Int, dk: Int, dv: Int)] = [
+    ("g128_attn64", 8, 4096, 1024, 24, 96),
+    ("d128_attn64", 8, 4096, 1024, 12, 48),
+    ("attn32", 16, 1024, 256, 32, 128),
+  ]
+
+  static func all(quick: Bool) -> [BenchCase] {
+    var cases: [BenchCase] = []
+    for precision in Precision.allCases {
+      for s in gemmShapes where !quick || s.m * s.n * s.k <= 1 << 30 {
+        cases.append(gemm(s.name, s.m, s.n, s.k, s.transB, precision))
+      }
+      for s in convShapes where !quick || s.name.hasPrefix("cifar") {
+        for pass in ["forward", "backward_data", "backward_weight"] {
+          cases.append(conv(s.name, s.batch, s.hw, s.cin, s.cout, s.kernel, s.up, pass, precision))
+        }
+      }
+      for s in attentionShapes where !quick || s.name == "attn32" {
+        for pass in ["forward", "backward"] {
+          cases.append(attention(s.name, s.batch, s.n, s.m, s.dk, s.dv, pass, precision))
+        }
+      }
+    }
+    return cases
+  }
+
+  static func gemm(_ name: String, _ m: Int, _ n: Int, _ k: Int, _ transB: Bool, _ precision: Precision) -> BenchCase {
+    BenchCase(
+      id: "gemm/\(name)/\(precision)", kernel: .gemm, precision: precision,
+      spec: ["m": m, "n": n, "k": k, "transa": 0, "transb": transB ? 1 : 0],
+      pass: "forward", flops: 2 * Double(m) * Double(n) * Double(k)
+    ) {
+      let arena = OperandArena()
+      let a = arena.make(m * k), b = arena.make(k * n), c = arena.make(m * n)
+      let p = precision == .fp32 ? BK_FP32 : BK_BF16
+      return arena.keeping {
+        bk_gemm(p, 0, transB ? 1 : 0, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b,
+                Int32(transB ? k : n), 0, c, Int32(n))
+      }
+    }
+  }
+
+  static func conv(
+    _ name: String, _ batch: Int, _ hw: Int, _ cin: Int, _ cout: Int, _ kernel: Int, _ up: Bool,
+    _ pass: String, _ precision: Precision
+  ) -> BenchCase {
+    var shape = bk_conv_shape(
+      batch: Int32(batch), in_h: Int32(hw), in_w: Int32(hw), in_c: Int32(cin),
+      out_c: Int32(cout), kernel_h: Int32(kernel), kernel_w: Int32(kernel),
+      stride: 1, pad: Int32(kernel / 2), upsample: up ? 1 : 0)
+    let out = Int(bk_conv_out_h(&shape))
+    let macs = Double(batch * out * out * cout) * Double(kernel * kernel * cin)
+    return BenchCase(
+      id: "conv/\(name)/\(pass)/\(precision)", kernel: .conv, precision: precision,
+      spec: [
+        "batch": batch, "h": hw, "w": hw, "cin": cin, "cout": cout, "kernel": kernel,
+        "stride": 1, "pad": kernel / 2, "upsample": up ? 1 : 0,
+      ],
+      pass: pass, flops: 2 * macs
+    ) {
+      let arena = OperandArena()
+      let x = arena.make(batch * hw * hw * cin)
+      let w = arena.make(cout * kernel * kernel * cin)
+      let bias = arena.make(cout)
+      let y = arena.make(batch * out * out * cout)
+      let dx = arena.make(batch * hw * hw * cin)
+      let dw = arena.make(cout * kernel * kernel * cin)
+      let db = arena.make(cout)
+      let p = precision == .fp32 ? BK_FP32 : BK_BF16
+      switch pass {
+      case "forward": return arena.keeping { bk_conv2d_forward(p, &shape, x, w, bias, y) }
+      case "backward_data": return arena.keeping { bk_conv2d_backward_data(p, &shape, y, w, dx, 0) }
+      default: return arena.keeping { bk_conv2d_backward_weight(p, &shape, x, y, dw, db, 0) }
+      }
+    }
+  }
+
+  static func attention(
+    _ name: String, _ batch: Int, _ n: Int, _ m: Int, _ dk: Int, _ dv: Int, _ pass: String,
+    _ precision: Precision
+  ) -> BenchCase {
+    // Forward: S = Q K^T and O = P V. Backward: S again, dP = dO V^T,
+    // dV = P^T dO, dQ = dS K, dK = dS^T Q.
+    let qk = Double(batch * n * m * dk), pv = Double(batch * n * m * dv)
+    let flops = pass == "forward" ? 2 * (qk + pv) : 2 * (3 * qk + 2 * pv)
+    return BenchCase(
+      id: "attention/\(name)/\(pass)/\(precision)", kernel: .attention, precision: precision,
+      spec: ["batch": batch, "n": n, "m": m, "dk": dk, "dv": dv], pass: pass, flops: flops
+    ) {
+      let arena = OperandArena()
+      let theta = arena.make(batch * n * dk), phi = arena.make(batch * m * dk)
+      let g = arena.make(batch * m * dv), out = arena.make(batch * n * dv)
+      let lse = arena.make(batch * n), dout = arena.make(batch * n * dv)
+      let dtheta = arena.make(batch * n * dk), dphi = arena.make(batch * m * dk)
+      let dg = arena.make(batch * m * dv)
+      let p = precision == .fp32 ? BK_FP32 : BK_BF16
+      let (b, n32, m32, dk32, dv32) = (Int32(batch), Int32(n), Int32(m), Int32(dk), Int32(dv))
+      bk_attention_forward(p, b, n32, m32, dk32, dv32, theta, phi, g, out, lse)
+      if pass == "forward" {
+        return arena.keeping { bk_attention_forward(p, b, n32, m32, dk32, dv32, theta, phi, g, out, lse) }
+      }
+      return arena.keeping {
+        bk_attention_backward(
+          p, b, n32, m32, dk32, dv32, theta, phi, g, out, lse, dout, dtheta, dphi, dg)
+      }
+    }
+  }
+}

@@ -1,2 +1,0 @@
-import BGKernels
-print(Machine.instructionSet)
