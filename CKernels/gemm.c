@@ -37,19 +37,36 @@ static inline float load_b(const bk_gemm_args *g, int p, int j)
  * x%w; the last panel is zero-padded. A is packed with x = rows of op(A), B
  * with x = columns of op(B). The source is contiguous along p
  * (src[x*ld + p]) or along x (src[p*ld + x]); either way it is read in
- * contiguous runs, converted to bf16 a whole run at a time on the vector
- * path, and scattered into the panels.
+ * contiguous runs, converted a whole run at a time on the vector path, and
+ * scattered into the panels.
+ *
+ * In BK_BF16, B panels hold bf16 bits (half the traffic of the panel every
+ * micro-kernel call streams), while A panels hold the bf16-rounded values in
+ * fp32 containers: micro-kernels broadcast A straight from memory into an
+ * FMA, which bf16 bits would turn into a load, a shift and a broadcast.
  */
 #define PACK_RUN 256
 
-static void pack_panels(const bk_kernels *kr, bk_precision prec,
+typedef enum { PACK_F32, PACK_BF16_VALUES, PACK_BF16_BITS } pack_format;
+
+static void convert_run(const bk_kernels *kr, pack_format fmt, const float *s,
+                        void *run, int n)
+{
+    if (fmt == PACK_BF16_BITS) kr->bf16_from_f32(s, run, (size_t)n);
+    else if (fmt == PACK_BF16_VALUES) kr->round_bf16(s, run, (size_t)n);
+    else memcpy(run, s, sizeof(float) * (size_t)n);
+}
+
+static void pack_panels(const bk_kernels *kr, pack_format fmt,
                         const float *src, int ld, int contiguous_p, int x0,
                         int xs, int p0, int kc, int w, void *dst)
 {
     float *f = dst;
     uint16_t *h = dst;
-    int bf16 = prec == BK_BF16;
-    uint16_t run[PACK_RUN];
+    int bf16 = fmt == PACK_BF16_BITS;
+    float runf[PACK_RUN];
+    uint16_t runh[PACK_RUN];
+    void *run = bf16 ? (void *)runh : (void *)runf;
     int padded = round_up(xs, w);
     if (contiguous_p) {
         for (int x = 0; x < padded; x++) {
@@ -62,12 +79,15 @@ static void pack_panels(const bk_kernels *kr, bk_precision prec,
                 continue;
             }
             const float *s = src + (size_t)(x0 + x) * ld + p0;
-            if (!bf16) {
+            if (fmt == PACK_F32) {
                 for (int p = 0; p < kc; p++) f[o + (size_t)p * w] = s[p];
                 continue;
             }
-            kr->bf16_from_f32(s, run, (size_t)kc);
-            for (int p = 0; p < kc; p++) h[o + (size_t)p * w] = run[p];
+            convert_run(kr, fmt, s, run, kc);
+            for (int p = 0; p < kc; p++) {
+                if (bf16) h[o + (size_t)p * w] = runh[p];
+                else f[o + (size_t)p * w] = runf[p];
+            }
         }
         return;
     }
@@ -77,15 +97,16 @@ static void pack_panels(const bk_kernels *kr, bk_precision prec,
         for (int c0 = 0; c0 < padded; c0 += chunk) {
             int n = min_int(chunk, padded - c0);
             int valid = min_int(n, xs - c0);
-            if (bf16) kr->bf16_from_f32(s + c0, run, (size_t)valid);
+            if (fmt != PACK_F32) convert_run(kr, fmt, s + c0, run, valid);
             for (int x = c0; x < c0 + n; x += w) {
                 size_t o = (size_t)(x / w) * w * kc + (size_t)p * w;
                 int have = min_int(w, xs - x);
                 if (bf16) {
-                    memcpy(h + o, run + (x - c0), sizeof(uint16_t) * have);
+                    memcpy(h + o, runh + (x - c0), sizeof(uint16_t) * have);
                     memset(h + o + have, 0, sizeof(uint16_t) * (w - have));
                 } else {
-                    memcpy(f + o, s + x, sizeof(float) * have);
+                    const float *from = fmt == PACK_F32 ? s + x : runf + (x - c0);
+                    memcpy(f + o, from, sizeof(float) * have);
                     memset(f + o + have, 0, sizeof(float) * (w - have));
                 }
             }
@@ -96,15 +117,17 @@ static void pack_panels(const bk_kernels *kr, bk_precision prec,
 static void pack_a(const bk_kernels *kr, const bk_gemm_args *g, int i0,
                    int rows, int p0, int kc, void *dst)
 {
-    pack_panels(kr, g->prec, g->a, g->lda, !g->transa, i0, rows, p0, kc,
-                kr->mr, dst);
+    pack_format fmt = g->prec == BK_BF16 ? PACK_BF16_VALUES : PACK_F32;
+    pack_panels(kr, fmt, g->a, g->lda, !g->transa, i0, rows, p0, kc, kr->mr,
+                dst);
 }
 
 static void pack_b(const bk_kernels *kr, const bk_gemm_args *g, int p0,
                    int kc, int j0, int cols, void *dst)
 {
-    pack_panels(kr, g->prec, g->b, g->ldb, g->transb, j0, cols, p0, kc,
-                kr->nr, dst);
+    pack_format fmt = g->prec == BK_BF16 ? PACK_BF16_BITS : PACK_F32;
+    pack_panels(kr, fmt, g->b, g->ldb, g->transb, j0, cols, p0, kc, kr->nr,
+                dst);
 }
 
 /* --------------------------------------------------------- macro-kernel -- */
@@ -116,7 +139,7 @@ static void macro_kernel(const bk_kernels *kr, const bk_gemm_args *g,
                          const char *bpanel, int j0, int cols, int jt0,
                          int jt1, int kc, float beta)
 {
-    size_t es = g->prec == BK_BF16 ? 2 : 4;
+    size_t es = g->prec == BK_BF16 ? 2 : 4; /* B panel element size */
     bk_ukr ukr = kr->ukr[g->prec];
     int mr = kr->mr, nr = kr->nr;
     for (int jt = jt0; jt < jt1; jt++) {
@@ -125,7 +148,7 @@ static void macro_kernel(const bk_kernels *kr, const bk_gemm_args *g,
         for (int ir = 0; ir < rows; ir += mr) {
             int mi = min_int(mr, rows - ir);
             float *c = g->c + (size_t)(i0 + ir) * g->ldc + j0 + jr;
-            ukr(kc, ablock + (size_t)ir * kc * es, bp, c, g->ldc, mi, nj,
+            ukr(kc, ablock + (size_t)ir * kc * sizeof(float), bp, c, g->ldc, mi, nj,
                 g->alpha, beta);
         }
     }
@@ -145,7 +168,7 @@ static plan make_plan(const bk_kernels *kr, const bk_gemm_args *g)
     p.nc_eff = min_int(kr->nc, round_up(g->n, kr->nr));
     p.mc = min_int(kr->mc, round_up(g->m, kr->mr));
     p.b_bytes = ((size_t)BK_KC * p.nc_eff * es + 63) & ~(size_t)63;
-    p.a_bytes = ((size_t)BK_KC * p.mc * es + 63) & ~(size_t)63;
+    p.a_bytes = ((size_t)BK_KC * p.mc * sizeof(float) + 63) & ~(size_t)63;
     return p;
 }
 

@@ -60,22 +60,16 @@ BK_TARGET_AVX2
 static void ukr_bf16(int k, const void *ap, const void *bp, float *c, long ldc,
                      int m, int n, float alpha, float beta)
 {
-    const uint16_t *a = ap, *b = bp;
-    const __m256i high = _mm256_set1_epi32((int)0xffff0000u);
+    const float *a = ap;
+    const uint16_t *b = bp;
     __m256 acc[MR][2];
     for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
     for (int p = 0; p < k; p++, a += MR, b += NR) {
         __m256 b0 = widen8(b), b1 = widen8(b + 8);
-        for (int i = 0; i < MR; i += 2) {
-            int32_t pair;
-            memcpy(&pair, a + i, 4);
-            __m256i v = _mm256_set1_epi32(pair);
-            __m256 lo = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
-            __m256 hi = _mm256_castsi256_ps(_mm256_and_si256(v, high));
-            acc[i][0] = _mm256_fmadd_ps(lo, b0, acc[i][0]);
-            acc[i][1] = _mm256_fmadd_ps(lo, b1, acc[i][1]);
-            acc[i + 1][0] = _mm256_fmadd_ps(hi, b0, acc[i + 1][0]);
-            acc[i + 1][1] = _mm256_fmadd_ps(hi, b1, acc[i + 1][1]);
+        for (int i = 0; i < MR; i++) {
+            __m256 ai = _mm256_broadcast_ss(a + i);
+            acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
         }
     }
     store_tile(acc, c, ldc, m, n, alpha, beta);

@@ -30,12 +30,13 @@ static void ukr_f32(int k, const void *ap, const void *bp, float *c, long ldc,
 static void ukr_bf16(int k, const void *ap, const void *bp, float *c, long ldc,
                      int m, int n, float alpha, float beta)
 {
-    const uint16_t *a = ap, *b = bp;
+    const float *a = ap;
+    const uint16_t *b = bp;
     float acc[MR][NR] = {{0}};
     for (int p = 0; p < k; p++, a += MR, b += NR)
         for (int i = 0; i < MR; i++)
             for (int j = 0; j < NR; j++)
-                acc[i][j] = fmaf(bf16_value(a[i]), bf16_value(b[j]), acc[i][j]);
+                acc[i][j] = fmaf(a[i], bf16_value(b[j]), acc[i][j]);
     finish(acc, c, ldc, m, n, alpha, beta);
 }
 

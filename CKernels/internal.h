@@ -61,8 +61,8 @@ static inline float bk__bf16_round(float x)
 
 /*
  * A micro-kernel computes one MR x NR tile of C from packed panels: the A
- * panel holds MR values per k step, the B panel NR values per k step (float
- * in BK_FP32, bf16 bits in BK_BF16). It writes only the top-left m x n of
+ * panel holds MR floats per k step (bf16-rounded values in BK_BF16), the B
+ * panel NR values per k step (float in BK_FP32, bf16 bits in BK_BF16). It writes only the top-left m x n of
  * the tile (m <= MR, n <= NR), each element as
  *   c = fmaf(alpha, acc, beta == 0 ? 0 : beta * c).
  */
@@ -116,7 +116,7 @@ int bk__team_size(double work, double per_thread);
 /* ------------------------------------------------------------- workspaces -- */
 
 /* Workspace slots: a kernel that calls another uses a different slot. */
-enum { BK_WS_GEMM = 0, BK_WS_CONV = 1, BK_WS_ATTENTION = 2, BK_WS_COUNT };
+enum { BK_WS_GEMM = 0, BK_WS_CONV, BK_WS_ATTENTION, BK_WS_NORM, BK_WS_COUNT };
 
 /* A 64-byte aligned buffer of at least `bytes`, owned by the calling thread
  * and reused by its next call with the same slot (contents not kept). Returns

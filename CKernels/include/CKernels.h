@@ -177,6 +177,68 @@ void bk_attention_backward(bk_precision prec, int batch, int n, int m, int dk,
                            const float *dout, float *dtheta, float *dphi,
                            float *dg);
 
+/* --------------------------------------------------------------- norm.c -- */
+
+/*
+ * Batch normalisation of NHWC activations seen as [n][hw][c]. Gains and
+ * biases are read as gain[sample * stride + channel]: stride = c for
+ * class-conditional batch-norm ([n][c]), stride = 0 for one per channel
+ * ([c]); either may be NULL (gain 1, bias 0).
+ */
+
+/* Per-channel mean and biased variance of x [rows][c]. */
+void bk_bn_stats(int rows, int c, const float *x, float *mean, float *var);
+
+/* y = (x - mean) / sqrt(var + eps) * gain + bias, then max(y, 0) if relu. */
+void bk_bn_forward(int n, int hw, int c, const float *x, const float *mean,
+                   const float *var, float eps, const float *gain,
+                   const float *bias, int stride, int relu, float *y);
+
+/* Backward of bk_bn_forward. y is the forward output when relu was fused
+ * (its zeros mask dy), else NULL. batch_stats = 1 when mean and var were
+ * this batch's own statistics (their gradient flows into dx), 0 for running
+ * statistics. dx is overwritten; dgain and dbias (shaped like gain, may be
+ * NULL) are overwritten with sums over each gain's pixels. */
+void bk_bn_backward(int n, int hw, int c, const float *x, const float *mean,
+                    const float *var, float eps, const float *gain,
+                    int stride, const float *y, const float *dy,
+                    int batch_stats, float *dx, float *dgain, float *dbias);
+
+/* --------------------------------------------------------------- pool.c -- */
+
+/* 2x2 pooling with stride 2 of x [n][h][w][c] into [n][h/2][w/2][c]; an odd
+ * last row or column is dropped (its gradient is zero). The max pool records
+ * which of the four pixels won (0..3, row-major) for its backward. Backward
+ * passes overwrite dx [n][h][w][c]. */
+void bk_avgpool2x2_forward(int n, int h, int w, int c, const float *x, float *y);
+void bk_avgpool2x2_backward(int n, int h, int w, int c, const float *dy, float *dx);
+void bk_maxpool2x2_forward(int n, int h, int w, int c, const float *x, float *y,
+                           uint8_t *argmax);
+void bk_maxpool2x2_backward(int n, int h, int w, int c, const float *dy,
+                            const uint8_t *argmax, float *dx);
+
+/* y [n][c] = sum over the hw pixels of x [n][hw][c]; backward broadcasts. */
+void bk_sumpool_forward(int n, int hw, int c, const float *x, float *y);
+void bk_sumpool_backward(int n, int hw, int c, const float *dy, float *dx);
+
+/* Nearest-neighbour x2 upsample of x [n][h][w][c] into [n][2h][2w][c]; the
+ * backward sums each 2x2 block of dy into dx [n][h][w][c]. */
+void bk_upsample2x_forward(int n, int h, int w, int c, const float *x, float *y);
+void bk_upsample2x_backward(int n, int h, int w, int c, const float *dy, float *dx);
+
+/* -------------------------------------------------------- elementwise.c -- */
+
+void bk_relu_forward(size_t n, const float *x, float *y);
+/* dx = dy where x > 0, else 0 (x: the forward input). */
+void bk_relu_backward(size_t n, const float *x, const float *dy, float *dx);
+void bk_tanh_forward(size_t n, const float *x, float *y);
+/* dx = dy * (1 - y^2) (y: the forward output). */
+void bk_tanh_backward(size_t n, const float *y, const float *dy, float *dx);
+/* y = a + b (y may alias a or b). */
+void bk_add(size_t n, const float *a, const float *b, float *y);
+/* y = alpha * x + y, fused. */
+void bk_axpy(size_t n, float alpha, const float *x, float *y);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,435 @@
+/*
+ * Fused SAGAN attention, flash style: the n x m score matrix never exists
+ * beyond one QT x KT tile per thread.
+ *
+ * Forward, per (batch item, tile of QT queries), walking the keys in tiles
+ * of KT = BK_KC (so each P V tile product is exactly one MXU pass), with a
+ * running row maximum mx, running sum l and unnormalised output O:
+ *   S  = Q K^T                                   (GEMM)
+ *   mx' = max(mx, rowmax S),  c = exp(mx - mx')
+ *   P  = exp(S - mx'),  l = c l + rowsum P,  O = c O + P V   (GEMM, beta 1)
+ * then out = O / l and lse = mx + log l.
+ *
+ * Backward recomputes P = exp(S - lse) tile by tile:
+ *   D = rowsum(dout * out),  dP = dout g^T,  dS = P (dP - D)
+ *   dtheta = dS phi,  dphi = dS^T theta,  dg = P^T dout
+ * A dtheta row depends on one query only, but dphi and dg sum over every
+ * query. Each batch item's query tiles are split into a fixed number of
+ * groups (a function of n, never of the thread count); a group accumulates
+ * its own dphi/dg partial (group 0 straight into the outputs) and the
+ * partials are then added in group order.
+ *
+ * Every task (forward: batch x query tile; backward: batch x group, then
+ * batch x key row for the sum) is computed by one thread in one fixed order,
+ * so the bits do not depend on the number of threads.
+ *
+ * All products go through bk__gemm_serial, so BK_BF16 rounds exactly the
+ * operands the GEMM contract rounds (theta, phi, g, P, dS, dout). The softmax
+ * stays fp32 and uses a polynomial exp written as plain loops, compiled once
+ * per instruction-set path so the compiler can vectorise it for each.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+
+#define QT 128    /* queries per tile; <= BK_KC, so each dphi and dg tile
+                     product is one MXU pass */
+#define KT BK_KC  /* keys per tile: one MXU pass of the P V product */
+#define LANES 16  /* independent partial max / sum accumulators per row */
+#define GROUPS 4  /* query groups per batch item in backward */
+
+/* Below this many FMAs per thread (about half a query-by-key tile) a team
+ * costs more than it saves. */
+#define ATTN_FMAS_PER_THREAD (64.0 * 128.0 * 128.0)
+
+static inline int min_int(int a, int b) { return a < b ? a : b; }
+
+#define BK_INLINE static inline __attribute__((always_inline))
+
+/* --------------------------------------------------------------- fast exp -- */
+
+/*
+ * exp(x) for x <= 88 (the softmax only passes x <= 0, up to rounding).
+ * Cephes expf: x = n ln2 + r with |r| <= ln2 / 2 (ln2 split in two so n ln2
+ * is exact), a degree-5 polynomial for exp(r), and 2^n built in the exponent
+ * field; peak relative error ~1.7e-7. Arguments below -87 (-inf included)
+ * give 0, where the true value is below 1.7e-38. Branch-free, so the loops
+ * that call it vectorise.
+ */
+BK_INLINE float fast_exp(float x)
+{
+    const float shifter = 12582912.0f; /* 1.5 * 2^23 */
+    float xc = x < -87.0f ? -87.0f : x;
+    xc = xc > 88.0f ? 88.0f : xc;
+    /* Adding the shifter rounds x log2(e) to the integer n, which then sits
+     * in the low mantissa bits of kf. */
+    float kf = xc * 1.44269504088896341f + shifter;
+    float n = kf - shifter;
+    float r = xc - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    float y = p * r * r + r + 1.0f;
+    /* n is in [-126, 127], so 2^n is a normal number. */
+    uint32_t n_bits = bk__bits(kf) - bk__bits(shifter);
+    float scale = bk__float((n_bits + 127u) << 23);
+    return x < -87.0f ? 0.0f : y * scale;
+}
+
+/* ------------------------------------------------------ softmax on a tile -- */
+
+/*
+ * One key tile of the online softmax: s holds S (qt rows, stride KT, kt
+ * valid columns) and is overwritten by P = exp(S - mx'); mx and l are
+ * updated; O (qt x dv) is rescaled by exp(mx - mx') unless it is still
+ * unwritten (first key tile). The partial max and sum run in LANES fixed
+ * lanes (the columns up to a multiple of LANES padded with -inf, whose exp
+ * is 0) so they vectorise and sum in the same order on every path.
+ */
+BK_INLINE void fwd_softmax_impl(float *s, int qt, int kt, float *mx, float *l,
+                                float *o, int dv, int rescale)
+{
+    int kt_pad = (kt + LANES - 1) / LANES * LANES;
+    for (int i = 0; i < qt; i++) {
+        float *row = s + (size_t)i * KT;
+        for (int j = kt; j < kt_pad; j++) row[j] = -INFINITY;
+
+        float lane[LANES];
+        for (int t = 0; t < LANES; t++) lane[t] = -INFINITY;
+        for (int j = 0; j < kt_pad; j += LANES)
+            for (int t = 0; t < LANES; t++)
+                lane[t] = row[j + t] > lane[t] ? row[j + t] : lane[t];
+        float mx_new = mx[i];
+        for (int t = 0; t < LANES; t++)
+            mx_new = lane[t] > mx_new ? lane[t] : mx_new;
+        /* A row of -inf scores so far: exp(-inf - 0) = 0 rather than NaN. */
+        float ref = mx_new == -INFINITY ? 0.0f : mx_new;
+
+        for (int t = 0; t < LANES; t++) lane[t] = 0.0f;
+        for (int j = 0; j < kt_pad; j += LANES)
+            for (int t = 0; t < LANES; t++) {
+                float p = fast_exp(row[j + t] - ref);
+                row[j + t] = p;
+                lane[t] += p;
+            }
+        float sum = 0.0f;
+        for (int t = 0; t < LANES; t++) sum += lane[t];
+
+        float c = fast_exp(mx[i] - ref);
+        l[i] = c * l[i] + sum;
+        mx[i] = mx_new;
+        if (rescale) {
+            float *orow = o + (size_t)i * dv;
+            for (int j = 0; j < dv; j++) orow[j] *= c;
+        }
+    }
+}
+
+/* Backward on one tile: s holds S and becomes P = exp(S - lse); dp holds dP
+ * and becomes dS = P (dP - D). Both have stride KT and kt valid columns. */
+BK_INLINE void bwd_softmax_impl(float *s, float *dp, int qt, int kt,
+                                const float *lse, const float *d)
+{
+    for (int i = 0; i < qt; i++) {
+        float *srow = s + (size_t)i * KT, *dprow = dp + (size_t)i * KT;
+        float li = lse[i], di = d[i];
+        for (int j = 0; j < kt; j++) {
+            float p = fast_exp(srow[j] - li);
+            srow[j] = p;
+            dprow[j] = p * (dprow[j] - di);
+        }
+    }
+}
+
+typedef void (*fwd_softmax_fn)(float *s, int qt, int kt, float *mx, float *l,
+                               float *o, int dv, int rescale);
+typedef void (*bwd_softmax_fn)(float *s, float *dp, int qt, int kt,
+                               const float *lse, const float *d);
+
+static void fwd_softmax_generic(float *s, int qt, int kt, float *mx, float *l,
+                                float *o, int dv, int rescale)
+{
+    fwd_softmax_impl(s, qt, kt, mx, l, o, dv, rescale);
+}
+
+static void bwd_softmax_generic(float *s, float *dp, int qt, int kt,
+                                const float *lse, const float *d)
+{
+    bwd_softmax_impl(s, dp, qt, kt, lse, d);
+}
+
+#ifdef BK_X86
+BK_TARGET_AVX2
+static void fwd_softmax_avx2(float *s, int qt, int kt, float *mx, float *l,
+                             float *o, int dv, int rescale)
+{
+    fwd_softmax_impl(s, qt, kt, mx, l, o, dv, rescale);
+}
+
+BK_TARGET_AVX2
+static void bwd_softmax_avx2(float *s, float *dp, int qt, int kt,
+                             const float *lse, const float *d)
+{
+    bwd_softmax_impl(s, dp, qt, kt, lse, d);
+}
+
+BK_TARGET_AVX512
+static void fwd_softmax_avx512(float *s, int qt, int kt, float *mx, float *l,
+                               float *o, int dv, int rescale)
+{
+    fwd_softmax_impl(s, qt, kt, mx, l, o, dv, rescale);
+}
+
+BK_TARGET_AVX512
+static void bwd_softmax_avx512(float *s, float *dp, int qt, int kt,
+                               const float *lse, const float *d)
+{
+    bwd_softmax_impl(s, dp, qt, kt, lse, d);
+}
+#endif
+
+static fwd_softmax_fn fwd_softmax_active(void)
+{
+#ifdef BK_X86
+    switch (bk_isa_active()) {
+    case BK_ISA_AVX512: return fwd_softmax_avx512;
+    case BK_ISA_AVX2: return fwd_softmax_avx2;
+    default: break;
+    }
+#endif
+    return fwd_softmax_generic;
+}
+
+static bwd_softmax_fn bwd_softmax_active(void)
+{
+#ifdef BK_X86
+    switch (bk_isa_active()) {
+    case BK_ISA_AVX512: return bwd_softmax_avx512;
+    case BK_ISA_AVX2: return bwd_softmax_avx2;
+    default: break;
+    }
+#endif
+    return bwd_softmax_generic;
+}
+
+/* ---------------------------------------------------------------- shared -- */
+
+typedef struct {
+    bk_precision prec;
+    int batch, n, m, dk, dv;
+    const float *theta, *phi, *g;
+} attn_problem;
+
+/* c = op(a) op(b) + beta c on the calling thread. */
+static void tile_gemm(bk_precision prec, int transa, int transb, int m, int n,
+                      int k, const float *a, int lda, const float *b, int ldb,
+                      float beta, float *c, int ldc)
+{
+    bk_gemm_args args = {prec, transa, transb, m, n, k, 1.0f, beta,
+                         a, b, lda, ldb, c, ldc};
+    bk__gemm_serial(&args);
+}
+
+static void fill_nan(float *x, size_t count)
+{
+    for (size_t i = 0; i < count; i++) x[i] = NAN;
+}
+
+static int query_tiles(int n) { return (n + QT - 1) / QT; }
+
+/* --------------------------------------------------------------- forward -- */
+
+static size_t forward_workspace_bytes(int dv)
+{
+    return sizeof(float) * ((size_t)QT * KT + (size_t)QT * dv + 2 * QT);
+}
+
+static void forward_tile(const attn_problem *pr, fwd_softmax_fn softmax,
+                         float *ws, int b, int q0, float *out, float *lse)
+{
+    int n = pr->n, m = pr->m, dk = pr->dk, dv = pr->dv;
+    int qt = min_int(QT, n - q0);
+    float *dst = out + ((size_t)b * n + q0) * dv;
+    float *lse_dst = lse + (size_t)b * n + q0;
+    /* Out of memory: make the failure visible instead of returning junk. */
+    if (!ws) {
+        fill_nan(dst, (size_t)qt * dv);
+        fill_nan(lse_dst, (size_t)qt);
+        return;
+    }
+    float *s = ws, *o = s + (size_t)QT * KT;
+    float *mx = o + (size_t)QT * dv, *l = mx + QT;
+    const float *q = pr->theta + ((size_t)b * n + q0) * dk;
+    const float *keys = pr->phi + (size_t)b * m * dk;
+    const float *vals = pr->g + (size_t)b * m * dv;
+
+    for (int i = 0; i < qt; i++) {
+        mx[i] = -INFINITY;
+        l[i] = 0.0f;
+    }
+    for (int k0 = 0; k0 < m; k0 += KT) {
+        int kt = min_int(KT, m - k0);
+        tile_gemm(pr->prec, 0, 1, qt, kt, dk, q, dk, keys + (size_t)k0 * dk,
+                  dk, 0.0f, s, KT);
+        softmax(s, qt, kt, mx, l, o, dv, k0 > 0);
+        tile_gemm(pr->prec, 0, 0, qt, dv, kt, s, KT, vals + (size_t)k0 * dv,
+                  dv, k0 > 0 ? 1.0f : 0.0f, o, dv);
+    }
+    for (int i = 0; i < qt; i++) {
+        for (int j = 0; j < dv; j++)
+            dst[(size_t)i * dv + j] = o[(size_t)i * dv + j] / l[i];
+        lse_dst[i] = mx[i] + logf(l[i]);
+    }
+}
+
+void bk_attention_forward(bk_precision prec, int batch, int n, int m, int dk,
+                          int dv, const float *theta, const float *phi,
+                          const float *g, float *out, float *lse)
+{
+    if (batch <= 0 || n <= 0 || m <= 0 || dk <= 0 || dv <= 0) return;
+    attn_problem pr = {prec, batch, n, m, dk, dv, theta, phi, g};
+    fwd_softmax_fn softmax = fwd_softmax_active();
+    long tiles = query_tiles(n);
+    long tasks = (long)batch * tiles;
+    double fmas = (double)batch * n * m * ((double)dk + dv);
+    int nt = bk__team_size(fmas, ATTN_FMAS_PER_THREAD);
+    if (nt > tasks) nt = (int)tasks;
+
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        float *ws = bk__workspace(BK_WS_ATTENTION, forward_workspace_bytes(dv));
+#pragma omp for schedule(static, 1)
+        for (long task = 0; task < tasks; task++)
+            forward_tile(&pr, softmax, ws, (int)(task / tiles),
+                         (int)(task % tiles) * QT, out, lse);
+    }
+}
+
+/* -------------------------------------------------------------- backward -- */
+
+typedef struct {
+    const float *out, *lse, *dout;
+    float *dtheta;
+} attn_grads;
+
+static size_t backward_workspace_bytes(void)
+{
+    return sizeof(float) * (2 * (size_t)QT * KT + QT);
+}
+
+/* Group grp of batch item b: dtheta for its query tiles, and its sums of
+ * dphi (m x dk) and dg (m x dv) over those queries. */
+static void backward_group(const attn_problem *pr, const attn_grads *gr,
+                           bwd_softmax_fn softmax, float *ws, int b, int grp,
+                           int groups, float *dphi, float *dg)
+{
+    int n = pr->n, m = pr->m, dk = pr->dk, dv = pr->dv;
+    int tiles = query_tiles(n);
+    int t0 = (int)((long)tiles * grp / groups);
+    int t1 = (int)((long)tiles * (grp + 1) / groups);
+    if (!ws) {
+        int q0 = t0 * QT, q1 = min_int(n, t1 * QT);
+        fill_nan(gr->dtheta + ((size_t)b * n + q0) * dk, (size_t)(q1 - q0) * dk);
+        fill_nan(dphi, (size_t)m * dk);
+        fill_nan(dg, (size_t)m * dv);
+        return;
+    }
+    float *s = ws, *dp = s + (size_t)QT * KT, *d = dp + (size_t)QT * KT;
+    const float *keys = pr->phi + (size_t)b * m * dk;
+    const float *vals = pr->g + (size_t)b * m * dv;
+
+    for (int t = t0; t < t1; t++) {
+        int q0 = t * QT, qt = min_int(QT, n - q0);
+        size_t row0 = (size_t)b * n + q0;
+        const float *q = pr->theta + row0 * dk;
+        const float *o = gr->out + row0 * dv, *dout = gr->dout + row0 * dv;
+        float *dq = gr->dtheta + row0 * dk;
+        for (int i = 0; i < qt; i++) {
+            float acc = 0.0f;
+            for (int j = 0; j < dv; j++)
+                acc += dout[(size_t)i * dv + j] * o[(size_t)i * dv + j];
+            d[i] = acc;
+        }
+        /* The group's first query tile starts its partial sums. */
+        float beta_keys = t > t0 ? 1.0f : 0.0f;
+        for (int k0 = 0; k0 < m; k0 += KT) {
+            int kt = min_int(KT, m - k0);
+            const float *kk = keys + (size_t)k0 * dk;
+            const float *vv = vals + (size_t)k0 * dv;
+            tile_gemm(pr->prec, 0, 1, qt, kt, dk, q, dk, kk, dk, 0.0f, s, KT);
+            tile_gemm(pr->prec, 0, 1, qt, kt, dv, dout, dv, vv, dv, 0.0f, dp,
+                      KT);
+            softmax(s, dp, qt, kt, gr->lse + row0, d);
+            tile_gemm(pr->prec, 0, 0, qt, dk, kt, dp, KT, kk, dk,
+                      k0 > 0 ? 1.0f : 0.0f, dq, dk);
+            tile_gemm(pr->prec, 1, 0, kt, dk, qt, dp, KT, q, dk,
+                      beta_keys, dphi + (size_t)k0 * dk, dk);
+            tile_gemm(pr->prec, 1, 0, kt, dv, qt, s, KT, dout, dv,
+                      beta_keys, dg + (size_t)k0 * dv, dv);
+        }
+    }
+}
+
+void bk_attention_backward(bk_precision prec, int batch, int n, int m, int dk,
+                           int dv, const float *theta, const float *phi,
+                           const float *g, const float *out, const float *lse,
+                           const float *dout, float *dtheta, float *dphi,
+                           float *dg)
+{
+    if (batch <= 0 || n <= 0 || m <= 0 || dk <= 0 || dv <= 0) return;
+    attn_problem pr = {prec, batch, n, m, dk, dv, theta, phi, g};
+    attn_grads gr = {out, lse, dout, dtheta};
+    bwd_softmax_fn softmax = bwd_softmax_active();
+
+    /* Groups beyond the first need private dphi/dg partials; without the
+     * memory, one group per batch item still gives the right answer. */
+    int groups = min_int(GROUPS, query_tiles(n));
+    size_t part_stride = (size_t)m * ((size_t)dk + dv);
+    float *parts = NULL;
+    if (groups > 1) {
+        parts = malloc(sizeof(float) * (size_t)batch * (groups - 1) * part_stride);
+        if (!parts) groups = 1;
+    }
+
+    long tasks = (long)batch * groups;
+    double fmas = (double)batch * n * m * (2.0 * dk + 3.0 * dv);
+    int nt = bk__team_size(fmas, ATTN_FMAS_PER_THREAD);
+    if (nt > tasks) nt = (int)tasks;
+    long key_rows = (long)batch * m;
+
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        float *ws = bk__workspace(BK_WS_ATTENTION, backward_workspace_bytes());
+#pragma omp for schedule(static, 1)
+        for (long task = 0; task < tasks; task++) {
+            int b = (int)(task / groups), grp = (int)(task % groups);
+            float *dphi_b = dphi + (size_t)b * m * dk;
+            float *dg_b = dg + (size_t)b * m * dv;
+            if (grp > 0) {
+                dphi_b = parts + ((size_t)b * (groups - 1) + grp - 1) * part_stride;
+                dg_b = dphi_b + (size_t)m * dk;
+            }
+            backward_group(&pr, &gr, softmax, ws, b, grp, groups, dphi_b, dg_b);
+        }
+        if (groups > 1) {
+#pragma omp for schedule(static)
+            for (long r = 0; r < key_rows; r++) {
+                long b = r / m, j = r % m;
+                float *pd = dphi + (size_t)r * dk, *pg = dg + (size_t)r * dv;
+                for (int grp = 1; grp < groups; grp++) {
+                    const float *part =
+                        parts + ((size_t)b * (groups - 1) + grp - 1) * part_stride;
+                    const float *sd = part + (size_t)j * dk;
+                    const float *sg = part + (size_t)m * dk + (size_t)j * dv;
+                    for (int c = 0; c < dk; c++) pd[c] += sd[c];
+                    for (int c = 0; c < dv; c++) pg[c] += sg[c];
+                }
+            }
+        }
+    }
+    free(parts);
+}

@@ -1,0 +1,45 @@
+/*
+ * Elementwise kernels: ReLU, tanh, sums and scaled sums, each forward with
+ * its backward where it has one. Plain loops the compiler vectorises; OpenMP
+ * splits the index range statically.
+ */
+#include "internal.h"
+
+#include <math.h>
+
+#define ELEMENTS_PER_THREAD 131072.0
+
+#define PARALLEL_FOR(n)                                                       \
+    int nt = bk__team_size((double)(n), ELEMENTS_PER_THREAD);                 \
+    _Pragma("omp parallel for num_threads(nt) schedule(static)")              \
+    for (long i = 0; i < (long)(n); i++)
+
+void bk_relu_forward(size_t n, const float *x, float *y)
+{
+    PARALLEL_FOR(n) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+void bk_relu_backward(size_t n, const float *x, const float *dy, float *dx)
+{
+    PARALLEL_FOR(n) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+void bk_tanh_forward(size_t n, const float *x, float *y)
+{
+    PARALLEL_FOR(n) y[i] = tanhf(x[i]);
+}
+
+void bk_tanh_backward(size_t n, const float *y, const float *dy, float *dx)
+{
+    PARALLEL_FOR(n) dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+}
+
+void bk_add(size_t n, const float *a, const float *b, float *y)
+{
+    PARALLEL_FOR(n) y[i] = a[i] + b[i];
+}
+
+void bk_axpy(size_t n, float alpha, const float *x, float *y)
+{
+    PARALLEL_FOR(n) y[i] = fmaf(alpha, x[i], y[i]);
+}

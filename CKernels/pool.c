@@ -1,0 +1,157 @@
+/*
+ * Pooling and nearest-neighbour upsampling on NHWC activations: 2x2 average
+ * and max pooling (stride 2; an odd last row or column is dropped, as
+ * PyTorch's AvgPool2d(2) and MaxPool2d(2) do), global sum pooling, and the
+ * x2 nearest upsample, each with its backward. Every output element is
+ * written by one thread, so nothing depends on the thread count.
+ */
+#include "internal.h"
+
+#define POOL_PER_THREAD 65536.0
+
+/* Element offset of pixel (b, y, x) in an [n][h][w][c] tensor. */
+static inline size_t at(int b, int y, int x, int h, int w, int c)
+{
+    return (((size_t)b * h + y) * w + x) * c;
+}
+
+void bk_avgpool2x2_forward(int n, int h, int w, int c, const float *x, float *y)
+{
+    int oh = h / 2, ow = w / 2;
+    if (n <= 0 || oh <= 0 || ow <= 0 || c <= 0) return;
+    int nt = bk__team_size((double)n * h * w * c, POOL_PER_THREAD);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (long r = 0; r < (long)n * oh; r++) {
+        int b = (int)(r / oh), i = (int)(r % oh);
+        for (int j = 0; j < ow; j++) {
+            const float *p00 = x + at(b, 2 * i, 2 * j, h, w, c);
+            const float *p01 = p00 + c, *p10 = p00 + (size_t)w * c, *p11 = p10 + c;
+            float *o = y + at(b, i, j, oh, ow, c);
+            for (int k = 0; k < c; k++) o[k] = 0.25f * ((p00[k] + p01[k]) + (p10[k] + p11[k]));
+        }
+    }
+}
+
+void bk_avgpool2x2_backward(int n, int h, int w, int c, const float *dy, float *dx)
+{
+    int oh = h / 2, ow = w / 2;
+    if (n <= 0 || h <= 0 || w <= 0 || c <= 0) return;
+    int nt = bk__team_size((double)n * h * w * c, POOL_PER_THREAD);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (long r = 0; r < (long)n * h; r++) {
+        int b = (int)(r / h), yy = (int)(r % h);
+        for (int xx = 0; xx < w; xx++) {
+            float *o = dx + at(b, yy, xx, h, w, c);
+            if (yy / 2 >= oh || xx / 2 >= ow) {
+                memset(o, 0, sizeof(float) * (size_t)c);
+                continue;
+            }
+            const float *g = dy + at(b, yy / 2, xx / 2, oh, ow, c);
+            for (int k = 0; k < c; k++) o[k] = 0.25f * g[k];
+        }
+    }
+}
+
+void bk_maxpool2x2_forward(int n, int h, int w, int c, const float *x, float *y,
+                           uint8_t *argmax)
+{
+    int oh = h / 2, ow = w / 2;
+    if (n <= 0 || oh <= 0 || ow <= 0 || c <= 0) return;
+    int nt = bk__team_size((double)n * h * w * c, POOL_PER_THREAD);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (long r = 0; r < (long)n * oh; r++) {
+        int b = (int)(r / oh), i = (int)(r % oh);
+        for (int j = 0; j < ow; j++) {
+            const float *p[4];
+            p[0] = x + at(b, 2 * i, 2 * j, h, w, c);
+            p[1] = p[0] + c;
+            p[2] = p[0] + (size_t)w * c;
+            p[3] = p[2] + c;
+            size_t o = at(b, i, j, oh, ow, c);
+            for (int k = 0; k < c; k++) {
+                /* The first maximum in window order wins, as in PyTorch. */
+                int best = 0;
+                float v = p[0][k];
+                for (int q = 1; q < 4; q++)
+                    if (p[q][k] > v) { v = p[q][k]; best = q; }
+                y[o + k] = v;
+                if (argmax) argmax[o + k] = (uint8_t)best;
+            }
+        }
+    }
+}
+
+void bk_maxpool2x2_backward(int n, int h, int w, int c, const float *dy,
+                            const uint8_t *argmax, float *dx)
+{
+    int oh = h / 2, ow = w / 2;
+    if (n <= 0 || h <= 0 || w <= 0 || c <= 0) return;
+    int nt = bk__team_size((double)n * h * w * c, POOL_PER_THREAD);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (long r = 0; r < (long)n * h; r++) {
+        int b = (int)(r / h), yy = (int)(r % h);
+        for (int xx = 0; xx < w; xx++) {
+            float *o = dx + at(b, yy, xx, h, w, c);
+            if (yy / 2 >= oh || xx / 2 >= ow) {
+                memset(o, 0, sizeof(float) * (size_t)c);
+                continue;
+            }
+            size_t src = at(b, yy / 2, xx / 2, oh, ow, c);
+            int q = (yy % 2) * 2 + xx % 2;
+            for (int k = 0; k < c; k++) o[k] = argmax[src + k] == q ? dy[src + k] : 0.0f;
+        }
+    }
+}
+
+void bk_sumpool_forward(int n, int hw, int c, const float *x, float *y)
+{
+    if (n <= 0 || hw <= 0 || c <= 0) return;
+    int nt = bk__team_size((double)n * hw * c, POOL_PER_THREAD);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int b = 0; b < n; b++) {
+        float *o = y + (size_t)b * c;
+        memset(o, 0, sizeof(float) * (size_t)c);
+        for (int p = 0; p < hw; p++) {
+            const float *xr = x + ((size_t)b * hw + p) * c;
+            for (int k = 0; k < c; k++) o[k] += xr[k];
+        }
+    }
+}
+
+void bk_sumpool_backward(int n, int hw, int c, const float *dy, float *dx)
+{
+    if (n <= 0 || hw <= 0 || c <= 0) return;
+    int nt = bk__team_size((double)n * hw * c, POOL_PER_THREAD);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (long r = 0; r < (long)n * hw; r++)
+        memcpy(dx + (size_t)r * c, dy + (size_t)(r / hw) * c, sizeof(float) * (size_t)c);
+}
+
+void bk_upsample2x_forward(int n, int h, int w, int c, const float *x, float *y)
+{
+    if (n <= 0 || h <= 0 || w <= 0 || c <= 0) return;
+    int nt = bk__team_size((double)n * h * w * c * 4, POOL_PER_THREAD);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (long r = 0; r < (long)n * 2 * h; r++) {
+        int b = (int)(r / (2 * h)), yy = (int)(r % (2 * h));
+        for (int xx = 0; xx < 2 * w; xx++)
+            memcpy(y + at(b, yy, xx, 2 * h, 2 * w, c), x + at(b, yy / 2, xx / 2, h, w, c),
+                   sizeof(float) * (size_t)c);
+    }
+}
+
+void bk_upsample2x_backward(int n, int h, int w, int c, const float *dy, float *dx)
+{
+    if (n <= 0 || h <= 0 || w <= 0 || c <= 0) return;
+    int nt = bk__team_size((double)n * h * w * c * 4, POOL_PER_THREAD);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (long r = 0; r < (long)n * h; r++) {
+        int b = (int)(r / h), i = (int)(r % h);
+        for (int j = 0; j < w; j++) {
+            const float *g00 = dy + at(b, 2 * i, 2 * j, 2 * h, 2 * w, c);
+            const float *g01 = g00 + c, *g10 = g00 + (size_t)2 * w * c, *g11 = g10 + c;
+            float *o = dx + at(b, i, j, h, w, c);
+            for (int k = 0; k < c; k++) o[k] = (g00[k] + g01[k]) + (g10[k] + g11[k]);
+        }
+    }
+}
