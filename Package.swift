@@ -42,6 +42,7 @@ let package = Package(
   platforms: [.macOS(.v13)],
   products: [
     .library(name: "BGKernels", targets: ["BGKernels"]),
+    .library(name: "BigGAN", targets: ["BigGAN"]),
     .executable(name: "bgkernels", targets: ["bgkernels"]),
   ],
   dependencies: [
@@ -57,6 +58,7 @@ let package = Package(
     ),
     // MARK: - Public API
     .target(name: "BGKernels", dependencies: ["CKernels"]),
+    .target(name: "BigGAN", dependencies: ["BGKernels"]),
     .executableTarget(
       name: "bgkernels",
       dependencies: [
@@ -66,5 +68,10 @@ let package = Package(
     ),
     // MARK: - Unit test bundles
     .testTarget(name: "BGKernelsTests", dependencies: ["BGKernels", "CKernels"]),
+    .testTarget(
+      name: "BigGANTests",
+      dependencies: ["BigGAN"],
+      resources: [.copy("Fixtures")]
+    ),
   ]
 )

@@ -239,6 +239,21 @@ void bk_add(size_t n, const float *a, const float *b, float *y);
 /* y = alpha * x + y, fused. */
 void bk_axpy(size_t n, float alpha, const float *x, float *y);
 
+/* ------------------------------------------------------------- vector.c -- */
+
+/* Sum of a[i] b[i], in a fixed order of fixed-size partial sums. */
+double bk_dot(size_t n, const float *a, const float *b);
+
+/* y = W x (trans = 0) or y = W^T x (trans = 1) for W [rows][cols]. */
+void bk_gemv(int trans, int rows, int cols, const float *w, const float *x, float *y);
+
+/* y = alpha x (y may alias x). */
+void bk_scale(size_t n, float alpha, const float *x, float *y);
+
+/* A += alpha u v^T for A [rows][cols], u [rows], v [cols]. */
+void bk_rank1_update(int rows, int cols, float alpha, const float *u,
+                     const float *v, float *a);
+
 #ifdef __cplusplus
 }
 #endif

@@ -37,15 +37,17 @@ public struct Tensor: Equatable, Sendable {
     try Tensor(shape: newShape, storage: storage)
   }
 
-  /// Checks that this tensor has exactly `expected` as its shape.
-  func expect(_ expected: [Int], _ name: String) throws(KernelError) {
+  /// Checks that this tensor has exactly `expected` as its shape; `name`
+  /// goes into the error message.
+  public func expect(_ expected: [Int], _ name: String) throws(KernelError) {
     guard shape == expected else {
       throw .shape("\(name) has shape \(shape), expected \(expected)")
     }
   }
 
-  /// Checks the rank and returns the shape.
-  func dims(_ rank: Int, _ name: String) throws(KernelError) -> [Int] {
+  /// Checks that the rank is `rank` and returns the shape; `name` goes into
+  /// the error message.
+  public func dims(_ rank: Int, _ name: String) throws(KernelError) -> [Int] {
     guard shape.count == rank else {
       throw .shape("\(name) has shape \(shape), expected rank \(rank)")
     }

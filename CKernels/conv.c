@@ -1,0 +1,356 @@
+/*
+ * Convolution as GEMM over bands of an implicit im2col matrix.
+ *
+ * Row m of the column matrix is output pixel m of the whole batch
+ * (m = (b * out_h + oy) * out_w + ox); its K = kernel_h * kernel_w * in_c
+ * values are the receptive field in (ki, kj, c) order, the weight layout, so
+ * the weight is a [out_c][K] matrix as stored. The matrix is built one band
+ * of rows at a time in a bounded per-thread workspace, so memory stays flat
+ * whatever the batch or image size; a band may span images.
+ *
+ *   forward          per band: im2col(x) -> y_band = col W^T -> + bias
+ *   backward data    per band: dcol = dy_band W -> col2im scatter-add to dx
+ *   backward weight  per band: im2col(x) -> dW (+)= dy_band^T col
+ *
+ * Bit reproducibility: the forward and backward-data GEMMs reduce over K or
+ * out_c, inside one band, so banding cannot change them. Backward weight
+ * reduces over pixels, the GEMM's K: every band but the last is a whole
+ * number of BK_KC rows and later bands continue with beta = 1, so the passes
+ * line up with those of one GEMM over all pixels and the bits are the same.
+ * col2im gives every dx element to one thread, which adds its contributions
+ * in pixel order then tap order, whatever the team.
+ *
+ * A 1x1, stride 1, pad 0 conv without upsample needs no im2col: x is already
+ * the column matrix, so each pass is a GEMM on the tensors themselves, and
+ * backward data folds accumulate into that GEMM's beta.
+ *
+ * Invalid shapes (see conv_geometry) return without touching memory; the
+ * callers' wrappers report them.
+ */
+#include "internal.h"
+
+#include <limits.h>
+
+/* The column buffer's budget: large enough that band GEMMs stay efficient,
+ * small enough to live in a per-thread workspace. Bands never go below
+ * MIN_BAND rows however wide K is, so their GEMMs keep a useful M. */
+#define COL_BYTES ((size_t)16 << 20)
+#define MIN_BAND (2 * BK_KC)
+
+/* Below these many floats moved per thread, a team costs more than it
+ * saves. */
+#define COPY_PER_THREAD 32768.0
+#define ADD_PER_THREAD 32768.0
+
+/* col2im and dbias split channels no finer than this, keeping each thread's
+ * run of a pixel at least a cache line. */
+#define MIN_SLICE 16
+
+static inline int min_int(int a, int b) { return a < b ? a : b; }
+static inline int max_int(int a, int b) { return a > b ? a : b; }
+static inline int clamp_int(int v, int lo, int hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+typedef struct {
+    int eh, ew;   /* the image the kernel slides over (doubled by upsample) */
+    int oh, ow;
+    int plane;    /* oh * ow */
+    int pixels;   /* batch * oh * ow: the GEMM's M */
+    int k;        /* kernel_h * kernel_w * in_c */
+    int direct;   /* 1x1, stride 1, pad 0, no upsample: x is the matrix */
+} geometry;
+
+/* 0 and the derived sizes, or -1 if the shape is invalid. Besides the
+ * documented ranges, every index the kernels form (padded image extents,
+ * pixel counts, K) must fit an int, as the GEMM's dimensions do. */
+static int conv_geometry(const bk_conv_shape *s, geometry *g)
+{
+    if (!s || s->batch < 1 || s->in_h < 1 || s->in_w < 1 || s->in_c < 1 ||
+        s->out_c < 1 || s->kernel_h < 1 || s->kernel_w < 1 ||
+        s->stride < 1 || s->pad < 0 || (s->upsample != 0 && s->upsample != 1))
+        return -1;
+    int64_t eh = (int64_t)s->in_h << s->upsample;
+    int64_t ew = (int64_t)s->in_w << s->upsample;
+    int64_t padded_h = eh + 2 * (int64_t)s->pad;
+    int64_t padded_w = ew + 2 * (int64_t)s->pad;
+    if (padded_h > INT_MAX || padded_w > INT_MAX) return -1;
+    if (padded_h < s->kernel_h || padded_w < s->kernel_w) return -1;
+    int64_t oh = (padded_h - s->kernel_h) / s->stride + 1;
+    int64_t ow = (padded_w - s->kernel_w) / s->stride + 1;
+    int64_t plane = oh * ow;
+    int64_t k = (int64_t)s->kernel_h * s->kernel_w * s->in_c;
+    if (plane > INT_MAX || plane * s->batch > INT_MAX || k > INT_MAX)
+        return -1;
+    g->eh = (int)eh;
+    g->ew = (int)ew;
+    g->oh = (int)oh;
+    g->ow = (int)ow;
+    g->plane = (int)plane;
+    g->pixels = (int)(plane * s->batch);
+    g->k = (int)k;
+    g->direct = s->kernel_h == 1 && s->kernel_w == 1 && s->stride == 1 &&
+                s->pad == 0 && !s->upsample;
+    return 0;
+}
+
+int bk_conv_out_h(const bk_conv_shape *s)
+{
+    geometry g;
+    return conv_geometry(s, &g) ? -1 : g.oh;
+}
+
+int bk_conv_out_w(const bk_conv_shape *s)
+{
+    geometry g;
+    return conv_geometry(s, &g) ? -1 : g.ow;
+}
+
+/* ------------------------------------------------------------------ bands -- */
+
+/* Rows per band: what the budget holds, in whole BK_KC passes (see the top
+ * comment), or every pixel when that is fewer. */
+static int band_rows(const geometry *g)
+{
+    size_t fit = COL_BYTES / ((size_t)g->k * sizeof(float));
+    size_t rows = fit / BK_KC * BK_KC;
+    if (rows < MIN_BAND) rows = MIN_BAND;
+    return rows < (size_t)g->pixels ? (int)rows : g->pixels;
+}
+
+/* The column buffer for bands of *rows rows. When memory is short, bands of
+ * one pass are the last resort before giving up. */
+static float *column_buffer(const geometry *g, int *rows)
+{
+    float *col = bk__workspace(BK_WS_CONV, (size_t)*rows * g->k * sizeof(float));
+    if (!col && *rows > BK_KC) {
+        *rows = BK_KC;
+        col = bk__workspace(BK_WS_CONV, (size_t)*rows * g->k * sizeof(float));
+    }
+    return col;
+}
+
+/* Without memory for a band there is no result; NaN makes sure none of the
+ * old contents passes for one. */
+static void fill_nan(float *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) p[i] = NAN;
+}
+
+/* Where output pixel m's receptive field starts: its image, and the top-left
+ * tap in the (upsampled) image, which may lie in the padding. */
+static inline void pixel_origin(const bk_conv_shape *s, const geometry *g,
+                                int m, int *b, int *y0, int *x0)
+{
+    int rem = m % g->plane;
+    *b = m / g->plane;
+    *y0 = rem / g->ow * s->stride - s->pad;
+    *x0 = rem % g->ow * s->stride - s->pad;
+}
+
+/* ----------------------------------------------------------------- im2col -- */
+
+static void im2col_row(const bk_conv_shape *s, const geometry *g,
+                       const float *x, int m, float *dst)
+{
+    int c = s->in_c, kw = s->kernel_w, up = s->upsample;
+    int b, y0, x0;
+    pixel_origin(s, g, m, &b, &y0, &x0);
+    const float *img = x + (size_t)b * s->in_h * s->in_w * c;
+    /* Taps kj in [j0, j1) land inside the image; the rest is padding. */
+    int j0 = clamp_int(-x0, 0, kw), j1 = clamp_int(g->ew - x0, j0, kw);
+    size_t run = (size_t)kw * c;
+    for (int ki = 0; ki < s->kernel_h; ki++, dst += run) {
+        int iy = y0 + ki;
+        if (iy < 0 || iy >= g->eh || j0 == j1) {
+            memset(dst, 0, run * sizeof(float));
+            continue;
+        }
+        const float *src = img + (size_t)(iy >> up) * s->in_w * c;
+        memset(dst, 0, (size_t)j0 * c * sizeof(float));
+        if (up) {
+            for (int kj = j0; kj < j1; kj++)
+                memcpy(dst + (size_t)kj * c, src + (size_t)((x0 + kj) >> 1) * c,
+                       (size_t)c * sizeof(float));
+        } else {
+            /* Neighbouring taps read neighbouring pixels: one copy. */
+            memcpy(dst + (size_t)j0 * c, src + (size_t)(x0 + j0) * c,
+                   (size_t)(j1 - j0) * c * sizeof(float));
+        }
+        memset(dst + (size_t)j1 * c, 0, (size_t)(kw - j1) * c * sizeof(float));
+    }
+}
+
+/* Column-matrix rows [m0, m0 + rows): x itself for a direct conv, else
+ * gathered into col. */
+static const float *columns(const bk_conv_shape *s, const geometry *g,
+                            const float *x, int m0, int rows, float *col)
+{
+    if (g->direct) return x + (size_t)m0 * g->k;
+#pragma omp parallel for schedule(static) \
+    num_threads(bk__team_size((double)rows * g->k, COPY_PER_THREAD))
+    for (int r = 0; r < rows; r++)
+        im2col_row(s, g, x, m0 + r, col + (size_t)r * g->k);
+    return col;
+}
+
+/* ----------------------------------------------------------------- col2im -- */
+
+/* Adds channels [c0, c1) of column row m to the pixels it was gathered from
+ * (with upsample, the source pixel each tap duplicated). */
+static void col2im_row(const bk_conv_shape *s, const geometry *g,
+                       const float *src, int m, int c0, int c1, float *dx)
+{
+    int c = s->in_c, kw = s->kernel_w, up = s->upsample;
+    int b, y0, x0;
+    pixel_origin(s, g, m, &b, &y0, &x0);
+    float *img = dx + (size_t)b * s->in_h * s->in_w * c;
+    int j0 = clamp_int(-x0, 0, kw), j1 = clamp_int(g->ew - x0, j0, kw);
+    for (int ki = 0; ki < s->kernel_h; ki++) {
+        int iy = y0 + ki;
+        if (iy < 0 || iy >= g->eh) continue;
+        float *row = img + (size_t)(iy >> up) * s->in_w * c;
+        const float *tap = src + (size_t)ki * kw * c;
+        for (int kj = j0; kj < j1; kj++) {
+            float *restrict d = row + (size_t)((x0 + kj) >> up) * c;
+            const float *restrict v = tap + (size_t)kj * c;
+            for (int ch = c0; ch < c1; ch++) d[ch] += v[ch];
+        }
+    }
+}
+
+/* dx += column rows [m0, m0 + rows) scattered back. A task is one image of
+ * the band and one slice of its channels: rows of different images never
+ * share a dx pixel, and slices split every pixel, so each dx element belongs
+ * to one task, which adds in row then tap order. */
+static void col2im(const bk_conv_shape *s, const geometry *g,
+                   const float *col, int m0, int rows, float *dx)
+{
+    int b0 = m0 / g->plane, b1 = (m0 + rows - 1) / g->plane;
+    int images = b1 - b0 + 1;
+    int nt = bk__team_size((double)rows * g->k, ADD_PER_THREAD);
+    int slices = 1;
+    if (images < nt)
+        slices = min_int((nt + images - 1) / images,
+                         max_int(1, s->in_c / MIN_SLICE));
+    int tasks = images * slices;
+#pragma omp parallel for schedule(static) num_threads(min_int(nt, tasks))
+    for (int t = 0; t < tasks; t++) {
+        int b = b0 + t / slices, sl = t % slices;
+        int c0 = (int)((int64_t)s->in_c * sl / slices);
+        int c1 = (int)((int64_t)s->in_c * (sl + 1) / slices);
+        int lo = max_int(m0, b * g->plane);
+        int hi = min_int(m0 + rows, (b + 1) * g->plane);
+        for (int m = lo; m < hi; m++)
+            col2im_row(s, g, col + (size_t)(m - m0) * g->k, m, c0, c1, dx);
+    }
+}
+
+/* ------------------------------------------------------------------- bias -- */
+
+static void add_bias(float *y, const float *bias, int rows, int n)
+{
+#pragma omp parallel for schedule(static) \
+    num_threads(bk__team_size((double)rows * n, ADD_PER_THREAD))
+    for (int r = 0; r < rows; r++) {
+        float *restrict yr = y + (size_t)r * n;
+        for (int j = 0; j < n; j++) yr[j] += bias[j];
+    }
+}
+
+/* dbias (+)= column sums of dy [pixels][n]. Threads own channel slices and
+ * sweep every pixel in order, so each sum has one fixed order. */
+static void bias_grad(const float *dy, int pixels, int n, float *dbias,
+                      int accumulate)
+{
+    int nt = bk__team_size((double)pixels * n, ADD_PER_THREAD);
+    int slices = min_int(nt, max_int(1, n / MIN_SLICE));
+#pragma omp parallel for schedule(static) num_threads(slices)
+    for (int sl = 0; sl < slices; sl++) {
+        int c0 = (int)((int64_t)n * sl / slices);
+        int c1 = (int)((int64_t)n * (sl + 1) / slices);
+        float *restrict d = dbias;
+        if (!accumulate)
+            for (int j = c0; j < c1; j++) d[j] = 0.0f;
+        for (int m = 0; m < pixels; m++) {
+            const float *restrict row = dy + (size_t)m * n;
+            for (int j = c0; j < c1; j++) d[j] += row[j];
+        }
+    }
+}
+
+/* ------------------------------------------------------------ entry points -- */
+
+void bk_conv2d_forward(bk_precision prec, const bk_conv_shape *s,
+                       const float *x, const float *w, const float *bias,
+                       float *y)
+{
+    geometry g;
+    if (conv_geometry(s, &g)) return;
+    int n = s->out_c;
+    int rows = g.direct ? g.pixels : band_rows(&g);
+    float *col = g.direct ? NULL : column_buffer(&g, &rows);
+    if (!g.direct && !col) {
+        fill_nan(y, (size_t)g.pixels * n);
+        return;
+    }
+    for (int m0 = 0; m0 < g.pixels; m0 += rows) {
+        int r = min_int(rows, g.pixels - m0);
+        float *yb = y + (size_t)m0 * n;
+        bk_gemm(prec, 0, 1, r, n, g.k, 1.0f, columns(s, &g, x, m0, r, col),
+                g.k, w, g.k, 0.0f, yb, n);
+        if (bias) add_bias(yb, bias, r, n);
+    }
+}
+
+void bk_conv2d_backward_data(bk_precision prec, const bk_conv_shape *s,
+                             const float *dy, const float *w, float *dx,
+                             int accumulate)
+{
+    geometry g;
+    if (conv_geometry(s, &g)) return;
+    int n = s->out_c;
+    if (g.direct) {
+        bk_gemm(prec, 0, 0, g.pixels, g.k, n, 1.0f, dy, n, w, g.k,
+                accumulate ? 1.0f : 0.0f, dx, g.k);
+        return;
+    }
+    size_t dx_count = (size_t)s->batch * s->in_h * s->in_w * s->in_c;
+    int rows = band_rows(&g);
+    float *col = column_buffer(&g, &rows);
+    if (!col) {
+        fill_nan(dx, dx_count);
+        return;
+    }
+    if (!accumulate) memset(dx, 0, dx_count * sizeof(float));
+    for (int m0 = 0; m0 < g.pixels; m0 += rows) {
+        int r = min_int(rows, g.pixels - m0);
+        bk_gemm(prec, 0, 0, r, g.k, n, 1.0f, dy + (size_t)m0 * n, n, w, g.k,
+                0.0f, col, g.k);
+        col2im(s, &g, col, m0, r, dx);
+    }
+}
+
+void bk_conv2d_backward_weight(bk_precision prec, const bk_conv_shape *s,
+                               const float *x, const float *dy, float *dw,
+                               float *dbias, int accumulate)
+{
+    geometry g;
+    if (conv_geometry(s, &g)) return;
+    int n = s->out_c;
+    int rows = g.direct ? g.pixels : band_rows(&g);
+    float *col = g.direct ? NULL : column_buffer(&g, &rows);
+    if (!g.direct && !col) {
+        fill_nan(dw, (size_t)n * g.k);
+        if (dbias) fill_nan(dbias, (size_t)n);
+        return;
+    }
+    for (int m0 = 0; m0 < g.pixels; m0 += rows) {
+        int r = min_int(rows, g.pixels - m0);
+        float beta = m0 == 0 && !accumulate ? 0.0f : 1.0f;
+        bk_gemm(prec, 1, 0, n, g.k, r, 1.0f, dy + (size_t)m0 * n, n,
+                columns(s, &g, x, m0, r, col), g.k, beta, dw, g.k);
+    }
+    if (dbias) bias_grad(dy, g.pixels, n, dbias, accumulate);
+}

@@ -1,0 +1,227 @@
+import CKernels
+
+/// Where a 2-D convolution's kernel goes: its size, stride, symmetric zero
+/// padding and an optional nearest-neighbour 2x upsample of the input.
+///
+/// With `upsample`, the kernel slides over a `2H x 2W` image whose pixel
+/// `(y, x)` is input pixel `(y / 2, x / 2)`; that image is never stored.
+/// The output is `(H' + 2 padding - kernelHeight) / stride + 1` high (and
+/// likewise wide), where `H'` is `H`, or `2H` with `upsample`.
+public struct ConvolutionGeometry: Hashable, Sendable {
+  /// Kernel rows, at least 1.
+  public var kernelHeight: Int
+  /// Kernel columns, at least 1.
+  public var kernelWidth: Int
+  /// Step between output pixels in (upsampled) input pixels, at least 1.
+  public var stride: Int
+  /// Zero rows and columns added on every side of the (upsampled) input.
+  public var padding: Int
+  /// Whether the input is first enlarged 2x by nearest neighbour.
+  public var upsample: Bool
+
+  /// A `kernelHeight x kernelWidth` kernel.
+  public init(
+    kernelHeight: Int, kernelWidth: Int, stride: Int = 1, padding: Int = 0,
+    upsample: Bool = false
+  ) {
+    self.kernelHeight = kernelHeight
+    self.kernelWidth = kernelWidth
+    self.stride = stride
+    self.padding = padding
+    self.upsample = upsample
+  }
+
+  /// A square `kernel x kernel` kernel.
+  public init(kernel: Int, stride: Int = 1, padding: Int = 0, upsample: Bool = false) {
+    self.init(
+      kernelHeight: kernel, kernelWidth: kernel, stride: stride, padding: padding,
+      upsample: upsample)
+  }
+
+  /// The output extents for a `height x width` input, or `nil` when the
+  /// geometry is invalid, the kernel does not fit the padded input or an
+  /// extent exceeds the kernels' 32-bit range.
+  public func outputSize(height: Int, width: Int) -> (height: Int, width: Int)? {
+    let limit = Int(Int32.max)
+    guard kernelHeight >= 1, kernelWidth >= 1, stride >= 1, padding >= 0,
+      height >= 1, width >= 1,
+      [kernelHeight, kernelWidth, stride, padding, height, width].allSatisfy({ $0 <= limit })
+    else { return nil }
+    let scale = upsample ? 2 : 1
+    let spanH = height * scale + 2 * padding - kernelHeight
+    let spanW = width * scale + 2 * padding - kernelWidth
+    guard spanH >= 0, spanW >= 0 else { return nil }
+    return (spanH / stride + 1, spanW / stride + 1)
+  }
+
+  var summary: String {
+    "\(kernelHeight)x\(kernelWidth) kernel, stride \(stride), padding \(padding)"
+      + (upsample ? ", upsample" : "")
+  }
+
+  /// Checks the geometry against an input of shape `input` (NHWC) and an
+  /// output channel count, and returns the kernels' shape with the output
+  /// shape `[batch, outHeight, outWidth, outChannels]`.
+  func plan(_ function: String, input: [Int], outChannels: Int) throws(KernelError)
+    -> (shape: bk_conv_shape, output: [Int])
+  {
+    guard kernelHeight >= 1, kernelWidth >= 1, stride >= 1, padding >= 0 else {
+      throw .shape(
+        "\(function): geometry has a \(summary); expected kernel extents >= 1, stride >= 1, padding >= 0")
+    }
+    guard input.allSatisfy({ $0 >= 1 }) else {
+      throw .shape(
+        "\(function): input shape \(input) has an empty extent; expected [batch, height, width, channels], all positive")
+    }
+    try checkInt32(input[0], input[1], input[2], input[3], outChannels)
+    try checkInt32(kernelHeight, kernelWidth, stride, padding)
+    guard let out = outputSize(height: input[1], width: input[2]) else {
+      let (h, w) = upsample ? (2 * input[1], 2 * input[2]) : (input[1], input[2])
+      throw .shape(
+        "\(function): a \(summary) does not fit the \(h)x\(w)\(upsample ? " upsampled" : "") input; the output would be empty")
+    }
+    var shape = bk_conv_shape(
+      batch: Int32(input[0]), in_h: Int32(input[1]), in_w: Int32(input[2]),
+      in_c: Int32(input[3]), out_c: Int32(outChannels),
+      kernel_h: Int32(kernelHeight), kernel_w: Int32(kernelWidth),
+      stride: Int32(stride), pad: Int32(padding), upsample: upsample ? 1 : 0)
+    guard Int(bk_conv_out_h(&shape)) == out.height, Int(bk_conv_out_w(&shape)) == out.width
+    else {
+      throw .shape(
+        "\(function): input \(input) with a \(summary) exceeds the kernels' 32-bit index limit")
+    }
+    return (shape, [input[0], out.height, out.width, outChannels])
+  }
+}
+
+/// Checks that `weight` is `[outChannels, kernelHeight, kernelWidth,
+/// inChannels]` for `geometry` and returns `outChannels`.
+private func checkWeight(
+  _ function: String, _ weight: Tensor, inChannels: Int, _ geometry: ConvolutionGeometry
+) throws(KernelError) -> Int {
+  let ws = weight.shape
+  let outChannels = ws.first ?? 0
+  let expected = [outChannels, geometry.kernelHeight, geometry.kernelWidth, inChannels]
+  guard ws.count == 4, outChannels >= 1, ws == expected else {
+    throw .shape(
+      "\(function): weight has shape \(ws), expected [outChannels >= 1, \(geometry.kernelHeight), \(geometry.kernelWidth), \(inChannels)] ([out channels, kernel height, kernel width, in channels])")
+  }
+  return outChannels
+}
+
+/// Checks that `x` is rank 4 (NHWC) and returns its shape.
+private func checkActivation(_ function: String, _ x: Tensor, _ name: String) throws(KernelError)
+  -> [Int]
+{
+  guard x.shape.count == 4 else {
+    throw .shape(
+      "\(function): \(name) has shape \(x.shape), expected rank 4 [batch, height, width, channels]")
+  }
+  return x.shape
+}
+
+/// The 2-D convolution `y = conv(x, weight) + bias`.
+///
+/// - Parameters:
+///   - x: `[batch, height, width, inChannels]`.
+///   - weight: `[outChannels, kernelHeight, kernelWidth, inChannels]`.
+///   - bias: `[outChannels]`, or `nil` for none.
+/// - Returns: `y`, `[batch, outHeight, outWidth, outChannels]` with the
+///   extents of `geometry.outputSize`.
+/// - Throws: `KernelError.shape` when the shapes do not fit together.
+public func conv2d(
+  _ x: Tensor, weight: Tensor, bias: Tensor?, geometry: ConvolutionGeometry,
+  precision: Precision = .fp32
+) throws(KernelError) -> Tensor {
+  let xs = try checkActivation("conv2d", x, "x")
+  let outChannels = try checkWeight("conv2d", weight, inChannels: xs[3], geometry)
+  if let bias { try bias.expect([outChannels], "conv2d: bias") }
+  var (shape, outShape) = try geometry.plan("conv2d", input: xs, outChannels: outChannels)
+  var y = Tensor(shape: outShape)
+  x.storage.withUnsafeBufferPointer { px in
+    weight.storage.withUnsafeBufferPointer { pw in
+      (bias?.storage ?? []).withUnsafeBufferPointer { pb in
+        y.storage.withUnsafeMutableBufferPointer { py in
+          bk_conv2d_forward(
+            precision.c, &shape, px.baseAddress, pw.baseAddress,
+            bias == nil ? nil : pb.baseAddress, py.baseAddress)
+        }
+      }
+    }
+  }
+  return y
+}
+
+/// The gradient of `conv2d` with respect to its input.
+///
+/// - Parameters:
+///   - dy: the gradient of the output, `[batch, outHeight, outWidth,
+///     outChannels]`.
+///   - weight: `[outChannels, kernelHeight, kernelWidth, inChannels]`.
+///   - inputShape: the shape of `x`, `[batch, height, width, inChannels]`
+///     (with a stride above 1 several input sizes give the same output).
+/// - Returns: `dx`, of shape `inputShape`.
+/// - Throws: `KernelError.shape` when the shapes do not fit together.
+public func conv2dBackwardData(
+  _ dy: Tensor, weight: Tensor, inputShape: [Int], geometry: ConvolutionGeometry,
+  precision: Precision = .fp32
+) throws(KernelError) -> Tensor {
+  guard inputShape.count == 4 else {
+    throw .shape(
+      "conv2dBackwardData: inputShape is \(inputShape), expected rank 4 [batch, height, width, channels]")
+  }
+  let outChannels = try checkWeight(
+    "conv2dBackwardData", weight, inChannels: inputShape[3], geometry)
+  var (shape, outShape) = try geometry.plan(
+    "conv2dBackwardData", input: inputShape, outChannels: outChannels)
+  try dy.expect(outShape, "conv2dBackwardData: dy")
+  var dx = Tensor(shape: inputShape)
+  dy.storage.withUnsafeBufferPointer { pdy in
+    weight.storage.withUnsafeBufferPointer { pw in
+      dx.storage.withUnsafeMutableBufferPointer { pdx in
+        bk_conv2d_backward_data(
+          precision.c, &shape, pdy.baseAddress, pw.baseAddress, pdx.baseAddress, 0)
+      }
+    }
+  }
+  return dx
+}
+
+/// The gradients of `conv2d` with respect to its weight and bias.
+///
+/// - Parameters:
+///   - x: the input, `[batch, height, width, inChannels]`.
+///   - dy: the gradient of the output, `[batch, outHeight, outWidth,
+///     outChannels]`.
+/// - Returns: `weight`, `[outChannels, kernelHeight, kernelWidth,
+///   inChannels]`, and `bias`, `[outChannels]` (the sum of `dy` over
+///   pixels).
+/// - Throws: `KernelError.shape` when the shapes do not fit together.
+public func conv2dBackwardWeight(
+  _ x: Tensor, outputGradient dy: Tensor, geometry: ConvolutionGeometry,
+  precision: Precision = .fp32
+) throws(KernelError) -> (weight: Tensor, bias: Tensor) {
+  let xs = try checkActivation("conv2dBackwardWeight", x, "x")
+  let dys = try checkActivation("conv2dBackwardWeight", dy, "dy")
+  let outChannels = dys[3]
+  var (shape, outShape) = try geometry.plan(
+    "conv2dBackwardWeight", input: xs, outChannels: max(outChannels, 1))
+  guard dys == Array(outShape.dropLast()) + [outChannels], outChannels >= 1 else {
+    throw .shape(
+      "conv2dBackwardWeight: dy has shape \(dys), expected [\(outShape[0]), \(outShape[1]), \(outShape[2]), outChannels >= 1]")
+  }
+  var dw = Tensor(shape: [outChannels, geometry.kernelHeight, geometry.kernelWidth, xs[3]])
+  var db = Tensor(shape: [outChannels])
+  x.storage.withUnsafeBufferPointer { px in
+    dy.storage.withUnsafeBufferPointer { pdy in
+      dw.storage.withUnsafeMutableBufferPointer { pdw in
+        db.storage.withUnsafeMutableBufferPointer { pdb in
+          bk_conv2d_backward_weight(
+            precision.c, &shape, px.baseAddress, pdy.baseAddress, pdw.baseAddress,
+            pdb.baseAddress, 0)
+        }
+      }
+    }
+  }
+  return (dw, db)
+}

@@ -1,0 +1,152 @@
+import BGKernels
+
+/// BigGAN generator block (BigGAN-PyTorch `GBlock`): `CBN-ReLU-upsample-
+/// conv3x3-CBN-ReLU-conv3x3` plus a skip `upsample-conv1x1`; both upsamples
+/// are fused into the convolutions that follow them.
+///
+/// Shapes: `x` `[batch, h, w, in]`, condition `[batch, conditionDim]`,
+/// result `[batch, 2h, 2w, out]`.
+public final class GeneratorBlock: Module {
+  let bn1: ConditionalBatchNorm
+  let conv1: Conv2d
+  let bn2: ConditionalBatchNorm
+  let conv2: Conv2d
+  let convSkip: Conv2d
+
+  init(
+    prefix: String, in i: Int, out o: Int, conditionDim: Int, bnEps: Float, snEps: Float,
+    initialization: Initialization, rng: inout SeededRandom
+  ) {
+    func conv(_ name: String, _ a: Int, _ b: Int, _ k: Int, _ up: Bool, _ rng: inout SeededRandom) -> Conv2d {
+      Conv2d(
+        prefix: path(prefix, name), in: a, out: b, kernel: k, upsample: up, spectralNorm: snEps,
+        initialization: initialization, rng: &rng)
+    }
+    func cbn(_ name: String, _ c: Int, _ rng: inout SeededRandom) -> ConditionalBatchNorm {
+      ConditionalBatchNorm(
+        prefix: path(prefix, name), channels: c, conditionDim: conditionDim, eps: bnEps,
+        snEps: snEps, initialization: initialization, rng: &rng)
+    }
+    conv1 = conv("conv1", i, o, 3, true, &rng)
+    conv2 = conv("conv2", o, o, 3, false, &rng)
+    convSkip = conv("conv_sc", i, o, 1, true, &rng)
+    bn1 = cbn("bn1", i, &rng)
+    bn2 = cbn("bn2", o, &rng)
+  }
+
+  /// In BigGAN-PyTorch's registration order: conv1, conv2, conv_sc, bn1, bn2.
+  private var modules: [any Module] { [conv1, conv2, convSkip, bn1, bn2] }
+  public var parameters: [Parameter] { modules.flatMap(\.parameters) }
+  public var buffers: [Buffer] { modules.flatMap(\.buffers) }
+
+  var precision: Precision = .fp32 {
+    didSet {
+      for c in [conv1, conv2, convSkip] { c.precision = precision }
+      bn1.precision = precision
+      bn2.precision = precision
+    }
+  }
+
+  func forward(_ x: Tensor, condition: Tensor, mode: Mode) throws(KernelError) -> Tensor {
+    var h = try bn1.forward(x, condition: condition, relu: true, mode: mode)
+    h = try conv1.forward(h, mode: mode)
+    h = try bn2.forward(h, condition: condition, relu: true, mode: mode)
+    h = try conv2.forward(h, mode: mode)
+    try h.add(try convSkip.forward(x, mode: mode))
+    return h
+  }
+
+  /// Returns `dL/dx` and `dL/dcondition`.
+  func backward(_ dy: Tensor) throws(KernelError) -> (input: Tensor, condition: Tensor) {
+    var d = try conv2.backward(dy)
+    let (dh2, dc2) = try bn2.backward(d)
+    d = try conv1.backward(dh2)
+    var (dx, dc) = try bn1.backward(d)
+    try dx.add(try convSkip.backward(dy))
+    try dc.add(dc2)
+    return (dx, dc)
+  }
+}
+
+/// BigGAN discriminator block (BigGAN-PyTorch `DBlock`, wide): optional
+/// pre-activation ReLU, `conv3x3-ReLU-conv3x3`, 2x2 average pooling when
+/// downsampling; the skip is `conv1x1` then pooling after a pre-activation,
+/// pooling then `conv1x1` in the first block, and learned only when the
+/// channels change or the block downsamples.
+///
+/// Shapes: `x` `[batch, h, w, in]`, result `[batch, h/2, w/2, out]` (or
+/// `[batch, h, w, out]` without downsampling).
+public final class DiscriminatorBlock: Module {
+  let conv1: Conv2d
+  let conv2: Conv2d
+  let convSkip: Conv2d?
+  let preactivation: Bool
+  let downsample: Bool
+  private var cache: (x: Tensor, h1: Tensor, h2: Tensor)?
+
+  init(
+    prefix: String, in i: Int, out o: Int, preactivation: Bool, downsample: Bool, snEps: Float,
+    initialization: Initialization, rng: inout SeededRandom
+  ) {
+    func conv(_ name: String, _ a: Int, _ k: Int, _ rng: inout SeededRandom) -> Conv2d {
+      Conv2d(
+        prefix: path(prefix, name), in: a, out: o, kernel: k, spectralNorm: snEps,
+        initialization: initialization, rng: &rng)
+    }
+    conv1 = conv("conv1", i, 3, &rng)
+    conv2 = conv("conv2", o, 3, &rng)
+    convSkip = i != o || downsample ? conv("conv_sc", i, 1, &rng) : nil
+    self.preactivation = preactivation
+    self.downsample = downsample
+  }
+
+  private var modules: [any Module] { [conv1, conv2] + (convSkip.map { [$0] } ?? []) }
+  public var parameters: [Parameter] { modules.flatMap(\.parameters) }
+  public var buffers: [Buffer] { modules.flatMap(\.buffers) }
+
+  var precision: Precision = .fp32 {
+    didSet { for c in [conv1, conv2] + (convSkip.map { [$0] } ?? []) { c.precision = precision } }
+  }
+
+  func forward(_ x: Tensor, mode: Mode) throws(KernelError) -> Tensor {
+    var h = preactivation ? relu(x) : x
+    h = try conv1.forward(h, mode: mode)
+    let h1 = h
+    h = try conv2.forward(relu(h), mode: mode)
+    let h2 = h
+    if downsample { h = try averagePool2x2(h) }
+    var skip = x
+    if preactivation {
+      if let convSkip { skip = try convSkip.forward(skip, mode: mode) }
+      if downsample { skip = try averagePool2x2(skip) }
+    } else {
+      if downsample { skip = try averagePool2x2(skip) }
+      if let convSkip { skip = try convSkip.forward(skip, mode: mode) }
+    }
+    cache = (x, h1, h2)
+    try h.add(skip)
+    return h
+  }
+
+  func backward(_ dy: Tensor) throws(KernelError) -> Tensor {
+    guard let s = cache else { throw .shape("DiscriminatorBlock.backward called before forward") }
+    var dh = downsample ? try averagePool2x2Backward(dy, inputShape: s.h2.shape) : dy
+    dh = try conv2.backward(dh)
+    dh = try reluBackward(input: s.h1, outputGradient: dh)
+    dh = try conv1.backward(dh)
+    var dx = preactivation ? try reluBackward(input: s.x, outputGradient: dh) : dh
+    var ds = dy
+    if preactivation {
+      if downsample {
+        let pooledShape = convSkip.map { _ in Array(s.x.shape.dropLast()) + [dy.shape[3]] } ?? s.x.shape
+        ds = try averagePool2x2Backward(ds, inputShape: pooledShape)
+      }
+      if let convSkip { ds = try convSkip.backward(ds) }
+    } else {
+      if let convSkip { ds = try convSkip.backward(ds) }
+      if downsample { ds = try averagePool2x2Backward(ds, inputShape: s.x.shape) }
+    }
+    try dx.add(ds)
+    return dx
+  }
+}

@@ -1,0 +1,58 @@
+import BGKernels
+
+/// A trainable tensor with its gradient, shared by reference between the
+/// layer that uses it and the optimizer that updates it.
+public final class Parameter {
+  /// The BigGAN-PyTorch state-dict name, e.g. `blocks.0.0.conv1.weight`.
+  public let name: String
+  public var value: Tensor
+  /// Accumulates across backward passes until `zeroGradient()`.
+  public var gradient: Tensor
+
+  init(_ name: String, _ value: Tensor) {
+    self.name = name
+    self.value = value
+    self.gradient = Tensor(shape: value.shape)
+  }
+
+  public func zeroGradient() { gradient = Tensor(shape: value.shape) }
+
+  func accumulate(_ g: Tensor) throws(KernelError) { try gradient.add(g) }
+}
+
+/// A state tensor that is saved with the model but not trained: running
+/// batch-norm statistics, spectral-norm vectors.
+public final class Buffer {
+  public let name: String
+  public var value: Tensor
+
+  init(_ name: String, _ value: Tensor) {
+    self.name = name
+    self.value = value
+  }
+}
+
+/// Anything that owns parameters and buffers, listed in state-dict order.
+public protocol Module: AnyObject {
+  var parameters: [Parameter] { get }
+  var buffers: [Buffer] { get }
+}
+
+extension Module {
+  /// Number of trainable scalars.
+  public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
+
+  public func zeroGradients() { parameters.forEach { $0.zeroGradient() } }
+}
+
+/// Whether a forward pass trains (batch statistics, spectral-norm vector
+/// updates) or evaluates (running statistics, vectors left as they are).
+public enum Mode: Sendable {
+  case training
+  case evaluation
+}
+
+/// Joins a prefix and a name with a dot, as PyTorch's module paths do.
+func path(_ prefix: String, _ name: String) -> String {
+  prefix.isEmpty ? name : "\(prefix).\(name)"
+}

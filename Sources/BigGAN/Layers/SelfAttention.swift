@@ -1,0 +1,72 @@
+import BGKernels
+
+/// SAGAN self-attention (BigGAN-PyTorch `Attention`): `theta`, `phi`, `g`
+/// 1x1 spectrally normalised convolutions without bias (C to C/8, C/8,
+/// C/2), 2x2 max pooling of `phi` and `g`, `softmax(theta phi^T)` over keys
+/// without 1/sqrt(d) scaling, `o` (C/2 to C), and `x + gamma o` with `gamma`
+/// starting at 0. The core runs in the fused attention kernel.
+///
+/// Shapes: `x` and the result `[batch, h, w, C]` (h and w even).
+public final class SelfAttention: Module {
+  let theta: Conv2d
+  let phi: Conv2d
+  let g: Conv2d
+  let o: Conv2d
+  let gamma: Parameter
+  var precision: Precision = .fp32 {
+    didSet { for c in [theta, phi, g, o] { c.precision = precision } }
+  }
+  private var cache: (x: Tensor, theta: Tensor, phiFull: Tensor, gFull: Tensor, phiArg: [UInt8],
+    gArg: [UInt8], phi: Tensor, g: Tensor, attended: Tensor, lse: Tensor, o: Tensor)?
+
+  init(prefix: String, channels: Int, snEps: Float, initialization: Initialization, rng: inout SeededRandom) {
+    func conv(_ name: String, _ i: Int, _ o: Int, _ rng: inout SeededRandom) -> Conv2d {
+      Conv2d(
+        prefix: path(prefix, name), in: i, out: o, kernel: 1, bias: false, spectralNorm: snEps,
+        initialization: initialization, rng: &rng)
+    }
+    theta = conv("theta", channels, channels / 8, &rng)
+    phi = conv("phi", channels, channels / 8, &rng)
+    g = conv("g", channels, channels / 2, &rng)
+    o = conv("o", channels / 2, channels, &rng)
+    gamma = Parameter(path(prefix, "gamma"), Tensor(shape: [], repeating: 0))
+  }
+
+  public var parameters: [Parameter] {
+    theta.parameters + phi.parameters + g.parameters + o.parameters + [gamma]
+  }
+  public var buffers: [Buffer] { theta.buffers + phi.buffers + g.buffers + o.buffers }
+
+  func forward(_ x: Tensor, mode: Mode) throws(KernelError) -> Tensor {
+    let (b, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let t = try theta.forward(x, mode: mode)
+    let pf = try phi.forward(x, mode: mode), gf = try g.forward(x, mode: mode)
+    let (pp, pa) = try maxPool2x2(pf), (gp, ga) = try maxPool2x2(gf)
+    let keys = (h / 2) * (w / 2)
+    let q = try t.reshaped([b, h * w, c / 8])
+    let k = try pp.reshaped([b, keys, c / 8]), v = try gp.reshaped([b, keys, c / 2])
+    let (att, lse) = try attention(theta: q, phi: k, g: v, precision: precision)
+    let oOut = try o.forward(try att.reshaped([b, h, w, c / 2]), mode: mode)
+    cache = (x, q, pf, gf, pa, ga, k, v, att, lse, oOut)
+    var y = x
+    try y.add(oOut, scaledBy: gamma.value.storage[0])
+    return y
+  }
+
+  func backward(_ dy: Tensor) throws(KernelError) -> Tensor {
+    guard let s = cache else { throw .shape("SelfAttention.backward called before forward") }
+    let (b, h, w, c) = (s.x.shape[0], s.x.shape[1], s.x.shape[2], s.x.shape[3])
+    try gamma.accumulate(try Tensor(shape: [], storage: [Float(try dot(dy, s.o))]))
+    let dAtt = try o.backward(dy.scaled(by: gamma.value.storage[0]))
+    let (dq, dk, dv) = try attentionBackward(
+      theta: s.theta, phi: s.phi, g: s.g, output: s.attended, logSumExp: s.lse,
+      outputGradient: try dAtt.reshaped([b, h * w, c / 2]), precision: precision)
+    let dpf = try maxPool2x2Backward(try dk.reshaped([b, h / 2, w / 2, c / 8]), argmax: s.phiArg, inputShape: s.phiFull.shape)
+    let dgf = try maxPool2x2Backward(try dv.reshaped([b, h / 2, w / 2, c / 2]), argmax: s.gArg, inputShape: s.gFull.shape)
+    var dx = dy
+    try dx.add(try theta.backward(try dq.reshaped([b, h, w, c / 8])))
+    try dx.add(try phi.backward(dpf))
+    try dx.add(try g.backward(dgf))
+    return dx
+  }
+}

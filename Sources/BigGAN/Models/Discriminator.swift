@@ -1,0 +1,109 @@
+import BGKernels
+
+/// The BigGAN discriminator (BigGAN-PyTorch `Discriminator`, wide blocks):
+/// downsampling residual blocks, self-attention where configured, ReLU,
+/// global sum pooling, and a linear output plus the projection
+/// `<embed(y), h>` of a spectrally normalised class embedding.
+///
+/// Shapes: images `[batch, resolution, resolution, 3]`, class indices
+/// `[batch]`, scores `[batch, 1]`.
+public final class Discriminator: Module {
+  public let configuration: BigGANConfiguration
+  let blocks: [DiscriminatorBlock]
+  let attention: [SelfAttention?]
+  let linear: Linear
+  let embed: Embedding
+
+  public var precision: Precision = .fp32 {
+    didSet {
+      linear.precision = precision
+      for b in blocks { b.precision = precision }
+      for a in attention { a?.precision = precision }
+    }
+  }
+
+  private var cache: (features: Tensor, pooled: Tensor, embedded: Tensor)?
+
+  /// A freshly initialised discriminator.
+  public init(_ config: BigGANConfiguration, seed: UInt64) throws(ConfigurationError) {
+    try config.validate()
+    configuration = config
+    var rng = SeededRandom(seed: seed)
+    let sn = config.snEps, initialization = config.initialization
+    var blocks: [DiscriminatorBlock] = [], attention: [SelfAttention?] = []
+    for (i, b) in config.discriminatorBlocks.enumerated() {
+      blocks.append(DiscriminatorBlock(
+        prefix: "blocks.\(i).0", in: b.in, out: b.out, preactivation: i > 0,
+        downsample: b.downsample, snEps: sn, initialization: initialization, rng: &rng))
+      attention.append(config.discriminatorAttention.contains(b.resolution)
+        ? SelfAttention(prefix: "blocks.\(i).1", channels: b.out, snEps: sn, initialization: initialization, rng: &rng) : nil)
+    }
+    self.blocks = blocks
+    self.attention = attention
+    let last = config.discriminatorBlocks[config.discriminatorBlocks.count - 1].out
+    linear = Linear(prefix: "linear", in: last, out: 1, spectralNorm: sn, initialization: initialization, rng: &rng)
+    embed = Embedding(prefix: "embed", classes: config.classes, features: last, spectralNorm: sn, initialization: initialization, rng: &rng)
+  }
+
+  private var modules: [any Module] {
+    var m: [any Module] = []
+    for (b, a) in zip(blocks, attention) {
+      m.append(b)
+      if let a { m.append(a) }
+    }
+    return m + [linear, embed]
+  }
+  public var parameters: [Parameter] { modules.flatMap(\.parameters) }
+  public var buffers: [Buffer] { modules.flatMap(\.buffers) }
+
+  /// Scores `[batch, 1]` for images and their class indices.
+  public func forward(_ images: Tensor, labels: [Int], mode: Mode) throws(KernelError) -> Tensor {
+    let r = configuration.resolution
+    let s = try images.dims(4, "images")
+    guard s[1] == r, s[2] == r, s[3] == 3, s[0] == labels.count, s[0] > 0 else {
+      throw .shape("images have shape \(s) with \(labels.count) labels, expected [batch, \(r), \(r), 3] with batch labels")
+    }
+    var h = images
+    for i in blocks.indices {
+      h = try blocks[i].forward(h, mode: mode)
+      if let a = attention[i] { h = try a.forward(h, mode: mode) }
+    }
+    let features = h
+    let pooled = try sumPool(relu(h))
+    var out = try linear.forward(pooled, mode: mode)
+    let e = try embed.forward(labels, mode: mode)
+    let c = pooled.shape[1]
+    for b in 0..<labels.count {
+      var p: Float = 0
+      for j in 0..<c { p += e.storage[b * c + j] * pooled.storage[b * c + j] }
+      out.storage[b] += p
+    }
+    cache = (features, pooled, e)
+    return out
+  }
+
+  /// Backpropagates `dL/dscores` (`[batch, 1]`), accumulating every
+  /// parameter gradient; returns `dL/dimages`.
+  @discardableResult
+  public func backward(_ dScores: Tensor) throws(KernelError) -> Tensor {
+    guard let s = cache else { throw .shape("Discriminator.backward called before forward") }
+    let (n, c) = (s.pooled.shape[0], s.pooled.shape[1])
+    var dPooled = try linear.backward(dScores)
+    var dEmbed = Tensor(shape: [n, c])
+    for b in 0..<n {
+      let g = dScores.storage[b]
+      for j in 0..<c {
+        dPooled.storage[b * c + j] += g * s.embedded.storage[b * c + j]
+        dEmbed.storage[b * c + j] = g * s.pooled.storage[b * c + j]
+      }
+    }
+    try embed.backward(dEmbed)
+    var d = try reluBackward(
+      input: s.features, outputGradient: try sumPoolBackward(dPooled, inputShape: s.features.shape))
+    for i in blocks.indices.reversed() {
+      if let a = attention[i] { d = try a.backward(d) }
+      d = try blocks[i].backward(d)
+    }
+    return d
+  }
+}
