@@ -44,6 +44,7 @@ let package = Package(
     .library(name: "BGKernels", targets: ["BGKernels"]),
     .library(name: "BigGAN", targets: ["BigGAN"]),
     .executable(name: "bgkernels", targets: ["bgkernels"]),
+    .executable(name: "biggan-fast", targets: ["biggan-fast"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -63,6 +64,13 @@ let package = Package(
       name: "bgkernels",
       dependencies: [
         "BGKernels",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]
+    ),
+    .executableTarget(
+      name: "biggan-fast",
+      dependencies: [
+        "BGKernels", "BigGAN",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),

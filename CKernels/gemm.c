@@ -34,7 +34,10 @@ static inline float load_b(const bk_gemm_args *g, int p, int j)
 /*
  * Packs a block of a matrix into micro-panels of width w: element (x, p) for
  * x in [x0, x0+xs) and p in [p0, p0+kc) lands at panel x/w, row p, column
- * x%w; the last panel is zero-padded. A is packed with x = rows of op(A), B
+ * x%w; the last panel is zero-padded. Panels sit BK_KC rows apart whatever
+ * kc is, so a short last pass packs into the same place as a full one and a
+ * thread that packs only its own columns never writes where another thread
+ * is still reading. A is packed with x = rows of op(A), B
  * with x = columns of op(B). The source is contiguous along p
  * (src[x*ld + p]) or along x (src[p*ld + x]); either way it is read in
  * contiguous runs, converted a whole run at a time on the vector path, and
@@ -70,7 +73,7 @@ static void pack_panels(const bk_kernels *kr, pack_format fmt,
     int padded = round_up(xs, w);
     if (contiguous_p) {
         for (int x = 0; x < padded; x++) {
-            size_t o = (size_t)(x / w) * w * kc + x % w;
+            size_t o = (size_t)(x / w) * w * BK_KC + x % w;
             if (x >= xs) {
                 for (int p = 0; p < kc; p++) {
                     if (bf16) h[o + (size_t)p * w] = 0;
@@ -99,7 +102,7 @@ static void pack_panels(const bk_kernels *kr, pack_format fmt,
             int valid = min_int(n, xs - c0);
             if (fmt != PACK_F32) convert_run(kr, fmt, s + c0, run, valid);
             for (int x = c0; x < c0 + n; x += w) {
-                size_t o = (size_t)(x / w) * w * kc + (size_t)p * w;
+                size_t o = (size_t)(x / w) * w * BK_KC + (size_t)p * w;
                 int have = min_int(w, xs - x);
                 if (bf16) {
                     memcpy(h + o, runh + (x - c0), sizeof(uint16_t) * have);
@@ -144,11 +147,11 @@ static void macro_kernel(const bk_kernels *kr, const bk_gemm_args *g,
     int mr = kr->mr, nr = kr->nr;
     for (int jt = jt0; jt < jt1; jt++) {
         int jr = jt * nr, nj = min_int(nr, cols - jr);
-        const char *bp = bpanel + (size_t)jr * kc * es;
+        const char *bp = bpanel + (size_t)jr * BK_KC * es;
         for (int ir = 0; ir < rows; ir += mr) {
             int mi = min_int(mr, rows - ir);
             float *c = g->c + (size_t)(i0 + ir) * g->ldc + j0 + jr;
-            ukr(kc, ablock + (size_t)ir * kc * sizeof(float), bp, c, g->ldc, mi, nj,
+            ukr(kc, ablock + (size_t)ir * BK_KC * sizeof(float), bp, c, g->ldc, mi, nj,
                 g->alpha, beta);
         }
     }
@@ -228,7 +231,7 @@ void bk__gemm_team(const bk_kernels *kr, const bk_gemm_args *g, void *ws,
             if (p_hi > p_lo) {
                 int c0 = p_lo * nr, c1 = min_int(cols, p_hi * nr);
                 pack_b(kr, g, p0, kc, j0 + c0, c1 - c0,
-                       bpanel + (size_t)c0 * kc * es);
+                       bpanel + (size_t)c0 * BK_KC * es);
             }
             if (by_m) team_barrier(nt);
             for (int i0 = r0; i0 < r1; i0 += pl.mc) {

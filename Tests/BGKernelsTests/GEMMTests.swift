@@ -176,6 +176,17 @@ struct GEMMTests {
     }
   }
 
+  @Test("a team splitting N never repacks a panel another thread still reads (K not a multiple of 128)")
+  func splitNRace() {
+    let p = Problem(1024, 64, 288, transB: true)
+    forEachInstructionSet { isa in
+      let one = withThreads(1) { p.run(.fp32) }
+      withThreads(2) {
+        for attempt in 0..<60 { expectSameBits(p.run(.fp32), one, "\(isa) attempt \(attempt)") }
+      }
+    }
+  }
+
   @Test("BigGAN shapes: 3x3 conv at 8x8 (M=256, K=1152) and the 4x4 stem linear")
   func bigganShapes() {
     let p = Problem(256, 64, 1152, transB: true)

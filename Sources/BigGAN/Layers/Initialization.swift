@@ -9,6 +9,8 @@ func initialWeight(_ shape: [Int], _ initialization: Initialization, rng: inout 
     var t = Tensor(shape: shape)
     for i in 0..<t.count { t.storage[i] = std * rng.normal() }
     return t
+  case .zeros:
+    return Tensor(shape: shape)
   }
 }
 

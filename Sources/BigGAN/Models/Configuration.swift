@@ -1,7 +1,10 @@
-/// How weights are initialised: BigGAN's orthogonal default, or N(0, std).
+/// How weights are initialised: BigGAN's orthogonal default, N(0, std), or
+/// zeros for a model whose weights are about to be loaded from a file (or
+/// that is only built to be measured).
 public enum Initialization: Codable, Equatable, Sendable {
   case orthogonal
   case normal(std: Float)
+  case zeros
 }
 
 /// Every architectural setting of a BigGAN generator/discriminator pair.

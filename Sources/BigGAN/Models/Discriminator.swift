@@ -25,9 +25,16 @@ public final class Discriminator: Module {
   private var cache: (features: Tensor, pooled: Tensor, embedded: Tensor)?
 
   /// A freshly initialised discriminator.
-  public init(_ config: BigGANConfiguration, seed: UInt64) throws(ConfigurationError) {
+  ///
+  /// - Parameter initialization: overrides `config.initialization`, e.g.
+  ///   `.zeros` when the weights come from a file next.
+  public init(
+    _ config: BigGANConfiguration, seed: UInt64, initialization override: Initialization? = nil
+  ) throws(ConfigurationError) {
     try config.validate()
     configuration = config
+    var config = config
+    if let override { config.initialization = override }
     var rng = SeededRandom(seed: seed)
     let sn = config.snEps, initialization = config.initialization
     var blocks: [DiscriminatorBlock] = [], attention: [SelfAttention?] = []

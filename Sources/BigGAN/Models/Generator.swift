@@ -31,9 +31,16 @@ public final class Generator: Module {
 
   /// A freshly initialised generator.
   /// - Throws: `ConfigurationError` for settings that cannot build a model.
-  public init(_ config: BigGANConfiguration, seed: UInt64) throws(ConfigurationError) {
+  ///
+  /// - Parameter initialization: overrides `config.initialization`, e.g.
+  ///   `.zeros` when the weights come from a file next.
+  public init(
+    _ config: BigGANConfiguration, seed: UInt64, initialization override: Initialization? = nil
+  ) throws(ConfigurationError) {
     try config.validate()
     configuration = config
+    var config = config
+    if let override { config.initialization = override }
     var rng = SeededRandom(seed: seed)
     let plan = config.generatorBlocks
     let sn = config.snEps

@@ -1,0 +1,132 @@
+import ArgumentParser
+import BGKernels
+import BigGAN
+import Foundation
+
+/// `biggan-fast bench`: whole-network timings.
+struct Bench: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Time the generator and discriminator passes of a configuration.",
+    discussion: """
+      Passes: g-forward (evaluation-mode generator forward, as in sampling),
+      g-forward-backward and d-forward-backward (training mode, every
+      parameter gradient and D's input gradient), and dg-step (the forward
+      and backward work of one D step on [G(z); x] plus one G step through D,
+      without the optimizer update). Reports the median of --repeats runs
+      after one warm-up. Build with `swift build -c release`.
+      """)
+
+  enum Pass: String, CaseIterable, ExpressibleByArgument {
+    case gForward = "g-forward"
+    case gForwardBackward = "g-forward-backward"
+    case dForwardBackward = "d-forward-backward"
+    case dgStep = "dg-step"
+  }
+
+  @OptionGroup var model: ModelOptions
+
+  @Option(help: "Batch size.")
+  var batch: Int = 8
+
+  @Option(parsing: .upToNextOption, help: "Passes to time: \(Pass.allCases.map(\.rawValue).joined(separator: ", ")).")
+  var pass: [Pass] = Pass.allCases
+
+  @Option(help: "Precision of every product: fp32 or bf16.")
+  var precision: Precision = .fp32
+
+  @Option(help: "Threads (default: OMP_NUM_THREADS or one per core).")
+  var threads: Int?
+
+  @Option(help: "Timed runs per pass.")
+  var repeats: Int = 3
+
+  @Flag(help: "Print one JSON document.")
+  var json = false
+
+  func validate() throws {
+    guard batch >= 1 else { throw ValidationError("--batch must be at least 1, got \(batch)") }
+    guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, got \(repeats)") }
+    if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+  }
+
+  func run() throws {
+    if let threads { Machine.threads = threads }
+    let c = try model.resolve()
+    let g = try Generator(c, seed: 1), d = try Discriminator(c, seed: 2)
+    g.precision = precision
+    d.precision = precision
+    var rng = SeededRandom(seed: 3)
+    func latents() -> Tensor {
+      var z = Tensor(shape: [batch, c.dimZ])
+      for i in 0..<z.count { z.storage[i] = rng.normal() }
+      return z
+    }
+    let labels = (0..<batch).map { $0 % c.classes }
+    var real = Tensor(shape: [batch, c.resolution, c.resolution, 3])
+    for i in 0..<real.count { real.storage[i] = 2 * rng.uniform() - 1 }
+    let scoreGradient = Tensor(shape: [batch, 1], repeating: 1 / Float(batch))
+
+    func body(_ p: Pass) throws -> () throws -> Void {
+      switch p {
+      case .gForward:
+        return { _ = try g.forward(z: latents(), labels: labels, mode: .evaluation) }
+      case .gForwardBackward:
+        return {
+          let images = try g.forward(z: latents(), labels: labels, mode: .training)
+          try g.backward(images.scaled(by: 1 / Float(images.count)))
+        }
+      case .dForwardBackward:
+        return {
+          _ = try d.forward(real, labels: labels, mode: .training)
+          try d.backward(scoreGradient)
+        }
+      case .dgStep:
+        return {
+          let fake = try g.forward(z: latents(), labels: labels, mode: .training)
+          var both = fake
+          both.storage += real.storage
+          both = try both.reshaped([2 * batch] + Array(fake.shape.dropFirst()))
+          _ = try d.forward(both, labels: labels + labels, mode: .training)
+          try d.backward(Tensor(shape: [2 * batch, 1], repeating: 1 / Float(2 * batch)))
+          let again = try g.forward(z: latents(), labels: labels, mode: .training)
+          _ = try d.forward(again, labels: labels, mode: .training)
+          try g.backward(try d.backward(scoreGradient))
+        }
+      }
+    }
+
+    var results: [[String: Any]] = []
+    if !json {
+      print("biggan-fast bench: \(model.config), batch \(batch), \(precision), \(Machine.threads) threads, \(Machine.instructionSet.rawValue)")
+    }
+    for p in pass {
+      let call = try body(p)
+      try call()
+      var times: [Double] = []
+      for _ in 0..<repeats {
+        let start = ContinuousClock.now
+        try call()
+        let t = ContinuousClock.now - start
+        times.append(Double(t.components.seconds) + Double(t.components.attoseconds) * 1e-18)
+      }
+      let median = times.sorted()[times.count / 2]
+      if json {
+        results.append(["pass": p.rawValue, "median_s": median, "times_s": times, "images_per_s": Double(batch) / median])
+      } else {
+        print(String(format: "%-20@ %9.1f ms  %8.1f images/s", p.rawValue, median * 1e3, Double(batch) / median))
+      }
+    }
+    if json {
+      let doc: [String: Any] = [
+        "config": model.config, "resolution": c.resolution, "ch": c.generatorChannels,
+        "batch": batch, "precision": precision.rawValue, "threads": Machine.threads,
+        "isa": Machine.instructionSet.rawValue, "results": results,
+        "g_parameters": g.parameterCount, "d_parameters": d.parameterCount,
+      ]
+      let data = try JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys])
+      print(String(decoding: data, as: UTF8.self))
+    }
+  }
+}
+
+extension Precision: ExpressibleByArgument {}

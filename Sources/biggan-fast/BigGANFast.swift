@@ -1,0 +1,63 @@
+import ArgumentParser
+import BGKernels
+import BigGAN
+
+/// `biggan-fast`: BigGAN on the CPU.
+@main
+struct BigGANFast: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "biggan-fast",
+    abstract: "BigGAN on the CPU: model information and whole-network benchmarks.",
+    subcommands: [Info.self, Bench.self]
+  )
+}
+
+/// Options that pick an architecture: a preset, then overrides.
+struct ModelOptions: ParsableArguments {
+  @Option(help: "Preset: \(BigGANConfiguration.presets.keys.sorted().joined(separator: ", ")).")
+  var config: String = "cifar32"
+
+  @Option(help: "Channel multiplier of both networks (overrides the preset).")
+  var ch: Int?
+
+  @Option(name: .customLong("dim-z"), help: "Latent size (overrides the preset).")
+  var dimZ: Int?
+
+  @Option(name: .customLong("shared-dim"), help: "Shared class-embedding size (overrides the preset).")
+  var sharedDim: Int?
+
+  @Option(help: "Number of classes (overrides the preset).")
+  var classes: Int?
+
+  @Option(name: .customLong("g-attention"), help: "Generator attention resolutions, comma-separated, or 'none'.")
+  var generatorAttention: String?
+
+  @Option(name: .customLong("d-attention"), help: "Discriminator attention resolutions, comma-separated, or 'none'.")
+  var discriminatorAttention: String?
+
+  /// The chosen configuration, validated.
+  func resolve() throws -> BigGANConfiguration {
+    guard var c = BigGANConfiguration.presets[config] else {
+      throw ValidationError(
+        "unknown config '\(config)'; expected one of \(BigGANConfiguration.presets.keys.sorted().joined(separator: ", "))")
+    }
+    if let ch { c.generatorChannels = ch; c.discriminatorChannels = ch }
+    if let dimZ { c.dimZ = dimZ }
+    if let sharedDim { c.sharedDim = sharedDim }
+    if let classes { c.classes = classes }
+    if let generatorAttention { c.generatorAttention = try Self.resolutions(generatorAttention, "--g-attention") }
+    if let discriminatorAttention { c.discriminatorAttention = try Self.resolutions(discriminatorAttention, "--d-attention") }
+    do { try c.validate() } catch { throw ValidationError(error.description) }
+    return c
+  }
+
+  static func resolutions(_ text: String, _ flag: String) throws -> [Int] {
+    if text == "none" || text.isEmpty { return [] }
+    return try text.split(separator: ",").map { part in
+      guard let r = Int(part.trimmingCharacters(in: .whitespaces)), r > 0 else {
+        throw ValidationError("\(flag): '\(part)' is not a resolution; expected e.g. 64 or 32,64 or none")
+      }
+      return r
+    }
+  }
+}
