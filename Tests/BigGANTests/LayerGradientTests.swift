@@ -1,0 +1,153 @@
+import BGKernels
+import Testing
+
+@testable import BigGAN
+
+/// Finite-difference checks of every layer's backward, independent of
+/// PyTorch. Spectral-norm vectors are first converged by repeated training
+/// forwards and then restored before every evaluation, so the function being
+/// differentiated is the one the backward describes (u and v constant; at a
+/// converged u their dependence on W is second order).
+@Suite(.serialized)
+struct LayerGradientTests {
+  /// A layer under test: forward in training mode, backward of `dy` that
+  /// returns the input gradients, and the tensors to probe.
+  struct Subject {
+    var module: any Module
+    var inputs: [Tensor]
+    var forward: ([Tensor]) throws -> Tensor
+    var backward: (Tensor) throws -> [Tensor]
+  }
+
+  static func random(_ shape: [Int], _ rng: inout SeededRandom, scale: Float = 1) -> Tensor {
+    var t = Tensor(shape: shape)
+    for i in 0..<t.count { t.storage[i] = scale * rng.normal() }
+    return t
+  }
+
+  /// Compares analytic and central-difference gradients of
+  /// `loss = sum(dy * forward(inputs))` for a few entries of every input and
+  /// parameter.
+  static func check(_ s: Subject, _ label: String, step: Float = 1e-2, tolerance: Double = 2e-2) throws {
+    var rng = SeededRandom(seed: 99)
+    for _ in 0..<40 { _ = try s.forward(s.inputs) }
+    let saved = s.module.buffers.map(\.value)
+    func restore() { for (b, v) in zip(s.module.buffers, saved) { b.value = v } }
+    restore()
+    let y = try s.forward(s.inputs)
+    let dy = random(y.shape, &rng)
+    s.module.zeroGradients()
+    let dInputs = try s.backward(dy)
+    restore()
+    func loss(_ inputs: [Tensor]) throws -> Double {
+      restore()
+      let out = try s.forward(inputs)
+      return zip(out.storage, dy.storage).reduce(0) { $0 + Double($1.0) * Double($1.1) }
+    }
+    func compare(_ analytic: Float, _ numeric: Double, _ what: String, _ scale: Double) {
+      let error = abs(Double(analytic) - numeric)
+      #expect(error <= tolerance * max(abs(numeric), scale), "\(label) \(what): analytic \(analytic), numeric \(numeric)")
+    }
+    for (k, x) in s.inputs.enumerated() where x.count > 0 {
+      let scale = dInputs[k].storage.map { abs(Double($0)) }.max() ?? 0
+      for _ in 0..<6 {
+        let i = Int(rng.next() % UInt64(x.count))
+        var plus = s.inputs, minus = s.inputs
+        plus[k].storage[i] += step
+        minus[k].storage[i] -= step
+        let numeric = (try loss(plus) - loss(minus)) / Double(2 * step)
+        compare(dInputs[k].storage[i], numeric, "input \(k)[\(i)]", 0.05 * scale)
+      }
+    }
+    // Some gradients are zero in exact arithmetic (a bias right before a
+    // batch-norm); judge them against the largest gradient of the layer.
+    let largest = s.module.parameters.flatMap(\.gradient.storage).map { abs(Double($0)) }.max() ?? 0
+    for p in s.module.parameters {
+      let scale = max(p.gradient.storage.map { abs(Double($0)) }.max() ?? 0, 0.02 * largest)
+      for _ in 0..<4 {
+        let i = Int(rng.next() % UInt64(p.value.count))
+        let keep = p.value.storage[i]
+        p.value.storage[i] = keep + step
+        let up = try loss(s.inputs)
+        p.value.storage[i] = keep - step
+        let down = try loss(s.inputs)
+        p.value.storage[i] = keep
+        compare(p.gradient.storage[i], (up - down) / Double(2 * step), "\(p.name)[\(i)]", 0.05 * scale)
+      }
+    }
+    restore()
+  }
+
+  @Test("spectrally normalised linear, convolution (with fused upsample) and embedding")
+  func basicLayers() throws {
+    var rng = SeededRandom(seed: 1)
+    let linear = Linear(prefix: "l", in: 5, out: 3, spectralNorm: 1e-6, initialization: .normal(std: 0.5), rng: &rng)
+    try Self.check(Subject(
+      module: linear, inputs: [Self.random([4, 5], &rng)],
+      forward: { try linear.forward($0[0], mode: .training) },
+      backward: { [try linear.backward($0)] }), "linear")
+
+    for upsample in [false, true] {
+      let conv = Conv2d(prefix: "c", in: 3, out: 4, kernel: 3, upsample: upsample, spectralNorm: 1e-6, initialization: .normal(std: 0.3), rng: &rng)
+      try Self.check(Subject(
+        module: conv, inputs: [Self.random([2, 3, 3, 3], &rng)],
+        forward: { try conv.forward($0[0], mode: .training) },
+        backward: { [try conv.backward($0)] }), "conv upsample \(upsample)")
+    }
+
+    let embed = Embedding(prefix: "e", classes: 4, features: 6, spectralNorm: 1e-6, initialization: .normal(std: 1), rng: &rng)
+    let labels = [2, 0, 2]
+    try Self.check(Subject(
+      module: embed, inputs: [],
+      forward: { _ in try embed.forward(labels, mode: .training) },
+      backward: { try embed.backward($0); return [] }), "embedding")
+  }
+
+  @Test("class-conditional and plain batch-norm with fused ReLU, batch statistics")
+  func batchNorms() throws {
+    var rng = SeededRandom(seed: 2)
+    let cbn = ConditionalBatchNorm(prefix: "bn", channels: 3, conditionDim: 4, eps: 1e-5, snEps: 1e-6, initialization: .normal(std: 0.3), rng: &rng)
+    try Self.check(Subject(
+      module: cbn, inputs: [Self.random([3, 2, 2, 3], &rng), Self.random([3, 4], &rng)],
+      forward: { try cbn.forward($0[0], condition: $0[1], relu: true, mode: .training) },
+      backward: { let (dx, dc) = try cbn.backward($0); return [dx, dc] }), "conditional batch-norm")
+
+    let bn = BatchNorm(prefix: "bn", channels: 3, eps: 1e-5)
+    bn.gain.value = Self.random([3], &rng)
+    try Self.check(Subject(
+      module: bn, inputs: [Self.random([2, 3, 2, 3], &rng)],
+      forward: { try bn.forward($0[0], relu: false, mode: .training) },
+      backward: { [try bn.backward($0)] }), "batch-norm")
+  }
+
+  @Test("self-attention with max-pooled keys and values")
+  func selfAttention() throws {
+    var rng = SeededRandom(seed: 3)
+    let attention = SelfAttention(prefix: "a", channels: 16, snEps: 1e-6, initialization: .normal(std: 0.3), rng: &rng)
+    attention.gamma.value.storage = [0.7]
+    try Self.check(Subject(
+      module: attention, inputs: [Self.random([2, 4, 4, 16], &rng)],
+      forward: { try attention.forward($0[0], mode: .training) },
+      backward: { [try attention.backward($0)] }), "self-attention")
+  }
+
+  @Test("generator block and discriminator blocks (first, pre-activated, with and without downsampling)")
+  func blocks() throws {
+    var rng = SeededRandom(seed: 4)
+    let g = GeneratorBlock(prefix: "g", in: 4, out: 3, conditionDim: 5, bnEps: 1e-5, snEps: 1e-6, initialization: .normal(std: 0.3), rng: &rng)
+    try Self.check(Subject(
+      module: g, inputs: [Self.random([2, 2, 2, 4], &rng), Self.random([2, 5], &rng)],
+      forward: { try g.forward($0[0], condition: $0[1], mode: .training) },
+      backward: { let (dx, dc) = try g.backward($0); return [dx, dc] }), "generator block")
+
+    for (pre, down, i, o) in [(false, true, 3, 4), (true, true, 4, 4), (true, false, 4, 4), (true, false, 4, 6)] {
+      let d = DiscriminatorBlock(prefix: "d", in: i, out: o, preactivation: pre, downsample: down, snEps: 1e-6, initialization: .normal(std: 0.3), rng: &rng)
+      // A smaller step: the inner ReLUs have kinks a 1e-2 step would cross.
+      try Self.check(Subject(
+        module: d, inputs: [Self.random([2, 4, 4, i], &rng)],
+        forward: { try d.forward($0[0], mode: .training) },
+        backward: { [try d.backward($0)] }), "discriminator block pre \(pre) down \(down) \(i)->\(o)",
+        step: 1e-3)
+    }
+  }
+}
