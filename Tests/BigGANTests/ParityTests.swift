@@ -156,3 +156,60 @@ struct ParityTests {
     expectClose(evalScores, try outputs.tensor("eval/D_out"), 1e-4, "\(name) eval D_out")
   }
 }
+
+/// The same replay in bf16 (TPU matrix-unit emulation) against the fp32
+/// reference. Every product rounds its operands to bf16 (relative error up
+/// to 2^-9 each), so a product is off by up to ~2^-8 relative and a sum by
+/// that times sum |terms| / |sum|. Forward activations are re-normalised
+/// after every convolution, so outputs stay within about 1e-2 of their
+/// largest entry (limit: 3e-2). Gradients are sums with heavy cancellation
+/// (an input gradient of a random D is a small difference of large terms),
+/// so elementwise limits would only measure that cancellation; they are
+/// judged by direction instead: the cosine between our bf16 gradient and
+/// PyTorch's fp32 one must exceed 0.98 for every tensor (a wrong layer, or
+/// gradients of another layer, give cosines near 0).
+@Suite(.serialized)
+struct BFloat16ParityTests {
+  static func cosine(_ a: Tensor, _ b: Tensor) -> Double {
+    var ab = 0.0, aa = 0.0, bb = 0.0
+    for (x, y) in zip(a.storage, b.storage) {
+      ab += Double(x) * Double(y)
+      aa += Double(x) * Double(x)
+      bb += Double(y) * Double(y)
+    }
+    return ab / max((aa * bb).squareRoot(), 1e-300)
+  }
+
+  @Test("bf16 forward and gradients stay within the documented distance of fp32 PyTorch", arguments: ["cifar32", "attn64"])
+  func bf16(_ name: String) throws {
+    let fixture = try ParityFixture(name)
+    let g = try Generator(fixture.configuration, seed: 1), d = try Discriminator(fixture.configuration, seed: 2)
+    try StateDict.load(g, from: try fixture.file("G.safetensors"))
+    try StateDict.load(d, from: try fixture.file("D.safetensors"))
+    g.precision = .bf16
+    d.precision = .bf16
+    let inputs = try fixture.file("inputs.safetensors"), outputs = try fixture.file("outputs.safetensors")
+    let batch = fixture.labels.count
+    let fake = try g.forward(z: try inputs.tensor("z"), labels: fixture.labels, mode: .training)
+    expectClose(nchw(fake), try outputs.tensor("G_out"), 3e-2, "\(name) bf16 G_out")
+    let real = nhwc(try inputs.tensor("x_real"))
+    var both = fake
+    both.storage += real.storage
+    both = try both.reshaped([2 * batch] + Array(fake.shape.dropFirst()))
+    let scores = try d.forward(both, labels: fixture.labels + fixture.realLabels, mode: .training)
+    expectClose(scores, try outputs.tensor("D_out"), 3e-2, "\(name) bf16 D_out")
+    _ = try d.forward(fake, labels: fixture.labels, mode: .training)
+    let dImages = try d.backward(Tensor(shape: [batch, 1], repeating: -1 / Float(batch)))
+    let imageCosine = Self.cosine(nchw(dImages), try outputs.tensor("grad/x_fake"))
+    #expect(imageCosine > 0.98, "\(name) bf16 dL/dG_out cosine \(imageCosine)")
+    g.zeroGradients()
+    try g.backward(dImages)
+    for (pname, grad) in StateDict.gradients(of: g) {
+      let reference = try outputs.tensor("grad/G/\(pname)")
+      // Analytically zero gradients (biases before a batch-norm) are noise.
+      if reference.storage.allSatisfy({ abs($0) < 1e-6 }) { continue }
+      let c = Self.cosine(grad, reference)
+      #expect(c > 0.98, "\(name) bf16 grad G \(pname) cosine \(c)")
+    }
+  }
+}
