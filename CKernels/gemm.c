@@ -159,9 +159,15 @@ static void macro_kernel(const bk_kernels *kr, const bk_gemm_args *g,
 
 /* ------------------------------------------------------------------ team -- */
 
+/* Budget for the packed B panels of one group of passes: they are re-read
+ * by every A block, so they should stay in the last-level cache. */
+#define B_GROUP_BYTES (4u << 20)
+
 typedef struct {
     int nc_eff, mc;
-    size_t b_bytes, a_bytes;
+    int group;           /* passes packed together */
+    size_t pass_bytes;   /* one pass of the B panel */
+    size_t a_bytes;      /* one thread's A block */
 } plan;
 
 static plan make_plan(const bk_kernels *kr, const bk_gemm_args *g)
@@ -170,7 +176,10 @@ static plan make_plan(const bk_kernels *kr, const bk_gemm_args *g)
     size_t es = g->prec == BK_BF16 ? 2 : 4;
     p.nc_eff = min_int(kr->nc, round_up(g->n, kr->nr));
     p.mc = min_int(kr->mc, round_up(g->m, kr->mr));
-    p.b_bytes = ((size_t)BK_KC * p.nc_eff * es + 63) & ~(size_t)63;
+    p.pass_bytes = ((size_t)BK_KC * p.nc_eff * es + 63) & ~(size_t)63;
+    size_t fit = B_GROUP_BYTES / p.pass_bytes;
+    int passes = ceil_div(g->k, BK_KC);
+    p.group = fit < 1 ? 1 : fit > (size_t)passes ? passes : (int)fit;
     p.a_bytes = ((size_t)BK_KC * p.mc * sizeof(float) + 63) & ~(size_t)63;
     return p;
 }
@@ -179,7 +188,7 @@ size_t bk__gemm_workspace_size(const bk_kernels *kr, const bk_gemm_args *g,
                                int threads)
 {
     plan p = make_plan(kr, g);
-    return p.b_bytes + p.a_bytes * (size_t)threads;
+    return p.pass_bytes * (size_t)p.group + p.a_bytes * (size_t)threads;
 }
 
 /* How a team shares one JC panel: 1 = split M, 0 = split N. */
@@ -197,14 +206,20 @@ static void team_barrier(int nt)
     }
 }
 
+/*
+ * The PC loop runs in groups of passes: the B panels of a whole group are
+ * packed first, then each A block runs through all of them while its C block
+ * stays in the core's L2. Every C element still sees the passes in K order.
+ */
 void bk__gemm_team(const bk_kernels *kr, const bk_gemm_args *g, void *ws,
                    int tid, int nt)
 {
     plan pl = make_plan(kr, g);
     int mr = kr->mr, nr = kr->nr;
-    char *bpanel = ws;
-    char *ablock = (char *)ws + pl.b_bytes + pl.a_bytes * (size_t)tid;
+    char *bgroup = ws;
+    char *ablock = (char *)ws + pl.pass_bytes * (size_t)pl.group + pl.a_bytes * (size_t)tid;
     int m_tiles = ceil_div(g->m, mr);
+    size_t es = g->prec == BK_BF16 ? 2 : 4;
 
     for (int j0 = 0; j0 < g->n; j0 += pl.nc_eff) {
         int cols = min_int(pl.nc_eff, g->n - j0);
@@ -219,26 +234,28 @@ void bk__gemm_team(const bk_kernels *kr, const bk_gemm_args *g, void *ws,
             t0 = (int)((long)n_tiles * tid / nt);
             t1 = (int)((long)n_tiles * (tid + 1) / nt);
         }
-        /* Split M: the team packs the shared panel together; split N: each
-         * thread packs only the micro-panels it uses. */
+        /* Split M: the team packs the shared panels together; split N: each
+         * thread packs only the micro-panels it uses, so needs no barrier. */
         int p_lo = by_m ? (int)((long)n_tiles * tid / nt) : t0;
         int p_hi = by_m ? (int)((long)n_tiles * (tid + 1) / nt) : t1;
-        size_t es = g->prec == BK_BF16 ? 2 : 4;
+        int c0 = p_lo * nr, c1 = min_int(cols, p_hi * nr);
 
-        for (int p0 = 0; p0 < g->k; p0 += BK_KC) {
-            int kc = min_int(BK_KC, g->k - p0);
-            float beta = p0 == 0 ? g->beta : 1.0f;
-            if (p_hi > p_lo) {
-                int c0 = p_lo * nr, c1 = min_int(cols, p_hi * nr);
+        for (int g0 = 0; g0 < g->k; g0 += pl.group * BK_KC) {
+            int passes = min_int(pl.group, ceil_div(g->k - g0, BK_KC));
+            for (int q = 0; q < passes && c1 > c0; q++) {
+                int p0 = g0 + q * BK_KC, kc = min_int(BK_KC, g->k - p0);
                 pack_b(kr, g, p0, kc, j0 + c0, c1 - c0,
-                       bpanel + (size_t)c0 * BK_KC * es);
+                       bgroup + pl.pass_bytes * q + (size_t)c0 * BK_KC * es);
             }
             if (by_m) team_barrier(nt);
             for (int i0 = r0; i0 < r1; i0 += pl.mc) {
                 int rows = min_int(pl.mc, r1 - i0);
-                pack_a(kr, g, i0, rows, p0, kc, ablock);
-                macro_kernel(kr, g, ablock, i0, rows, bpanel, j0, cols, t0,
-                             t1, kc, beta);
+                for (int q = 0; q < passes; q++) {
+                    int p0 = g0 + q * BK_KC, kc = min_int(BK_KC, g->k - p0);
+                    pack_a(kr, g, i0, rows, p0, kc, ablock);
+                    macro_kernel(kr, g, ablock, i0, rows, bgroup + pl.pass_bytes * q,
+                                 j0, cols, t0, t1, kc, p0 == 0 ? g->beta : 1.0f);
+                }
             }
             if (by_m) team_barrier(nt);
         }
