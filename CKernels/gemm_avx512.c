@@ -7,7 +7,8 @@
  * 512-bit work (about 20% of peak on Zen 4), and compilers do not keep the
  * broadcast in the FMA when a value feeds two of them, hence the inline
  * assembly for the k loop. Every accumulator gets one FMA per step, in k
- * order, as the GEMM contract requires.
+ * order, as the GEMM contract requires. Full tiles update C from the
+ * accumulators directly; edge tiles go through a stack tile.
  */
 #include "internal.h"
 
@@ -45,77 +46,102 @@
         "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25",       \
         "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31"
 
-/* c = alpha * acc + (beta == 0 ? 0 : beta * c) for the valid m x n part. */
+/* The k loops: one B row into zmm0-zmm1 per step (fp32, or bf16 widened by
+ * a zero-extension and a shift, which is exact), then 24 FMAs. */
+#define LOOP_F32                                                             \
+    "test %[k], %[k]\n\t"                                                    \
+    "jle 2f\n\t"                                                             \
+    "1:\n\t"                                                                 \
+    "vmovaps (%[b]), %%zmm0\n\t"                                             \
+    "vmovaps 64(%[b]), %%zmm1\n\t"                                           \
+    STEP                                                                     \
+    "add $48, %[a]\n\t"                                                      \
+    "add $128, %[b]\n\t"                                                     \
+    "dec %[k]\n\t"                                                           \
+    "jnz 1b\n\t"                                                             \
+    "2:\n\t"
+#define LOOP_BF16                                                            \
+    "test %[k], %[k]\n\t"                                                    \
+    "jle 2f\n\t"                                                             \
+    "1:\n\t"                                                                 \
+    "vpmovzxwd (%[b]), %%zmm0\n\t"                                           \
+    "vpmovzxwd 32(%[b]), %%zmm1\n\t"                                         \
+    "vpslld $16, %%zmm0, %%zmm0\n\t"                                         \
+    "vpslld $16, %%zmm1, %%zmm1\n\t"                                         \
+    STEP                                                                     \
+    "add $48, %[a]\n\t"                                                      \
+    "add $64, %[b]\n\t"                                                      \
+    "dec %[k]\n\t"                                                           \
+    "jnz 1b\n\t"                                                             \
+    "2:\n\t"
+
+/* Full tiles update C in place: t = beta * c (or +0 when beta == 0, as the
+ * contract says), c = fma(alpha, acc, t); zmm0 = alpha, zmm1 = beta. */
+#define UPDATE_ROW(r0, r1, LOAD)                                             \
+    LOAD("0")                                                                \
+    "vfmadd231ps %%zmm" #r0 ", %%zmm0, %%zmm2\n\t"                           \
+    "vmovups %%zmm2, (%[c])\n\t"                                             \
+    LOAD("64")                                                               \
+    "vfmadd231ps %%zmm" #r1 ", %%zmm0, %%zmm2\n\t"                           \
+    "vmovups %%zmm2, 64(%[c])\n\t"                                           \
+    "add %[ldc], %[c]\n\t"
+#define LOAD_BETA(off) "vmulps " off "(%[c]), %%zmm1, %%zmm2\n\t"
+#define LOAD_ZERO(off) "vpxord %%zmm2, %%zmm2, %%zmm2\n\t"
+#define UPDATE_C(LOAD)                                                       \
+    "vbroadcastss %[alpha], %%zmm0\n\t"                                      \
+    "vbroadcastss %[beta], %%zmm1\n\t"                                       \
+    UPDATE_ROW(8, 9, LOAD) UPDATE_ROW(10, 11, LOAD)                          \
+    UPDATE_ROW(12, 13, LOAD) UPDATE_ROW(14, 15, LOAD)                        \
+    UPDATE_ROW(16, 17, LOAD) UPDATE_ROW(18, 19, LOAD)                        \
+    UPDATE_ROW(20, 21, LOAD) UPDATE_ROW(22, 23, LOAD)                        \
+    UPDATE_ROW(24, 25, LOAD) UPDATE_ROW(26, 27, LOAD)                        \
+    UPDATE_ROW(28, 29, LOAD) UPDATE_ROW(30, 31, LOAD)
+
+#define KERNEL(LOOP, FINISH, tile)                                           \
+    __asm__ volatile(ZERO_ACC LOOP FINISH                                    \
+                     : [a] "+r"(a), [b] "+r"(b), [k] "+r"(k), [c] "+r"(c)    \
+                     : [t] "r"(tile), [ldc] "r"(ldc * 4), [alpha] "m"(alpha),\
+                       [beta] "m"(beta)                                      \
+                     : CLOBBERS, "xmm2")
+
+/* Prefetches the C tile so its lines arrive while the k loop runs. */
 BK_TARGET_AVX512
-static void finish(const float *tile, float *c, long ldc, int m, int n,
-                   float alpha, float beta)
+static inline void prefetch_c(const float *c, long ldc)
 {
-    if (m < MR || n < NR) {
-        bk__merge_tile(tile, NR, c, ldc, m, n, alpha, beta);
-        return;
+    for (int i = 0; i < MR; i++) {
+        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + i * ldc + 16), _MM_HINT_T0);
     }
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    for (int i = 0; i < MR; i++)
-        for (int h = 0; h < NR; h += 16) {
-            float *p = c + i * ldc + h;
-            __m512 t = beta == 0.0f ? _mm512_setzero_ps()
-                                    : _mm512_mul_ps(vb, _mm512_loadu_ps(p));
-            _mm512_storeu_ps(p, _mm512_fmadd_ps(va, _mm512_load_ps(tile + i * NR + h), t));
-        }
 }
 
 BK_TARGET_AVX512
 static void ukr_f32(int k, const void *a, const void *b, float *c, long ldc,
                     int m, int n, float alpha, float beta)
 {
+    if (m == MR && n == NR) {
+        prefetch_c(c, ldc);
+        if (beta == 0.0f) KERNEL(LOOP_F32, UPDATE_C(LOAD_ZERO), NULL);
+        else KERNEL(LOOP_F32, UPDATE_C(LOAD_BETA), NULL);
+        return;
+    }
     float tile[MR * NR] __attribute__((aligned(64)));
-    __asm__ volatile(
-        ZERO_ACC
-        "test %[k], %[k]\n\t"
-        "jle 2f\n\t"
-        "1:\n\t"
-        "vmovaps (%[b]), %%zmm0\n\t"
-        "vmovaps 64(%[b]), %%zmm1\n\t"
-        STEP
-        "add $48, %[a]\n\t"
-        "add $128, %[b]\n\t"
-        "dec %[k]\n\t"
-        "jnz 1b\n\t"
-        "2:\n\t"
-        SAVE_ACC
-        : [a] "+r"(a), [b] "+r"(b), [k] "+r"(k)
-        : [t] "r"(tile)
-        : CLOBBERS);
-    finish(tile, c, ldc, m, n, alpha, beta);
+    KERNEL(LOOP_F32, SAVE_ACC, tile);
+    bk__merge_tile(tile, NR, c, ldc, m, n, alpha, beta);
 }
 
-/* The B row arrives as 32 bf16 values: widening to 32 bits and shifting
- * left by 16 gives their exact fp32 values. */
 BK_TARGET_AVX512
 static void ukr_bf16(int k, const void *a, const void *b, float *c, long ldc,
                      int m, int n, float alpha, float beta)
 {
+    if (m == MR && n == NR) {
+        prefetch_c(c, ldc);
+        if (beta == 0.0f) KERNEL(LOOP_BF16, UPDATE_C(LOAD_ZERO), NULL);
+        else KERNEL(LOOP_BF16, UPDATE_C(LOAD_BETA), NULL);
+        return;
+    }
     float tile[MR * NR] __attribute__((aligned(64)));
-    __asm__ volatile(
-        ZERO_ACC
-        "test %[k], %[k]\n\t"
-        "jle 2f\n\t"
-        "1:\n\t"
-        "vpmovzxwd (%[b]), %%zmm0\n\t"
-        "vpmovzxwd 32(%[b]), %%zmm1\n\t"
-        "vpslld $16, %%zmm0, %%zmm0\n\t"
-        "vpslld $16, %%zmm1, %%zmm1\n\t"
-        STEP
-        "add $48, %[a]\n\t"
-        "add $64, %[b]\n\t"
-        "dec %[k]\n\t"
-        "jnz 1b\n\t"
-        "2:\n\t"
-        SAVE_ACC
-        : [a] "+r"(a), [b] "+r"(b), [k] "+r"(k)
-        : [t] "r"(tile)
-        : CLOBBERS);
-    finish(tile, c, ldc, m, n, alpha, beta);
+    KERNEL(LOOP_BF16, SAVE_ACC, tile);
+    bk__merge_tile(tile, NR, c, ldc, m, n, alpha, beta);
 }
 
 BK_TARGET_AVX512
