@@ -32,105 +32,99 @@ static inline float load_b(const bk_gemm_args *g, int p, int j)
 /* ---------------------------------------------------------------- packing -- */
 
 /*
- * Packs a block of a matrix into micro-panels of width w: element (x, p) for
- * x in [x0, x0+xs) and p in [p0, p0+kc) lands at panel x/w, row p, column
- * x%w; the last panel is zero-padded. Panels sit BK_KC rows apart whatever
- * kc is, so a short last pass packs into the same place as a full one and a
- * thread that packs only its own columns never writes where another thread
- * is still reading. A is packed with x = rows of op(A), B
- * with x = columns of op(B). The source is contiguous along p
- * (src[x*ld + p]) or along x (src[p*ld + x]); either way it is read in
- * contiguous runs, converted a whole run at a time on the vector path, and
- * scattered into the panels.
+ * Packed layouts. Both operands are cut into micro-panels up to BK_KC deep,
+ * placed BK_KC apart whatever kc is: a short last pass packs into the same
+ * place as a full one, so a thread that packs only its own columns never
+ * writes where another thread is still reading.
  *
- * In BK_BF16, B panels hold bf16 bits (half the traffic of the panel every
- * micro-kernel call streams), while A panels hold the bf16-rounded values in
- * fp32 containers: micro-kernels broadcast A straight from memory into an
- * FMA, which bf16 bits would turn into a load, a shift and a broadcast.
+ * A (MR rows per micro-panel) is row-major with rows BK_KC apart, which makes
+ * the whole A block row-major: micro-kernels broadcast A values straight from
+ * memory, so any fixed layout serves them, and this one turns packing a
+ * row-major A (the im2col matrix of a convolution) into plain copies. In
+ * BK_BF16 it holds bf16-rounded values in fp32 containers: broadcasting bf16
+ * bits would cost a load, a shift and a shuffle per value.
+ *
+ * B (NR columns per micro-panel) is k-major, NR values per k step, loaded as
+ * vectors; in BK_BF16 it holds bf16 bits, half the traffic of the panel that
+ * every micro-kernel call streams.
  */
 #define PACK_RUN 256
 
-typedef enum { PACK_F32, PACK_BF16_VALUES, PACK_BF16_BITS } pack_format;
-
-static void convert_run(const bk_kernels *kr, pack_format fmt, const float *s,
-                        void *run, int n)
+/* Rows [i0, i0+rows) x K [p0, p0+kc) of op(A); rows up to the next multiple
+ * of MR are zero. */
+static void pack_a(const bk_kernels *kr, const bk_gemm_args *g, int i0,
+                   int rows, int p0, int kc, float *dst)
 {
-    if (fmt == PACK_BF16_BITS) kr->bf16_from_f32(s, run, (size_t)n);
-    else if (fmt == PACK_BF16_VALUES) kr->round_bf16(s, run, (size_t)n);
-    else memcpy(run, s, sizeof(float) * (size_t)n);
+    int bf16 = g->prec == BK_BF16;
+    int padded = round_up(rows, kr->mr);
+    for (int x = rows; x < padded; x++) memset(dst + (size_t)x * BK_KC, 0, sizeof(float) * kc);
+    if (!g->transa) {
+        for (int x = 0; x < rows; x++) {
+            const float *s = g->a + (size_t)(i0 + x) * g->lda + p0;
+            float *d = dst + (size_t)x * BK_KC;
+            if (bf16) kr->round_bf16(s, d, (size_t)kc);
+            else memcpy(d, s, sizeof(float) * kc);
+        }
+        return;
+    }
+    float run[PACK_RUN];
+    for (int p = 0; p < kc; p++) {
+        const float *s = g->a + (size_t)(p0 + p) * g->lda + i0;
+        for (int c0 = 0; c0 < rows; c0 += PACK_RUN) {
+            int n = min_int(PACK_RUN, rows - c0);
+            const float *from = s + c0;
+            if (bf16) {
+                kr->round_bf16(from, run, (size_t)n);
+                from = run;
+            }
+            for (int x = 0; x < n; x++) dst[(size_t)(c0 + x) * BK_KC + p] = from[x];
+        }
+    }
 }
 
-static void pack_panels(const bk_kernels *kr, pack_format fmt,
-                        const float *src, int ld, int contiguous_p, int x0,
-                        int xs, int p0, int kc, int w, void *dst)
+/* K [p0, p0+kc) x columns [j0, j0+cols) of op(B), zero-padded to whole
+ * micro-panels. The source is read in contiguous runs, converted to bf16 a
+ * run at a time on the vector path. */
+static void pack_b(const bk_kernels *kr, const bk_gemm_args *g, int p0,
+                   int kc, int j0, int cols, void *dst)
 {
+    int w = kr->nr, bf16 = g->prec == BK_BF16;
     float *f = dst;
     uint16_t *h = dst;
-    int bf16 = fmt == PACK_BF16_BITS;
-    float runf[PACK_RUN];
     uint16_t runh[PACK_RUN];
-    void *run = bf16 ? (void *)runh : (void *)runf;
-    int padded = round_up(xs, w);
-    if (contiguous_p) {
+    int padded = round_up(cols, w);
+    if (g->transb) {
+        /* B stored [n][k]: column x of op(B) is contiguous along p. */
         for (int x = 0; x < padded; x++) {
             size_t o = (size_t)(x / w) * w * BK_KC + x % w;
-            if (x >= xs) {
-                for (int p = 0; p < kc; p++) {
-                    if (bf16) h[o + (size_t)p * w] = 0;
-                    else f[o + (size_t)p * w] = 0.0f;
-                }
-                continue;
-            }
-            const float *s = src + (size_t)(x0 + x) * ld + p0;
-            if (fmt == PACK_F32) {
-                for (int p = 0; p < kc; p++) f[o + (size_t)p * w] = s[p];
-                continue;
-            }
-            convert_run(kr, fmt, s, run, kc);
+            const float *s = g->b + (size_t)(j0 + x) * g->ldb + p0;
+            if (x < cols && bf16) kr->bf16_from_f32(s, runh, (size_t)kc);
             for (int p = 0; p < kc; p++) {
-                if (bf16) h[o + (size_t)p * w] = runh[p];
-                else f[o + (size_t)p * w] = runf[p];
+                if (bf16) h[o + (size_t)p * w] = x < cols ? runh[p] : 0;
+                else f[o + (size_t)p * w] = x < cols ? s[p] : 0.0f;
             }
         }
         return;
     }
     int chunk = PACK_RUN / w * w; /* whole panels per converted run */
     for (int p = 0; p < kc; p++) {
-        const float *s = src + (size_t)(p0 + p) * ld + x0;
+        const float *s = g->b + (size_t)(p0 + p) * g->ldb + j0;
         for (int c0 = 0; c0 < padded; c0 += chunk) {
             int n = min_int(chunk, padded - c0);
-            int valid = min_int(n, xs - c0);
-            if (fmt != PACK_F32) convert_run(kr, fmt, s + c0, run, valid);
+            if (bf16) kr->bf16_from_f32(s + c0, runh, (size_t)min_int(n, cols - c0));
             for (int x = c0; x < c0 + n; x += w) {
                 size_t o = (size_t)(x / w) * w * BK_KC + (size_t)p * w;
-                int have = min_int(w, xs - x);
+                int have = min_int(w, cols - x);
                 if (bf16) {
                     memcpy(h + o, runh + (x - c0), sizeof(uint16_t) * have);
                     memset(h + o + have, 0, sizeof(uint16_t) * (w - have));
                 } else {
-                    const float *from = fmt == PACK_F32 ? s + x : runf + (x - c0);
-                    memcpy(f + o, from, sizeof(float) * have);
+                    memcpy(f + o, s + x, sizeof(float) * have);
                     memset(f + o + have, 0, sizeof(float) * (w - have));
                 }
             }
         }
     }
-}
-
-static void pack_a(const bk_kernels *kr, const bk_gemm_args *g, int i0,
-                   int rows, int p0, int kc, void *dst)
-{
-    pack_format fmt = g->prec == BK_BF16 ? PACK_BF16_VALUES : PACK_F32;
-    pack_panels(kr, fmt, g->a, g->lda, !g->transa, i0, rows, p0, kc, kr->mr,
-                dst);
-}
-
-static void pack_b(const bk_kernels *kr, const bk_gemm_args *g, int p0,
-                   int kc, int j0, int cols, void *dst)
-{
-    pack_format fmt = g->prec == BK_BF16 ? PACK_BF16_BITS : PACK_F32;
-    pack_panels(kr, fmt, g->b, g->ldb, g->transb, j0, cols, p0, kc, kr->nr,
-                dst);
 }
 
 /* --------------------------------------------------------- macro-kernel -- */
@@ -252,7 +246,7 @@ void bk__gemm_team(const bk_kernels *kr, const bk_gemm_args *g, void *ws,
                 int rows = min_int(pl.mc, r1 - i0);
                 for (int q = 0; q < passes; q++) {
                     int p0 = g0 + q * BK_KC, kc = min_int(BK_KC, g->k - p0);
-                    pack_a(kr, g, i0, rows, p0, kc, ablock);
+                    pack_a(kr, g, i0, rows, p0, kc, (float *)ablock);
                     macro_kernel(kr, g, ablock, i0, rows, bgroup + pl.pass_bytes * q,
                                  j0, cols, t0, t1, kc, p0 == 0 ? g->beta : 1.0f);
                 }

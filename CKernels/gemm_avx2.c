@@ -38,10 +38,10 @@ static void ukr_f32(int k, const void *ap, const void *bp, float *c, long ldc,
     const float *a = ap, *b = bp;
     __m256 acc[MR][2];
     for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
-    for (int p = 0; p < k; p++, a += MR, b += NR) {
+    for (int p = 0; p < k; p++, a++, b += NR) {
         __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
         for (int i = 0; i < MR; i++) {
-            __m256 ai = _mm256_broadcast_ss(a + i);
+            __m256 ai = _mm256_broadcast_ss(a + i * BK_KC);
             acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
             acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
         }
@@ -64,10 +64,10 @@ static void ukr_bf16(int k, const void *ap, const void *bp, float *c, long ldc,
     const uint16_t *b = bp;
     __m256 acc[MR][2];
     for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
-    for (int p = 0; p < k; p++, a += MR, b += NR) {
+    for (int p = 0; p < k; p++, a++, b += NR) {
         __m256 b0 = widen8(b), b1 = widen8(b + 8);
         for (int i = 0; i < MR; i++) {
-            __m256 ai = _mm256_broadcast_ss(a + i);
+            __m256 ai = _mm256_broadcast_ss(a + i * BK_KC);
             acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
             acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
         }

@@ -24,10 +24,11 @@
     ZERO(16) ZERO(17) ZERO(18) ZERO(19) ZERO(20) ZERO(21) ZERO(22) ZERO(23)  \
     ZERO(24) ZERO(25) ZERO(26) ZERO(27) ZERO(28) ZERO(29) ZERO(30) ZERO(31)
 
-/* Row i of the tile: both halves get a[i] * (zmm0, zmm1). */
+/* Row i of the tile: both halves get A(i, p) * (zmm0, zmm1); A rows are
+ * BK_KC = 128 floats (512 bytes) apart and %[a] walks along p. */
 #define ROW(i, r0, r1)                                                       \
-    "vfmadd231ps " #i "*4(%[a])%{1to16%}, %%zmm0, %%zmm" #r0 "\n\t"          \
-    "vfmadd231ps " #i "*4(%[a])%{1to16%}, %%zmm1, %%zmm" #r1 "\n\t"
+    "vfmadd231ps " #i "*512(%[a])%{1to16%}, %%zmm0, %%zmm" #r0 "\n\t"        \
+    "vfmadd231ps " #i "*512(%[a])%{1to16%}, %%zmm1, %%zmm" #r1 "\n\t"
 #define STEP                                                                 \
     ROW(0, 8, 9) ROW(1, 10, 11) ROW(2, 12, 13) ROW(3, 14, 15)                \
     ROW(4, 16, 17) ROW(5, 18, 19) ROW(6, 20, 21) ROW(7, 22, 23)              \
@@ -55,7 +56,7 @@
     "vmovaps (%[b]), %%zmm0\n\t"                                             \
     "vmovaps 64(%[b]), %%zmm1\n\t"                                           \
     STEP                                                                     \
-    "add $48, %[a]\n\t"                                                      \
+    "add $4, %[a]\n\t"                                                      \
     "add $128, %[b]\n\t"                                                     \
     "dec %[k]\n\t"                                                           \
     "jnz 1b\n\t"                                                             \
@@ -69,7 +70,7 @@
     "vpslld $16, %%zmm0, %%zmm0\n\t"                                         \
     "vpslld $16, %%zmm1, %%zmm1\n\t"                                         \
     STEP                                                                     \
-    "add $48, %[a]\n\t"                                                      \
+    "add $4, %[a]\n\t"                                                      \
     "add $64, %[b]\n\t"                                                      \
     "dec %[k]\n\t"                                                           \
     "jnz 1b\n\t"                                                             \

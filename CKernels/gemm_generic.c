@@ -21,9 +21,9 @@ static void ukr_f32(int k, const void *ap, const void *bp, float *c, long ldc,
 {
     const float *a = ap, *b = bp;
     float acc[MR][NR] = {{0}};
-    for (int p = 0; p < k; p++, a += MR, b += NR)
+    for (int p = 0; p < k; p++, a++, b += NR)
         for (int i = 0; i < MR; i++)
-            for (int j = 0; j < NR; j++) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+            for (int j = 0; j < NR; j++) acc[i][j] = fmaf(a[i * BK_KC], b[j], acc[i][j]);
     finish(acc, c, ldc, m, n, alpha, beta);
 }
 
@@ -33,10 +33,10 @@ static void ukr_bf16(int k, const void *ap, const void *bp, float *c, long ldc,
     const float *a = ap;
     const uint16_t *b = bp;
     float acc[MR][NR] = {{0}};
-    for (int p = 0; p < k; p++, a += MR, b += NR)
+    for (int p = 0; p < k; p++, a++, b += NR)
         for (int i = 0; i < MR; i++)
             for (int j = 0; j < NR; j++)
-                acc[i][j] = fmaf(a[i], bf16_value(b[j]), acc[i][j]);
+                acc[i][j] = fmaf(a[i * BK_KC], bf16_value(b[j]), acc[i][j]);
     finish(acc, c, ldc, m, n, alpha, beta);
 }
 

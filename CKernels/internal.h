@@ -61,8 +61,9 @@ static inline float bk__bf16_round(float x)
 
 /*
  * A micro-kernel computes one MR x NR tile of C from packed panels: the A
- * panel holds MR floats per k step (bf16-rounded values in BK_BF16), the B
- * panel NR values per k step (float in BK_FP32, bf16 bits in BK_BF16). It writes only the top-left m x n of
+ * panel holds MR rows of floats, BK_KC apart (bf16-rounded values in
+ * BK_BF16), the B panel NR values per k step (float in BK_FP32, bf16 bits in
+ * BK_BF16). It writes only the top-left m x n of
  * the tile (m <= MR, n <= NR), each element as
  *   c = fmaf(alpha, acc, beta == 0 ? 0 : beta * c).
  */
