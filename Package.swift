@@ -59,7 +59,10 @@ let package = Package(
     ),
     // MARK: - Public API
     .target(name: "BGKernels", dependencies: ["CKernels"]),
-    .target(name: "BigGAN", dependencies: ["BGKernels"]),
+    .systemLibrary(
+      name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
+      providers: [.apt(["libpng-dev"])]),
+    .target(name: "BigGAN", dependencies: ["BGKernels", "CPNG"]),
     .executableTarget(
       name: "bgkernels",
       dependencies: [

@@ -254,6 +254,21 @@ void bk_scale(size_t n, float alpha, const float *x, float *y);
 void bk_rank1_update(int rows, int cols, float alpha, const float *u,
                      const float *v, float *a);
 
+/* -------------------------------------------------------------- optim.c -- */
+
+/* One Adam step (PyTorch's formulation, bias-corrected, step >= 1):
+ * m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+ * param -= lr / (1 - b1^step) * m / (sqrt(v) / sqrt(1 - b2^step) + eps). */
+void bk_adam_update(size_t n, float lr, float beta1, float beta2, float eps,
+                    long step, float *param, const float *grad, float *m,
+                    float *v);
+
+/* target = decay * target + (1 - decay) * source. */
+void bk_ema_update(size_t n, float decay, const float *source, float *target);
+
+/* 1 if no element is NaN or infinite. */
+int bk_all_finite(size_t n, const float *x);
+
 #ifdef __cplusplus
 }
 #endif

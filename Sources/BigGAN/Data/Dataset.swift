@@ -1,0 +1,125 @@
+import BGKernels
+import Foundation
+
+/// A class-conditional image data set: `count` images of
+/// `resolution x resolution` RGB (uint8, row-major HWC) with labels in
+/// `0..<classes`.
+public protocol ImageDataset: Sendable {
+  var count: Int { get }
+  var classes: Int { get }
+  var resolution: Int { get }
+  /// The class names, index order.
+  var classNames: [String] { get }
+  /// Image `index` and its label.
+  func sample(_ index: Int) throws -> (pixels: [UInt8], label: Int)
+}
+
+/// Where a data order stands: the epoch and the position inside it. Saved in
+/// checkpoints so a resumed run sees the same images in the same order.
+public struct DataPosition: Codable, Equatable, Sendable {
+  public var epoch: Int
+  public var offset: Int
+
+  public init(epoch: Int = 0, offset: Int = 0) {
+    self.epoch = epoch
+    self.offset = offset
+  }
+}
+
+/// Batches in a seeded random order, one permutation per epoch, assembled
+/// by a background thread into a bounded queue so loading and decoding
+/// overlap the training computation. The order depends only on the seed
+/// and the position, never on timing.
+public final class BatchLoader: @unchecked Sendable {
+  public let dataset: any ImageDataset
+  public let batch: Int
+  public let seed: UInt64
+  private let indices: [Int]
+  private let condition = NSCondition()
+  private var queue: [(images: Tensor, labels: [Int], next: DataPosition)] = []
+  private var failure: Error?
+  private var stopped = false
+  private let capacity = 3
+  /// The position of the next batch `next()` returns.
+  public private(set) var position: DataPosition
+
+  /// - Parameter indices: the images to draw from (e.g. all but a held-out
+  ///   slice); every image by default.
+  public init(dataset: any ImageDataset, batch: Int, seed: UInt64, indices: [Int]? = nil, position: DataPosition = DataPosition()) {
+    self.dataset = dataset
+    self.batch = batch
+    self.seed = seed
+    self.indices = indices ?? Array(0..<dataset.count)
+    self.position = position
+    let thread = Thread { [self] in produce(from: position) }
+    thread.stackSize = 1 << 20
+    thread.start()
+  }
+
+  deinit { stop() }
+
+  /// Ends the background thread.
+  public func stop() {
+    condition.lock()
+    stopped = true
+    condition.broadcast()
+    condition.unlock()
+  }
+
+  /// The next batch: images `[batch, r, r, 3]` in [-1, 1] and labels.
+  public func next() throws -> (images: Tensor, labels: [Int]) {
+    condition.lock()
+    defer { condition.unlock() }
+    while queue.isEmpty && failure == nil { condition.wait() }
+    if queue.isEmpty, let failure { throw failure }
+    let item = queue.removeFirst()
+    position = item.next
+    condition.broadcast()
+    return (item.images, item.labels)
+  }
+
+  private func order(epoch: Int) -> [Int] {
+    var rng = SeededRandom(seed: seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
+    var o = indices
+    o.shuffle(using: &rng)
+    return o
+  }
+
+  private func produce(from start: DataPosition) {
+    var pos = start
+    var epochOrder = order(epoch: pos.epoch)
+    let r = dataset.resolution
+    while true {
+      condition.lock()
+      while queue.count >= capacity && !stopped { condition.wait() }
+      let done = stopped
+      condition.unlock()
+      if done { return }
+      var images = Tensor(shape: [batch, r, r, 3])
+      var labels: [Int] = []
+      do {
+        for b in 0..<batch {
+          if pos.offset >= epochOrder.count {
+            pos = DataPosition(epoch: pos.epoch + 1, offset: 0)
+            epochOrder = order(epoch: pos.epoch)
+          }
+          let (pixels, label) = try dataset.sample(epochOrder[pos.offset])
+          pos.offset += 1
+          let base = b * r * r * 3
+          for i in 0..<(r * r * 3) { images.storage[base + i] = Float(pixels[i]) / 127.5 - 1 }
+          labels.append(label)
+        }
+      } catch {
+        condition.lock()
+        failure = error
+        condition.broadcast()
+        condition.unlock()
+        return
+      }
+      condition.lock()
+      queue.append((images, labels, pos))
+      condition.broadcast()
+      condition.unlock()
+    }
+  }
+}

@@ -1,0 +1,94 @@
+import BGKernels
+import Foundation
+
+/// Everything besides tensors that a resumed run needs to continue exactly.
+public struct CheckpointState: Codable, Equatable, Sendable {
+  public var step: Int
+  public var model: BigGANConfiguration
+  public var recipe: TrainingRecipe
+  public var latentRandom: [UInt64]
+  public var data: DataPosition
+  public var generatorOptimizerStep: Int
+  public var discriminatorOptimizerStep: Int
+}
+
+/// A checkpoint folder that cannot be used, named with what is wrong.
+public struct CheckpointError: Error, CustomStringConvertible, Equatable {
+  public let description: String
+}
+
+/// Checkpoints: one folder per step (`step-00001000/`) holding `G`, `G_ema`
+/// and `D` as safetensors in PyTorch layouts, both optimizers' moments, and
+/// `state.json`. A folder is written under a temporary name and renamed into
+/// place, so a crash never leaves a partial checkpoint; the newest `keep`
+/// are kept.
+public enum Checkpoint {
+  /// Writes the trainer's state into `folder/step-NNNNNNNN` and prunes old
+  /// ones. Returns the new checkpoint's path.
+  @discardableResult
+  public static func save(_ t: Trainer, in folder: String, keep: Int) throws -> String {
+    let fm = FileManager.default
+    try fm.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    let name = String(format: "step-%08d", t.step)
+    let final = (folder as NSString).appendingPathComponent(name)
+    let temp = (folder as NSString).appendingPathComponent(".\(name).tmp-\(getpid())")
+    try? fm.removeItem(atPath: temp)
+    try fm.createDirectory(atPath: temp, withIntermediateDirectories: false)
+    let meta = ["format": "biggan-fast checkpoint", "step": "\(t.step)"]
+    try StateDict.save(t.generator, to: "\(temp)/G.safetensors", metadata: meta)
+    try StateDict.save(t.average, to: "\(temp)/G_ema.safetensors", metadata: meta)
+    try StateDict.save(t.discriminator, to: "\(temp)/D.safetensors", metadata: meta)
+    var optimizer = SafeTensorsWriter(metadata: meta)
+    for (n, v) in t.optimizerG.state { optimizer.add("G.\(n)", v) }
+    for (n, v) in t.optimizerD.state { optimizer.add("D.\(n)", v) }
+    try optimizer.write(to: "\(temp)/optimizer.safetensors")
+    let state = CheckpointState(
+      step: t.step, model: t.model, recipe: t.recipe, latentRandom: t.latentRandom.state,
+      data: t.loader.position, generatorOptimizerStep: t.optimizerG.step,
+      discriminatorOptimizerStep: t.optimizerD.step)
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try encoder.encode(state).write(to: URL(fileURLWithPath: "\(temp)/state.json"))
+    try? fm.removeItem(atPath: final)
+    guard rename(temp, final) == 0 else {
+      throw CheckpointError(description: "\(final): cannot move the checkpoint into place (\(String(cString: strerror(errno))))")
+    }
+    for old in all(in: folder).dropLast(max(keep, 1)) { try? fm.removeItem(atPath: old) }
+    return final
+  }
+
+  /// Complete checkpoint folders in `folder`, oldest first.
+  public static func all(in folder: String) -> [String] {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+    return names.filter { $0.hasPrefix("step-") }.sorted()
+      .map { (folder as NSString).appendingPathComponent($0) }
+  }
+
+  /// Reads `state.json` of a checkpoint folder.
+  public static func state(at path: String) throws -> CheckpointState {
+    let file = "\(path)/state.json"
+    guard let data = FileManager.default.contents(atPath: file) else {
+      throw CheckpointError(description: "\(file): missing; not a biggan-fast checkpoint")
+    }
+    do { return try JSONDecoder().decode(CheckpointState.self, from: data) } catch {
+      throw CheckpointError(description: "\(file): unreadable (\(error))")
+    }
+  }
+
+  /// Restores weights, moments, random state and step into `t`, which must
+  /// have been built from the checkpoint's model, recipe and data position.
+  public static func restore(_ t: Trainer, from path: String) throws {
+    let s = try state(at: path)
+    guard s.model == t.model else {
+      throw CheckpointError(description: "\(path): saved for another model configuration (resolution \(s.model.resolution), ch \(s.model.generatorChannels)) than this run's (resolution \(t.model.resolution), ch \(t.model.generatorChannels))")
+    }
+    try StateDict.load(t.generator, from: try SafeTensorsFile(contentsOf: "\(path)/G.safetensors"))
+    try StateDict.load(t.average, from: try SafeTensorsFile(contentsOf: "\(path)/G_ema.safetensors"))
+    try StateDict.load(t.discriminator, from: try SafeTensorsFile(contentsOf: "\(path)/D.safetensors"))
+    let optimizer = try SafeTensorsFile(contentsOf: "\(path)/optimizer.safetensors")
+    try t.optimizerG.load(from: optimizer, prefix: "G.", step: s.generatorOptimizerStep)
+    try t.optimizerD.load(from: optimizer, prefix: "D.", step: s.discriminatorOptimizerStep)
+    t.latentRandom.state = s.latentRandom
+    t.step = s.step
+  }
+}

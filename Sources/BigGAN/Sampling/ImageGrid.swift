@@ -1,0 +1,37 @@
+import BGKernels
+
+/// Turns generator output into 8-bit pictures.
+public enum ImageGrid {
+  /// One image of `images` (`[n, h, w, 3]` in [-1, 1]) as RGB bytes:
+  /// `round((x + 1) * 127.5)`, clamped; no gamma change.
+  public static func pixels(_ images: Tensor, index: Int) -> [UInt8] {
+    let size = images.shape[1] * images.shape[2] * 3
+    return images.storage[index * size..<(index + 1) * size].map { byte($0) }
+  }
+
+  static func byte(_ x: Float) -> UInt8 {
+    let v = ((x + 1) * 127.5).rounded()
+    return UInt8(max(0, min(255, v.isNaN ? 0 : v)))
+  }
+
+  /// `images` laid out `columns` per row with a `gap`-pixel border.
+  public static func sheet(_ images: Tensor, columns: Int, gap: Int = 2) -> PNG.Image {
+    let n = images.shape[0], h = images.shape[1], w = images.shape[2]
+    let rows = (n + columns - 1) / columns
+    let width = columns * (w + gap) + gap, height = rows * (h + gap) + gap
+    var out = [UInt8](repeating: 0, count: width * height * 3)
+    for i in 0..<n {
+      let (r, c) = (i / columns, i % columns)
+      let x0 = gap + c * (w + gap), y0 = gap + r * (h + gap)
+      let base = i * h * w * 3
+      for y in 0..<h {
+        for x in 0..<w {
+          for ch in 0..<3 {
+            out[((y0 + y) * width + x0 + x) * 3 + ch] = byte(images.storage[base + (y * w + x) * 3 + ch])
+          }
+        }
+      }
+    }
+    return PNG.Image(width: width, height: height, pixels: out)
+  }
+}

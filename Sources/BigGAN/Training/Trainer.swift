@@ -1,0 +1,162 @@
+import BGKernels
+import Foundation
+
+/// A training run that cannot go on; the message says why and what is kept.
+public enum TrainingError: Error, CustomStringConvertible, Equatable {
+  case nonFinite(step: Int, what: String)
+  case invalid(String)
+
+  public var description: String {
+    switch self {
+    case .nonFinite(let step, let what):
+      return "step \(step): \(what) is NaN or infinite; stopped without applying it (the last checkpoint is intact)"
+    case .invalid(let m): return m
+    }
+  }
+}
+
+/// What one training iteration measured.
+public struct StepReport: Sendable {
+  public var step: Int
+  public var lossDiscriminatorReal: Float
+  public var lossDiscriminatorFake: Float
+  public var lossGenerator: Float
+  /// Mean D output on the real and fake images of the last D step.
+  public var meanReal: Float
+  public var meanFake: Float
+  public var seconds: Double
+  public var images: Int
+}
+
+/// BigGAN-PyTorch's training loop (`train_fns.py`): `discriminatorSteps` D
+/// steps, each on fresh fake and real batches, accumulated `accumulate`
+/// times; then one G step through D, orthogonal regularisation, Adam, and
+/// the EMA of G.
+public final class Trainer {
+  public let model: BigGANConfiguration
+  public let recipe: TrainingRecipe
+  public let generator: Generator
+  public let discriminator: Discriminator
+  /// The EMA copy of G, used for samples and evaluation.
+  public let average: Generator
+  let optimizerG: Adam
+  let optimizerD: Adam
+  let ema: WeightAverage
+  let loader: BatchLoader
+  var latentRandom: SeededRandom
+  public internal(set) var step = 0
+
+  /// A fresh run on `dataset` (whose classes must match the model's).
+  /// - Parameters:
+  ///   - indices: the images to train on (all by default; a held-out slice
+  ///     is left out by passing the rest).
+  ///   - position: where the data order starts (a resumed run's position).
+  public init(
+    model: BigGANConfiguration, recipe: TrainingRecipe, dataset: any ImageDataset,
+    indices: [Int]? = nil, position: DataPosition = DataPosition()
+  ) throws {
+    guard dataset.classes == model.classes else {
+      throw TrainingError.invalid("the data has \(dataset.classes) classes but the model expects \(model.classes)")
+    }
+    guard dataset.resolution == model.resolution else {
+      throw TrainingError.invalid("the data is \(dataset.resolution) px but the model is \(model.resolution) px")
+    }
+    guard let precision = Precision(rawValue: recipe.precision) else {
+      throw TrainingError.invalid("precision '\(recipe.precision)' is not fp32 or bf16")
+    }
+    self.model = model
+    self.recipe = recipe
+    generator = try Generator(model, seed: recipe.seed &+ 1)
+    discriminator = try Discriminator(model, seed: recipe.seed &+ 2)
+    average = try Generator(model, seed: recipe.seed &+ 1, initialization: .zeros)
+    for m in [generator, average] as [Generator] { m.precision = precision }
+    discriminator.precision = precision
+    ema = WeightAverage(decay: recipe.emaDecay, start: recipe.emaStart)
+    try ema.update(average, from: generator, step: 0)
+    optimizerG = Adam(
+      parameters: generator.parameters, learningRate: recipe.generatorLearningRate,
+      beta1: recipe.beta1, beta2: recipe.beta2, epsilon: recipe.adamEpsilon)
+    optimizerD = Adam(
+      parameters: discriminator.parameters, learningRate: recipe.discriminatorLearningRate,
+      beta1: recipe.beta1, beta2: recipe.beta2, epsilon: recipe.adamEpsilon)
+    loader = BatchLoader(
+      dataset: dataset, batch: recipe.batch, seed: recipe.seed &+ 3, indices: indices, position: position)
+    latentRandom = SeededRandom(seed: recipe.seed &+ 4)
+  }
+
+  deinit { loader.stop() }
+
+  /// `n` latents z ~ N(0, I) and uniformly drawn classes.
+  func sampleLatents(_ n: Int) -> (Tensor, [Int]) {
+    var z = Tensor(shape: [n, model.dimZ])
+    for i in 0..<z.count { z.storage[i] = latentRandom.normal() }
+    let y = (0..<n).map { _ in Int(latentRandom.next() % UInt64(model.classes)) }
+    return (z, y)
+  }
+
+  /// One iteration: the D steps, then the G step.
+  public func trainStep() throws -> StepReport {
+    let start = ContinuousClock.now
+    let b = recipe.batch, k = recipe.accumulate
+    let scale = 1 / Float(k)
+    var report = StepReport(
+      step: step + 1, lossDiscriminatorReal: 0, lossDiscriminatorFake: 0, lossGenerator: 0,
+      meanReal: 0, meanFake: 0, seconds: 0, images: 0)
+    for _ in 0..<recipe.discriminatorSteps {
+      discriminator.zeroGradients()
+      var real: Float = 0, fakeLoss: Float = 0, meanReal: Float = 0, meanFake: Float = 0
+      for _ in 0..<k {
+        let (z, y) = sampleLatents(b)
+        let fake = try generator.forward(z: z, labels: y, mode: .training)
+        let (x, yReal) = try loader.next()
+        var both = fake
+        both.storage += x.storage
+        both = try both.reshaped([2 * b] + Array(fake.shape.dropFirst()))
+        let scores = try discriminator.forward(both, labels: y + yReal, mode: .training)
+        let fakeScores = try Tensor(shape: [b, 1], storage: Array(scores.storage[0..<b]))
+        let realScores = try Tensor(shape: [b, 1], storage: Array(scores.storage[b...]))
+        let loss = HingeLoss.discriminator(fake: fakeScores, real: realScores)
+        real += loss.real * scale
+        fakeLoss += loss.fake * scale
+        meanReal += realScores.storage.reduce(0, +) / Float(b) * scale
+        meanFake += fakeScores.storage.reduce(0, +) / Float(b) * scale
+        let gradient = try Tensor(shape: [2 * b, 1], storage: loss.fakeGradient.storage + loss.realGradient.storage)
+        try discriminator.backward(gradient.scaled(by: scale))
+        report.images += 2 * b
+      }
+      try checkFinite([real, fakeLoss], discriminator, "the discriminator's loss or gradients")
+      try optimizerD.update()
+      report.lossDiscriminatorReal = real
+      report.lossDiscriminatorFake = fakeLoss
+      report.meanReal = meanReal
+      report.meanFake = meanFake
+    }
+    generator.zeroGradients()
+    var lossG: Float = 0
+    for _ in 0..<k {
+      let (z, y) = sampleLatents(b)
+      let fake = try generator.forward(z: z, labels: y, mode: .training)
+      let scores = try discriminator.forward(fake, labels: y, mode: .training)
+      let loss = HingeLoss.generator(fake: scores)
+      lossG += loss.loss * scale
+      try generator.backward(try discriminator.backward(loss.gradient.scaled(by: scale)))
+      report.images += b
+    }
+    try OrthogonalRegularization.addGradient(
+      to: generator.parameters, strength: recipe.orthogonalStrength, excluding: ["shared.weight"])
+    try checkFinite([lossG], generator, "the generator's loss or gradients")
+    try optimizerG.update()
+    step += 1
+    try ema.update(average, from: generator, step: step)
+    report.lossGenerator = lossG
+    let t = ContinuousClock.now - start
+    report.seconds = Double(t.components.seconds) + Double(t.components.attoseconds) * 1e-18
+    return report
+  }
+
+  private func checkFinite(_ losses: [Float], _ module: any Module, _ what: String) throws {
+    guard losses.allSatisfy(\.isFinite), module.parameters.allSatisfy({ $0.gradient.isFinite }) else {
+      throw TrainingError.nonFinite(step: step + 1, what: what)
+    }
+  }
+}

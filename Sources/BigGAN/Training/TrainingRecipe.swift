@@ -1,0 +1,98 @@
+/// Every setting of a training run besides the architecture. Defaults are
+/// the paper's: hinge loss, Adam (beta1 0, beta2 0.999, eps 1e-8), G lr
+/// 5e-5, D lr 2e-4, two D steps per G step, orthogonal regularisation 1e-4,
+/// EMA of G with decay 0.9999.
+public struct TrainingRecipe: Codable, Equatable, Sendable {
+  public var batch = 256
+  /// Batches accumulated per optimizer step, for G and D alike.
+  public var accumulate = 1
+  public var discriminatorSteps = 2
+  public var generatorLearningRate: Float = 5e-5
+  public var discriminatorLearningRate: Float = 2e-4
+  public var beta1: Float = 0
+  public var beta2: Float = 0.999
+  public var adamEpsilon: Float = 1e-8
+  /// Strength of the off-diagonal orthogonal regularisation on G (0: off).
+  public var orthogonalStrength: Float = 1e-4
+  public var emaDecay: Float = 0.9999
+  public var emaStart = 20_000
+  public var steps = 100_000
+  public var seed: UInt64 = 0
+  public var precision = "fp32"
+  public var logEvery = 50
+  public var sampleEvery = 1000
+  public var checkpointEvery = 1000
+  public var keepCheckpoints = 3
+  /// Every this many steps, log the top singular values of every weight.
+  public var singularValueEvery = 500
+  /// Share of the real data held out to watch D overfit (0 disables).
+  public var heldOut: Float = 0.02
+  /// A loss or spectral norm above this many times its running average
+  /// raises a collapse warning.
+  public var collapseFactor: Float = 5
+
+  public init() {}
+
+  /// A named recipe with its architecture.
+  public struct Preset: Sendable {
+    public var model: BigGANConfiguration
+    public var recipe: TrainingRecipe
+    public var summary: String
+  }
+
+  /// `tiny` (the default): a small 32-px model on the built-in shapes that
+  /// shows class-conditional samples within about half an hour on 2 cores.
+  public static var tiny: Preset {
+    var r = TrainingRecipe()
+    r.batch = 32
+    r.discriminatorSteps = 2
+    r.generatorLearningRate = 2e-4
+    r.discriminatorLearningRate = 2e-4
+    r.emaDecay = 0.999
+    r.emaStart = 100
+    r.steps = 2000
+    r.logEvery = 10
+    r.sampleEvery = 200
+    r.checkpointEvery = 200
+    r.singularValueEvery = 100
+    let model = BigGANConfiguration(
+      resolution: 32, generatorChannels: 16, discriminatorChannels: 16, dimZ: 64, sharedDim: 32,
+      classes: 10, generatorAttention: [], discriminatorAttention: [])
+    return Preset(model: model, recipe: r, summary: "32 px, ch 16, batch 32, built-in shapes, ~30 min on 2 cores")
+  }
+
+  /// BigGAN-PyTorch's CIFAR recipe (`launch_cifar_ema.sh`): batch 50,
+  /// four D steps, lr 2e-4 for both, N(0, 0.02) init, no ortho
+  /// regularisation, EMA from step 1000.
+  public static var cifar32: Preset {
+    var r = TrainingRecipe()
+    r.batch = 50
+    r.discriminatorSteps = 4
+    r.generatorLearningRate = 2e-4
+    r.discriminatorLearningRate = 2e-4
+    r.orthogonalStrength = 0
+    r.emaStart = 1000
+    r.steps = 500 * 1000
+    var model = BigGANConfiguration.cifar32
+    model.initialization = .normal(std: 0.02)
+    return Preset(model: model, recipe: r, summary: "BigGAN-PyTorch's CIFAR-10 recipe, 32 px, ch 64, batch 50")
+  }
+
+  /// The paper's ImageNet recipe at 64 px: 2048 = 256 x 8.
+  public static var imagenet64: Preset {
+    var r = TrainingRecipe()
+    r.accumulate = 8
+    return Preset(model: .imagenet64, recipe: r, summary: "the paper's recipe at 64 px, batch 256 x 8")
+  }
+
+  /// The paper's ImageNet recipe at 128 px: ch 96, batch 2048 = 256 x 8.
+  public static var imagenet128: Preset {
+    var r = TrainingRecipe()
+    r.accumulate = 8
+    return Preset(model: .imagenet128, recipe: r, summary: "the paper's BigGAN at 128 px, ch 96, batch 256 x 8")
+  }
+
+  public static var presets: [String: Preset] {
+    ["tiny": tiny, "cifar32": cifar32, "imagenet64": imagenet64, "imagenet128": imagenet128]
+  }
+}

@@ -1,0 +1,97 @@
+import BigGAN
+import Foundation
+
+/// The run folder's files and the terminal: `config.json`,
+/// `metrics.jsonl`, and a progress line (rewritten in place on a terminal,
+/// one line per logged step otherwise).
+final class RunLog {
+  let folder: String
+  private let metricsHandle: FileHandle
+  private let interactive = isatty(STDERR_FILENO) != 0
+  private var lastProgressLength = 0
+
+  init(folder: String, model: BigGANConfiguration, recipe: TrainingRecipe, data: String) throws {
+    self.folder = folder
+    let fm = FileManager.default
+    for sub in ["", "samples", "checkpoint"] {
+      try fm.createDirectory(atPath: (folder as NSString).appendingPathComponent(sub), withIntermediateDirectories: true)
+    }
+    struct Config: Encodable { let model: BigGANConfiguration; let recipe: TrainingRecipe; let data: String }
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try encoder.encode(Config(model: model, recipe: recipe, data: data))
+      .write(to: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("config.json")), options: .atomic)
+    let metrics = (folder as NSString).appendingPathComponent("metrics.jsonl")
+    if !fm.fileExists(atPath: metrics) { fm.createFile(atPath: metrics, contents: nil) }
+    guard let handle = FileHandle(forWritingAtPath: metrics) else {
+      throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: metrics])
+    }
+    handle.seekToEndOfFile()
+    metricsHandle = handle
+  }
+
+  /// A line that stays on screen.
+  func line(_ text: String) {
+    clearProgress()
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+  }
+
+  /// A line only worth showing on a terminal's scroll-back.
+  func note(_ text: String) { line(text) }
+
+  func progress(report: StepReport, total: Int, stepsPerSecond: Double, window: [StepReport]) {
+    guard interactive else { return }
+    let imagesPerSecond = Double(window.map(\.images).reduce(0, +)) / max(window.map(\.seconds).reduce(0, +), 1e-9)
+    let eta = Double(total - report.step) / max(stepsPerSecond, 1e-9)
+    let text = String(
+      format: "step %d/%d  %.1f img/s  ETA %@  D %.3f/%.3f  G %.3f",
+      report.step, total, imagesPerSecond, duration(eta), report.lossDiscriminatorReal,
+      report.lossDiscriminatorFake, report.lossGenerator)
+    let padding = String(repeating: " ", count: max(0, lastProgressLength - text.count))
+    FileHandle.standardError.write(Data(("\r" + text + padding).utf8))
+    lastProgressLength = text.count
+  }
+
+  /// Appends the mean of `window` to metrics.jsonl (and prints it when the
+  /// output is not a terminal).
+  func metrics(window: [StepReport], recipe: TrainingRecipe) {
+    guard let last = window.last else { return }
+    let n = Float(window.count)
+    func mean(_ f: (StepReport) -> Float) -> Double { Double(window.map(f).reduce(0, +) / n) }
+    let seconds = window.map(\.seconds).reduce(0, +)
+    let entry: [String: Any] = [
+      "step": last.step,
+      "loss_d_real": mean(\.lossDiscriminatorReal), "loss_d_fake": mean(\.lossDiscriminatorFake),
+      "loss_g": mean(\.lossGenerator), "d_real": mean(\.meanReal), "d_fake": mean(\.meanFake),
+      "lr_g": Double(recipe.generatorLearningRate), "lr_d": Double(recipe.discriminatorLearningRate),
+      "images_per_s": Double(window.map(\.images).reduce(0, +)) / max(seconds, 1e-9),
+      "time": Date().timeIntervalSince1970,
+    ]
+    if let data = try? JSONSerialization.data(withJSONObject: entry, options: [.sortedKeys]) {
+      metricsHandle.write(data + Data("\n".utf8))
+    }
+    if !interactive {
+      line(String(
+        format: "step %d  D %.4f/%.4f  G %.4f  D(x) %.3f  D(G(z)) %.3f  %.1f img/s", last.step,
+        mean(\.lossDiscriminatorReal), mean(\.lossDiscriminatorFake), mean(\.lossGenerator),
+        mean(\.meanReal), mean(\.meanFake), Double(window.map(\.images).reduce(0, +)) / max(seconds, 1e-9)))
+    }
+  }
+
+  func finish() {
+    clearProgress()
+    try? metricsHandle.close()
+  }
+
+  private func clearProgress() {
+    guard interactive, lastProgressLength > 0 else { return }
+    FileHandle.standardError.write(Data(("\r" + String(repeating: " ", count: lastProgressLength) + "\r").utf8))
+    lastProgressLength = 0
+  }
+
+  private func duration(_ s: Double) -> String {
+    guard s.isFinite else { return "--" }
+    let t = Int(s)
+    return t >= 3600 ? String(format: "%dh%02dm", t / 3600, t % 3600 / 60) : String(format: "%dm%02ds", t / 60, t % 60)
+  }
+}
