@@ -1,0 +1,175 @@
+import BGKernels
+import Foundation
+import Testing
+
+@testable import BigGAN
+
+/// The training loop's contracts on a model small enough to step in
+/// milliseconds.
+@Suite(.serialized)
+struct TrainingTests {
+  static var model: BigGANConfiguration {
+    BigGANConfiguration(
+      resolution: 32, generatorChannels: 2, discriminatorChannels: 2, dimZ: 8, sharedDim: 4,
+      classes: 10, generatorAttention: [], discriminatorAttention: [])
+  }
+
+  static var recipe: TrainingRecipe {
+    var r = TrainingRecipe()
+    r.batch = 4
+    r.generatorLearningRate = 1e-3
+    r.discriminatorLearningRate = 1e-3
+    r.emaDecay = 0.9
+    r.emaStart = 2
+    r.seed = 11
+    return r
+  }
+
+  static func trainer(_ recipe: TrainingRecipe = recipe, position: DataPosition = DataPosition()) throws -> Trainer {
+    try Trainer(model: model, recipe: recipe, dataset: ShapesDataset(resolution: 32, count: 64, seed: 1), position: position)
+  }
+
+  static func weights(_ m: any Module) -> [Float] {
+    m.parameters.flatMap(\.value.storage) + m.buffers.flatMap(\.value.storage)
+  }
+
+  @Test("steps give finite losses, change the weights, and the EMA follows its formula")
+  func steps() throws {
+    let t = try Self.trainer()
+    let before = Self.weights(t.generator), beforeD = Self.weights(t.discriminator)
+    var report = try t.trainStep()
+    let losses = [report.lossDiscriminatorReal, report.lossDiscriminatorFake, report.lossGenerator]
+    #expect(losses.allSatisfy { $0.isFinite })
+    let changedG = Self.weights(t.generator) != before, changedD = Self.weights(t.discriminator) != beforeD
+    #expect(changedG && changedD)
+    // Before emaStart the average is a copy.
+    let copied = Self.weights(t.average) == Self.weights(t.generator)
+    #expect(copied)
+    report = try t.trainStep()
+    let previous = Self.weights(t.average)
+    report = try t.trainStep()
+    #expect(report.step == 3)
+    // From emaStart on: average = decay * average + (1 - decay) * weights.
+    let now = Self.weights(t.generator), average = Self.weights(t.average)
+    let differs = average != now
+    #expect(differs)
+    for i in stride(from: 0, to: now.count, by: max(1, now.count / 500)) {
+      let expected = 0.9 * previous[i] + (1 - 0.9) * now[i]
+      #expect(abs(average[i] - expected) <= 1e-6 * max(1, abs(expected)))
+    }
+  }
+
+  @Test("a run resumed from its checkpoint ends with the same bits as an uninterrupted one")
+  func resume() throws {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("resume-\(getpid())").path
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let straight = try Self.trainer()
+    for _ in 0..<4 { _ = try straight.trainStep() }
+
+    let first = try Self.trainer()
+    for _ in 0..<2 { _ = try first.trainStep() }
+    let path = try Checkpoint.save(first, in: folder, keep: 2)
+    let state = try Checkpoint.state(at: path)
+    let second = try Self.trainer(position: state.data)
+    try Checkpoint.restore(second, from: path)
+    #expect(second.step == 2)
+    for _ in 0..<2 { _ = try second.trainStep() }
+    for (a, b, name) in [(second.generator, straight.generator, "G"), (second.average, straight.average, "G_ema")] as [(Generator, Generator, String)] {
+      let same = Self.weights(a) == Self.weights(b)
+      #expect(same, "\(name) differs after resuming")
+    }
+    let sameD = Self.weights(second.discriminator) == Self.weights(straight.discriminator)
+    #expect(sameD, "D differs after resuming")
+  }
+
+  @Test("checkpoints are written whole under a temporary name and only the newest are kept")
+  func checkpointFolders() throws {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ckpt-\(getpid())").path
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let t = try Self.trainer()
+    for _ in 0..<3 {
+      _ = try t.trainStep()
+      try Checkpoint.save(t, in: folder, keep: 2)
+    }
+    let names = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
+    #expect(names == ["step-00000002", "step-00000003"])
+    let other = try Trainer(
+      model: BigGANConfiguration(
+        resolution: 32, generatorChannels: 4, discriminatorChannels: 4, dimZ: 8, sharedDim: 4,
+        classes: 10, generatorAttention: [], discriminatorAttention: []),
+      recipe: Self.recipe, dataset: ShapesDataset(resolution: 32, count: 64, seed: 1))
+    #expect(throws: CheckpointError.self) { try Checkpoint.restore(other, from: "\(folder)/step-00000003") }
+  }
+
+  @Test("a NaN in the discriminator stops the step before any update is applied")
+  func nonFinite() throws {
+    struct Poisoned: ImageDataset {
+      var count: Int { 8 }
+      var classes: Int { 10 }
+      var resolution: Int { 32 }
+      var classNames: [String] { (0..<10).map(String.init) }
+      func sample(_ index: Int) throws -> (pixels: [UInt8], label: Int) {
+        (ShapesDataset(resolution: 32, count: 8).sample(index).pixels, index % 10)
+      }
+    }
+    let t = try Trainer(model: Self.model, recipe: Self.recipe, dataset: Poisoned())
+    t.discriminator.linear.weight.value.storage[0] = .nan
+    let before = t.generator.parameters.flatMap(\.value.storage)
+    #expect(throws: TrainingError.self) { try t.trainStep() }
+    let unchanged = t.generator.parameters.flatMap(\.value.storage) == before
+    #expect(unchanged, "no generator parameter may change")
+    #expect(t.step == 0)
+  }
+
+  @Test("gradient accumulation: two half batches give the gradient of the whole batch")
+  func accumulation() throws {
+    // Accumulated D gradients equal the full batch's because D has no batch
+    // statistics; spectral-norm vectors are held fixed (evaluation mode), as
+    // a 2-forward and a 1-forward step would otherwise update them a different
+    // number of times. G's batch-norm statistics do depend on the batch, so
+    // accumulation changes G's forward (as in BigGAN-PyTorch).
+    var rng = SeededRandom(seed: 3)
+    let d = try Discriminator(Self.model, seed: 4)
+    var images = Tensor(shape: [8, 32, 32, 3])
+    for i in 0..<images.count { images.storage[i] = rng.uniform() * 2 - 1 }
+    let labels = (0..<8).map { $0 % 10 }
+    d.zeroGradients()
+    let scores = try d.forward(images, labels: labels, mode: .evaluation)
+    try d.backward(HingeLoss.generator(fake: scores).gradient)
+    let whole = d.parameters.map(\.gradient)
+    d.zeroGradients()
+    for half in 0..<2 {
+      let part = try Tensor(shape: [4, 32, 32, 3], storage: Array(images.storage[half * images.count / 2..<(half + 1) * images.count / 2]))
+      let s = try d.forward(part, labels: Array(labels[half * 4..<half * 4 + 4]), mode: .evaluation)
+      try d.backward(HingeLoss.generator(fake: s).gradient.scaled(by: 0.5))
+    }
+    for (p, g) in zip(d.parameters, whole) {
+      let scale = g.storage.map { abs($0) }.max() ?? 0
+      let error = zip(p.gradient.storage, g.storage).map { abs($0 - $1) }.max() ?? 0
+      #expect(error <= 1e-5 * max(scale, 1e-6), "\(p.name)")
+    }
+  }
+
+  @Test("orthogonal regularisation adds the gradient of its penalty")
+  func orthogonalRegularization() throws {
+    var rng = SeededRandom(seed: 5)
+    var w = Tensor(shape: [3, 2, 2, 2])
+    for i in 0..<w.count { w.storage[i] = rng.normal() }
+    let p = Parameter("conv.weight", w)
+    try OrthogonalRegularization.addGradient(to: [p], strength: 0.3, excluding: [])
+    let h: Float = 1e-2
+    for i in 0..<w.count {
+      let keep = p.value.storage[i]
+      p.value.storage[i] = keep + h
+      let up = try OrthogonalRegularization.penalty(of: [p], strength: 0.3, excluding: [])
+      p.value.storage[i] = keep - h
+      let down = try OrthogonalRegularization.penalty(of: [p], strength: 0.3, excluding: [])
+      p.value.storage[i] = keep
+      let numeric = (up - down) / Double(2 * h)
+      #expect(abs(Double(p.gradient.storage[i]) - numeric) <= 1e-3 * max(1, abs(numeric)))
+    }
+    let excluded = Parameter("shared.weight", w)
+    try OrthogonalRegularization.addGradient(to: [excluded], strength: 0.3, excluding: ["shared.weight"])
+    #expect(excluded.gradient.storage.allSatisfy { $0 == 0 })
+  }
+}
