@@ -30,7 +30,10 @@ func openMPLibraryDirectory() -> String? {
     .first { fm.fileExists(atPath: "\($0)/libomp.so") }
 }
 
-var kernelFlags = ["-O2", "-fno-math-errno"]
+// No contraction of a * b + c into FMAs behind the code's back: every fused
+// multiply-add is written as one, so each instruction-set path computes the
+// same bits.
+var kernelFlags = ["-O2", "-fno-math-errno", "-ffp-contract=off"]
 var kernelLinker: [LinkerSetting] = []
 if let include = openMPIncludeDirectory(), let lib = openMPLibraryDirectory() {
   kernelFlags += ["-fopenmp", "-idirafter", include]

@@ -6,6 +6,9 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #ifdef BK_X86
 #include <cpuid.h>
@@ -213,4 +216,12 @@ void *bk__workspace(int slot, size_t bytes)
         w->size[slot] = w->ptr[slot] ? rounded : 0;
     }
     return w->ptr[slot];
+}
+
+void bk_keep_large_allocations(void)
+{
+#if defined(__GLIBC__)
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
 }

@@ -41,5 +41,5 @@ void bk_add(size_t n, const float *a, const float *b, float *y)
 
 void bk_axpy(size_t n, float alpha, const float *x, float *y)
 {
-    PARALLEL_FOR(n) y[i] = fmaf(alpha, x[i], y[i]);
+    PARALLEL_FOR(n) y[i] += alpha * x[i];
 }

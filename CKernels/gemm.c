@@ -94,14 +94,24 @@ static void pack_b(const bk_kernels *kr, const bk_gemm_args *g, int p0,
     uint16_t runh[PACK_RUN];
     int padded = round_up(cols, w);
     if (g->transb) {
-        /* B stored [n][k]: column x of op(B) is contiguous along p. */
-        for (int x = 0; x < padded; x++) {
-            size_t o = (size_t)(x / w) * w * BK_KC + x % w;
-            const float *s = g->b + (size_t)(j0 + x) * g->ldb + p0;
-            if (x < cols && bf16) kr->bf16_from_f32(s, runh, (size_t)kc);
-            for (int p = 0; p < kc; p++) {
-                if (bf16) h[o + (size_t)p * w] = x < cols ? runh[p] : 0;
-                else f[o + (size_t)p * w] = x < cols ? s[p] : 0.0f;
+        /* B stored [n][k]: column x of op(B) is contiguous along p. Whole
+         * micro-panels go to the path's transposing packer when it has one. */
+        size_t es = bf16 ? 2 : 4;
+        for (int x0 = 0; x0 < padded; x0 += w) {
+            char *panel = (char *)dst + (size_t)x0 * BK_KC * es;
+            const float *s0 = g->b + (size_t)(j0 + x0) * g->ldb + p0;
+            if (kr->pack_columns && x0 + w <= cols) {
+                kr->pack_columns(s0, g->ldb, kc, bf16, panel);
+                continue;
+            }
+            for (int x = x0; x < x0 + w; x++) {
+                size_t o = (size_t)(x / w) * w * BK_KC + x % w;
+                const float *s = g->b + (size_t)(j0 + x) * g->ldb + p0;
+                if (x < cols && bf16) kr->bf16_from_f32(s, runh, (size_t)kc);
+                for (int p = 0; p < kc; p++) {
+                    if (bf16) h[o + (size_t)p * w] = x < cols ? runh[p] : 0;
+                    else f[o + (size_t)p * w] = x < cols ? s[p] : 0.0f;
+                }
             }
         }
         return;

@@ -172,6 +172,62 @@ static inline __m512i round16(__m512 x)
     return _mm512_and_si512(r, _mm512_set1_epi32((int)0xffff0000u));
 }
 
+/* Transposes 16 rows of 16 floats in registers (unpack pairs, unpack
+ * quads, then two rounds of 128-bit lane shuffles). */
+BK_TARGET_AVX512
+static inline void transpose16(__m512 r[16])
+{
+    __m512 t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        for (int h = 0; h < 2; h++) {
+            __m512d a = _mm512_castps_pd(t[4 * i + h]), b = _mm512_castps_pd(t[4 * i + 2 + h]);
+            u[4 * i + 2 * h] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+            u[4 * i + 2 * h + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+        }
+    }
+    /* u[4i + j], 128-bit lane k: rows 4i..4i+3 at element 4k + j. */
+    for (int j = 0; j < 4; j++) {
+        __m512 va = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);
+        __m512 vb = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xdd);
+        __m512 wa = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
+        __m512 wb = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xdd);
+        r[j] = _mm512_shuffle_f32x4(va, wa, 0x88);
+        r[8 + j] = _mm512_shuffle_f32x4(va, wa, 0xdd);
+        r[4 + j] = _mm512_shuffle_f32x4(vb, wb, 0x88);
+        r[12 + j] = _mm512_shuffle_f32x4(vb, wb, 0xdd);
+    }
+}
+
+/* One 32-column B micro-panel from columns stored as rows: 16 x 16 blocks
+ * transposed in registers, the last block of p masked. */
+BK_TARGET_AVX512
+static void pack_columns(const float *src, int ld, int kc, int bf16, void *dst)
+{
+    for (int half = 0; half < 2; half++) {
+        const float *s = src + (size_t)half * 16 * ld;
+        for (int p = 0; p < kc; p += 16) {
+            int n = kc - p < 16 ? kc - p : 16;
+            __mmask16 valid = (__mmask16)((1u << n) - 1u);
+            __m512 r[16];
+            for (int i = 0; i < 16; i++) r[i] = _mm512_maskz_loadu_ps(valid, s + (size_t)i * ld + p);
+            transpose16(r);
+            for (int q = 0; q < n; q++) {
+                size_t o = (size_t)(p + q) * NR + half * 16;
+                if (bf16) {
+                    __m512i b = _mm512_srli_epi32(round16(r[q]), 16);
+                    _mm256_storeu_si256((__m256i *)((uint16_t *)dst + o), _mm512_cvtepi32_epi16(b));
+                } else {
+                    _mm512_storeu_ps((float *)dst + o, r[q]);
+                }
+            }
+        }
+    }
+}
+
 BK_TARGET_AVX512
 static void bf16_from_f32(const float *x, uint16_t *y, size_t n)
 {
@@ -199,5 +255,6 @@ const bk_kernels bk__kernels_avx512 = {
     .fma_probe = fma_probe,
     .bf16_from_f32 = bf16_from_f32,
     .round_bf16 = round_bf16,
+    .pack_columns = pack_columns,
 };
 #endif

@@ -96,6 +96,10 @@ typedef struct {
     /* BK_PROBE_CHAINS independent vector FMA chains, `iterations` steps. */
     void (*fma_probe)(long iterations, float *sink);
     void (*bf16_from_f32)(const float *x, uint16_t *y, size_t n);
+    /* Packs one whole B micro-panel whose NR columns lie in memory as rows
+     * (column x at src + x * ld, kc values): a transpose into [kc][NR], of
+     * floats or (bf16 = 1) bf16 bits. NULL: the portable packer does it. */
+    void (*pack_columns)(const float *src, int ld, int kc, int bf16, void *dst);
     void (*round_bf16)(const float *x, float *y, size_t n);
 } bk_kernels;
 

@@ -3,7 +3,9 @@
  * rank-1 updates), used by spectral normalisation and the optimizers. Sums run
  * in 8 interleaved partial sums per chunk of a fixed size, combined in a fixed
  * order, so the compiler may vectorise them and the bits depend neither on
- * the instruction set nor on the thread count.
+ * the instruction set nor on the thread count. Products and sums are separate
+ * operations (no fmaf): portable code without FMA in its target would call
+ * libm for every fmaf.
  */
 #include "internal.h"
 
@@ -15,8 +17,8 @@ static float dot8(const float *a, const float *b, long n)
     float s[8] = {0};
     long i = 0;
     for (; i + 8 <= n; i += 8)
-        for (int l = 0; l < 8; l++) s[l] = fmaf(a[i + l], b[i + l], s[l]);
-    for (; i < n; i++) s[i % 8] = fmaf(a[i], b[i], s[i % 8]);
+        for (int l = 0; l < 8; l++) s[l] += a[i + l] * b[i + l];
+    for (; i < n; i++) s[i % 8] += a[i] * b[i];
     return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
@@ -59,7 +61,7 @@ void bk_gemv(int trans, int rows, int cols, const float *w, const float *x, floa
         for (int r = 0; r < rows; r++) {
             const float *wr = w + (size_t)r * cols;
             float xr = x[r];
-            for (int c = c0; c < c1; c++) y[c] = fmaf(xr, wr[c], y[c]);
+            for (int c = c0; c < c1; c++) y[c] += xr * wr[c];
         }
     }
 }
@@ -80,6 +82,6 @@ void bk_rank1_update(int rows, int cols, float alpha, const float *u,
     for (int r = 0; r < rows; r++) {
         float au = alpha * u[r];
         float *ar = a + (size_t)r * cols;
-        for (int c = 0; c < cols; c++) ar[c] = fmaf(au, v[c], ar[c]);
+        for (int c = 0; c < cols; c++) ar[c] += au * v[c];
     }
 }

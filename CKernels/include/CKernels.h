@@ -69,6 +69,11 @@ void bk_set_threads(int n);
 /* 1 if the library was built with OpenMP. */
 int bk_openmp_enabled(void);
 
+/* Asks the C library to serve large blocks from the heap rather than fresh
+ * mappings, so buffers freed and allocated again each step reuse pages
+ * instead of faulting them in (glibc only; elsewhere nothing). */
+void bk_keep_large_allocations(void);
+
 /* Runs `iterations` rounds of independent FMA chains on `threads` threads
  * with the active path and returns the floating-point operations done
  * (2 per lane per FMA). The caller times it to measure the FMA peak. */
@@ -236,7 +241,7 @@ void bk_tanh_forward(size_t n, const float *x, float *y);
 void bk_tanh_backward(size_t n, const float *y, const float *dy, float *dx);
 /* y = a + b (y may alias a or b). */
 void bk_add(size_t n, const float *a, const float *b, float *y);
-/* y = alpha * x + y, fused. */
+/* y = alpha * x + y. */
 void bk_axpy(size_t n, float alpha, const float *x, float *y);
 
 /* ------------------------------------------------------------- vector.c -- */

@@ -85,3 +85,11 @@ extension String {
     return String(s)
   }
 }
+
+extension Machine {
+  /// Keeps large allocations in the heap instead of fresh mappings, so the
+  /// activations of one step reuse the pages of the previous one rather than
+  /// paying a page fault per 4 KiB every time (glibc maps every block above
+  /// its threshold afresh). Call once, before the work starts.
+  public static func keepLargeAllocations() { bk_keep_large_allocations() }
+}

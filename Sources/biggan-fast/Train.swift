@@ -90,6 +90,7 @@ struct Train: ParsableCommand {
   }
 
   func run() throws {
+    Machine.keepLargeAllocations()
     if let threads { Machine.threads = threads }
     let preset = TrainingRecipe.presets[config]!
     let folder = (runs as NSString).appendingPathComponent(runName ?? config)
