@@ -7,8 +7,8 @@ import BigGAN
 struct BigGANFast: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "biggan-fast",
-    abstract: "BigGAN on the CPU: training, model information and whole-network benchmarks.",
-    subcommands: [Train.self, Info.self, Bench.self]
+    abstract: "BigGAN on the CPU: training, sampling, model information and whole-network benchmarks.",
+    subcommands: [Train.self, Sample.self, Info.self, Bench.self]
   )
 }
 

@@ -34,7 +34,8 @@ public enum Checkpoint {
     let temp = (folder as NSString).appendingPathComponent(".\(name).tmp-\(getpid())")
     try? fm.removeItem(atPath: temp)
     try fm.createDirectory(atPath: temp, withIntermediateDirectories: false)
-    let meta = ["format": "biggan-fast checkpoint", "step": "\(t.step)"]
+    let config = String(decoding: try JSONEncoder().encode(t.model), as: UTF8.self)
+    let meta = ["format": "biggan-fast checkpoint", "step": "\(t.step)", "config": config]
     try StateDict.save(t.generator, to: "\(temp)/G.safetensors", metadata: meta)
     try StateDict.save(t.average, to: "\(temp)/G_ema.safetensors", metadata: meta)
     try StateDict.save(t.discriminator, to: "\(temp)/D.safetensors", metadata: meta)
@@ -62,6 +63,16 @@ public enum Checkpoint {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
     return names.filter { $0.hasPrefix("step-") }.sorted()
       .map { (folder as NSString).appendingPathComponent($0) }
+  }
+
+  /// The model configuration a weights file carries in its metadata.
+  public static func configuration(of file: SafeTensorsFile) throws -> BigGANConfiguration {
+    guard let json = file.metadata["config"] else {
+      throw CheckpointError(description: "\(file.path): no model configuration in its metadata; pass a checkpoint folder or a file written by biggan-fast")
+    }
+    do { return try JSONDecoder().decode(BigGANConfiguration.self, from: Data(json.utf8)) } catch {
+      throw CheckpointError(description: "\(file.path): unreadable model configuration in its metadata (\(error))")
+    }
   }
 
   /// Reads `state.json` of a checkpoint folder.
