@@ -65,7 +65,10 @@ let package = Package(
     .systemLibrary(
       name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
       providers: [.apt(["libpng-dev"])]),
-    .target(name: "BigGAN", dependencies: ["BGKernels", "CPNG"]),
+    .target(
+      name: "CImageIO", path: "Sources/CImageIO",
+      linkerSettings: [.linkedLibrary("jpeg")]),
+    .target(name: "BigGAN", dependencies: ["BGKernels", "CPNG", "CImageIO"]),
     .executableTarget(
       name: "bgkernels",
       dependencies: [

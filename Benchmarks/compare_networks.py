@@ -60,21 +60,26 @@ gradient tensors that persist between calls. Training-mode calls update the
 batch-norm statistics and spectral-norm vectors on both sides.
 
 Run from the repository root after building the release binary; see
-Benchmarks/README.md.
+Benchmarks/README.md. What this script shares with compare_pytorch.py is in
+benchcommon.py.
 """
 
 import argparse
 import datetime
-import json
 import statistics
-import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable, Optional
 
 import torch
+
+from benchcommon import (
+    BenchError, PooledTimings, add_output_options, add_timing_options, append_markdown,
+    cpu_model, render_markdown, render_text, require_binary, require_positive,
+    run_bench_json, time_calls, write_json,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tools"))
@@ -132,29 +137,19 @@ SUITE = (
 )
 
 
-class BenchError(RuntimeError):
-    """A biggan-fast invocation failed or printed something unexpected."""
-
-
 # ------------------------------------------------------------- biggan-fast --
 
 
 def run_ours(binary: Path, setup: Setup, precision: str, threads: int,
              repeats: int) -> dict:
     """One round of `biggan-fast bench --json`: the parsed document."""
-    cmd = [str(binary), "bench", "--config", setup.config, "--ch", str(setup.ch),
-           "--batch", str(setup.batch), "--pass", *setup.passes,
-           "--precision", precision, "--threads", str(threads),
-           "--repeats", str(repeats), "--json"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise BenchError(f"`{' '.join(cmd)}` exited with {proc.returncode}: "
-                         f"{proc.stderr.strip() or proc.stdout.strip()}")
-    try:
-        doc = json.loads(proc.stdout)
-    except json.JSONDecodeError as e:
-        raise BenchError(f"biggan-fast printed invalid JSON ({e}): "
-                         f"{proc.stdout[:200]!r}") from e
+    doc = run_bench_json(
+        binary,
+        ["--config", setup.config, "--ch", str(setup.ch), "--batch", str(setup.batch),
+         "--pass", *setup.passes, "--precision", precision, "--threads", str(threads),
+         "--repeats", str(repeats)],
+        "biggan-fast",
+    )
     got = [r["pass"] for r in doc["results"]]
     if got != list(setup.passes):
         raise BenchError(f"biggan-fast timed passes {got}, expected {list(setup.passes)}")
@@ -258,25 +253,12 @@ class TorchPasses:
         scores.backward(torch.full_like(scores, 1 / self.batch))
 
 
-def time_calls(nets: TorchPasses, pass_: str, repeats: int) -> list[float]:
-    """Seconds of `repeats` calls of `pass_` after one untimed warm-up call."""
-    times = []
-    for i in range(repeats + 1):
-        call = nets.make_call(pass_)
-        start = time.perf_counter()
-        call()
-        elapsed = time.perf_counter() - start
-        if i > 0:
-            times.append(elapsed)
-    return times
-
-
 def probe_layouts(nets: TorchPasses, pass_: str, repeats: int) -> dict[str, float]:
     """The median seconds of `pass_` in each layout of LAYOUTS."""
     probe = {}
     for name, memory_format in LAYOUTS.items():
         nets.memory_format = memory_format
-        probe[name] = statistics.median(time_calls(nets, pass_, repeats))
+        probe[name] = statistics.median(time_calls(partial(nets.make_call, pass_), repeats))
     return probe
 
 
@@ -284,7 +266,7 @@ def probe_layouts(nets: TorchPasses, pass_: str, repeats: int) -> dict[str, floa
 
 
 @dataclass
-class PassResult:
+class PassResult(PooledTimings):
     """All timings of one pass, both sides, over all rounds."""
 
     pass_: str
@@ -293,21 +275,6 @@ class PassResult:
     layout_probe_s: dict[str, float]
     ours_s: list[float] = field(default_factory=list)
     torch_s: list[float] = field(default_factory=list)
-
-    @property
-    def ours_median(self) -> float:
-        """Median of our times over all rounds."""
-        return statistics.median(self.ours_s)
-
-    @property
-    def torch_median(self) -> float:
-        """Median of PyTorch's times over all rounds."""
-        return statistics.median(self.torch_s)
-
-    @property
-    def speedup(self) -> float:
-        """torch time / our time: above 1 means ours is faster."""
-        return self.torch_median / self.ours_median
 
     @property
     def complete(self) -> bool:
@@ -387,7 +354,7 @@ def compare_setup(setup: Setup, args: argparse.Namespace) -> SetupResult:
             for r, ours in zip(result.passes, doc["results"]):
                 r.ours_s += ours["times_s"]
                 nets.memory_format = LAYOUTS[r.layout]
-                r.torch_s += time_calls(nets, r.pass_, args.repeats)
+                r.torch_s += time_calls(partial(nets.make_call, r.pass_), args.repeats)
             print(f"  round {round_}/{args.rounds} done", file=sys.stderr)
     except RuntimeError as e:  # BenchError, or an error inside PyTorch
         result.error = str(e)
@@ -417,22 +384,6 @@ def table_rows(result: SetupResult) -> list[list[str]]:
     return rows
 
 
-def render_text(rows: list[list[str]]) -> str:
-    """An aligned plain-text table."""
-    widths = [max(len(r[i]) for r in [HEADER, *rows]) for i in range(len(HEADER))]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(cell.ljust(w) if i < TEXT_COLUMNS else cell.rjust(w)
-                         for i, (cell, w) in enumerate(zip(cells, widths)))
-    return "\n".join([line(HEADER), "  ".join("-" * w for w in widths), *map(line, rows)])
-
-
-def render_markdown(rows: list[list[str]]) -> str:
-    """A GitHub-flavoured Markdown table."""
-    align = [":--" if i < TEXT_COLUMNS else "--:" for i in range(len(HEADER))]
-    return "\n".join("| " + " | ".join(r) + " |" for r in [HEADER, align, *rows])
-
-
 def notes(result: SetupResult) -> list[str]:
     """Warnings and failures of a setup, one line each."""
     lines = []
@@ -441,18 +392,6 @@ def notes(result: SetupResult) -> list[str]:
     if result.error:
         lines.append(f"FAILED: {result.error}")
     return lines
-
-
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo, or "unknown"."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 def environment(args: argparse.Namespace) -> dict:
@@ -501,7 +440,7 @@ def markdown_section(env: dict, results: list[SetupResult]) -> str:
             f"D {od} (ours) / {td:,} (PyTorch)",
             *(f"- {line}" for line in notes(r)),
             "",
-            render_markdown(table_rows(r)),
+            render_markdown(HEADER, table_rows(r), TEXT_COLUMNS),
             "",
         ]
     return "\n".join(parts)
@@ -530,21 +469,11 @@ def parse_args() -> argparse.Namespace:
                             f"{s.title}: {', '.join(s.passes)}" for s in SUITE))
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                    help="fp32, or bf16 (PyTorch: bfloat16 autocast) (default: %(default)s)")
-    p.add_argument("--threads", type=int, default=2,
-                   help="threads for both sides (default: %(default)s)")
-    p.add_argument("--rounds", type=int, default=3,
-                   help="interleaved rounds (default: %(default)s)")
-    p.add_argument("--repeats", type=int, default=3,
-                   help="timed calls per side, pass and round (default: %(default)s)")
-    p.add_argument("--markdown", type=Path, metavar="FILE",
-                   help="append a results section to this Markdown file")
-    p.add_argument("--json", type=Path, metavar="FILE",
-                   help="write all raw timings to this JSON file")
+    add_timing_options(p, rounds_help="interleaved rounds",
+                       repeats_help="timed calls per side, pass and round")
+    add_output_options(p)
     args = p.parse_args()
-    for name in ("threads", "rounds", "repeats", "ch", "batch"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            p.error(f"--{name} must be at least 1")
+    require_positive(p, args, ("threads", "rounds", "repeats", "ch", "batch"))
     if args.suite:
         given = [f"--{n}" for n in ("config", "ch", "batch", "passes")
                  if getattr(args, n) is not None]
@@ -555,9 +484,7 @@ def parse_args() -> argparse.Namespace:
         config = args.config or "cifar32"
         args.setups = (Setup(config, args.ch or PRESETS[config].ch, args.batch or 8,
                              tuple(dict.fromkeys(args.passes or PASSES))),)
-    if not args.biggan_fast.is_file():
-        p.error(f"{args.biggan_fast} not found; build it with `swift build -c release` "
-                f"or pass --biggan-fast PATH")
+    require_binary(p, args.biggan_fast, "--biggan-fast")
     return args
 
 
@@ -577,16 +504,14 @@ def main() -> int:
         results.append(result)
         print(f"\n{setup.title}, {args.precision} ({result.isa or '?'}); PyTorch parameters "
               f"G {result.torch_parameters[0]:,} D {result.torch_parameters[1]:,}")
-        print(render_text(table_rows(result)))
+        print(render_text(HEADER, table_rows(result), TEXT_COLUMNS))
         for line in notes(result):
             print(line)
 
     if args.markdown:
-        with open(args.markdown, "a", encoding="utf-8") as f:
-            f.write("\n" + markdown_section(env, results))
+        append_markdown(args.markdown, markdown_section(env, results))
     if args.json:
-        doc = {**env, "setups": [r.to_json() for r in results]}
-        args.json.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+        write_json(args.json, {**env, "setups": [r.to_json() for r in results]})
     return 1 if any(r.error for r in results) else 0
 
 

@@ -34,17 +34,15 @@ PyTorch peers, in the case's dtype (float32, or bfloat16 for bf16 cases):
   phi are zero-padded to dv outside the timed region (scores are unchanged).
 
 Run from the repository root after `swift build -c release`; see
-Benchmarks/README.md.
+Benchmarks/README.md. What this script shares with compare_networks.py is in
+benchcommon.py.
 """
 
 import argparse
 import datetime
-import json
 import math
 import statistics
-import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -52,6 +50,12 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
+
+from benchcommon import (
+    BenchError, PooledTimings, add_output_options, add_timing_options,
+    append_markdown, cpu_model, render_markdown, render_text, require_binary,
+    require_positive, run_bench, run_bench_json, time_calls, write_json,
+)
 
 #: The case whose JSON carries the measured FMA peak.
 PEAK_CASE = "gemm/square256/fp32"
@@ -74,33 +78,7 @@ SDPA_NOTE = (
 )
 
 
-class BenchError(RuntimeError):
-    """A bgkernels invocation failed or printed something unexpected."""
-
-
 # --------------------------------------------------------------- bgkernels --
-
-
-def run_bgkernels(binary: Path, args: list[str]) -> str:
-    """Runs `bgkernels bench ARGS` and returns its standard output."""
-    proc = subprocess.run(
-        [str(binary), "bench", *args], capture_output=True, text=True, check=False
-    )
-    if proc.returncode != 0:
-        raise BenchError(
-            f"`{binary} bench {' '.join(args)}` exited with {proc.returncode}: "
-            f"{proc.stderr.strip() or proc.stdout.strip()}"
-        )
-    return proc.stdout
-
-
-def run_bgkernels_json(binary: Path, args: list[str]) -> dict:
-    """Runs `bgkernels bench ARGS --json` and returns the parsed document."""
-    out = run_bgkernels(binary, [*args, "--json"])
-    try:
-        return json.loads(out)
-    except json.JSONDecodeError as e:
-        raise BenchError(f"bgkernels printed invalid JSON ({e}): {out[:200]!r}") from e
 
 
 def measure_peak(binary: Path, threads: int) -> dict:
@@ -108,17 +86,19 @@ def measure_peak(binary: Path, threads: int) -> dict:
 
     Its `peak_gflops`, `cpu` and `isa` fields describe the machine.
     """
-    return run_bgkernels_json(
-        binary, ["--case", PEAK_CASE, "--repeats", "1", "--threads", str(threads)]
+    return run_bench_json(
+        binary, ["--case", PEAK_CASE, "--repeats", "1", "--threads", str(threads)],
+        "bgkernels",
     )
 
 
 def run_ours(binary: Path, case_id: str, repeats: int, threads: int) -> dict:
     """One round of our kernel: the JSON result entry of `case_id`."""
-    doc = run_bgkernels_json(
+    doc = run_bench_json(
         binary,
         ["--case", case_id, "--repeats", str(repeats), "--threads", str(threads),
          "--no-peak"],
+        "bgkernels",
     )
     (result,) = doc["results"]
     return result
@@ -155,25 +135,12 @@ class Peer:
     """A PyTorch implementation of one case.
 
     `make_call` runs untimed before every timed call (building autograd
-    graphs, for instance) and returns the zero-argument callable to time.
+    graphs, for instance) and returns the zero-argument callable to time;
+    it is what `time_calls` takes.
     """
 
     label: str
     make_call: Callable[[], Callable[[], object]]
-
-
-def time_calls(peer: Peer, repeats: int) -> list[float]:
-    """Seconds of `repeats` calls of `peer` after one untimed warm-up call."""
-    times = []
-    for i in range(repeats + 1):
-        call = peer.make_call()
-        start = time.perf_counter()
-        call()
-        elapsed = time.perf_counter() - start
-        if i > 0:
-            times.append(elapsed)
-        del call  # frees a consumed autograd graph before the next is built
-    return times
 
 
 def uniform(*shape: int, dtype: torch.dtype,
@@ -251,7 +218,7 @@ def fastest_conv_peer(s: dict, pass_: str, dtype: torch.dtype,
     peers = [conv_peer(s, pass_, dtype, f) for f in formats]
     if len(peers) == 1:
         return peers[0], {}
-    probe = {p.label: statistics.median(time_calls(p, repeats)) for p in peers}
+    probe = {p.label: statistics.median(time_calls(p.make_call, repeats)) for p in peers}
     return min(peers, key=lambda p: probe[p.label]), probe
 
 
@@ -311,7 +278,7 @@ def attention_peers(s: dict, pass_: str, dtype: torch.dtype) -> tuple[Peer, Peer
 
 
 @dataclass
-class Comparison:
+class Comparison(PooledTimings):
     """All timings of one case, both sides, over all rounds."""
 
     id: str
@@ -329,24 +296,9 @@ class Comparison:
     error: Optional[str] = None
 
     @property
-    def ours_median(self) -> float:
-        """Median of our times over all rounds."""
-        return statistics.median(self.ours_s)
-
-    @property
-    def torch_median(self) -> float:
-        """Median of the main PyTorch peer's times over all rounds."""
-        return statistics.median(self.torch_s)
-
-    @property
     def sdpa_median(self) -> float:
         """Median of the SDPA peer's times over all rounds."""
         return statistics.median(self.sdpa_s)
-
-    @property
-    def speedup(self) -> float:
-        """torch time / our time: above 1 means ours is faster."""
-        return self.torch_median / self.ours_median
 
     def gflops(self, seconds: float) -> float:
         """GFLOP/s of our FLOP count done in `seconds`."""
@@ -403,9 +355,9 @@ def compare_case(case_id: str, args: argparse.Namespace) -> Comparison:
                 c.torch_label = main.label
                 c.sdpa_label = extra.label if extra else None
             c.ours_s += ours["times_s"]
-            c.torch_s += time_calls(main, args.repeats)
+            c.torch_s += time_calls(main.make_call, args.repeats)
             if extra:
-                c.sdpa_s += time_calls(extra, args.repeats)
+                c.sdpa_s += time_calls(extra.make_call, args.repeats)
     except RuntimeError as e:  # BenchError, or an error inside PyTorch
         c.error = str(e)
     return c
@@ -466,35 +418,6 @@ def geometric_means(comparisons: list[Comparison]) -> list[tuple[str, float, int
             for key, ratios in sorted(groups.items())]
 
 
-def render_text(rows: list[list[str]]) -> str:
-    """An aligned plain-text table."""
-    widths = [max(len(r[i]) for r in [HEADER, *rows]) for i in range(len(HEADER))]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(cell.ljust(w) if i < TEXT_COLUMNS else cell.rjust(w)
-                         for i, (cell, w) in enumerate(zip(cells, widths)))
-    return "\n".join([line(HEADER), "  ".join("-" * w for w in widths),
-                      *map(line, rows)])
-
-
-def render_markdown(rows: list[list[str]]) -> str:
-    """A GitHub-flavoured Markdown table."""
-    align = [":--" if i < TEXT_COLUMNS else "--:" for i in range(len(HEADER))]
-    return "\n".join("| " + " | ".join(r) + " |" for r in [HEADER, align, *rows])
-
-
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo, or "unknown"."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
-
-
 def environment(args: argparse.Namespace, peak_doc: dict) -> dict:
     """Machine and library facts recorded with the results."""
     return {
@@ -540,7 +463,7 @@ def markdown_section(env: dict, comparisons: list[Comparison]) -> str:
         "ours/torch is the speed ratio torch time / our time (above 1: ours is "
         "faster); both sides use our FLOP count. % peak is ours.",
         "",
-        render_markdown(rows),
+        render_markdown(HEADER, rows, TEXT_COLUMNS),
         "",
         *(f"- {line}" for line in summary_lines(comparisons)),
         "",
@@ -560,12 +483,8 @@ def parse_args() -> argparse.Namespace:
                     "on the same shapes, interleaved round by round.")
     p.add_argument("--bgkernels", type=Path, default=Path(".build/release/bgkernels"),
                    help="the bgkernels binary (default: %(default)s)")
-    p.add_argument("--threads", type=int, default=2,
-                   help="threads for both sides (default: %(default)s)")
-    p.add_argument("--rounds", type=int, default=3,
-                   help="interleaved rounds per case (default: %(default)s)")
-    p.add_argument("--repeats", type=int, default=3,
-                   help="timed calls per side per round (default: %(default)s)")
+    add_timing_options(p, rounds_help="interleaved rounds per case",
+                       repeats_help="timed calls per side per round")
     p.add_argument("--kernel", choices=["gemm", "conv", "attention", "all"], default="all",
                    help="kernel group to compare (default: %(default)s)")
     p.add_argument("--precision", choices=["fp32", "bf16", "all"], default="all",
@@ -575,17 +494,10 @@ def parse_args() -> argparse.Namespace:
                         "--precision and --quick); see `bgkernels bench --list`")
     p.add_argument("--quick", action="store_true",
                    help="only the small shapes of `bgkernels bench --quick`")
-    p.add_argument("--markdown", type=Path, metavar="FILE",
-                   help="append a results section to this Markdown file")
-    p.add_argument("--json", type=Path, metavar="FILE",
-                   help="write all raw timings to this JSON file")
+    add_output_options(p)
     args = p.parse_args()
-    for name in ("threads", "rounds", "repeats"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name} must be at least 1")
-    if not args.bgkernels.is_file():
-        p.error(f"{args.bgkernels} not found; build it with `swift build -c release` "
-                f"or pass --bgkernels PATH")
+    require_positive(p, args, ("threads", "rounds", "repeats"))
+    require_binary(p, args.bgkernels, "--bgkernels")
     return args
 
 
@@ -596,7 +508,7 @@ def main() -> int:
     torch.manual_seed(0)
 
     try:
-        all_ids = run_bgkernels(args.bgkernels, ["--list"]).split()
+        all_ids = run_bench(args.bgkernels, ["--list"]).split()
         cases = select_cases(all_ids, args)
         if not cases:
             sys.exit("no case matches the selection")
@@ -618,18 +530,16 @@ def main() -> int:
                   f"ours/torch {c.speedup:.2f}x")
         print(f"[{i}/{len(cases)}] {case_id}: {status}", file=sys.stderr)
 
-    print(render_text(table_rows(comparisons, env["peak_gflops"])))
+    print(render_text(HEADER, table_rows(comparisons, env["peak_gflops"]), TEXT_COLUMNS))
     print()
     print("\n".join(summary_lines(comparisons)))
     if any(c.sdpa_label for c in comparisons):
         print(SDPA_NOTE)
 
     if args.markdown:
-        with open(args.markdown, "a", encoding="utf-8") as f:
-            f.write("\n" + markdown_section(env, comparisons))
+        append_markdown(args.markdown, markdown_section(env, comparisons))
     if args.json:
-        doc = {**env, "results": [c.to_json() for c in comparisons]}
-        args.json.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+        write_json(args.json, {**env, "results": [c.to_json() for c in comparisons]})
     return 1 if any(c.error for c in comparisons) else 0
 
 

@@ -32,40 +32,25 @@ static inline void store_tile(__m256 acc[MR][2], float *c, long ldc, int m,
 }
 
 BK_TARGET_AVX2
-static void ukr_f32(int k, const void *ap, const void *bp, float *c, long ldc,
-                    int m, int n, float alpha, float beta)
-{
-    const float *a = ap, *b = bp;
-    __m256 acc[MR][2];
-    for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
-    for (int p = 0; p < k; p++, a++, b += NR) {
-        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
-        for (int i = 0; i < MR; i++) {
-            __m256 ai = _mm256_broadcast_ss(a + i * BK_KC);
-            acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
-            acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
-        }
-    }
-    store_tile(acc, c, ldc, m, n, alpha, beta);
-}
-
-BK_TARGET_AVX2
 static inline __m256 widen8(const uint16_t *p)
 {
     __m128i h = _mm_load_si128((const __m128i *)p);
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
 }
 
+/* Both precisions share the k loop; only the B row's load differs (bf16 bits
+ * widen exactly to fp32). The branch is loop-invariant and inlined away. */
 BK_TARGET_AVX2
-static void ukr_bf16(int k, const void *ap, const void *bp, float *c, long ldc,
-                     int m, int n, float alpha, float beta)
+static inline void ukr(int k, const float *a, const void *bp, int bf16, float *c,
+                       long ldc, int m, int n, float alpha, float beta)
 {
-    const float *a = ap;
-    const uint16_t *b = bp;
+    const float *bf = bp;
+    const uint16_t *bh = bp;
     __m256 acc[MR][2];
     for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
-    for (int p = 0; p < k; p++, a++, b += NR) {
-        __m256 b0 = widen8(b), b1 = widen8(b + 8);
+    for (int p = 0; p < k; p++, a++, bf += NR, bh += NR) {
+        __m256 b0 = bf16 ? widen8(bh) : _mm256_load_ps(bf);
+        __m256 b1 = bf16 ? widen8(bh + 8) : _mm256_load_ps(bf + 8);
         for (int i = 0; i < MR; i++) {
             __m256 ai = _mm256_broadcast_ss(a + i * BK_KC);
             acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
@@ -73,6 +58,20 @@ static void ukr_bf16(int k, const void *ap, const void *bp, float *c, long ldc,
         }
     }
     store_tile(acc, c, ldc, m, n, alpha, beta);
+}
+
+BK_TARGET_AVX2
+static void ukr_f32(int k, const void *a, const void *b, float *c, long ldc,
+                    int m, int n, float alpha, float beta)
+{
+    ukr(k, a, b, 0, c, ldc, m, n, alpha, beta);
+}
+
+BK_TARGET_AVX2
+static void ukr_bf16(int k, const void *a, const void *b, float *c, long ldc,
+                     int m, int n, float alpha, float beta)
+{
+    ukr(k, a, b, 1, c, ldc, m, n, alpha, beta);
 }
 
 BK_TARGET_AVX2

@@ -10,34 +10,32 @@
 
 static inline float bf16_value(uint16_t h) { return bk__float((uint32_t)h << 16); }
 
-static void finish(float acc[MR][NR], float *c, long ldc, int m, int n,
-                   float alpha, float beta)
+/* Both precisions share the loop; bf16 B values widen exactly to fp32. */
+static inline void ukr(int k, const float *a, const void *bp, int bf16, float *c,
+                       long ldc, int m, int n, float alpha, float beta)
 {
+    const float *bf = bp;
+    const uint16_t *bh = bp;
+    float acc[MR][NR] = {{0}};
+    for (int p = 0; p < k; p++, a++, bf += NR, bh += NR)
+        for (int i = 0; i < MR; i++)
+            for (int j = 0; j < NR; j++) {
+                float b = bf16 ? bf16_value(bh[j]) : bf[j];
+                acc[i][j] = fmaf(a[i * BK_KC], b, acc[i][j]);
+            }
     bk__merge_tile(&acc[0][0], NR, c, ldc, m, n, alpha, beta);
 }
 
-static void ukr_f32(int k, const void *ap, const void *bp, float *c, long ldc,
+static void ukr_f32(int k, const void *a, const void *b, float *c, long ldc,
                     int m, int n, float alpha, float beta)
 {
-    const float *a = ap, *b = bp;
-    float acc[MR][NR] = {{0}};
-    for (int p = 0; p < k; p++, a++, b += NR)
-        for (int i = 0; i < MR; i++)
-            for (int j = 0; j < NR; j++) acc[i][j] = fmaf(a[i * BK_KC], b[j], acc[i][j]);
-    finish(acc, c, ldc, m, n, alpha, beta);
+    ukr(k, a, b, 0, c, ldc, m, n, alpha, beta);
 }
 
-static void ukr_bf16(int k, const void *ap, const void *bp, float *c, long ldc,
+static void ukr_bf16(int k, const void *a, const void *b, float *c, long ldc,
                      int m, int n, float alpha, float beta)
 {
-    const float *a = ap;
-    const uint16_t *b = bp;
-    float acc[MR][NR] = {{0}};
-    for (int p = 0; p < k; p++, a++, b += NR)
-        for (int i = 0; i < MR; i++)
-            for (int j = 0; j < NR; j++)
-                acc[i][j] = fmaf(a[i * BK_KC], bf16_value(b[j]), acc[i][j]);
-    finish(acc, c, ldc, m, n, alpha, beta);
+    ukr(k, a, b, 1, c, ldc, m, n, alpha, beta);
 }
 
 static void fma_probe(long iterations, float *sink)

@@ -54,7 +54,7 @@ final class RunLog {
 
   /// Appends the mean of `window` to metrics.jsonl (and prints it when the
   /// output is not a terminal).
-  func metrics(window: [StepReport], recipe: TrainingRecipe) {
+  func metrics(window: [StepReport], recipe: TrainingRecipe, extra: [String: Any] = [:]) {
     guard let last = window.last else { return }
     let n = Float(window.count)
     func mean(_ f: (StepReport) -> Float) -> Double { Double(window.map(f).reduce(0, +) / n) }
@@ -66,15 +66,20 @@ final class RunLog {
       "lr_g": Double(recipe.generatorLearningRate), "lr_d": Double(recipe.discriminatorLearningRate),
       "images_per_s": Double(window.map(\.images).reduce(0, +)) / max(seconds, 1e-9),
       "time": Date().timeIntervalSince1970,
-    ]
-    if let data = try? JSONSerialization.data(withJSONObject: entry, options: [.sortedKeys]) {
-      metricsHandle.write(data + Data("\n".utf8))
-    }
+    ].merging(extra) { a, _ in a }
+    record(entry)
     if !interactive {
       line(String(
         format: "step %d  D %.4f/%.4f  G %.4f  D(x) %.3f  D(G(z)) %.3f  %.1f img/s", last.step,
         mean(\.lossDiscriminatorReal), mean(\.lossDiscriminatorFake), mean(\.lossGenerator),
         mean(\.meanReal), mean(\.meanFake), Double(window.map(\.images).reduce(0, +)) / max(seconds, 1e-9)))
+    }
+  }
+
+  /// Appends one JSON object to metrics.jsonl.
+  func record(_ entry: [String: Any]) {
+    if let data = try? JSONSerialization.data(withJSONObject: entry, options: [.sortedKeys]) {
+      metricsHandle.write(data + Data("\n".utf8))
     }
   }
 

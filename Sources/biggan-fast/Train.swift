@@ -20,8 +20,14 @@ struct Train: ParsableCommand {
   @Option(help: "Preset: \(TrainingRecipe.presets.keys.sorted().joined(separator: ", ")).")
   var config: String = "tiny"
 
-  @Option(help: "Data: 'builtin' (generated shapes).")
+  @Option(help: "Data: 'builtin' (generated shapes), a folder with one sub-folder of PNG/JPEG images per class, or cifar10:FOLDER (the binary data_batch_*.bin files).")
   var data: String = "builtin"
+
+  @Flag(help: "Mirror images at random (folder data).") var flip = false
+  @Flag(name: .customLong("skip-bad"), help: "Skip unreadable images (reported by path) instead of stopping.") var skipBad = false
+  @Option(name: .customLong("held-out"), help: "Share of the real data held out to watch D overfit (0 disables).") var heldOut: Float?
+  @Option(name: .customLong("sv-every"), help: "Steps between singular-value logs of every weight.") var svEvery: Int?
+  @Option(name: .customLong("collapse-factor"), help: "Warn when D's loss or a spectral norm exceeds this many times its running average.") var collapseFactor: Float?
 
   @Option(name: .customLong("run"), help: "Run name: the run folder is <runs>/<run> (default: the config name).")
   var runName: String?
@@ -54,9 +60,9 @@ struct Train: ParsableCommand {
     guard TrainingRecipe.presets[config] != nil else {
       throw ValidationError("unknown config '\(config)'; expected one of \(TrainingRecipe.presets.keys.sorted().joined(separator: ", "))")
     }
-    guard data == "builtin" else {
-      throw ValidationError("--data '\(data)': only 'builtin' is available in this build")
-    }
+    if let heldOut, !(heldOut >= 0 && heldOut < 1) { throw ValidationError("--held-out must be in [0, 1), got \(heldOut)") }
+    if let svEvery, svEvery < 1 { throw ValidationError("--sv-every must be at least 1, got \(svEvery)") }
+    if let collapseFactor, !(collapseFactor > 1) { throw ValidationError("--collapse-factor must be above 1, got \(collapseFactor)") }
     for (flag, v) in [("--steps", steps), ("--batch", batch), ("--accumulate", accumulate), ("--d-steps", dSteps), ("--threads", threads), ("--log-every", logEvery), ("--sample-every", sampleEvery), ("--checkpoint-every", checkpointEvery), ("--keep", keep)] {
       if let v, v < 1 { throw ValidationError("\(flag) must be at least 1, got \(v)") }
     }
@@ -66,6 +72,18 @@ struct Train: ParsableCommand {
     if let ortho, !(ortho >= 0) { throw ValidationError("--ortho must be at least 0, got \(ortho)") }
     if let emaDecay, !(emaDecay >= 0 && emaDecay < 1) { throw ValidationError("--ema-decay must be in [0, 1), got \(emaDecay)") }
     if let emaStart, emaStart < 0 { throw ValidationError("--ema-start must be at least 0, got \(emaStart)") }
+  }
+
+  /// The data set `--data` names, at `resolution`.
+  func makeDataset(resolution: Int, seed: UInt64) throws -> any ImageDataset {
+    if data == "builtin" { return ShapesDataset(resolution: resolution, seed: seed) }
+    if data.hasPrefix("cifar10:") {
+      guard resolution == 32 else {
+        throw ValidationError("--data \(data): CIFAR-10 is 32 px but the model is \(resolution) px")
+      }
+      return try CIFAR10Dataset(folder: String(data.dropFirst("cifar10:".count)))
+    }
+    return try FolderDataset(root: data, resolution: resolution, flip: flip, skipBad: skipBad)
   }
 
   func recipe(from base: TrainingRecipe) -> TrainingRecipe {
@@ -86,6 +104,9 @@ struct Train: ParsableCommand {
     if let sampleEvery { r.sampleEvery = sampleEvery }
     if let checkpointEvery { r.checkpointEvery = checkpointEvery }
     if let keep { r.keepCheckpoints = keep }
+    if let heldOut { r.heldOut = heldOut }
+    if let svEvery { r.singularValueEvery = svEvery }
+    if let collapseFactor { r.collapseFactor = collapseFactor }
     return r
   }
 
@@ -114,10 +135,38 @@ struct Train: ParsableCommand {
     } else if !existing.isEmpty {
       throw ValidationError("\(folder) already has checkpoints; pass --resume to continue it or --run to start another")
     }
-    let dataset = ShapesDataset(resolution: model.resolution, seed: recipe.seed)
-    let trainer = try Trainer(model: model, recipe: recipe, dataset: dataset, position: position)
+    let dataset = try makeDataset(resolution: model.resolution, seed: recipe.seed)
+    if dataset.classes != model.classes {
+      guard resumeFrom == nil else {
+        throw ValidationError("--data \(data) has \(dataset.classes) classes but the checkpoint's model has \(model.classes)")
+      }
+      model.classes = dataset.classes
+    }
+    // A seeded slice of the data is held out to watch D overfit.
+    var order = Array(0..<dataset.count)
+    var splitRandom = SeededRandom(seed: recipe.seed &+ 5)
+    order.shuffle(using: &splitRandom)
+    let heldCount = recipe.heldOut > 0 ? max(1, min(dataset.count - 1, Int(Float(dataset.count) * recipe.heldOut))) : 0
+    let heldIndices = Array(order[0..<heldCount]), trainIndices = Array(order[heldCount...])
+    let trainer = try Trainer(model: model, recipe: recipe, dataset: dataset, indices: trainIndices, position: position)
     if let resumeFrom { try Checkpoint.restore(trainer, from: resumeFrom) }
-    let log = try RunLog(folder: folder, model: model, recipe: recipe, data: "builtin shapes (\(dataset.classNames.joined(separator: ", ")))")
+    let log = try RunLog(folder: folder, model: model, recipe: recipe, data: data)
+    try JSONSerialization.data(withJSONObject: dataset.classNames, options: [.prettyPrinted])
+      .write(to: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("classes.json")), options: .atomic)
+    func fixedBatch(_ indices: [Int]) throws -> (Tensor, [Int])? {
+      guard !indices.isEmpty else { return nil }
+      let n = min(recipe.batch, indices.count), r = model.resolution
+      var images = Tensor(shape: [n, r, r, 3])
+      var labels: [Int] = []
+      for (b, i) in indices.prefix(n).enumerated() {
+        let (pixels, label) = try dataset.sample(i, epoch: 0)
+        for j in 0..<pixels.count { images.storage[b * pixels.count + j] = Float(pixels[j]) / 127.5 - 1 }
+        labels.append(label)
+      }
+      return (images, labels)
+    }
+    let heldBatch = try fixedBatch(heldIndices), trainBatch = try fixedBatch(trainIndices)
+    var watch = CollapseWatch(factor: recipe.collapseFactor)
     let stop = StopRequest()
     log.line("training \(config) in \(folder): \(model.resolution) px, G \(trainer.generator.parameterCount) / D \(trainer.discriminator.parameterCount) parameters, batch \(recipe.batch) x \(recipe.accumulate), \(recipe.precision), \(Machine.threads) threads" + (resumeFrom.map { ", resumed at step \(trainer.step) from \($0)" } ?? ""))
     var sampleRandom = SeededRandom(seed: 12_345)
@@ -152,9 +201,32 @@ struct Train: ParsableCommand {
       let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
       let rate = Double(trainer.step - first) / max(seconds, 1e-9)
       log.progress(report: report, total: recipe.steps, stepsPerSecond: rate, window: window)
+      if let warning = watch.observe("D loss", report.lossDiscriminatorReal + report.lossDiscriminatorFake) {
+        log.line("warning: step \(trainer.step): \(warning)")
+        log.record(["step": trainer.step, "warning": warning])
+      }
       if trainer.step % recipe.logEvery == 0 || trainer.step == recipe.steps {
-        log.metrics(window: window, recipe: recipe)
+        var extra: [String: Any] = [:]
+        if let (hx, hy) = heldBatch, let (tx, ty) = trainBatch {
+          let held = try trainer.discriminatorVerdict(hx, labels: hy), train = try trainer.discriminatorVerdict(tx, labels: ty)
+          extra = [
+            "d_train_mean": Double(train.mean), "d_heldout_mean": Double(held.mean),
+            "d_train_accuracy": Double(train.accuracy), "d_heldout_accuracy": Double(held.accuracy),
+          ]
+        }
+        log.metrics(window: window, recipe: recipe, extra: extra)
         window.removeAll()
+      }
+      if trainer.step % recipe.singularValueEvery == 0 {
+        let values = try SingularValues.ofModel(trainer.generator, tag: "G")
+          .merging(try SingularValues.ofModel(trainer.discriminator, tag: "D")) { a, _ in a }
+        log.record(["step": trainer.step, "singular_values": values.mapValues { $0.map(Double.init) }])
+        for (name, s) in values.sorted(by: { $0.key < $1.key }) {
+          if let warning = watch.observe("top singular value of \(name)", s.first ?? 0) {
+            log.line("warning: step \(trainer.step): \(warning)")
+            log.record(["step": trainer.step, "warning": warning])
+          }
+        }
       }
       if trainer.step % recipe.sampleEvery == 0 { try samples() }
       if trainer.step % recipe.checkpointEvery == 0 { try checkpoint() }

@@ -6,32 +6,6 @@ import Testing
 
 // MARK: - Data
 
-/// SplitMix64, private to this file so the data never changes with other
-/// test files.
-private struct AttentionRNG {
-  var state: UInt64
-
-  init(seed: UInt64) { state = seed }
-
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-
-  /// Uniform in [-scale, scale).
-  mutating func uniform(_ scale: Float) -> Float {
-    (Float(next() >> 40) / Float(1 << 23) - 1) * scale
-  }
-
-  mutating func tensor(_ shape: [Int], scale: Float = 1) -> Tensor {
-    let count = shape.reduce(1, *)
-    return try! Tensor(shape: shape, storage: (0..<count).map { _ in uniform(scale) })
-  }
-}
-
 /// One attention problem: inputs and the output gradient.
 private struct AttentionCase: CustomStringConvertible {
   let batch, n, m, dk, dv: Int
@@ -39,7 +13,7 @@ private struct AttentionCase: CustomStringConvertible {
 
   init(batch: Int, n: Int, m: Int, dk: Int, dv: Int, scale: Float = 1, seed: UInt64 = 7) {
     (self.batch, self.n, self.m, self.dk, self.dv) = (batch, n, m, dk, dv)
-    var rng = AttentionRNG(seed: seed &+ UInt64(batch * 1_000_003 + n * 1009 + m * 31 + dk * 7 + dv))
+    var rng = SplitMix64(seed: seed &+ UInt64(batch * 1_000_003 + n * 1009 + m * 31 + dk * 7 + dv))
     theta = rng.tensor([batch, n, dk], scale: scale)
     phi = rng.tensor([batch, m, dk], scale: scale)
     g = rng.tensor([batch, m, dv])

@@ -4,24 +4,6 @@ import Testing
 
 // MARK: - Problems
 
-/// SplitMix64, seeded, so every run sees the same data.
-private struct ConvRandom {
-  var state: UInt64
-
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-
-  /// Uniform in [-1, 1) on a 2^-23 grid.
-  mutating func uniform() -> Float { Float(Int64(next() >> 40) - (1 << 23)) / Float(1 << 23) }
-
-  mutating func array(_ count: Int) -> [Float] { (0..<count).map { _ in uniform() } }
-}
-
 /// One convolution: sizes, geometry and the seed of its data.
 private struct ConvCase: Sendable, CustomTestStringConvertible {
   var name: String
@@ -107,7 +89,7 @@ private struct ConvData {
   var x, w, bias, dy: [Float]
 
   init(_ c: ConvCase) {
-    var rng = ConvRandom(state: c.seed)
+    var rng = SplitMix64(seed: c.seed)
     x = rng.array(c.batch * c.height * c.width * c.inChannels)
     w = rng.array(c.outChannels * c.k)
     bias = rng.array(c.outChannels)
@@ -524,7 +506,7 @@ struct ConvolutionTests {
     arguments: [smallCases[0], smallCases[6], smallCases[11], bigGANCases[2]])
   fileprivate func accumulateContinues(_ c: ConvCase) {
     let d = ConvData(c)
-    var rng = ConvRandom(state: c.seed &+ 1000)
+    var rng = SplitMix64(seed: c.seed &+ 1000)
     let dx0 = rng.array(d.x.count), dw0 = rng.array(d.w.count), db0 = rng.array(c.outChannels)
     for p in Precision.allCases {
       var dx = dx0, dw = dw0, db = db0

@@ -21,8 +21,16 @@ struct SplitMix64 {
     Float(next() >> 40) / Float(1 << 23) - 1
   }
 
+  /// Uniform in [-scale, scale).
+  mutating func uniform(_ scale: Float) -> Float { uniform() * scale }
+
   mutating func array(_ count: Int) -> [Float] {
     (0..<count).map { _ in uniform() }
+  }
+
+  mutating func tensor(_ shape: [Int], scale: Float = 1) -> Tensor {
+    let count = shape.reduce(1, *)
+    return try! Tensor(shape: shape, storage: (0..<count).map { _ in uniform(scale) })
   }
 }
 

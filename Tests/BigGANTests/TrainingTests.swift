@@ -108,7 +108,7 @@ struct TrainingTests {
       var classes: Int { 10 }
       var resolution: Int { 32 }
       var classNames: [String] { (0..<10).map(String.init) }
-      func sample(_ index: Int) throws -> (pixels: [UInt8], label: Int) {
+      func sample(_ index: Int, epoch: Int) throws -> (pixels: [UInt8], label: Int) {
         (ShapesDataset(resolution: 32, count: 8).sample(index).pixels, index % 10)
       }
     }

@@ -10,8 +10,9 @@ public protocol ImageDataset: Sendable {
   var resolution: Int { get }
   /// The class names, index order.
   var classNames: [String] { get }
-  /// Image `index` and its label.
-  func sample(_ index: Int) throws -> (pixels: [UInt8], label: Int)
+  /// Image `index` and its label, as drawn in `epoch` (random
+  /// augmentation, such as flips, may depend on it).
+  func sample(_ index: Int, epoch: Int) throws -> (pixels: [UInt8], label: Int)
 }
 
 /// Where a data order stands: the epoch and the position inside it. Saved in
@@ -103,7 +104,7 @@ public final class BatchLoader: @unchecked Sendable {
             pos = DataPosition(epoch: pos.epoch + 1, offset: 0)
             epochOrder = order(epoch: pos.epoch)
           }
-          let (pixels, label) = try dataset.sample(epochOrder[pos.offset])
+          let (pixels, label) = try dataset.sample(epochOrder[pos.offset], epoch: pos.epoch)
           pos.offset += 1
           let base = b * r * r * 3
           for i in 0..<(r * r * 3) { images.storage[base + i] = Float(pixels[i]) / 127.5 - 1 }

@@ -25,7 +25,7 @@ public struct ShapesDataset: ImageDataset {
 
   /// Image `index`: its class is `index % 10`, everything else is drawn from
   /// a generator seeded by the data set seed and the index.
-  public func sample(_ index: Int) -> (pixels: [UInt8], label: Int) {
+  public func sample(_ index: Int, epoch: Int = 0) -> (pixels: [UInt8], label: Int) {
     let label = index % classes
     var rng = SeededRandom(seed: seed ^ (UInt64(index) &* 0xD1B5_4A32_D192_ED03))
     func hue() -> (Float, Float, Float) {

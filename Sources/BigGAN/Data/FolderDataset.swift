@@ -1,0 +1,117 @@
+import Foundation
+
+/// A bad data set, named with the path and what was expected.
+public struct DatasetError: Error, CustomStringConvertible, Equatable {
+  public let description: String
+}
+
+/// Images in one sub-folder per class (ImageNet's layout), PNG or JPEG,
+/// classes numbered in sorted folder order. Each image is centre-cropped on
+/// its long edge and resampled to the resolution; with `flip`, each draw is
+/// mirrored or not by a coin seeded by the index and the epoch.
+public struct FolderDataset: ImageDataset {
+  public let root: String
+  public let resolution: Int
+  public let classNames: [String]
+  public let flip: Bool
+  /// Skip unreadable images (reported once on standard error, replaced by
+  /// the next image) instead of failing the run.
+  public let skipBad: Bool
+  let files: [(path: String, label: Int)]
+  public var count: Int { files.count }
+  public var classes: Int { classNames.count }
+
+  static let extensions: Set<String> = ["png", "jpg", "jpeg"]
+
+  public init(root: String, resolution: Int, flip: Bool = false, skipBad: Bool = false) throws {
+    let fm = FileManager.default
+    var isFolder: ObjCBool = false
+    guard fm.fileExists(atPath: root, isDirectory: &isFolder), isFolder.boolValue else {
+      throw DatasetError(description: "\(root): no such folder; expected one sub-folder of images per class")
+    }
+    let names = ((try? fm.contentsOfDirectory(atPath: root)) ?? []).filter { name in
+      var sub: ObjCBool = false
+      return !name.hasPrefix(".") && fm.fileExists(atPath: "\(root)/\(name)", isDirectory: &sub) && sub.boolValue
+    }.sorted()
+    guard !names.isEmpty else {
+      throw DatasetError(description: "\(root): no class sub-folders; expected one sub-folder of images per class")
+    }
+    var files: [(String, Int)] = []
+    for (label, name) in names.enumerated() {
+      let images = ((try? fm.contentsOfDirectory(atPath: "\(root)/\(name)")) ?? [])
+        .filter { Self.extensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+      guard !images.isEmpty else {
+        throw DatasetError(description: "\(root)/\(name): empty class folder; expected PNG or JPEG images")
+      }
+      files += images.map { ("\(root)/\(name)/\($0)", label) }
+    }
+    self.root = root
+    self.resolution = resolution
+    self.classNames = names
+    self.flip = flip
+    self.skipBad = skipBad
+    self.files = files
+  }
+
+  public func sample(_ index: Int, epoch: Int) throws -> (pixels: [UInt8], label: Int) {
+    var i = index
+    for _ in 0..<files.count {
+      let (path, label) = files[i]
+      do {
+        let ext = (path as NSString).pathExtension.lowercased()
+        let image = ext == "png" ? try PNG.read(path) : try JPEG.read(path)
+        var rng = SeededRandom(seed: UInt64(index) &* 0x2545_F491_4F6C_DD1D &+ UInt64(epoch))
+        return (image.centreSquare(size: resolution, mirrored: flip && rng.next() & 1 == 1), label)
+      } catch {
+        guard skipBad else { throw DatasetError(description: "\(error.description); pass --skip-bad to skip such files") }
+        FileHandle.standardError.write(Data("skipping \(error.description)\n".utf8))
+        i = (i + 1) % files.count
+      }
+    }
+    throw DatasetError(description: "\(root): no readable image")
+  }
+}
+
+/// CIFAR-10 in its binary format: `data_batch_1.bin` ... `data_batch_5.bin`,
+/// each record a label byte and a 32x32 image as 3 planes of 1024 bytes.
+public struct CIFAR10Dataset: ImageDataset {
+  public let resolution = 32
+  public let classNames = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+  public var classes: Int { 10 }
+  let records: [UInt8]
+  public var count: Int { records.count / 3073 }
+
+  /// Reads every `data_batch_*.bin` in `folder`.
+  public init(folder: String) throws {
+    let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [])
+      .filter { $0.hasPrefix("data_batch_") && $0.hasSuffix(".bin") }.sorted()
+    guard !names.isEmpty else {
+      throw DatasetError(description: "\(folder): no data_batch_*.bin files; expected the CIFAR-10 binary version")
+    }
+    var records: [UInt8] = []
+    for name in names {
+      let path = "\(folder)/\(name)"
+      guard let data = FileManager.default.contents(atPath: path) else {
+        throw DatasetError(description: "\(path): unreadable")
+      }
+      guard data.count % 3073 == 0, !data.isEmpty else {
+        throw DatasetError(description: "\(path): \(data.count) bytes is not a whole number of 3073-byte CIFAR-10 records")
+      }
+      let bytes = [UInt8](data)
+      for r in stride(from: 0, to: bytes.count, by: 3073) where bytes[r] > 9 {
+        throw DatasetError(description: "\(path): record \(r / 3073) has label \(bytes[r]); expected 0...9")
+      }
+      records += bytes
+    }
+    self.records = records
+  }
+
+  public func sample(_ index: Int, epoch: Int = 0) -> (pixels: [UInt8], label: Int) {
+    let r = index * 3073
+    var pixels = [UInt8](repeating: 0, count: 3072)
+    for p in 0..<1024 {
+      for c in 0..<3 { pixels[p * 3 + c] = records[r + 1 + c * 1024 + p] }
+    }
+    return (pixels, Int(records[r]))
+  }
+}
