@@ -128,12 +128,17 @@ def mark_warnings(axes, warning_steps):
             ax.axvline(step, label=label, **WARNING_STYLE)
 
 
+def draw(ax, steps, values, **style):
+    """Plot values vs steps on `ax`, with a marker if there is only one point."""
+    ax.plot(steps, values, linewidth=1, marker='o' if len(steps) == 1 else None, **style)
+
+
 def plot_lines(ax, metrics, keys_and_labels):
     """Plot each present scalar key on `ax`; return True if any was plotted."""
     plotted = False
     for key, label in keys_and_labels:
         if metrics.scalars.get(key):
-            ax.plot(*series(metrics.scalars[key]), label=label, linewidth=1)
+            draw(ax, *series(metrics.scalars[key]), label=label)
             plotted = True
     return plotted
 
@@ -206,9 +211,9 @@ def plot_singular_values(metrics, network, title, path):
     colours = plt.get_cmap('viridis')([i / max(len(layers) - 1, 1) for i in range(len(layers))])
     for layer, colour in zip(layers, colours):
         steps, values = series(metrics.singular[network][layer])
-        top.plot(steps, [v[0] for v in values], color=colour, linewidth=1, label=layer)
-        bottom.plot(steps, [v[0] / v[1] if len(v) > 1 and v[1] > 0 else math.nan for v in values],
-                    color=colour, linewidth=1)
+        draw(top, steps, [v[0] for v in values], color=colour, label=layer)
+        draw(bottom, steps, [v[0] / v[1] if len(v) > 1 and v[1] > 0 else math.nan for v in values],
+             color=colour)
     mark_warnings([top, bottom], metrics.warning_steps)
     top.set(title=f'{title}: {network} singular values', ylabel='top singular value s0',
             yscale='log')
