@@ -34,7 +34,9 @@ public enum Checkpoint {
     let temp = (folder as NSString).appendingPathComponent(".\(name).tmp-\(getpid())")
     try? fm.removeItem(atPath: temp)
     try fm.createDirectory(atPath: temp, withIntermediateDirectories: false)
-    let config = String(decoding: try JSONEncoder().encode(t.model), as: UTF8.self)
+    let compact = JSONEncoder()
+    compact.outputFormatting = [.sortedKeys]  // the same bytes for the same run
+    let config = String(decoding: try compact.encode(t.model), as: UTF8.self)
     let meta = ["format": "biggan-fast checkpoint", "step": "\(t.step)", "config": config]
     try StateDict.save(t.generator, to: "\(temp)/G.safetensors", metadata: meta)
     try StateDict.save(t.average, to: "\(temp)/G_ema.safetensors", metadata: meta)

@@ -1,0 +1,91 @@
+import Foundation
+import Testing
+
+/// The built command-line tools, run as a user would: bad input gives one
+/// clear line and a non-zero exit; a run interrupted and resumed ends with the
+/// same checkpoint bytes as one that was not.
+@Suite(.serialized)
+struct CommandLineTests {
+  struct Result {
+    var status: Int32
+    var output: String
+  }
+
+  /// Runs a tool built next to this test bundle.
+  static func run(_ tool: String, _ arguments: [String], in folder: String? = nil) throws -> Result {
+    let products = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    var binary = products.appendingPathComponent(tool)
+    if !FileManager.default.fileExists(atPath: binary.path) {
+      binary = products.deletingLastPathComponent().appendingPathComponent(tool)
+    }
+    let process = Process()
+    process.executableURL = binary
+    process.arguments = arguments
+    if let folder { process.currentDirectoryURL = URL(fileURLWithPath: folder) }
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return Result(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+  }
+
+  static func scratch(_ name: String) throws -> String {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("cli-\(name)-\(getpid())").path
+    try? FileManager.default.removeItem(atPath: path)
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+  }
+
+  static func expectError(_ r: Result, _ fragment: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(r.status != 0, "exit status", sourceLocation: sourceLocation)
+    let first = r.output.split(separator: "\n").first.map(String.init) ?? ""
+    #expect(first.hasPrefix("Error: ") && first.contains(fragment), "first line: \(first)", sourceLocation: sourceLocation)
+    #expect(!r.output.contains("Fatal error") && !r.output.contains("Stack dump"), sourceLocation: sourceLocation)
+  }
+
+  @Test("bad flags and values are one line naming the problem, exit status non-zero")
+  func badFlags() throws {
+    let dir = try Self.scratch("flags")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    Self.expectError(try Self.run("biggan-fast", ["train", "--bogus"]), "bogus")
+    Self.expectError(try Self.run("biggan-fast", ["train", "--config", "huge"]), "unknown config 'huge'")
+    Self.expectError(try Self.run("biggan-fast", ["train", "--steps", "0"]), "--steps must be at least 1")
+    Self.expectError(try Self.run("biggan-fast", ["train", "--g-lr", "-1"]), "--g-lr")
+    Self.expectError(try Self.run("biggan-fast", ["train", "--data", "\(dir)/missing"], in: dir), "no such folder")
+    Self.expectError(try Self.run("biggan-fast", ["train", "--data", "cifar10:\(dir)"], in: dir), "data_batch")
+    Self.expectError(try Self.run("biggan-fast", ["sample", "--run", "nothing"], in: dir), "no checkpoint in runs/nothing; train first or pass --checkpoint")
+    Self.expectError(try Self.run("biggan-fast", ["sample", "--run", "x", "--truncation", "1.5"]), "--truncation must be in (0, 1]")
+    Self.expectError(try Self.run("biggan-fast", ["sample", "--checkpoint", "\(dir)/none.safetensors"]), "no such file")
+    try Data("garbage".utf8).write(to: URL(fileURLWithPath: "\(dir)/bad.safetensors"))
+    Self.expectError(try Self.run("biggan-fast", ["sample", "--checkpoint", "\(dir)/bad.safetensors"]), "bad.safetensors")
+    Self.expectError(try Self.run("biggan-fast", ["info", "--config", "imagenet128", "--g-attention", "48"]), "generator attention at 48 px")
+    Self.expectError(try Self.run("bgkernels", ["bench", "--case", "gemm/none"]), "unknown case 'gemm/none'")
+  }
+
+  @Test("train, interrupt, resume: the same checkpoint bytes as an uninterrupted run; then sample")
+  func trainResumeSample() throws {
+    let dir = try Self.scratch("train")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let common = ["train", "--batch", "4", "--log-every", "1", "--sample-every", "100", "--checkpoint-every", "100", "--threads", "2"]
+    let straight = try Self.run("biggan-fast", common + ["--run", "straight", "--steps", "4"], in: dir)
+    #expect(straight.status == 0, "\(straight.output)")
+    let first = try Self.run("biggan-fast", common + ["--run", "split", "--steps", "2"], in: dir)
+    #expect(first.status == 0, "\(first.output)")
+    Self.expectError(try Self.run("biggan-fast", common + ["--run", "split", "--steps", "4"], in: dir), "pass --resume")
+    let second = try Self.run("biggan-fast", common + ["--run", "split", "--steps", "4", "--resume"], in: dir)
+    #expect(second.status == 0, "\(second.output)")
+    for file in ["G.safetensors", "G_ema.safetensors", "D.safetensors", "optimizer.safetensors"] {
+      let a = FileManager.default.contents(atPath: "\(dir)/runs/straight/checkpoint/step-00000004/\(file)")
+      let b = FileManager.default.contents(atPath: "\(dir)/runs/split/checkpoint/step-00000004/\(file)")
+      #expect(a != nil && a == b, "\(file) differs between the straight and the resumed run")
+    }
+    let lines = try String(contentsOfFile: "\(dir)/runs/split/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+    #expect(lines.filter { $0.contains("\"loss_g\"") }.count == 4)
+    let sample = try Self.run("biggan-fast", ["sample", "--run", "split", "--classes", "1,4", "--count", "2", "--grid", "--output", "out"], in: dir)
+    #expect(sample.status == 0, "\(sample.output)")
+    let files = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/out").sorted()
+    #expect(files == ["class1_0000.png", "class1_0001.png", "class4_0000.png", "class4_0001.png", "grid.png"])
+  }
+}
