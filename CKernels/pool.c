@@ -32,7 +32,10 @@ void bk_avgpool2x2_forward(int n, int h, int w, int c, const float *x, float *y)
     }
 }
 
-void bk_avgpool2x2_backward(int n, int h, int w, int c, const float *dy, float *dx)
+/* Backward of both 2x2 pools: each input pixel takes its window's gradient,
+ * a quarter of it (average) or all of it if it won the window (max). */
+static void pool2x2_backward(int n, int h, int w, int c, const float *dy,
+                             const uint8_t *argmax, float *dx)
 {
     int oh = h / 2, ow = w / 2;
     if (n <= 0 || h <= 0 || w <= 0 || c <= 0) return;
@@ -46,10 +49,20 @@ void bk_avgpool2x2_backward(int n, int h, int w, int c, const float *dy, float *
                 memset(o, 0, sizeof(float) * (size_t)c);
                 continue;
             }
-            const float *g = dy + at(b, yy / 2, xx / 2, oh, ow, c);
-            for (int k = 0; k < c; k++) o[k] = 0.25f * g[k];
+            size_t src = at(b, yy / 2, xx / 2, oh, ow, c);
+            if (!argmax) {
+                for (int k = 0; k < c; k++) o[k] = 0.25f * dy[src + k];
+                continue;
+            }
+            int q = (yy % 2) * 2 + xx % 2;
+            for (int k = 0; k < c; k++) o[k] = argmax[src + k] == q ? dy[src + k] : 0.0f;
         }
     }
+}
+
+void bk_avgpool2x2_backward(int n, int h, int w, int c, const float *dy, float *dx)
+{
+    pool2x2_backward(n, h, w, c, dy, NULL, dx);
 }
 
 void bk_maxpool2x2_forward(int n, int h, int w, int c, const float *x, float *y,
@@ -84,23 +97,7 @@ void bk_maxpool2x2_forward(int n, int h, int w, int c, const float *x, float *y,
 void bk_maxpool2x2_backward(int n, int h, int w, int c, const float *dy,
                             const uint8_t *argmax, float *dx)
 {
-    int oh = h / 2, ow = w / 2;
-    if (n <= 0 || h <= 0 || w <= 0 || c <= 0) return;
-    int nt = bk__team_size((double)n * h * w * c, POOL_PER_THREAD);
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (long r = 0; r < (long)n * h; r++) {
-        int b = (int)(r / h), yy = (int)(r % h);
-        for (int xx = 0; xx < w; xx++) {
-            float *o = dx + at(b, yy, xx, h, w, c);
-            if (yy / 2 >= oh || xx / 2 >= ow) {
-                memset(o, 0, sizeof(float) * (size_t)c);
-                continue;
-            }
-            size_t src = at(b, yy / 2, xx / 2, oh, ow, c);
-            int q = (yy % 2) * 2 + xx % 2;
-            for (int k = 0; k < c; k++) o[k] = argmax[src + k] == q ? dy[src + k] : 0.0f;
-        }
-    }
+    pool2x2_backward(n, h, w, c, dy, argmax, dx);
 }
 
 void bk_sumpool_forward(int n, int hw, int c, const float *x, float *y)
