@@ -49,6 +49,7 @@ struct Train: ParsableCommand {
   @Option(name: .customLong("ema-decay"), help: "Decay of G's moving average.") var emaDecay: Float?
   @Option(name: .customLong("ema-start"), help: "Step from which the average decays (a copy before).") var emaStart: Int?
   @Option(help: "Precision of every product: fp32 or bf16.") var precision: Precision?
+  @Option(help: "Weight initialisation: ortho (BigGAN's) or N02 (normal, std 0.02).") var initialization: String?
   @Option(help: "Threads (default: OMP_NUM_THREADS or one per core).") var threads: Int?
   @Option(help: "Random seed of initialisation, latents and data order.") var seed: UInt64?
   @Option(name: .customLong("log-every"), help: "Steps between metrics lines.") var logEvery: Int?
@@ -62,6 +63,9 @@ struct Train: ParsableCommand {
     }
     if let heldOut, !(heldOut >= 0 && heldOut < 1) { throw ValidationError("--held-out must be in [0, 1), got \(heldOut)") }
     if let svEvery, svEvery < 1 { throw ValidationError("--sv-every must be at least 1, got \(svEvery)") }
+    if let initialization, !["ortho", "N02"].contains(initialization) {
+      throw ValidationError("--initialization must be ortho or N02, got '\(initialization)'")
+    }
     if let collapseFactor, !(collapseFactor > 1) { throw ValidationError("--collapse-factor must be above 1, got \(collapseFactor)") }
     for (flag, v) in [("--steps", steps), ("--batch", batch), ("--accumulate", accumulate), ("--d-steps", dSteps), ("--threads", threads), ("--log-every", logEvery), ("--sample-every", sampleEvery), ("--checkpoint-every", checkpointEvery), ("--keep", keep)] {
       if let v, v < 1 { throw ValidationError("\(flag) must be at least 1, got \(v)") }
@@ -132,7 +136,10 @@ struct Train: ParsableCommand {
       recipe = r
       position = state.data
       resumeFrom = latest
-    } else if !existing.isEmpty {
+    } else if let initialization {
+      model.initialization = initialization == "ortho" ? .orthogonal : .normal(std: 0.02)
+    }
+    if resumeFrom == nil && !existing.isEmpty {
       throw ValidationError("\(folder) already has checkpoints; pass --resume to continue it or --run to start another")
     }
     let dataset = try makeDataset(resolution: model.resolution, seed: recipe.seed)

@@ -173,3 +173,31 @@ struct TrainingTests {
     #expect(excluded.gradient.storage.allSatisfy { $0 == 0 })
   }
 }
+
+@Suite(.serialized)
+struct StandingStatisticsTests {
+  @Test("standing statistics average the batch statistics of K training passes and leave other state alone")
+  func standing() throws {
+    let model = TrainingTests.model
+    let g = try Generator(model, seed: 3)
+    var rng = SeededRandom(seed: 4)
+    var z = Tensor(shape: [6, model.dimZ])
+    for i in 0..<z.count { z.storage[i] = rng.normal() }
+    let labels = [0, 1, 2, 3, 4, 5]
+    let vectors = g.buffers.filter { $0.name.hasSuffix("u0") }.map(\.value)
+    try g.standingStatistics(passes: 3) { (z, labels) }
+    // With the same batch each pass, the average is that batch's statistics:
+    // for the first batch-norm, those of the stem's output.
+    let stem = try g.linear.forward(
+      try Tensor(shape: [6, model.zChunk], storage: (0..<6).flatMap { b in Array(z.storage[b * model.dimZ..<b * model.dimZ + model.zChunk]) }),
+      mode: .evaluation)
+    let (mean, variance) = try batchStatistics(try stem.reshaped([6, 4, 4, model.generatorBlocks[0].in]))
+    let stats = g.blocks[0].bn1.stats
+    for c in 0..<mean.count {
+      #expect(abs(stats.mean.value.storage[c] - mean.storage[c]) <= 1e-5 * max(1, abs(mean.storage[c])))
+      #expect(abs(stats.variance.value.storage[c] - variance.storage[c]) <= 1e-5 * max(1, variance.storage[c]))
+    }
+    let unchanged = g.buffers.filter { $0.name.hasSuffix("u0") }.map(\.value) == vectors
+    #expect(unchanged, "spectral-norm vectors must be restored")
+  }
+}
