@@ -2,7 +2,7 @@
 """Compare whole BigGAN networks: `biggan-fast bench` against PyTorch eager.
 
 For one setup (a preset, channel multiplier, batch and list of passes), or
-for the two setups the project reports (`--suite`), this script times the
+for the setups the project reports (`--suite`), this script times the
 same passes of the same architecture in PyTorch, in this process, and in our
 binary, as a `biggan-fast bench --json` subprocess, interleaved round by
 round so that both sides see the same machine state:
@@ -17,7 +17,8 @@ round so that both sides see the same machine state:
                  time.perf_counter, in the layout the probe found faster
 
 All timings of a side over all rounds are pooled and their median reported,
-with images/s = batch / median. The speed ratio is torch time / our time
+with images/s = images per call / median: the batch, or 5 x batch for
+`iteration` (see below). The speed ratio is torch time / our time
 (above 1: ours is faster). Both sides use the same thread count (`--threads`
 for ours, `torch.set_num_threads` for PyTorch). The parameter counts of both
 sides are compared; a mismatch is reported as a warning.
@@ -53,11 +54,37 @@ same work; z is drawn anew for every generator forward, labels are
   `requires_grad` in the G step, and the D step's input requires a gradient.
   (BigGAN-PyTorch's training loop skips both; they are extra work on both
   sides here.)
+* iteration: one full training iteration of the paper's recipe, as
+  BigGAN-PyTorch's `train_fns.py` does it (ours runs its Trainer with the
+  default TrainingRecipe). Two D steps, each: `optim_D.zero_grad()`, z ~
+  N(0, 1) and uniformly random labels y, `fake = G(z, y)` in training mode
+  under `torch.no_grad()`, a fresh real batch (x, y_x), `s = D(cat([fake,
+  x]), cat([y, y_x]))`, the hinge loss `mean(relu(1 - s_real)) +
+  mean(relu(1 + s_fake))`, backward, `optim_D.step()`. Then one G step with
+  D's parameters not requiring gradients (BigGAN-PyTorch's `toggle_grad`):
+  `optim_G.zero_grad()`, fresh z and y, `loss = -mean(D(G(z, y), y))`,
+  backward into G, the orthogonal regularisation gradient (for every G
+  parameter with two or more dimensions except `shared.weight`, W =
+  p.view(out, -1): grad += 1e-4 * 2 (W W^T * (1 - I)) W), `optim_G.step()`.
+  Then the EMA of G: a deep copy of G whose state dict (parameters and
+  buffers) is copied from G's before iteration 20000 and lerped towards it
+  with decay 0.9999 from then on. Adam: `torch.optim.Adam`, betas (0,
+  0.999), eps 1e-8, lr 5e-5 for G and 2e-4 for D (`--torch-adam` picks the
+  implementation). The real data is a tensor of DATA_BATCHES batches of
+  uniform [-1, 1) images and random labels made once, outside timing; each D
+  step takes the next batch (a view; the cat copies it), cyclically. Ours
+  draws its real batches from its loader, which renders the built-in shapes
+  on a background thread during the timed calls. Ours does more work than
+  the peer here: its backward always computes D's input gradient (D steps)
+  and D's weight gradients (G step). Images per call: 5 x batch (2 D steps
+  on 2 x batch images, one G step making batch images), as ours counts.
 
 Gradients are set to None before every timed call, outside the timed region,
 so each PyTorch backward writes fresh gradients; ours accumulates into
 gradient tensors that persist between calls. Training-mode calls update the
-batch-norm statistics and spectral-norm vectors on both sides.
+batch-norm statistics and spectral-norm vectors on both sides. The
+`iteration` pass also updates the weights, on both sides; the other passes
+run on whatever weights it left (timing does not depend on the values).
 
 Run from the repository root after building the release binary; see
 Benchmarks/README.md. What this script shares with compare_pytorch.py is in
@@ -65,15 +92,18 @@ benchcommon.py.
 """
 
 import argparse
+import copy
 import datetime
+import math
 import statistics
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Callable, Optional
 
 import torch
+import torch.nn.functional as F
 
 from benchcommon import (
     BenchError, PooledTimings, add_output_options, add_timing_options, append_markdown,
@@ -85,7 +115,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tools"))
 import biggan_reference as br  # noqa: E402
 
-PASSES = ("g-forward", "g-forward-backward", "d-forward-backward", "dg-step")
+PASSES = ("g-forward", "g-forward-backward", "d-forward-backward", "dg-step", "iteration")
 
 LAYOUTS = {"channels_last": torch.channels_last, "nchw": torch.contiguous_format}
 
@@ -114,26 +144,74 @@ PRESETS = {
 }
 SN_EPS, BN_EPS = 1e-6, 1e-5
 
+#: Our `iteration` pass trains on the built-in shapes data, which has ten
+#: classes, so only presets with ten classes can run it.
+TRAINING_CLASSES = 10
+
+#: The paper's recipe, as our TrainingRecipe's defaults (TrainingRecipe.swift).
+D_STEPS = 2
+LR_G, LR_D = 5e-5, 2e-4
+ADAM_BETAS, ADAM_EPS = (0.0, 0.999), 1e-8
+ORTHO_STRENGTH = 1e-4
+EMA_DECAY, EMA_START = 0.9999, 20_000
+#: Real batches made once for the `iteration` pass, used cyclically.
+DATA_BATCHES = 8
+#: `--torch-adam` choices: torch.optim.Adam keyword arguments.
+ADAM_IMPLS = {"fused": {"fused": True}, "foreach": {"foreach": True},
+              "for-loop": {"foreach": False}}
+
+
+def images_per_call(pass_: str, batch: int) -> int:
+    """Images one call of `pass_` counts: 5 x batch for an iteration (2 D
+    steps on 2 x batch images, one G step on batch), else the batch."""
+    return (2 * D_STEPS + 1) * batch if pass_ == "iteration" else batch
+
+
+def supports_iteration(config: str) -> bool:
+    """Whether our binary can run the `iteration` pass for this preset."""
+    return PRESETS[config].classes == TRAINING_CLASSES
+
 
 @dataclass(frozen=True)
 class Setup:
-    """One network comparison: preset, channel multiplier, batch, passes."""
+    """One network comparison: preset, channel multiplier, batch, passes,
+    and optionally the latent and shared-embedding sizes (None: the
+    preset's) and a name."""
 
     config: str
     ch: int
     batch: int
     passes: tuple[str, ...]
+    dim_z: Optional[int] = None
+    shared_dim: Optional[int] = None
+    name: str = ""
+
+    @property
+    def model(self) -> Preset:
+        """The preset with this setup's overrides."""
+        p = PRESETS[self.config]
+        return replace(p, ch=self.ch, dim_z=self.dim_z or p.dim_z,
+                       shared_dim=self.shared_dim or p.shared_dim)
 
     @property
     def title(self) -> str:
         """A short human-readable name."""
-        return f"{self.config}, ch {self.ch}, batch {self.batch}"
+        parts = [self.config, f"ch {self.ch}"]
+        if self.dim_z is not None:
+            parts.append(f"dim_z {self.dim_z}")
+        if self.shared_dim is not None:
+            parts.append(f"shared_dim {self.shared_dim}")
+        parts.append(f"batch {self.batch}")
+        text = ", ".join(parts)
+        return f"{self.name} ({text})" if self.name else text
 
 
-#: The setups the project reports (--suite).
+#: The setups the project reports (--suite). `tiny` is our `tiny` training
+#: preset's architecture and batch (TrainingRecipe.swift).
 SUITE = (
     Setup("cifar32", 64, 50, PASSES),
     Setup("imagenet128", 96, 8, ("g-forward", "g-forward-backward", "d-forward-backward")),
+    Setup("cifar32", 16, 32, ("g-forward", "iteration"), dim_z=64, shared_dim=32, name="tiny"),
 )
 
 
@@ -143,9 +221,15 @@ SUITE = (
 def run_ours(binary: Path, setup: Setup, precision: str, threads: int,
              repeats: int) -> dict:
     """One round of `biggan-fast bench --json`: the parsed document."""
+    overrides = []
+    if setup.dim_z is not None:
+        overrides += ["--dim-z", str(setup.dim_z)]
+    if setup.shared_dim is not None:
+        overrides += ["--shared-dim", str(setup.shared_dim)]
     doc = run_bench_json(
         binary,
-        ["--config", setup.config, "--ch", str(setup.ch), "--batch", str(setup.batch),
+        ["--config", setup.config, "--ch", str(setup.ch), *overrides,
+         "--batch", str(setup.batch),
          "--pass", *setup.passes, "--precision", precision, "--threads", str(threads),
          "--repeats", str(repeats)],
         "biggan-fast",
@@ -153,6 +237,13 @@ def run_ours(binary: Path, setup: Setup, precision: str, threads: int,
     got = [r["pass"] for r in doc["results"]]
     if got != list(setup.passes):
         raise BenchError(f"biggan-fast timed passes {got}, expected {list(setup.passes)}")
+    for r in doc["results"]:
+        # Both sides must count the same images per call.
+        images = images_per_call(r["pass"], setup.batch)
+        if not math.isclose(r["images_per_s"] * r["median_s"], images, rel_tol=1e-6):
+            raise BenchError(
+                f"biggan-fast counts {r['images_per_s'] * r['median_s']:.0f} images per "
+                f"{r['pass']} call, this script {images}")
     return doc
 
 
@@ -165,32 +256,57 @@ def attention_spec(resolutions: tuple[int, ...]) -> str:
 
 
 class TorchPasses:
-    """The reference G and D of a setup, their inputs, and the four passes.
+    """The reference G and D of a setup, their inputs, and the passes.
 
     `make_call(pass_)` does the untimed preparation of one call (network
     modes, gradients set to None, leaf inputs) and returns the callable to
-    time. `memory_format` picks the activation layout of later calls.
+    time. `memory_format` picks the activation layout of later calls. If the
+    setup has the `iteration` pass, there is also the training state: the
+    optimizers, the EMA copy of G and the real data.
     """
 
-    def __init__(self, setup: Setup, precision: str):
-        p = PRESETS[setup.config]
+    def __init__(self, setup: Setup, precision: str, adam: str = "fused"):
+        p = setup.model
         torch.manual_seed(0)
         self.G = br.Generator(
-            resolution=p.resolution, G_ch=setup.ch, dim_z=p.dim_z, n_classes=p.classes,
+            resolution=p.resolution, G_ch=p.ch, dim_z=p.dim_z, n_classes=p.classes,
             shared_dim=p.shared_dim, G_shared=True, hier=True,
             G_attn=attention_spec(p.g_attention), BN_eps=BN_EPS, SN_eps=SN_EPS)
         self.D = br.Discriminator(
-            resolution=p.resolution, D_ch=setup.ch, n_classes=p.classes,
+            resolution=p.resolution, D_ch=p.ch, n_classes=p.classes,
             D_attn=attention_spec(p.d_attention), SN_eps=SN_EPS)
         self.batch = setup.batch
+        self.classes = p.classes
         self.bf16 = precision == "bf16"
         self.labels = torch.arange(setup.batch) % p.classes
         self.real = torch.rand(setup.batch, 3, p.resolution, p.resolution) * 2 - 1
         self.memory_format = torch.contiguous_format
+        if "iteration" in setup.passes:
+            # Before the hooks: a deep copy would copy their bound `self` too.
+            self._init_training(p, adam)
         blocks = [m for m in (*self.G.modules(), *self.D.modules())
                   if isinstance(m, (br.GBlock, br.DBlock))]
         for m in (*blocks, self.G.output_layer):
             m.register_forward_pre_hook(self._convert_input)
+
+    def _init_training(self, p: Preset, adam: str) -> None:
+        """Optimizers, the EMA copy of G and the real data of `iteration`."""
+        self.G_ema = copy.deepcopy(self.G).requires_grad_(False)
+        ema_state, state = self.G_ema.state_dict(), self.G.state_dict()
+        # state_dict tensors share storage with the parameters and buffers,
+        # which the optimizer and the forwards update in place.
+        self.ema_pairs = [(ema_state[k], state[k]) for k in state]
+        self.ortho_params = [q for n, q in self.G.named_parameters()
+                             if q.ndim >= 2 and n != "shared.weight"]
+        self.optim_g = torch.optim.Adam(self.G.parameters(), lr=LR_G, betas=ADAM_BETAS,
+                                        eps=ADAM_EPS, **ADAM_IMPLS[adam])
+        self.optim_d = torch.optim.Adam(self.D.parameters(), lr=LR_D, betas=ADAM_BETAS,
+                                        eps=ADAM_EPS, **ADAM_IMPLS[adam])
+        self.iterations = 0
+        n = DATA_BATCHES * self.batch
+        self.data = torch.rand(n, 3, p.resolution, p.resolution) * 2 - 1
+        self.data_labels = torch.randint(p.classes, (n,))
+        self.data_cursor = 0
 
     def _convert_input(self, _module: torch.nn.Module, args: tuple) -> tuple:
         """Forward pre-hook: the block's activation in `memory_format`."""
@@ -209,10 +325,22 @@ class TorchPasses:
         """A fresh batch of z."""
         return torch.randn(self.batch, self.G.dim_z)
 
+    def random_labels(self) -> torch.Tensor:
+        """A fresh batch of uniformly random classes."""
+        return torch.randint(self.classes, (self.batch,))
+
+    def real_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next batch of the real data (views), cyclically."""
+        i = self.data_cursor
+        self.data_cursor = (i + 1) % DATA_BATCHES
+        rows = slice(i * self.batch, (i + 1) * self.batch)
+        return self.data[rows], self.data_labels[rows]
+
     def make_call(self, pass_: str) -> Callable[[], None]:
         """Prepares one call of `pass_` and returns it."""
         for p in (*self.G.parameters(), *self.D.parameters()):
             p.grad = None
+            p.requires_grad_(True)  # the iteration turns D's off in its G step
         if pass_ == "g-forward":
             self.G.eval()
             return self._g_forward
@@ -225,6 +353,8 @@ class TorchPasses:
             return lambda: self._d_forward_backward(real)
         if pass_ == "dg-step":
             return self._dg_step
+        if pass_ == "iteration":
+            return self._iteration
         raise ValueError(f"unknown pass {pass_!r}; expected one of {', '.join(PASSES)}")
 
     def _g_forward(self) -> None:
@@ -252,6 +382,54 @@ class TorchPasses:
             scores = self.D(self.G(self.latents(), self.labels), self.labels)
         scores.backward(torch.full_like(scores, 1 / self.batch))
 
+    def _iteration(self) -> None:
+        """BigGAN-PyTorch's train_fns.GAN_training_function, one call."""
+        G, D, b = self.G, self.D, self.batch
+        D.requires_grad_(True)
+        for _ in range(D_STEPS):
+            self.optim_d.zero_grad()
+            z, y = self.latents(), self.random_labels()
+            x, y_x = self.real_batch()
+            with torch.no_grad(), self.autocast():
+                fake = G(z, y)
+            with self.autocast():
+                scores = D(torch.cat([fake, x]), torch.cat([y, y_x]))
+            scores = scores.float()
+            loss = F.relu(1 - scores[b:]).mean() + F.relu(1 + scores[:b]).mean()
+            loss.backward()
+            self.optim_d.step()
+        D.requires_grad_(False)
+        self.optim_g.zero_grad()
+        y = self.random_labels()
+        with self.autocast():
+            scores = D(G(self.latents(), y), y)
+        loss = -scores.float().mean()
+        loss.backward()
+        self._orthogonal_gradient()
+        self.optim_g.step()
+        self.iterations += 1
+        self._ema_update()
+
+    def _orthogonal_gradient(self) -> None:
+        """Adds ORTHO_STRENGTH * 2 (W W^T * (1 - I)) W to G's gradients."""
+        with torch.no_grad():
+            for p in self.ortho_params:
+                w = p.reshape(p.shape[0], -1)
+                gram = w @ w.t()
+                gram.fill_diagonal_(0)
+                p.grad.add_((gram @ w).view(p.shape), alpha=2 * ORTHO_STRENGTH)
+
+    def _ema_update(self) -> None:
+        """G_ema <- decay G_ema + (1 - decay) G over the state dict; a plain
+        copy before iteration EMA_START."""
+        decay = 0.0 if self.iterations < EMA_START else EMA_DECAY
+        with torch.no_grad():
+            for target, source in self.ema_pairs:
+                if decay == 0:
+                    target.copy_(source)
+                else:
+                    target.lerp_(source, 1 - decay)
+
 
 def probe_layouts(nets: TorchPasses, pass_: str, repeats: int) -> dict[str, float]:
     """The median seconds of `pass_` in each layout of LAYOUTS."""
@@ -270,7 +448,8 @@ class PassResult(PooledTimings):
     """All timings of one pass, both sides, over all rounds."""
 
     pass_: str
-    batch: int
+    #: Images one call counts (images_per_call).
+    images: int
     layout: str
     layout_probe_s: dict[str, float]
     ours_s: list[float] = field(default_factory=list)
@@ -284,14 +463,15 @@ class PassResult(PooledTimings):
     def to_json(self) -> dict:
         """Raw timings and, if complete, the derived medians, for --json."""
         doc = {
-            "pass": self.pass_, "torch_layout": self.layout,
+            "pass": self.pass_, "images_per_call": self.images,
+            "torch_layout": self.layout,
             "torch_layout_probe_median_s": self.layout_probe_s,
             "ours_times_s": self.ours_s, "torch_times_s": self.torch_s,
         }
         if self.complete:
             doc.update(ours_median_s=self.ours_median, torch_median_s=self.torch_median,
-                       ours_images_per_s=self.batch / self.ours_median,
-                       torch_images_per_s=self.batch / self.torch_median,
+                       ours_images_per_s=self.images / self.ours_median,
+                       torch_images_per_s=self.images / self.torch_median,
                        speedup=self.speedup)
         return doc
 
@@ -319,9 +499,11 @@ class SetupResult:
 
     def to_json(self) -> dict:
         """The setup, parameter counts and every pass, for --json."""
+        model = self.setup.model
         doc = {
-            "config": self.setup.config, "ch": self.setup.ch, "batch": self.setup.batch,
-            "precision": self.precision, "isa": self.isa,
+            "name": self.setup.name, "config": self.setup.config, "ch": self.setup.ch,
+            "dim_z": model.dim_z, "shared_dim": model.shared_dim,
+            "batch": self.setup.batch, "precision": self.precision, "isa": self.isa,
             "ours_parameters": (dict(zip("GD", self.ours_parameters))
                                 if self.ours_parameters else None),
             "torch_parameters": dict(zip("GD", self.torch_parameters)),
@@ -336,13 +518,14 @@ def compare_setup(setup: Setup, args: argparse.Namespace) -> SetupResult:
     """The layout probe, then interleaved rounds of ours and PyTorch."""
     result = SetupResult(setup, args.precision)
     try:
-        nets = TorchPasses(setup, args.precision)
+        nets = TorchPasses(setup, args.precision, args.torch_adam)
         result.torch_parameters = nets.parameter_counts
         layouts = {}
         for pass_ in setup.passes:
             probe = probe_layouts(nets, pass_, args.repeats)
             layouts[pass_] = min(probe, key=probe.get)
-            result.passes.append(PassResult(pass_, setup.batch, layouts[pass_], probe))
+            result.passes.append(PassResult(pass_, images_per_call(pass_, setup.batch),
+                                            layouts[pass_], probe))
             print(f"  layout probe {pass_}: "
                   + ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in probe.items())
                   + f" -> {layouts[pass_]}", file=sys.stderr)
@@ -378,8 +561,8 @@ def table_rows(result: SetupResult) -> list[list[str]]:
             rows.append([r.pass_, r.layout] + ["-"] * (len(HEADER) - 2))
             continue
         rows.append([r.pass_, r.layout,
-                     f"{r.torch_median * 1e3:.1f}", f"{r.batch / r.torch_median:.1f}",
-                     f"{r.ours_median * 1e3:.1f}", f"{r.batch / r.ours_median:.1f}",
+                     f"{r.torch_median * 1e3:.1f}", f"{r.images / r.torch_median:.1f}",
+                     f"{r.ours_median * 1e3:.1f}", f"{r.images / r.ours_median:.1f}",
                      f"{r.speedup:.2f}x"])
     return rows
 
@@ -403,6 +586,7 @@ def environment(args: argparse.Namespace) -> dict:
         "rounds": args.rounds,
         "repeats": args.repeats,
         "precision": args.precision,
+        "torch_adam": args.torch_adam,
         "torch_version": torch.__version__,
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
     }
@@ -430,6 +614,17 @@ def markdown_section(env: dict, results: list[SetupResult]) -> str:
         "Benchmarks/compare_networks.py for the PyTorch code.",
         "",
     ]
+    if any(p.pass_ == "iteration" for r in results for p in r.passes):
+        parts[-1:-1] = [
+            "",
+            "iteration is one training iteration of the paper's recipe (2 D steps, "
+            "1 G step, Adam, orthogonal regularisation, EMA of G); its img/s counts "
+            "5 x batch images per iteration, on both sides. PyTorch: "
+            f"`torch.optim.Adam` ({env['torch_adam']}), D's parameters frozen in the "
+            "G step as BigGAN-PyTorch does; ours also computes D's input gradient in "
+            "the D steps and D's weight gradients in the G step, and renders its "
+            "real batches on a background thread.",
+        ]
     for r in results:
         og, od = (f"{n:,}" for n in r.ours_parameters) if r.ours_parameters else ("?", "?")
         tg, td = r.torch_parameters
@@ -460,30 +655,46 @@ def parse_args() -> argparse.Namespace:
                    help="preset (default: cifar32)")
     p.add_argument("--ch", type=int,
                    help="channel multiplier of G and D (default: the preset's)")
+    p.add_argument("--dim-z", type=int, help="latent size (default: the preset's)")
+    p.add_argument("--shared-dim", type=int,
+                   help="shared class-embedding size (default: the preset's)")
     p.add_argument("--batch", type=int, help="batch size (default: 8)")
     p.add_argument("--passes", nargs="+", choices=PASSES, metavar="PASS",
-                   help=f"passes to time, of: {', '.join(PASSES)} (default: all)")
+                   help=f"passes to time, of: {', '.join(PASSES)} (default: all; "
+                        f"iteration only for presets with {TRAINING_CLASSES} classes)")
     p.add_argument("--suite", action="store_true",
-                   help="the two reported setups instead of --config/--ch/--batch/"
-                        "--passes: " + "; ".join(
+                   help="the reported setups instead of --config/--ch/--dim-z/"
+                        "--shared-dim/--batch/--passes: " + "; ".join(
                             f"{s.title}: {', '.join(s.passes)}" for s in SUITE))
+    p.add_argument("--torch-adam", choices=sorted(ADAM_IMPLS), default="fused",
+                   help="torch.optim.Adam implementation of the PyTorch iteration "
+                        "(default: %(default)s)")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                    help="fp32, or bf16 (PyTorch: bfloat16 autocast) (default: %(default)s)")
     add_timing_options(p, rounds_help="interleaved rounds",
                        repeats_help="timed calls per side, pass and round")
     add_output_options(p)
     args = p.parse_args()
-    require_positive(p, args, ("threads", "rounds", "repeats", "ch", "batch"))
+    require_positive(p, args, ("threads", "rounds", "repeats", "ch", "batch", "dim_z",
+                               "shared_dim"))
     if args.suite:
-        given = [f"--{n}" for n in ("config", "ch", "batch", "passes")
+        given = [f"--{n.replace('_', '-')}"
+                 for n in ("config", "ch", "dim_z", "shared_dim", "batch", "passes")
                  if getattr(args, n) is not None]
         if given:
             p.error(f"--suite fixes the setups; drop {', '.join(given)}")
         args.setups = SUITE
     else:
         config = args.config or "cifar32"
-        args.setups = (Setup(config, args.ch or PRESETS[config].ch, args.batch or 8,
-                             tuple(dict.fromkeys(args.passes or PASSES))),)
+        passes = tuple(dict.fromkeys(args.passes or PASSES))
+        if not supports_iteration(config):
+            if args.passes and "iteration" in passes:
+                p.error(f"the iteration pass needs a preset with {TRAINING_CLASSES} "
+                        f"classes (our trainer's built-in data); {config} has "
+                        f"{PRESETS[config].classes}")
+            passes = tuple(x for x in passes if x != "iteration")
+        args.setups = (Setup(config, args.ch or PRESETS[config].ch, args.batch or 8, passes,
+                             dim_z=args.dim_z, shared_dim=args.shared_dim),)
     require_binary(p, args.biggan_fast, "--biggan-fast")
     return args
 

@@ -150,6 +150,24 @@ struct TrainingTests {
     }
   }
 
+  @Test("with D's gradients turned off (the G step), D still passes the same input gradient")
+  func frozenDiscriminator() throws {
+    let d = try Discriminator(Self.model, seed: 6)
+    var rng = SeededRandom(seed: 7)
+    var images = Tensor(shape: [3, 32, 32, 3])
+    for i in 0..<images.count { images.storage[i] = rng.uniform() * 2 - 1 }
+    let g = Tensor(shape: [3, 1], repeating: 0.5)
+    _ = try d.forward(images, labels: [1, 2, 3], mode: .evaluation)
+    let full = try d.backward(g)
+    d.zeroGradients()
+    d.requireGradients(false)
+    _ = try d.forward(images, labels: [1, 2, 3], mode: .evaluation)
+    let passed = try d.backward(g)
+    d.requireGradients(true)
+    #expect(passed == full)
+    #expect(d.parameters.allSatisfy { $0.gradient.storage.allSatisfy { $0 == 0 } })
+  }
+
   @Test("orthogonal regularisation adds the gradient of its penalty")
   func orthogonalRegularization() throws {
     var rng = SeededRandom(seed: 5)

@@ -41,10 +41,12 @@ public final class Conv2d: Module {
 
   /// Accumulates the parameter gradients and returns `dL/dx`.
   func backward(_ dy: Tensor) throws(KernelError) -> Tensor {
-    let (dw, db) = try conv2dBackwardWeight(
-      input, outputGradient: dy, geometry: geometry, precision: precision)
-    try weight.accumulate(try sn?.weightGradient(dw, weight: weight.value) ?? dw)
-    try bias?.accumulate(db)
+    if weight.requiresGradient {
+      let (dw, db) = try conv2dBackwardWeight(
+        input, outputGradient: dy, geometry: geometry, precision: precision)
+      try weight.accumulate(try sn?.weightGradient(dw, weight: weight.value) ?? dw)
+      try bias?.accumulate(db)
+    }
     return try conv2dBackwardData(
       dy, weight: effective, inputShape: input.shape, geometry: geometry, precision: precision)
   }

@@ -35,6 +35,7 @@ public final class Embedding: Module {
 
   /// Accumulates the weight gradient from `dL/d(rows)`.
   func backward(_ dy: Tensor) throws(KernelError) {
+    guard weight.requiresGradient else { return }
     let f = weight.value.shape[1]
     var g = Tensor(shape: weight.value.shape)
     for (i, c) in labels.enumerated() {

@@ -38,10 +38,12 @@ public final class Linear: Module {
 
   /// Accumulates the parameter gradients and returns `dL/dx`.
   func backward(_ dy: Tensor) throws(KernelError) -> Tensor {
-    var dw = Tensor(shape: weight.value.shape)
-    try gemm(dy, input, into: &dw, transposeA: true, precision: precision)
-    try weight.accumulate(try sn?.weightGradient(dw, weight: weight.value) ?? dw)
-    if let bias {
+    if weight.requiresGradient {
+      var dw = Tensor(shape: weight.value.shape)
+      try gemm(dy, input, into: &dw, transposeA: true, precision: precision)
+      try weight.accumulate(try sn?.weightGradient(dw, weight: weight.value) ?? dw)
+    }
+    if let bias, bias.requiresGradient {
       let n = dy.shape[0], o = dy.shape[1]
       var db = Tensor(shape: [o])
       for i in 0..<n { for j in 0..<o { db.storage[j] += dy.storage[i * o + j] } }

@@ -8,6 +8,9 @@ public final class Parameter {
   public var value: Tensor
   /// Accumulates across backward passes until `zeroGradient()`.
   public var gradient: Tensor
+  /// When false, backward passes skip this parameter's gradient (and the
+  /// work of computing it), as PyTorch's `requires_grad = False` does.
+  public var requiresGradient = true
 
   init(_ name: String, _ value: Tensor) {
     self.name = name
@@ -17,7 +20,9 @@ public final class Parameter {
 
   public func zeroGradient() { gradient = Tensor(shape: value.shape) }
 
-  func accumulate(_ g: Tensor) throws(KernelError) { try gradient.add(g) }
+  func accumulate(_ g: Tensor) throws(KernelError) {
+    if requiresGradient { try gradient.add(g) }
+  }
 }
 
 /// A state tensor that is saved with the model but not trained: running
@@ -43,6 +48,11 @@ extension Module {
   public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
 
   public func zeroGradients() { parameters.forEach { $0.zeroGradient() } }
+
+  /// Turns gradient computation for every parameter on or off (BigGAN-PyTorch's
+  /// `toggle_grad`): the generator's step backpropagates through D for its
+  /// input gradient only.
+  public func requireGradients(_ flag: Bool) { parameters.forEach { $0.requiresGradient = flag } }
 }
 
 /// Whether a forward pass trains (batch statistics, spectral-norm vector

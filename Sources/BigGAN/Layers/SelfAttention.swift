@@ -56,7 +56,9 @@ public final class SelfAttention: Module {
   func backward(_ dy: Tensor) throws(KernelError) -> Tensor {
     guard let s = cache else { throw .shape("SelfAttention.backward called before forward") }
     let (b, h, w, c) = (s.x.shape[0], s.x.shape[1], s.x.shape[2], s.x.shape[3])
-    try gamma.accumulate(try Tensor(shape: [], storage: [Float(try dot(dy, s.o))]))
+    if gamma.requiresGradient {
+      try gamma.accumulate(try Tensor(shape: [], storage: [Float(try dot(dy, s.o))]))
+    }
     let dAtt = try o.backward(dy.scaled(by: gamma.value.storage[0]))
     let (dq, dk, dv) = try attentionBackward(
       theta: s.theta, phi: s.phi, g: s.g, output: s.attended, logSumExp: s.lse,

@@ -132,6 +132,10 @@ public final class Trainer {
       report.meanFake = meanFake
     }
     generator.zeroGradients()
+    // D only passes the gradient through to G here (BigGAN-PyTorch's
+    // toggle_grads): its own weight gradients are neither needed nor computed.
+    discriminator.requireGradients(false)
+    defer { discriminator.requireGradients(true) }
     var lossG: Float = 0
     for _ in 0..<k {
       let (z, y) = sampleLatents(b)
