@@ -195,12 +195,14 @@ size_t bk__gemm_workspace_size(const bk_kernels *kr, const bk_gemm_args *g,
     return p.pass_bytes * (size_t)p.group + p.a_bytes * (size_t)threads;
 }
 
-/* How a team shares one JC panel: 1 = split M, 0 = split N. */
+/* How a team shares one JC panel: 1 = split M, 0 = split N. A tie goes to
+ * N: each thread then packs only its own B panels and never waits at a
+ * barrier. */
 static int split_m(int m_tiles, int n_tiles, int nt)
 {
     long cost_m = (long)ceil_div(m_tiles, nt) * n_tiles;
     long cost_n = (long)ceil_div(n_tiles, nt) * m_tiles;
-    return cost_m <= cost_n;
+    return cost_m < cost_n;
 }
 
 static void team_barrier(int nt)
