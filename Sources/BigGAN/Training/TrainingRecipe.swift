@@ -50,10 +50,10 @@ public struct TrainingRecipe: Codable, Equatable, Sendable {
     r.discriminatorLearningRate = 2e-4
     r.emaDecay = 0.999
     r.emaStart = 100
-    r.steps = 2000
+    r.steps = 1500
     r.logEvery = 10
-    r.sampleEvery = 200
-    r.checkpointEvery = 200
+    r.sampleEvery = 100
+    r.checkpointEvery = 100
     r.singularValueEvery = 100
     let model = BigGANConfiguration(
       resolution: 32, generatorChannels: 16, discriminatorChannels: 16, dimZ: 64, sharedDim: 32,
