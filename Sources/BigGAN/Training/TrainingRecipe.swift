@@ -48,8 +48,9 @@ public struct TrainingRecipe: Codable, Equatable, Sendable {
     r.discriminatorSteps = 2
     r.generatorLearningRate = 2e-4
     r.discriminatorLearningRate = 2e-4
-    r.emaDecay = 0.999
-    r.emaStart = 100
+    // A short run needs a short average: 0.99 spans about the last 100 steps.
+    r.emaDecay = 0.99
+    r.emaStart = 200
     r.steps = 1500
     r.logEvery = 10
     r.sampleEvery = 100
