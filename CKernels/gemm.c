@@ -195,14 +195,21 @@ size_t bk__gemm_workspace_size(const bk_kernels *kr, const bk_gemm_args *g,
     return p.pass_bytes * (size_t)p.group + p.a_bytes * (size_t)threads;
 }
 
-/* How a team shares one JC panel: 1 = split M, 0 = split N. A tie goes to
- * N: each thread then packs only its own B panels and never waits at a
- * barrier. */
-static int split_m(int m_tiles, int n_tiles, int nt)
+/*
+ * How a team shares one JC panel: 1 = split M, 0 = split N. The estimate is
+ * a thread's work per k step, in FMA lanes: its micro-tiles, plus packing
+ * (a copied element costs about as much as a 16-lane FMA instruction). Split
+ * M packs only the thread's own A rows but shares B and so meets barriers;
+ * split N packs its own B columns without barriers but the whole A. Ties, and
+ * near ties (the barriers), go to N.
+ */
+static int split_m(const bk_kernels *kr, int m_tiles, int n_tiles, int nt)
 {
-    long cost_m = (long)ceil_div(m_tiles, nt) * n_tiles;
-    long cost_n = (long)ceil_div(n_tiles, nt) * m_tiles;
-    return cost_m < cost_n;
+    double tile = (double)kr->mr * kr->nr, copy = 16.0;
+    double rows = (double)m_tiles * kr->mr, cols = (double)n_tiles * kr->nr;
+    double cost_m = ceil_div(m_tiles, nt) * (double)n_tiles * tile + (rows + cols) / nt * copy;
+    double cost_n = ceil_div(n_tiles, nt) * (double)m_tiles * tile + (rows + cols / nt) * copy;
+    return cost_m * 1.02 < cost_n;
 }
 
 static void team_barrier(int nt)
@@ -230,7 +237,7 @@ void bk__gemm_team(const bk_kernels *kr, const bk_gemm_args *g, void *ws,
     for (int j0 = 0; j0 < g->n; j0 += pl.nc_eff) {
         int cols = min_int(pl.nc_eff, g->n - j0);
         int n_tiles = ceil_div(cols, nr);
-        int by_m = split_m(m_tiles, n_tiles, nt);
+        int by_m = split_m(kr, m_tiles, n_tiles, nt);
         /* This thread's rows [r0, r1) and B micro-panels [t0, t1). */
         int r0 = 0, r1 = g->m, t0 = 0, t1 = n_tiles;
         if (by_m) {
