@@ -103,32 +103,50 @@ void bk_bn_backward(int n, int hw, int c, const float *x, const float *mean,
         int c0, c1;
         channel_slice(c, TEAM_ID, TEAM_SIZE, &c0, &c1);
         int w = c1 - c0;
-        /* Per channel: sum of dy*gain and of dy*gain*xhat over all pixels
-         * (what batch statistics feed back), and per gain row the sums of
-         * dy and dy*xhat (the gain and bias gradients). */
-        double *acc = bk__workspace(BK_WS_NORM, sizeof(double) * 4 * (size_t)(w > 0 ? w : 1));
+        /* Per channel of this thread's slice: sums over all pixels of
+         * dy*gain and dy*gain*xhat (what batch statistics feed back), and
+         * per gain row the sums of dy and dy*xhat (the gain and bias
+         * gradients). One sample's pixels are summed in float, so the inner
+         * loop vectorises, then folded into double totals in sample order. */
+        size_t bytes = sizeof(double) * 4 * (size_t)(w > 0 ? w : 1) + sizeof(float) * 7 * (size_t)(w > 0 ? w : 1);
+        double *acc = bk__workspace(BK_WS_NORM, bytes);
         if (acc && w > 0) {
             double *sd = acc, *sdx = acc + w, *gd = acc + 2 * w, *gdx = acc + 3 * w;
-            for (int j = 0; j < w; j++) sd[j] = sdx[j] = gd[j] = gdx[j] = 0.0;
-            for (long r = 0; r < rows; r++) {
-                int s = (int)(r / hw);
-                const float *xr = x + (size_t)r * c + c0;
-                const float *dyr = dy + (size_t)r * c + c0;
-                const float *yr = y ? y + (size_t)r * c + c0 : NULL;
+            float *rstd = (float *)(acc + 4 * w), *mu = rstd + w;
+            float *pd = mu + w, *pdx = pd + w, *psd = pdx + w, *psdx = psd + w, *scale = psdx + w;
+            for (int j = 0; j < w; j++) {
+                sd[j] = sdx[j] = gd[j] = gdx[j] = 0.0;
+                rstd[j] = 1.0f / sqrtf(var[c0 + j] + eps);
+                mu[j] = mean[c0 + j];
+            }
+            for (int s = 0; s < n; s++) {
                 const float *gs = gain ? gain + (size_t)s * stride + c0 : NULL;
                 for (int j = 0; j < w; j++) {
-                    float g = yr && yr[j] <= 0.0f ? 0.0f : dyr[j];
-                    float xhat = (xr[j] - mean[c0 + j]) * (1.0f / sqrtf(var[c0 + j] + eps));
-                    gd[j] += g;
-                    gdx[j] += (double)g * xhat;
-                    float gg = gs ? g * gs[j] : g;
-                    sd[j] += gg;
-                    sdx[j] += (double)gg * xhat;
+                    pd[j] = pdx[j] = 0.0f;
+                    scale[j] = gs ? gs[j] : 1.0f;
                 }
-                /* A gain row ends with the last pixel of a sample (stride > 0)
-                 * or of the batch (stride 0). */
-                int row_end = stride ? (r + 1) % hw == 0 : r + 1 == rows;
-                if (row_end) {
+                for (int p = 0; p < hw; p++) {
+                    size_t o = ((size_t)s * hw + p) * c + c0;
+                    const float *xr = x + o, *dyr = dy + o, *yr = y ? y + o : NULL;
+                    for (int j = 0; j < w; j++) {
+                        float g = yr && yr[j] <= 0.0f ? 0.0f : dyr[j];
+                        float xhat = (xr[j] - mu[j]) * rstd[j];
+                        pd[j] += g;
+                        pdx[j] += g * xhat;
+                    }
+                }
+                /* dy*gain sums follow from dy sums: the gain is constant
+                 * over a sample's pixels. */
+                for (int j = 0; j < w; j++) {
+                    psd[j] = pd[j] * scale[j];
+                    psdx[j] = pdx[j] * scale[j];
+                    sd[j] += psd[j];
+                    sdx[j] += psdx[j];
+                    gd[j] += pd[j];
+                    gdx[j] += pdx[j];
+                }
+                /* A gain row ends with a sample (stride > 0) or the batch. */
+                if (stride || s == n - 1) {
                     size_t o = (size_t)s * stride + c0;
                     for (int j = 0; j < w; j++) {
                         if (dgain) dgain[o + j] = (float)gdx[j];
@@ -137,24 +155,27 @@ void bk_bn_backward(int n, int hw, int c, const float *x, const float *mean,
                     }
                 }
             }
-            for (long r = 0; r < rows; r++) {
-                int s = (int)(r / hw);
-                const float *xr = x + (size_t)r * c + c0;
-                const float *dyr = dy + (size_t)r * c + c0;
-                const float *yr = y ? y + (size_t)r * c + c0 : NULL;
+            for (int j = 0; j < w; j++) {
+                pd[j] = (float)(sd[j] / rows);
+                pdx[j] = (float)(sdx[j] / rows);
+            }
+            for (int s = 0; s < n; s++) {
                 const float *gs = gain ? gain + (size_t)s * stride + c0 : NULL;
-                float *dxr = dx + (size_t)r * c + c0;
-                for (int j = 0; j < w; j++) {
-                    float g = yr && yr[j] <= 0.0f ? 0.0f : dyr[j];
-                    float gg = gs ? g * gs[j] : g;
-                    float rstd = 1.0f / sqrtf(var[c0 + j] + eps);
-                    if (!batch_stats) {
-                        dxr[j] = gg * rstd;
-                        continue;
+                for (int j = 0; j < w; j++) scale[j] = gs ? gs[j] : 1.0f;
+                for (int p = 0; p < hw; p++) {
+                    size_t o = ((size_t)s * hw + p) * c + c0;
+                    const float *xr = x + o, *dyr = dy + o, *yr = y ? y + o : NULL;
+                    float *dxr = dx + o;
+                    for (int j = 0; j < w; j++) {
+                        float g = yr && yr[j] <= 0.0f ? 0.0f : dyr[j];
+                        float gg = g * scale[j];
+                        if (!batch_stats) {
+                            dxr[j] = gg * rstd[j];
+                            continue;
+                        }
+                        float xhat = (xr[j] - mu[j]) * rstd[j];
+                        dxr[j] = rstd[j] * (gg - pd[j] - xhat * pdx[j]);
                     }
-                    float xhat = (xr[j] - mean[c0 + j]) * rstd;
-                    float mdy = (float)(sd[j] / rows), mdyx = (float)(sdx[j] / rows);
-                    dxr[j] = rstd * (gg - mdy - xhat * mdyx);
                 }
             }
         }
