@@ -34,6 +34,7 @@ struct Sample: ParsableCommand {
   @Option(help: "Precision of every product: fp32 or bf16.") var precision: Precision = .fp32
   @Option(help: "Threads (default: OMP_NUM_THREADS or one per core).") var threads: Int?
   @Option(name: .customLong("standing-stats"), help: "Recompute batch-norm statistics over this many training-mode passes first.") var standingStats: Int?
+  @Option(help: "Truncation sweep: comma-separated values in (0, 1]; one column per value, one row per (class, latent), same latent across a row (the paper's fidelity/variety picture, written as sweep.png).") var sweep: String?
   @Option(help: "Latents from a .npy file [n, dim_z] (overrides --seed and truncation).") var z: String?
   @Option(help: "Class indices from a .npy file [n] (with --z).") var y: String?
 
@@ -52,6 +53,21 @@ struct Sample: ParsableCommand {
       throw ValidationError("pass exactly one of --run and --checkpoint")
     }
     if (z == nil) != (y == nil) { throw ValidationError("--z and --y go together") }
+    if sweep != nil && z != nil { throw ValidationError("--sweep draws its own latents; it does not take --z") }
+    _ = try sweepValues()
+  }
+
+  /// The truncation values of `--sweep`, each in (0, 1].
+  func sweepValues() throws -> [Float] {
+    guard let sweep else { return [] }
+    let values = try sweep.split(separator: ",").map { part -> Float in
+      guard let v = Float(part.trimmingCharacters(in: .whitespaces)), v > 0, v <= 1 else {
+        throw ValidationError("--sweep: '\(part)' is not a truncation in (0, 1]")
+      }
+      return v
+    }
+    guard !values.isEmpty else { throw ValidationError("--sweep needs at least one value") }
+    return values
   }
 
   /// The weights file and the model it belongs to.
@@ -80,6 +96,7 @@ struct Sample: ParsableCommand {
     Machine.keepLargeAllocations()
     if let threads { Machine.threads = threads }
     let (file, model) = try source()
+    let sweepTruncations = try sweepValues()
     let g = try Generator(model, seed: 0, initialization: .zeros)
     try StateDict.load(g, from: file)
     g.precision = precision
@@ -97,6 +114,18 @@ struct Sample: ParsableCommand {
           throw ValidationError("--y \(y): class \(v) is not an index in 0..<\(model.classes)")
         }
         return Int(v)
+      }
+    } else if !sweepTruncations.isEmpty {
+      // Row r keeps one generator seed, so its latent changes only by the
+      // truncation across the columns.
+      let rows = try classList(model.classes).flatMap { Array(repeating: $0, count: count) }
+      labels = rows.flatMap { Array(repeating: $0, count: sweepTruncations.count) }
+      latents = []
+      for r in rows.indices {
+        for t in sweepTruncations {
+          var rng = SeededRandom(seed: seed &+ UInt64(r))
+          latents += Truncation(rawValue: truncationMode)!.latents(count: 1, dim: model.dimZ, truncation: t, rng: &rng)
+        }
       }
     } else {
       let chosen = try classList(model.classes)
@@ -140,6 +169,10 @@ struct Sample: ParsableCommand {
       let path = (output as NSString).appendingPathComponent("samples.npy")
       try NPY.write(images.storage, shape: images.shape, to: path)
       print("wrote \(path)")
+    case .png where !sweepTruncations.isEmpty:
+      let path = (output as NSString).appendingPathComponent("sweep.png")
+      try PNG.write(ImageGrid.sheet(images, columns: sweepTruncations.count), to: path)
+      print("wrote \(path) (columns: truncation \(sweepTruncations.map { String($0) }.joined(separator: ", ")))")
     case .png:
       var perClass: [Int: Int] = [:]
       for i in 0..<n {

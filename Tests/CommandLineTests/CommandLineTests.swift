@@ -87,5 +87,9 @@ struct CommandLineTests {
     #expect(sample.status == 0, "\(sample.output)")
     let files = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/out").sorted()
     #expect(files == ["class1_0000.png", "class1_0001.png", "class4_0000.png", "class4_0001.png", "grid.png"])
+    let sweep = try Self.run("biggan-fast", ["sample", "--run", "split", "--classes", "2", "--sweep", "0.25,0.5,1", "--output", "sweep"], in: dir)
+    #expect(sweep.status == 0, "\(sweep.output)")
+    #expect(FileManager.default.fileExists(atPath: "\(dir)/sweep/sweep.png"))
+    Self.expectError(try Self.run("biggan-fast", ["sample", "--run", "split", "--sweep", "0.5,1.5"], in: dir), "--sweep: '1.5'")
   }
 }
