@@ -34,6 +34,7 @@ struct Sample: ParsableCommand {
   @Option(help: "Precision of every product: fp32 or bf16.") var precision: Precision = .fp32
   @Option(help: "Threads (default: OMP_NUM_THREADS or one per core).") var threads: Int?
   @Option(name: .customLong("standing-stats"), help: "Recompute batch-norm statistics over this many training-mode passes first.") var standingStats: Int?
+  @Option(help: "Interpolation sheet (interp.png, BigGAN-PyTorch's interp_sheet): z (class fixed, latents blended), class (latent fixed, class embeddings blended) or both; --count rows of 10 columns, endpoints drawn from --classes.") var interpolate: String?
   @Option(help: "Truncation sweep: comma-separated values in (0, 1]; one column per value, one row per (class, latent), same latent across a row (the paper's fidelity/variety picture, written as sweep.png).") var sweep: String?
   @Option(help: "Latents from a .npy file [n, dim_z] (overrides --seed and truncation).") var z: String?
   @Option(help: "Class indices from a .npy file [n] (with --z).") var y: String?
@@ -54,6 +55,12 @@ struct Sample: ParsableCommand {
     }
     if (z == nil) != (y == nil) { throw ValidationError("--z and --y go together") }
     if sweep != nil && z != nil { throw ValidationError("--sweep draws its own latents; it does not take --z") }
+    if let interpolate {
+      guard ["z", "class", "both"].contains(interpolate) else {
+        throw ValidationError("--interpolate must be z, class or both, got '\(interpolate)'")
+      }
+      guard sweep == nil && z == nil else { throw ValidationError("--interpolate goes without --sweep and --z") }
+    }
     _ = try sweepValues()
   }
 
@@ -145,6 +152,10 @@ struct Sample: ParsableCommand {
     }
 
     try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+    if let interpolate {
+      try interpolationSheet(g, model: model, mode: interpolate)
+      return
+    }
     guard FileManager.default.isWritableFile(atPath: output) else {
       throw ValidationError("--output \(output): folder is not writable")
     }
@@ -188,6 +199,39 @@ struct Sample: ParsableCommand {
         print("wrote \(path)")
       }
     }
+  }
+
+  /// `--count` rows of 10 images: two endpoints and 8 evenly spaced blends.
+  func interpolationSheet(_ g: Generator, model: BigGANConfiguration, mode: String) throws {
+    let classes = try classList(model.classes)
+    var rng = SeededRandom(seed: seed)
+    let columns = 10, dim = model.dimZ, shared = model.sharedDim
+    var z = Tensor(shape: [count * columns, dim]), e = Tensor(shape: [count * columns, shared])
+    let truncation = Truncation(rawValue: truncationMode)!
+    for r in 0..<count {
+      let z0 = truncation.latents(count: 1, dim: dim, truncation: self.truncation, rng: &rng)
+      let z1 = mode == "class" ? z0 : truncation.latents(count: 1, dim: dim, truncation: self.truncation, rng: &rng)
+      let c0 = classes[Int(rng.next() % UInt64(classes.count))]
+      let c1 = mode == "z" ? c0 : classes[Int(rng.next() % UInt64(classes.count))]
+      let ends = try g.classEmbeddings([c0, c1])
+      for k in 0..<columns {
+        let t = Float(k) / Float(columns - 1), row = r * columns + k
+        for j in 0..<dim { z.storage[row * dim + j] = (1 - t) * z0[j] + t * z1[j] }
+        for j in 0..<shared { e.storage[row * shared + j] = (1 - t) * ends.storage[j] + t * ends.storage[shared + j] }
+      }
+    }
+    var images: [Float] = []
+    for start in stride(from: 0, to: count * columns, by: batch) {
+      let m = min(batch, count * columns - start)
+      let zb = try Tensor(shape: [m, dim], storage: Array(z.storage[start * dim..<(start + m) * dim]))
+      let eb = try Tensor(shape: [m, shared], storage: Array(e.storage[start * shared..<(start + m) * shared]))
+      images += try g.forward(z: zb, classEmbeddings: eb, mode: .evaluation).storage
+    }
+    let r = model.resolution
+    let sheet = try Tensor(shape: [count * columns, r, r, 3], storage: images)
+    let path = (output as NSString).appendingPathComponent("interp.png")
+    try PNG.write(ImageGrid.sheet(sheet, columns: columns), to: path)
+    print("wrote \(path)")
   }
 
   func classList(_ classes: Int) throws -> [Int] {

@@ -91,5 +91,12 @@ struct CommandLineTests {
     #expect(sweep.status == 0, "\(sweep.output)")
     #expect(FileManager.default.fileExists(atPath: "\(dir)/sweep/sweep.png"))
     Self.expectError(try Self.run("biggan-fast", ["sample", "--run", "split", "--sweep", "0.5,1.5"], in: dir), "--sweep: '1.5'")
+    for mode in ["z", "class", "both"] {
+      let sheet = try Self.run("biggan-fast", ["sample", "--run", "split", "--interpolate", mode, "--count", "2", "--output", "interp-\(mode)"], in: dir)
+      #expect(sheet.status == 0, "\(sheet.output)")
+      let png = FileManager.default.contents(atPath: "\(dir)/interp-\(mode)/interp.png")
+      #expect(png != nil)
+    }
+    Self.expectError(try Self.run("biggan-fast", ["sample", "--run", "split", "--interpolate", "y"], in: dir), "--interpolate must be z, class or both")
   }
 }

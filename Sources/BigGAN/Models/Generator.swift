@@ -27,7 +27,8 @@ public final class Generator: Module {
     }
   }
 
-  private var cache: (labels: [Int], chunks: [Tensor], conditions: [Tensor], out: Tensor)?
+  /// `labels` is nil when the forward was given class embeddings directly.
+  private var cache: (labels: [Int]?, chunks: [Tensor], conditions: [Tensor], out: Tensor)?
 
   /// A freshly initialised generator.
   /// - Throws: `ConfigurationError` for settings that cannot build a model.
@@ -75,10 +76,28 @@ public final class Generator: Module {
 
   /// Images for latents `z` and class indices `labels`.
   public func forward(z: Tensor, labels: [Int], mode: Mode) throws(KernelError) -> Tensor {
+    let zs = try z.dims(2, "z")
+    guard zs[0] == labels.count else {
+      throw .shape("z has \(zs[0]) rows but there are \(labels.count) labels")
+    }
+    let out = try forward(z: z, classEmbeddings: try shared.forward(labels, mode: mode), mode: mode)
+    cache?.labels = labels
+    return out
+  }
+
+  /// The shared class embedding of each label, `[n, sharedDim]`: the class
+  /// space that interpolation sheets walk through.
+  public func classEmbeddings(_ labels: [Int]) throws(KernelError) -> Tensor {
+    try shared.forward(labels, mode: .evaluation)
+  }
+
+  /// Images for latents `z` and shared class embeddings (`[batch,
+  /// sharedDim]`, e.g. blends of two classes').
+  public func forward(z: Tensor, classEmbeddings embedded: Tensor, mode: Mode) throws(KernelError) -> Tensor {
     let c = configuration
     let zs = try z.dims(2, "z")
-    guard zs[1] == c.dimZ, zs[0] == labels.count, zs[0] > 0 else {
-      throw .shape("z has shape \(zs) with \(labels.count) labels, expected [batch, \(c.dimZ)] with batch labels")
+    guard zs[1] == c.dimZ, zs[0] > 0, embedded.shape == [zs[0], c.sharedDim] else {
+      throw .shape("z has shape \(zs) and class embeddings \(embedded.shape), expected [batch, \(c.dimZ)] and [batch, \(c.sharedDim)]")
     }
     let batch = zs[0]
     let chunkCount = c.hierarchical ? blocks.count + 1 : 1
@@ -90,7 +109,6 @@ public final class Generator: Module {
       }
       chunks.append(t)
     }
-    let embedded = try shared.forward(labels, mode: mode)
     // Hierarchical: block i is conditioned on [embedding, chunk i+1]
     // (embedding first, as in BigGAN-PyTorch).
     let conditions = try (0..<blocks.count).map { i throws(KernelError) in
@@ -104,7 +122,7 @@ public final class Generator: Module {
     }
     h = try outputNorm.forward(h, relu: true, mode: mode)
     let out = BGKernels.tanh(try outputConv.forward(h, mode: mode))
-    cache = (labels, chunks, conditions, out)
+    cache = (nil, chunks, conditions, out)
     return out
   }
 
@@ -114,7 +132,7 @@ public final class Generator: Module {
   public func backward(_ dImages: Tensor) throws(KernelError) -> Tensor {
     guard let s = cache else { throw .shape("Generator.backward called before forward") }
     let c = configuration
-    let batch = s.labels.count
+    let batch = s.out.shape[0]
     var d = try tanhBackward(output: s.out, outputGradient: dImages)
     d = try outputConv.backward(d)
     d = try outputNorm.backward(d)
@@ -138,7 +156,7 @@ public final class Generator: Module {
     for b in 0..<batch {
       for j in 0..<c.zChunk { dz.storage[b * c.dimZ + j] += dStem.storage[b * c.zChunk + j] }
     }
-    try shared.backward(dEmbedded)
+    if s.labels != nil { try shared.backward(dEmbedded) }
     return dz
   }
 
