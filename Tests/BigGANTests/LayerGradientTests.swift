@@ -19,6 +19,9 @@ struct LayerGradientTests {
     var backward: (Tensor) throws -> [Tensor]
   }
 
+  /// Spectral norm on, batch-norm eps 1e-5, weights N(0, 0.3).
+  static let settings = LayerSettings(snEps: 1e-6, bnEps: 1e-5, initialization: .normal(std: 0.3))
+
   static func random(_ shape: [Int], _ rng: inout SeededRandom, scale: Float = 1) -> Tensor {
     var t = Tensor(shape: shape)
     for i in 0..<t.count { t.storage[i] = scale * rng.normal() }
@@ -44,19 +47,28 @@ struct LayerGradientTests {
       let out = try s.forward(inputs)
       return zip(out.storage, dy.storage).reduce(0) { $0 + Double($1.0) * Double($1.1) }
     }
-    func compare(_ analytic: Float, _ numeric: Double, _ what: String, _ scale: Double) {
-      let error = abs(Double(analytic) - numeric)
-      #expect(error <= tolerance * max(abs(numeric), scale), "\(label) \(what): analytic \(analytic), numeric \(numeric)")
+    // Central differences at h and h/2 agree where the loss is smooth; where
+    // they do not, a ReLU kink lies within the step and the point says
+    // nothing about the backward, so it is skipped (but most must count).
+    var checked = 0, skipped = 0
+    func compare(_ analytic: Float, _ what: String, _ scale: Double, _ at: (Float) throws -> Double) throws {
+      let wide = (try at(step) - at(-step)) / Double(2 * step)
+      let narrow = (try at(step / 2) - at(-step / 2)) / Double(step)
+      let bound = tolerance * max(abs(narrow), scale)
+      guard abs(wide - narrow) <= bound else { skipped += 1; return }
+      checked += 1
+      let error = abs(Double(analytic) - narrow)
+      #expect(error <= bound, "\(label) \(what): analytic \(analytic), numeric \(narrow)")
     }
     for (k, x) in s.inputs.enumerated() where x.count > 0 {
       let scale = dInputs[k].storage.map { abs(Double($0)) }.max() ?? 0
       for _ in 0..<6 {
         let i = Int(rng.next() % UInt64(x.count))
-        var plus = s.inputs, minus = s.inputs
-        plus[k].storage[i] += step
-        minus[k].storage[i] -= step
-        let numeric = (try loss(plus) - loss(minus)) / Double(2 * step)
-        compare(dInputs[k].storage[i], numeric, "input \(k)[\(i)]", 0.05 * scale)
+        try compare(dInputs[k].storage[i], "input \(k)[\(i)]", 0.05 * scale) { h in
+          var moved = s.inputs
+          moved[k].storage[i] += h
+          return try loss(moved)
+        }
       }
     }
     // Some gradients are zero in exact arithmetic (a bias right before a
@@ -67,14 +79,14 @@ struct LayerGradientTests {
       for _ in 0..<4 {
         let i = Int(rng.next() % UInt64(p.value.count))
         let keep = p.value.storage[i]
-        p.value.storage[i] = keep + step
-        let up = try loss(s.inputs)
-        p.value.storage[i] = keep - step
-        let down = try loss(s.inputs)
-        p.value.storage[i] = keep
-        compare(p.gradient.storage[i], (up - down) / Double(2 * step), "\(p.name)[\(i)]", 0.05 * scale)
+        try compare(p.gradient.storage[i], "\(p.name)[\(i)]", 0.05 * scale) { h in
+          p.value.storage[i] = keep + h
+          defer { p.value.storage[i] = keep }
+          return try loss(s.inputs)
+        }
       }
     }
+    #expect(skipped * 4 <= checked, "\(label): \(skipped) of \(checked + skipped) probes sit on a kink")
     restore()
   }
 
@@ -106,13 +118,13 @@ struct LayerGradientTests {
   @Test("class-conditional and plain batch-norm with fused ReLU, batch statistics")
   func batchNorms() throws {
     var rng = SeededRandom(seed: 2)
-    let cbn = ConditionalBatchNorm(prefix: "bn", channels: 3, conditionDim: 4, eps: 1e-5, snEps: 1e-6, initialization: .normal(std: 0.3), rng: &rng)
+    let cbn = ConditionalBatchNorm(prefix: "bn", channels: 3, conditionDim: 4, settings: Self.settings, rng: &rng)
     try Self.check(Subject(
       module: cbn, inputs: [Self.random([3, 2, 2, 3], &rng), Self.random([3, 4], &rng)],
       forward: { try cbn.forward($0[0], condition: $0[1], relu: true, mode: .training) },
       backward: { let (dx, dc) = try cbn.backward($0); return [dx, dc] }), "conditional batch-norm")
 
-    let bn = BatchNorm(prefix: "bn", channels: 3, eps: 1e-5)
+    let bn = BatchNorm(prefix: "bn", channels: 3, settings: Self.settings)
     bn.gain.value = Self.random([3], &rng)
     try Self.check(Subject(
       module: bn, inputs: [Self.random([2, 3, 2, 3], &rng)],
@@ -123,7 +135,7 @@ struct LayerGradientTests {
   @Test("self-attention with max-pooled keys and values")
   func selfAttention() throws {
     var rng = SeededRandom(seed: 3)
-    let attention = SelfAttention(prefix: "a", channels: 16, snEps: 1e-6, initialization: .normal(std: 0.3), rng: &rng)
+    let attention = SelfAttention(prefix: "a", channels: 16, settings: Self.settings, rng: &rng)
     attention.gamma.value.storage = [0.7]
     try Self.check(Subject(
       module: attention, inputs: [Self.random([2, 4, 4, 16], &rng)],
@@ -134,19 +146,45 @@ struct LayerGradientTests {
   @Test("generator block and discriminator blocks (first, pre-activated, with and without downsampling)")
   func blocks() throws {
     var rng = SeededRandom(seed: 4)
-    let g = GeneratorBlock(prefix: "g", in: 4, out: 3, conditionDim: 5, bnEps: 1e-5, snEps: 1e-6, initialization: .normal(std: 0.3), rng: &rng)
+    let g = GeneratorBlock(prefix: "g", in: 4, out: 3, conditionDim: 5, settings: Self.settings, rng: &rng)
     try Self.check(Subject(
       module: g, inputs: [Self.random([2, 2, 2, 4], &rng), Self.random([2, 5], &rng)],
       forward: { try g.forward($0[0], condition: $0[1], mode: .training) },
       backward: { let (dx, dc) = try g.backward($0); return [dx, dc] }), "generator block")
 
     for (pre, down, i, o) in [(false, true, 3, 4), (true, true, 4, 4), (true, false, 4, 4), (true, false, 4, 6)] {
-      let d = DiscriminatorBlock(prefix: "d", in: i, out: o, preactivation: pre, downsample: down, snEps: 1e-6, initialization: .normal(std: 0.3), rng: &rng)
+      let d = DiscriminatorBlock(prefix: "d", in: i, out: o, preactivation: pre, downsample: down, settings: Self.settings, rng: &rng)
       // A smaller step: the inner ReLUs have kinks a 1e-2 step would cross.
       try Self.check(Subject(
         module: d, inputs: [Self.random([2, 4, 4, i], &rng)],
         forward: { try d.forward($0[0], mode: .training) },
         backward: { [try d.backward($0)] }), "discriminator block pre \(pre) down \(down) \(i)->\(o)",
+        step: 1e-3)
+    }
+  }
+
+  @Test("BigGAN-deep generator blocks: channel drop, with and without upsampling")
+  func deepGeneratorBlocks() throws {
+    var rng = SeededRandom(seed: 5)
+    for (i, o, up) in [(8, 8, false), (8, 4, true), (8, 8, true)] {
+      let g = DeepGeneratorBlock(prefix: "g", in: i, out: o, upsample: up, conditionDim: 5, settings: Self.settings, rng: &rng)
+      try Self.check(Subject(
+        module: g, inputs: [Self.random([3, 4, 4, i], &rng), Self.random([3, 5], &rng)],
+        forward: { try g.forward($0[0], condition: $0[1], mode: .training) },
+        backward: { let (dx, dc) = try g.backward($0); return [dx, dc] }), "deep generator block \(i)->\(o) up \(up)",
+        step: 3e-3)
+    }
+  }
+
+  @Test("BigGAN-deep discriminator blocks: channel add, first block without pre-activation")
+  func deepDiscriminatorBlocks() throws {
+    var rng = SeededRandom(seed: 6)
+    for (pre, down, i, o) in [(false, true, 4, 8), (true, false, 8, 8), (true, true, 8, 12)] {
+      let d = DeepDiscriminatorBlock(prefix: "d", in: i, out: o, preactivation: pre, downsample: down, settings: Self.settings, rng: &rng)
+      try Self.check(Subject(
+        module: d, inputs: [Self.random([2, 4, 4, i], &rng)],
+        forward: { try d.forward($0[0], mode: .training) },
+        backward: { [try d.backward($0)] }), "deep discriminator block pre \(pre) down \(down) \(i)->\(o)",
         step: 1e-3)
     }
   }

@@ -209,8 +209,8 @@ struct StandingStatisticsTests {
     let stem = try g.linear.forward(
       try Tensor(shape: [6, model.zChunk], storage: (0..<6).flatMap { b in Array(z.storage[b * model.dimZ..<b * model.dimZ + model.zChunk]) }),
       mode: .evaluation)
-    let (mean, variance) = try batchStatistics(try stem.reshaped([6, 4, 4, model.generatorBlocks[0].in]))
-    let stats = g.blocks[0].bn1.stats
+    let (mean, variance) = try batchStatistics(try stem.reshaped([6, 4, 4, model.stemChannels]))
+    let stats = g.blocks[0].statistics[0]
     for c in 0..<mean.count {
       #expect(abs(stats.mean.value.storage[c] - mean.storage[c]) <= 1e-5 * max(1, abs(mean.storage[c])))
       #expect(abs(stats.variance.value.storage[c] - variance.storage[c]) <= 1e-5 * max(1, variance.storage[c]))

@@ -57,7 +57,7 @@ public enum StateDict {
 
   /// Channels of the generator's 4x4 stem, or nil for other models.
   private static func stemChannels(_ model: any Module) -> Int? {
-    (model as? Generator).map { $0.configuration.generatorBlocks[0].in }
+    (model as? Generator).map { $0.configuration.stemChannels }
   }
 
   private static func isStem(_ name: String) -> Bool {

@@ -1,18 +1,76 @@
 import BGKernels
 
+/// How a generator with per-truncation batch-norm statistics (TF-Hub's
+/// BigGAN-deep, 51 rows for truncations 0, 0.02, ..., 1) picks them for a
+/// truncation between two rows.
+public enum StatisticsBlend: String, CaseIterable, Sendable {
+  /// pytorch-pretrained-BigGAN's (`BigGANBatchNorm.forward`): `coef, i =
+  /// modf(t / (1 / 50))` in double precision, then `rows[i] * coef +
+  /// rows[i + 1] * (1 - coef)`, the weights swapped compared with a linear
+  /// interpolation, and rounding can land just past a grid value (0.14,
+  /// 0.28, 0.56 take the next row). Reproduces its images exactly.
+  case pretrained
+  /// Linear interpolation between the two nearest rows.
+  case linear
+}
+
 /// Running statistics of a batch-norm (`stored_mean`, `stored_var`), updated
 /// like `F.batch_norm` in training mode: momentum 0.1, the unbiased variance
 /// into the running one. Standing statistics replace them by an average over
 /// several training-mode passes (BigGAN-PyTorch `myBN`'s accumulation).
+///
+/// Imported BigGAN-deep weights carry `rows` sets of statistics (`[rows,
+/// channels]`), one per truncation; evaluation blends the two around
+/// `truncation`. Those models only sample.
 final class RunningStatistics {
   let mean: Buffer
   let variance: Buffer
+  let rows: Int
   let momentum: Float = 0.1
+  /// Selects the row(s) of a multi-row model; ignored with one row.
+  var truncation: Double = 1
+  var blend: StatisticsBlend = .pretrained
   private var standing: (mean: [Double], variance: [Double], count: Int)?
 
-  init(prefix: String, channels: Int) {
-    mean = Buffer(path(prefix, "stored_mean"), Tensor(shape: [channels]))
-    variance = Buffer(path(prefix, "stored_var"), Tensor(shape: [channels], repeating: 1))
+  init(prefix: String, channels: Int, rows: Int = 1) {
+    let shape = rows == 1 ? [channels] : [rows, channels]
+    mean = Buffer(path(prefix, "stored_mean"), Tensor(shape: shape))
+    variance = Buffer(path(prefix, "stored_var"), Tensor(shape: shape, repeating: 1))
+    self.rows = rows
+  }
+
+  /// The statistics evaluation uses, `[channels]` each.
+  func current() -> (mean: Tensor, variance: Tensor) {
+    guard rows > 1 else { return (mean.value, variance.value) }
+    let channels = mean.value.count / rows
+    let (lower, upper, w) = weights()
+    func pick(_ t: Tensor) -> Tensor {
+      var out = Tensor(shape: [channels])
+      for c in 0..<channels {
+        let a = t.storage[lower * channels + c], b = t.storage[upper * channels + c]
+        out.storage[c] = w.upper == 0 ? a : a * w.lower + b * w.upper
+      }
+      return out
+    }
+    return (pick(mean.value), pick(variance.value))
+  }
+
+  /// The two rows around `truncation` and their weights (`upper` weight 0:
+  /// the lower row exactly).
+  private func weights() -> (Int, Int, (lower: Float, upper: Float)) {
+    let q = truncation / (1 / Double(rows - 1))
+    let i = min(max(Int(q.rounded(.towardZero)), 0), rows - 1)
+    let frac = q - Double(i)
+    let next = min(i + 1, rows - 1)
+    let rest: Double = 1 - frac
+    switch blend {
+    case .pretrained:
+      if frac == 0 { return (i, next, (1, 0)) }
+      return (i, next, (Float(frac), Float(rest)))
+    case .linear:
+      if frac < 1e-9 { return (i, next, (1, 0)) }
+      return (i, next, (Float(rest), Float(frac)))
+    }
   }
 
   /// Folds in one batch's statistics over `count` values per channel.
@@ -66,11 +124,15 @@ struct BatchNormCore {
   ) throws(KernelError) -> Tensor {
     input = x
     if mode == .training {
+      guard stats.rows == 1 else {
+        throw .shape("\(stats.mean.name): per-truncation statistics are for sampling; training needs a model with running statistics")
+      }
       let (m, v) = try batchStatistics(x)
       stats.update(batchMean: m, batchVariance: v, count: x.count / x.shape[x.shape.count - 1])
       used = (m, v, true)
     } else {
-      used = (stats.mean.value, stats.variance.value, false)
+      let (m, v) = stats.current()
+      used = (m, v, false)
     }
     let y = try batchNorm(
       x, mean: used.mean, variance: used.variance, epsilon: eps, gain: gain, bias: bias, relu: relu)
@@ -99,17 +161,16 @@ public final class ConditionalBatchNorm: Module {
   private var gainValue = Tensor(shape: [0])
 
   init(
-    prefix: String, channels: Int, conditionDim: Int, eps: Float, snEps: Float,
-    initialization: Initialization, rng: inout SeededRandom
+    prefix: String, channels: Int, conditionDim: Int, settings: LayerSettings, rng: inout SeededRandom
   ) {
     gain = Linear(
       prefix: path(prefix, "gain"), in: conditionDim, out: channels, bias: false,
-      spectralNorm: snEps, initialization: initialization, rng: &rng)
+      spectralNorm: settings.snEps, initialization: settings.initialization, rng: &rng)
     bias = Linear(
       prefix: path(prefix, "bias"), in: conditionDim, out: channels, bias: false,
-      spectralNorm: snEps, initialization: initialization, rng: &rng)
-    stats = RunningStatistics(prefix: prefix, channels: channels)
-    core = BatchNormCore(stats: stats, eps: eps)
+      spectralNorm: settings.snEps, initialization: settings.initialization, rng: &rng)
+    stats = RunningStatistics(prefix: prefix, channels: channels, rows: settings.statisticsRows)
+    core = BatchNormCore(stats: stats, eps: settings.bnEps)
   }
 
   public var parameters: [Parameter] { gain.parameters + bias.parameters }
@@ -145,11 +206,11 @@ public final class BatchNorm: Module {
   let stats: RunningStatistics
   private var core: BatchNormCore
 
-  init(prefix: String, channels: Int, eps: Float) {
+  init(prefix: String, channels: Int, settings: LayerSettings) {
     gain = Parameter(path(prefix, "gain"), Tensor(shape: [channels], repeating: 1))
     bias = Parameter(path(prefix, "bias"), Tensor(shape: [channels]))
-    stats = RunningStatistics(prefix: prefix, channels: channels)
-    core = BatchNormCore(stats: stats, eps: eps)
+    stats = RunningStatistics(prefix: prefix, channels: channels, rows: settings.statisticsRows)
+    core = BatchNormCore(stats: stats, eps: settings.bnEps)
   }
 
   public var parameters: [Parameter] { [gain, bias] }

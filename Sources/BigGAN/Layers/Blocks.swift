@@ -1,12 +1,33 @@
 import BGKernels
 
+/// A generator block: a residual block conditioned on a vector through its
+/// batch-norms.
+protocol ConditionalBlock: Module {
+  var precision: Precision { get set }
+  /// The running statistics of its batch-norms.
+  var statistics: [RunningStatistics] { get }
+  /// `x` `[batch, h, w, in]` and condition `[batch, conditionDim]` to
+  /// `[batch, h', w', out]`.
+  func forward(_ x: Tensor, condition: Tensor, mode: Mode) throws(KernelError) -> Tensor
+  /// Returns `dL/dx` and `dL/dcondition`; accumulates parameter gradients.
+  func backward(_ dy: Tensor) throws(KernelError) -> (input: Tensor, condition: Tensor)
+}
+
+/// A discriminator block: an unconditional residual block.
+protocol ResidualBlock: Module {
+  var precision: Precision { get set }
+  func forward(_ x: Tensor, mode: Mode) throws(KernelError) -> Tensor
+  /// Returns `dL/dx`; accumulates parameter gradients.
+  func backward(_ dy: Tensor) throws(KernelError) -> Tensor
+}
+
 /// BigGAN generator block (BigGAN-PyTorch `GBlock`): `CBN-ReLU-upsample-
 /// conv3x3-CBN-ReLU-conv3x3` plus a skip `upsample-conv1x1`; both upsamples
 /// are fused into the convolutions that follow them.
 ///
 /// Shapes: `x` `[batch, h, w, in]`, condition `[batch, conditionDim]`,
 /// result `[batch, 2h, 2w, out]`.
-public final class GeneratorBlock: Module {
+public final class GeneratorBlock: ConditionalBlock {
   let bn1: ConditionalBatchNorm
   let conv1: Conv2d
   let bn2: ConditionalBatchNorm
@@ -14,18 +35,17 @@ public final class GeneratorBlock: Module {
   let convSkip: Conv2d
 
   init(
-    prefix: String, in i: Int, out o: Int, conditionDim: Int, bnEps: Float, snEps: Float,
-    initialization: Initialization, rng: inout SeededRandom
+    prefix: String, in i: Int, out o: Int, conditionDim: Int, settings: LayerSettings,
+    rng: inout SeededRandom
   ) {
     func conv(_ name: String, _ a: Int, _ b: Int, _ k: Int, _ up: Bool, _ rng: inout SeededRandom) -> Conv2d {
       Conv2d(
-        prefix: path(prefix, name), in: a, out: b, kernel: k, upsample: up, spectralNorm: snEps,
-        initialization: initialization, rng: &rng)
+        prefix: path(prefix, name), in: a, out: b, kernel: k, upsample: up, spectralNorm: settings.snEps,
+        initialization: settings.initialization, rng: &rng)
     }
     func cbn(_ name: String, _ c: Int, _ rng: inout SeededRandom) -> ConditionalBatchNorm {
       ConditionalBatchNorm(
-        prefix: path(prefix, name), channels: c, conditionDim: conditionDim, eps: bnEps,
-        snEps: snEps, initialization: initialization, rng: &rng)
+        prefix: path(prefix, name), channels: c, conditionDim: conditionDim, settings: settings, rng: &rng)
     }
     conv1 = conv("conv1", i, o, 3, true, &rng)
     conv2 = conv("conv2", o, o, 3, false, &rng)
@@ -46,6 +66,8 @@ public final class GeneratorBlock: Module {
       bn2.precision = precision
     }
   }
+
+  var statistics: [RunningStatistics] { [bn1.stats, bn2.stats] }
 
   func forward(_ x: Tensor, condition: Tensor, mode: Mode) throws(KernelError) -> Tensor {
     var h = try bn1.forward(x, condition: condition, relu: true, mode: mode)
@@ -76,7 +98,7 @@ public final class GeneratorBlock: Module {
 ///
 /// Shapes: `x` `[batch, h, w, in]`, result `[batch, h/2, w/2, out]` (or
 /// `[batch, h, w, out]` without downsampling).
-public final class DiscriminatorBlock: Module {
+public final class DiscriminatorBlock: ResidualBlock {
   let conv1: Conv2d
   let conv2: Conv2d
   let convSkip: Conv2d?
@@ -85,13 +107,13 @@ public final class DiscriminatorBlock: Module {
   private var cache: (x: Tensor, h1: Tensor, h2: Tensor)?
 
   init(
-    prefix: String, in i: Int, out o: Int, preactivation: Bool, downsample: Bool, snEps: Float,
-    initialization: Initialization, rng: inout SeededRandom
+    prefix: String, in i: Int, out o: Int, preactivation: Bool, downsample: Bool,
+    settings: LayerSettings, rng: inout SeededRandom
   ) {
     func conv(_ name: String, _ a: Int, _ k: Int, _ rng: inout SeededRandom) -> Conv2d {
       Conv2d(
-        prefix: path(prefix, name), in: a, out: o, kernel: k, spectralNorm: snEps,
-        initialization: initialization, rng: &rng)
+        prefix: path(prefix, name), in: a, out: o, kernel: k, spectralNorm: settings.snEps,
+        initialization: settings.initialization, rng: &rng)
     }
     conv1 = conv("conv1", i, 3, &rng)
     conv2 = conv("conv2", o, 3, &rng)

@@ -19,11 +19,11 @@ public final class SelfAttention: Module {
   private var cache: (x: Tensor, theta: Tensor, phiFull: Tensor, gFull: Tensor, phiArg: [UInt8],
     gArg: [UInt8], phi: Tensor, g: Tensor, attended: Tensor, lse: Tensor, o: Tensor)?
 
-  init(prefix: String, channels: Int, snEps: Float, initialization: Initialization, rng: inout SeededRandom) {
+  init(prefix: String, channels: Int, settings: LayerSettings, rng: inout SeededRandom) {
     func conv(_ name: String, _ i: Int, _ o: Int, _ rng: inout SeededRandom) -> Conv2d {
       Conv2d(
-        prefix: path(prefix, name), in: i, out: o, kernel: 1, bias: false, spectralNorm: snEps,
-        initialization: initialization, rng: &rng)
+        prefix: path(prefix, name), in: i, out: o, kernel: 1, bias: false, spectralNorm: settings.snEps,
+        initialization: settings.initialization, rng: &rng)
     }
     theta = conv("theta", channels, channels / 8, &rng)
     phi = conv("phi", channels, channels / 8, &rng)

@@ -7,12 +7,26 @@ public enum Initialization: Codable, Equatable, Sendable {
   case zeros
 }
 
+/// The two generator/discriminator families of the paper.
+public enum Architecture: String, Codable, Sendable, CaseIterable {
+  /// BigGAN: residual blocks of two 3x3 convolutions, hierarchical z.
+  case biggan
+  /// BigGAN-deep: twice as many bottleneck blocks (1x1, 3x3, 3x3, 1x1 at a
+  /// quarter of the width), identity skips that drop (G) or add (D)
+  /// channels, one conditioning vector `[z, embedding]` for the stem and
+  /// every batch-norm.
+  case deep
+}
+
 /// Every architectural setting of a BigGAN generator/discriminator pair.
 ///
 /// Channel plans follow BigGAN-PyTorch's `G_arch` / `D_arch` tables
-/// (`BigGAN.py`); attention is placed after the blocks whose output
+/// (`BigGAN.py`, `BigGANdeep.py`); BigGAN-deep's layer list is the one of
+/// the TF-Hub modules (pytorch-pretrained-BigGAN's configs). Attention is
+/// placed after the blocks (BigGAN) or stages (BigGAN-deep) whose output
 /// resolution is listed.
 public struct BigGANConfiguration: Codable, Equatable, Sendable {
+  public var architecture: Architecture = .biggan
   public var resolution: Int
   /// Channel multipliers `ch` of G and D.
   public var generatorChannels: Int
@@ -20,20 +34,31 @@ public struct BigGANConfiguration: Codable, Equatable, Sendable {
   public var dimZ: Int
   public var sharedDim: Int
   public var classes: Int
-  /// Hierarchical z: one chunk for the stem and one per generator block.
+  /// Hierarchical z (BigGAN only): one chunk for the stem and one per
+  /// generator block.
   public var hierarchical: Bool = true
   public var generatorAttention: [Int]
   public var discriminatorAttention: [Int]
   public var snEps: Float = 1e-6
   public var bnEps: Float = 1e-5
+  /// False for imported weights whose spectral norm was folded into them:
+  /// every layer then uses its weight as stored.
+  public var spectralNorm = true
+  /// Rows of the generator's stored batch-norm statistics: 1 for models
+  /// trained here; 51 for TF-Hub's BigGAN-deep, whose row `i` holds the
+  /// statistics for truncation `i / 50` (pytorch-pretrained-BigGAN's
+  /// `n_stats`).
+  public var statisticsRows = 1
   public var initialization: Initialization = .orthogonal
 
   public init(
-    resolution: Int, generatorChannels: Int, discriminatorChannels: Int, dimZ: Int,
-    sharedDim: Int, classes: Int, hierarchical: Bool = true, generatorAttention: [Int],
-    discriminatorAttention: [Int], snEps: Float = 1e-6, bnEps: Float = 1e-5,
+    architecture: Architecture = .biggan, resolution: Int, generatorChannels: Int,
+    discriminatorChannels: Int, dimZ: Int, sharedDim: Int, classes: Int, hierarchical: Bool = true,
+    generatorAttention: [Int], discriminatorAttention: [Int], snEps: Float = 1e-6,
+    bnEps: Float = 1e-5, spectralNorm: Bool = true, statisticsRows: Int = 1,
     initialization: Initialization = .orthogonal
   ) {
+    self.architecture = architecture
     self.resolution = resolution
     self.generatorChannels = generatorChannels
     self.discriminatorChannels = discriminatorChannels
@@ -45,11 +70,41 @@ public struct BigGANConfiguration: Codable, Equatable, Sendable {
     self.discriminatorAttention = discriminatorAttention
     self.snEps = snEps
     self.bnEps = bnEps
+    self.spectralNorm = spectralNorm
+    self.statisticsRows = statisticsRows
     self.initialization = initialization
   }
 
-  /// Generator blocks: (in, out) channel multipliers, each block doubling
-  /// the resolution from 4x4.
+  private enum CodingKeys: String, CodingKey {
+    case architecture, resolution, generatorChannels, discriminatorChannels, dimZ, sharedDim
+    case classes, hierarchical, generatorAttention, discriminatorAttention, snEps, bnEps
+    case spectralNorm, statisticsRows, initialization
+  }
+
+  /// Settings added after the first checkpoints default to what those
+  /// checkpoints were, so older files keep loading.
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    self.init(
+      architecture: try c.decodeIfPresent(Architecture.self, forKey: .architecture) ?? .biggan,
+      resolution: try c.decode(Int.self, forKey: .resolution),
+      generatorChannels: try c.decode(Int.self, forKey: .generatorChannels),
+      discriminatorChannels: try c.decode(Int.self, forKey: .discriminatorChannels),
+      dimZ: try c.decode(Int.self, forKey: .dimZ),
+      sharedDim: try c.decode(Int.self, forKey: .sharedDim),
+      classes: try c.decode(Int.self, forKey: .classes),
+      hierarchical: try c.decodeIfPresent(Bool.self, forKey: .hierarchical) ?? true,
+      generatorAttention: try c.decode([Int].self, forKey: .generatorAttention),
+      discriminatorAttention: try c.decode([Int].self, forKey: .discriminatorAttention),
+      snEps: try c.decodeIfPresent(Float.self, forKey: .snEps) ?? 1e-6,
+      bnEps: try c.decodeIfPresent(Float.self, forKey: .bnEps) ?? 1e-5,
+      spectralNorm: try c.decodeIfPresent(Bool.self, forKey: .spectralNorm) ?? true,
+      statisticsRows: try c.decodeIfPresent(Int.self, forKey: .statisticsRows) ?? 1,
+      initialization: try c.decodeIfPresent(Initialization.self, forKey: .initialization) ?? .orthogonal)
+  }
+
+  /// BigGAN generator blocks: (in, out) channel multipliers, each block
+  /// doubling the resolution from 4x4.
   static let generatorPlans: [Int: [(Int, Int)]] = [
     32: [(4, 4), (4, 4), (4, 4)],
     64: [(16, 16), (16, 8), (8, 4), (4, 2)],
@@ -58,8 +113,8 @@ public struct BigGANConfiguration: Codable, Equatable, Sendable {
     512: [(16, 16), (16, 8), (8, 8), (8, 4), (4, 2), (2, 1), (1, 1)],
   ]
 
-  /// Discriminator blocks: (out multiplier, downsample). Inputs are 3 for
-  /// the first block and the previous output after it.
+  /// BigGAN discriminator blocks: (out multiplier, downsample). Inputs are
+  /// 3 for the first block and the previous output after it.
   static let discriminatorPlans: [Int: [(Int, Bool)]] = [
     32: [(4, true), (4, true), (4, false), (4, false)],
     64: [(1, true), (2, true), (4, true), (8, true), (16, false)],
@@ -68,56 +123,176 @@ public struct BigGANConfiguration: Codable, Equatable, Sendable {
     512: [(1, true), (1, true), (2, true), (4, true), (8, true), (8, true), (16, true), (16, false)],
   ]
 
+  /// BigGAN-deep generator stages (in, out): each stage is a block in -> in
+  /// at its input resolution, then a block in -> out that upsamples. For
+  /// 128-512 this is TF-Hub's layer list (pytorch-pretrained-BigGAN's
+  /// `layers`, section 1.4 of the reference notes); 32 and 64 are
+  /// BigGAN-PyTorch's `BigGANdeep.G_arch`.
+  static let deepGeneratorPlans: [Int: [(Int, Int)]] = [
+    32: [(4, 4), (4, 4), (4, 4)],
+    64: [(16, 16), (16, 8), (8, 4), (4, 2)],
+    128: [(16, 16), (16, 8), (8, 4), (4, 2), (2, 1)],
+    256: [(16, 16), (16, 8), (8, 8), (8, 4), (4, 2), (2, 1)],
+    512: [(16, 16), (16, 8), (8, 8), (8, 4), (4, 2), (2, 1), (1, 1)],
+  ]
+
+  /// BigGAN-deep discriminator stages (in, out, downsample): a block in ->
+  /// out that downsamples when asked, then a block out -> out
+  /// (BigGAN-PyTorch `BigGANdeep.D_arch`; compare_gan's channel lists).
+  static let deepDiscriminatorPlans: [Int: [(Int, Int, Bool)]] = [
+    32: [(1, 4, true), (4, 4, true), (4, 4, false)],
+    64: [(1, 2, true), (2, 4, true), (4, 8, true), (8, 16, true)],
+    128: [(1, 2, true), (2, 4, true), (4, 8, true), (8, 16, true), (16, 16, true)],
+    256: [(1, 2, true), (2, 4, true), (4, 8, true), (8, 8, true), (8, 16, true), (16, 16, true)],
+    512: [(1, 1, true), (1, 2, true), (2, 4, true), (4, 8, true), (8, 8, true), (8, 16, true), (16, 16, true)],
+  ]
+
   public static let supportedResolutions = [32, 64, 128, 256, 512]
 
-  /// The generator's blocks as (in channels, out channels, output resolution).
-  var generatorBlocks: [(in: Int, out: Int, resolution: Int)] {
-    (Self.generatorPlans[resolution] ?? []).enumerated().map { i, p in
-      (p.0 * generatorChannels, p.1 * generatorChannels, 8 << i)
+  /// One residual block of the generator: its state-dict prefix, channels,
+  /// whether it upsamples, its output resolution, and the prefix of the
+  /// attention that follows it, if any.
+  struct GeneratorBlockPlan {
+    let prefix: String
+    let `in`: Int, out: Int
+    let upsample: Bool
+    let resolution: Int
+    let attention: String?
+  }
+
+  /// One residual block of the discriminator (`in` is the image's 3 or the
+  /// stem's width for the first one).
+  struct DiscriminatorBlockPlan {
+    let prefix: String
+    let `in`: Int, out: Int
+    let downsample: Bool
+    /// False for the first block: its input is the image (BigGAN) or the
+    /// stem convolution's output (BigGAN-deep, as compare_gan and
+    /// BigGAN-PyTorch PR #81 have it).
+    let preactivation: Bool
+    let resolution: Int
+    let attention: String?
+  }
+
+  /// The generator's blocks in order.
+  var generatorBlocks: [GeneratorBlockPlan] {
+    let ch = generatorChannels
+    switch architecture {
+    case .biggan:
+      return (Self.generatorPlans[resolution] ?? []).enumerated().map { i, p in
+        let r = 8 << i
+        return GeneratorBlockPlan(
+          prefix: "blocks.\(i).0", in: p.0 * ch, out: p.1 * ch, upsample: true, resolution: r,
+          attention: generatorAttention.contains(r) ? "blocks.\(i).1" : nil)
+      }
+    case .deep:
+      return (Self.deepGeneratorPlans[resolution] ?? []).enumerated().flatMap { s, p in
+        let r = 8 << s
+        return [
+          GeneratorBlockPlan(prefix: "blocks.\(s).0", in: p.0 * ch, out: p.0 * ch, upsample: false, resolution: r / 2, attention: nil),
+          GeneratorBlockPlan(
+            prefix: "blocks.\(s).1", in: p.0 * ch, out: p.1 * ch, upsample: true, resolution: r,
+            attention: generatorAttention.contains(r) ? "blocks.\(s).2" : nil),
+        ]
+      }
     }
   }
 
-  /// The discriminator's blocks as (in, out, downsample, output resolution).
-  var discriminatorBlocks: [(in: Int, out: Int, downsample: Bool, resolution: Int)] {
-    var inC = 3, res = resolution
-    return (Self.discriminatorPlans[resolution] ?? []).map { p in
-      let out = p.0 * discriminatorChannels
-      if p.1 { res /= 2 }
-      defer { inC = out }
-      return (inC, out, p.1, res)
+  /// The discriminator's blocks in order.
+  var discriminatorBlocks: [DiscriminatorBlockPlan] {
+    let ch = discriminatorChannels
+    var res = resolution
+    switch architecture {
+    case .biggan:
+      var inC = 3
+      return (Self.discriminatorPlans[resolution] ?? []).enumerated().map { i, p in
+        let out = p.0 * ch
+        if p.1 { res /= 2 }
+        defer { inC = out }
+        return DiscriminatorBlockPlan(
+          prefix: "blocks.\(i).0", in: inC, out: out, downsample: p.1, preactivation: i > 0,
+          resolution: res, attention: discriminatorAttention.contains(res) ? "blocks.\(i).1" : nil)
+      }
+    case .deep:
+      return (Self.deepDiscriminatorPlans[resolution] ?? []).enumerated().flatMap { s, p in
+        if p.2 { res /= 2 }
+        return [
+          DiscriminatorBlockPlan(
+            prefix: "blocks.\(s).0", in: p.0 * ch, out: p.1 * ch, downsample: p.2, preactivation: s > 0,
+            resolution: res, attention: nil),
+          DiscriminatorBlockPlan(
+            prefix: "blocks.\(s).1", in: p.1 * ch, out: p.1 * ch, downsample: false, preactivation: true,
+            resolution: res, attention: discriminatorAttention.contains(res) ? "blocks.\(s).2" : nil),
+        ]
+      }
     }
   }
 
-  /// Size of each z chunk (hierarchical) or of the whole z.
+  /// Channels of the generator's 4x4 stem output.
+  var stemChannels: Int { generatorBlocks[0].in }
+
+  /// Size of each z chunk (hierarchical BigGAN) or of the whole z.
   var zChunk: Int {
-    hierarchical ? dimZ / (generatorBlocks.count + 1) : dimZ
+    architecture == .biggan && hierarchical ? dimZ / (generatorBlocks.count + 1) : dimZ
+  }
+
+  /// Where the generator's inputs go: the columns of the stem's input and
+  /// of every conditional batch-norm's condition, in order.
+  var stemInput: [ConditionPart] {
+    architecture == .deep ? [.latent(0, dimZ), .embedding] : [.latent(0, zChunk)]
+  }
+
+  /// The condition of generator block `i`: BigGAN-PyTorch's `[embedding,
+  /// z chunk]` (embedding first), or BigGAN-deep's `[z, embedding]` (TF-Hub's
+  /// order, which BigGAN-PyTorch's `BigGANdeep.py` reverses; its PR #72).
+  func blockCondition(_ i: Int) -> [ConditionPart] {
+    switch architecture {
+    case .deep: return [.latent(0, dimZ), .embedding]
+    case .biggan: return hierarchical ? [.embedding, .latent((i + 1) * zChunk, zChunk)] : [.embedding]
+    }
   }
 
   /// Width of the conditioning vector of every conditional batch-norm.
-  var conditionDim: Int { sharedDim + (hierarchical ? zChunk : 0) }
+  var conditionDim: Int { width(of: blockCondition(0)) }
+
+  func width(of parts: [ConditionPart]) -> Int {
+    parts.reduce(0) { n, p in
+      switch p {
+      case .embedding: return n + sharedDim
+      case .latent(_, let count): return n + count
+      }
+    }
+  }
 
   /// Checks the settings; the message names the first one that is wrong.
   public func validate() throws(ConfigurationError) {
     guard Self.supportedResolutions.contains(resolution) else {
       throw .invalid("resolution \(resolution) is not one of \(Self.supportedResolutions)")
     }
-    for (name, v) in [("generator channels", generatorChannels), ("discriminator channels", discriminatorChannels), ("dim_z", dimZ), ("shared dim", sharedDim), ("classes", classes)] where v < 1 {
+    for (name, v) in [("generator channels", generatorChannels), ("discriminator channels", discriminatorChannels), ("dim_z", dimZ), ("shared dim", sharedDim), ("classes", classes), ("statistics rows", statisticsRows)] where v < 1 {
       throw .invalid("\(name) must be at least 1, got \(v)")
+    }
+    if architecture == .deep {
+      guard !hierarchical else { throw .invalid("BigGAN-deep has no hierarchical z (it conditions every block on [z, embedding])") }
+      guard generatorChannels % 4 == 0, discriminatorChannels % 4 == 0 else {
+        throw .invalid("BigGAN-deep's bottlenecks are a quarter of the width: ch must be divisible by 4, got \(generatorChannels) and \(discriminatorChannels)")
+      }
     }
     if hierarchical && zChunk < 1 {
       throw .invalid("dim_z \(dimZ) is too small for \(generatorBlocks.count + 1) hierarchical chunks")
     }
-    let gRes = generatorBlocks.map(\.resolution), dRes = discriminatorBlocks.map(\.resolution)
+    let gRes = Set(generatorBlocks.filter(\.upsample).map(\.resolution)).sorted()
+    let dRes = Set(discriminatorBlocks.map(\.resolution)).sorted()
     for r in generatorAttention where !gRes.contains(r) {
       throw .invalid("generator attention at \(r) px: the generator's blocks output \(gRes)")
     }
     for r in discriminatorAttention where !dRes.contains(r) {
       throw .invalid("discriminator attention at \(r) px: the discriminator's blocks output \(dRes)")
     }
-    for b in generatorBlocks where generatorAttention.contains(b.resolution) && b.out % 8 != 0 {
+    for b in generatorBlocks where b.attention != nil && b.out % 8 != 0 {
       throw .invalid("generator attention needs channels divisible by 8, got \(b.out) at \(b.resolution) px")
     }
-    for b in discriminatorBlocks where discriminatorAttention.contains(b.resolution) && b.out % 8 != 0 {
+    for b in discriminatorBlocks where b.attention != nil && b.out % 8 != 0 {
       throw .invalid("discriminator attention needs channels divisible by 8, got \(b.out) at \(b.resolution) px")
     }
   }
@@ -148,11 +323,34 @@ public struct BigGANConfiguration: Codable, Equatable, Sendable {
     resolution: 512, generatorChannels: 96, discriminatorChannels: 96, dimZ: 128, sharedDim: 128,
     classes: 1000, generatorAttention: [64], discriminatorAttention: [64])
 
+  /// BigGAN-deep at 128 px as released on TF-Hub: ch 128, z 128, shared
+  /// embedding 128, attention at 64 px.
+  public static let imagenet128Deep = deep(resolution: 128)
+  /// BigGAN-deep at 256 px: attention at 64 px on 4ch.
+  public static let imagenet256Deep = deep(resolution: 256)
+  /// BigGAN-deep at 512 px: attention at 64 px on 4ch.
+  public static let imagenet512Deep = deep(resolution: 512)
+
+  private static func deep(resolution: Int) -> BigGANConfiguration {
+    BigGANConfiguration(
+      architecture: .deep, resolution: resolution, generatorChannels: 128, discriminatorChannels: 128,
+      dimZ: 128, sharedDim: 128, classes: 1000, hierarchical: false, generatorAttention: [64],
+      discriminatorAttention: [64])
+  }
+
   /// The named presets.
   public static let presets: [String: BigGANConfiguration] = [
     "cifar32": cifar32, "imagenet64": imagenet64, "imagenet128": imagenet128,
-    "imagenet256": imagenet256, "imagenet512": imagenet512,
+    "imagenet256": imagenet256, "imagenet512": imagenet512, "imagenet128-deep": imagenet128Deep,
+    "imagenet256-deep": imagenet256Deep, "imagenet512-deep": imagenet512Deep,
   ]
+}
+
+/// A run of columns of a conditioning vector: the shared class embedding,
+/// or `count` entries of z from `offset`.
+enum ConditionPart: Equatable {
+  case embedding
+  case latent(_ offset: Int, _ count: Int)
 }
 
 /// A configuration that cannot build a model.

@@ -1,15 +1,18 @@
 import BGKernels
 
-/// The BigGAN discriminator (BigGAN-PyTorch `Discriminator`, wide blocks):
-/// downsampling residual blocks, self-attention where configured, ReLU,
-/// global sum pooling, and a linear output plus the projection
-/// `<embed(y), h>` of a spectrally normalised class embedding.
+/// The BigGAN discriminator (BigGAN-PyTorch `Discriminator`, wide blocks),
+/// or BigGAN-deep's (`BigGANdeep.Discriminator`: a 3x3 stem convolution,
+/// then bottleneck blocks): downsampling residual blocks, self-attention
+/// where configured, ReLU, global sum pooling, and a linear output plus the
+/// projection `<embed(y), h>` of a spectrally normalised class embedding.
 ///
 /// Shapes: images `[batch, resolution, resolution, 3]`, class indices
 /// `[batch]`, scores `[batch, 1]`.
 public final class Discriminator: Module {
   public let configuration: BigGANConfiguration
-  let blocks: [DiscriminatorBlock]
+  /// BigGAN-deep's `input_conv`, 3 to ch channels.
+  let stem: Conv2d?
+  let blocks: [any ResidualBlock]
   let attention: [SelfAttention?]
   let linear: Linear
   let embed: Embedding
@@ -17,6 +20,7 @@ public final class Discriminator: Module {
   public var precision: Precision = .fp32 {
     didSet {
       linear.precision = precision
+      stem?.precision = precision
       for b in blocks { b.precision = precision }
       for a in attention { a?.precision = precision }
     }
@@ -36,24 +40,35 @@ public final class Discriminator: Module {
     var config = config
     if let override { config.initialization = override }
     var rng = SeededRandom(seed: seed)
-    let sn = config.snEps, initialization = config.initialization
-    var blocks: [DiscriminatorBlock] = [], attention: [SelfAttention?] = []
-    for (i, b) in config.discriminatorBlocks.enumerated() {
-      blocks.append(DiscriminatorBlock(
-        prefix: "blocks.\(i).0", in: b.in, out: b.out, preactivation: i > 0,
-        downsample: b.downsample, snEps: sn, initialization: initialization, rng: &rng))
-      attention.append(config.discriminatorAttention.contains(b.resolution)
-        ? SelfAttention(prefix: "blocks.\(i).1", channels: b.out, snEps: sn, initialization: initialization, rng: &rng) : nil)
+    let settings = config.layerSettings
+    let sn = settings.snEps, initialization = config.initialization
+    let plan = config.discriminatorBlocks
+    stem = config.architecture == .deep
+      ? Conv2d(prefix: "input_conv", in: 3, out: plan[0].in, kernel: 3, spectralNorm: sn, initialization: initialization, rng: &rng)
+      : nil
+    var blocks: [any ResidualBlock] = [], attention: [SelfAttention?] = []
+    for b in plan {
+      switch config.architecture {
+      case .biggan:
+        blocks.append(DiscriminatorBlock(
+          prefix: b.prefix, in: b.in, out: b.out, preactivation: b.preactivation,
+          downsample: b.downsample, settings: settings, rng: &rng))
+      case .deep:
+        blocks.append(DeepDiscriminatorBlock(
+          prefix: b.prefix, in: b.in, out: b.out, preactivation: b.preactivation,
+          downsample: b.downsample, settings: settings, rng: &rng))
+      }
+      attention.append(b.attention.map { SelfAttention(prefix: $0, channels: b.out, settings: settings, rng: &rng) })
     }
     self.blocks = blocks
     self.attention = attention
-    let last = config.discriminatorBlocks[config.discriminatorBlocks.count - 1].out
+    let last = plan[plan.count - 1].out
     linear = Linear(prefix: "linear", in: last, out: 1, spectralNorm: sn, initialization: initialization, rng: &rng)
     embed = Embedding(prefix: "embed", classes: config.classes, features: last, spectralNorm: sn, initialization: initialization, rng: &rng)
   }
 
   private var modules: [any Module] {
-    var m: [any Module] = []
+    var m: [any Module] = stem.map { [$0] } ?? []
     for (b, a) in zip(blocks, attention) {
       m.append(b)
       if let a { m.append(a) }
@@ -70,7 +85,7 @@ public final class Discriminator: Module {
     guard s[1] == r, s[2] == r, s[3] == 3, s[0] == labels.count, s[0] > 0 else {
       throw .shape("images have shape \(s) with \(labels.count) labels, expected [batch, \(r), \(r), 3] with batch labels")
     }
-    var h = images
+    var h = try stem?.forward(images, mode: mode) ?? images
     for i in blocks.indices {
       h = try blocks[i].forward(h, mode: mode)
       if let a = attention[i] { h = try a.forward(h, mode: mode) }
@@ -111,6 +126,6 @@ public final class Discriminator: Module {
       if let a = attention[i] { d = try a.backward(d) }
       d = try blocks[i].backward(d)
     }
-    return d
+    return try stem?.backward(d) ?? d
   }
 }

@@ -1,17 +1,21 @@
 import BGKernels
 
 /// The BigGAN generator (BigGAN-PyTorch `Generator` with `G_shared` and
-/// `hier`): a shared class embedding, hierarchical z, a linear stem to
-/// 4x4x16ch, upsampling residual blocks with class-conditional batch-norm,
-/// self-attention where configured, and a BN-ReLU-conv3x3-tanh head.
+/// `hier`), or BigGAN-deep's (`BigGANdeep.Generator`, TF-Hub's module): a
+/// shared class embedding, a linear stem to 4x4x16ch, upsampling residual
+/// blocks with class-conditional batch-norm, self-attention where
+/// configured, and a BN-ReLU-conv3x3-tanh head. BigGAN splits z into
+/// chunks (the stem's and one per block, each joined with the embedding);
+/// BigGAN-deep feeds `[z, embedding]` to the stem and to every block.
 ///
-/// Shapes: `z` `[batch, dimZ]`, class indices `[batch]`, images
-/// `[batch, resolution, resolution, 3]` in [-1, 1] (NHWC).
+/// Shapes: `z` `[batch, dimZ]`, class indices `[batch]` (or class vectors
+/// `[batch, classes]`), images `[batch, resolution, resolution, 3]` in
+/// [-1, 1] (NHWC).
 public final class Generator: Module {
   public let configuration: BigGANConfiguration
   let shared: Embedding
   let linear: Linear
-  let blocks: [GeneratorBlock]
+  let blocks: [any ConditionalBlock]
   /// Attention after block i, if any.
   let attention: [SelfAttention?]
   let outputNorm: BatchNorm
@@ -27,8 +31,25 @@ public final class Generator: Module {
     }
   }
 
-  /// `labels` is nil when the forward was given class embeddings directly.
-  private var cache: (labels: [Int]?, chunks: [Tensor], conditions: [Tensor], out: Tensor)?
+  /// The truncation the batch-norms of a model with per-truncation
+  /// statistics (`statisticsRows > 1`) select their statistics for; the
+  /// latents should be drawn with the same value. Ignored otherwise.
+  public var truncation: Double = 1 {
+    didSet { for s in allStatistics { s.truncation = truncation } }
+  }
+
+  /// How per-truncation statistics are blended between two rows.
+  public var statisticsBlend: StatisticsBlend = .pretrained {
+    didSet { for s in allStatistics { s.blend = statisticsBlend } }
+  }
+
+  /// How the classes entered the last forward, for the embedding's gradient.
+  private enum ClassInput {
+    case labels([Int])
+    case vectors(Tensor)
+    case embeddings
+  }
+  private var cache: (classes: ClassInput, batch: Int, out: Tensor)?
 
   /// A freshly initialised generator.
   /// - Throws: `ConfigurationError` for settings that cannot build a model.
@@ -43,23 +64,29 @@ public final class Generator: Module {
     var config = config
     if let override { config.initialization = override }
     var rng = SeededRandom(seed: seed)
-    let plan = config.generatorBlocks
-    let sn = config.snEps
+    let settings = config.layerSettings
     shared = Embedding(prefix: "shared", classes: config.classes, features: config.sharedDim, spectralNorm: nil, initialization: config.initialization, rng: &rng)
-    linear = Linear(prefix: "linear", in: config.zChunk, out: plan[0].in * 16, spectralNorm: sn, initialization: config.initialization, rng: &rng)
-    var blocks: [GeneratorBlock] = [], attention: [SelfAttention?] = []
-    for (i, b) in plan.enumerated() {
-      blocks.append(GeneratorBlock(
-        prefix: "blocks.\(i).0", in: b.in, out: b.out, conditionDim: config.conditionDim,
-        bnEps: config.bnEps, snEps: sn, initialization: config.initialization, rng: &rng))
-      attention.append(config.generatorAttention.contains(b.resolution)
-        ? SelfAttention(prefix: "blocks.\(i).1", channels: b.out, snEps: sn, initialization: config.initialization, rng: &rng) : nil)
+    linear = Linear(
+      prefix: "linear", in: config.width(of: config.stemInput), out: config.stemChannels * 16,
+      spectralNorm: settings.snEps, initialization: config.initialization, rng: &rng)
+    var blocks: [any ConditionalBlock] = [], attention: [SelfAttention?] = []
+    for b in config.generatorBlocks {
+      switch config.architecture {
+      case .biggan:
+        blocks.append(GeneratorBlock(
+          prefix: b.prefix, in: b.in, out: b.out, conditionDim: config.conditionDim, settings: settings, rng: &rng))
+      case .deep:
+        blocks.append(DeepGeneratorBlock(
+          prefix: b.prefix, in: b.in, out: b.out, upsample: b.upsample, conditionDim: config.conditionDim,
+          settings: settings, rng: &rng))
+      }
+      attention.append(b.attention.map { SelfAttention(prefix: $0, channels: b.out, settings: settings, rng: &rng) })
     }
     self.blocks = blocks
     self.attention = attention
-    let last = plan[plan.count - 1].out
-    outputNorm = BatchNorm(prefix: "output_layer.0", channels: last, eps: config.bnEps)
-    outputConv = Conv2d(prefix: "output_layer.2", in: last, out: 3, kernel: 3, spectralNorm: sn, initialization: config.initialization, rng: &rng)
+    let last = config.generatorBlocks[config.generatorBlocks.count - 1].out
+    outputNorm = BatchNorm(prefix: "output_layer.0", channels: last, settings: settings)
+    outputConv = Conv2d(prefix: "output_layer.2", in: last, out: 3, kernel: 3, spectralNorm: settings.snEps, initialization: config.initialization, rng: &rng)
   }
 
   /// In BigGAN-PyTorch's state-dict order.
@@ -81,7 +108,17 @@ public final class Generator: Module {
       throw .shape("z has \(zs[0]) rows but there are \(labels.count) labels")
     }
     let out = try forward(z: z, classEmbeddings: try shared.forward(labels, mode: mode), mode: mode)
-    cache?.labels = labels
+    cache?.classes = .labels(labels)
+    return out
+  }
+
+  /// Images for latents `z` and class vectors `[batch, classes]` (one-hot,
+  /// or soft mixtures as pytorch-pretrained-BigGAN accepts): the embedding
+  /// is `vectors * shared.weight`.
+  public func forward(z: Tensor, classVectors vectors: Tensor, mode: Mode) throws(KernelError) -> Tensor {
+    try vectors.expect([z.shape.first ?? 0, configuration.classes], "class vectors")
+    let out = try forward(z: z, classEmbeddings: try matmul(vectors, shared.weight.value), mode: mode)
+    cache?.classes = .vectors(vectors)
     return out
   }
 
@@ -100,29 +137,18 @@ public final class Generator: Module {
       throw .shape("z has shape \(zs) and class embeddings \(embedded.shape), expected [batch, \(c.dimZ)] and [batch, \(c.sharedDim)]")
     }
     let batch = zs[0]
-    let chunkCount = c.hierarchical ? blocks.count + 1 : 1
-    var chunks: [Tensor] = []
-    for k in 0..<chunkCount {
-      var t = Tensor(shape: [batch, c.zChunk])
-      for b in 0..<batch {
-        for j in 0..<c.zChunk { t.storage[b * c.zChunk + j] = z.storage[b * c.dimZ + k * c.zChunk + j] }
-      }
-      chunks.append(t)
-    }
-    // Hierarchical: block i is conditioned on [embedding, chunk i+1]
-    // (embedding first, as in BigGAN-PyTorch).
-    let conditions = try (0..<blocks.count).map { i throws(KernelError) in
-      c.hierarchical ? try concatColumns(embedded, chunks[i + 1]) : embedded
-    }
-    var h = try linear.forward(chunks[0], mode: mode)
-    h = try h.reshaped([batch, 4, 4, blocks[0].bn1.stats.mean.value.count])
+    var h = try linear.forward(try assemble(c.stemInput, z: z, embedded: embedded), mode: mode)
+    h = try h.reshaped([batch, 4, 4, c.stemChannels])
+    var condition: (parts: [ConditionPart], value: Tensor)?
     for i in blocks.indices {
-      h = try blocks[i].forward(h, condition: conditions[i], mode: mode)
+      let parts = c.blockCondition(i)
+      if condition?.parts != parts { condition = (parts, try assemble(parts, z: z, embedded: embedded)) }
+      h = try blocks[i].forward(h, condition: condition!.value, mode: mode)
       if let a = attention[i] { h = try a.forward(h, mode: mode) }
     }
     h = try outputNorm.forward(h, relu: true, mode: mode)
     let out = BGKernels.tanh(try outputConv.forward(h, mode: mode))
-    cache = (nil, chunks, conditions, out)
+    cache = (.embeddings, batch, out)
     return out
   }
 
@@ -132,32 +158,69 @@ public final class Generator: Module {
   public func backward(_ dImages: Tensor) throws(KernelError) -> Tensor {
     guard let s = cache else { throw .shape("Generator.backward called before forward") }
     let c = configuration
-    let batch = s.out.shape[0]
     var d = try tanhBackward(output: s.out, outputGradient: dImages)
     d = try outputConv.backward(d)
     d = try outputNorm.backward(d)
-    var dEmbedded = Tensor(shape: [batch, c.sharedDim])
-    var dz = Tensor(shape: [batch, c.dimZ])
+    var dEmbedded = Tensor(shape: [s.batch, c.sharedDim])
+    var dz = Tensor(shape: [s.batch, c.dimZ])
     for i in blocks.indices.reversed() {
       if let a = attention[i] { d = try a.backward(d) }
       let (dx, dc) = try blocks[i].backward(d)
       d = dx
-      for b in 0..<batch {
-        let w = c.conditionDim
-        for j in 0..<c.sharedDim { dEmbedded.storage[b * c.sharedDim + j] += dc.storage[b * w + j] }
-        if c.hierarchical {
-          for j in 0..<c.zChunk {
-            dz.storage[b * c.dimZ + (i + 1) * c.zChunk + j] += dc.storage[b * w + c.sharedDim + j]
-          }
-        }
+      scatter(dc, c.blockCondition(i), dz: &dz, dEmbedded: &dEmbedded)
+    }
+    let dStem = try linear.backward(try d.reshaped([s.batch, d.count / s.batch]))
+    scatter(dStem, c.stemInput, dz: &dz, dEmbedded: &dEmbedded)
+    switch s.classes {
+    case .labels: try shared.backward(dEmbedded)
+    case .vectors(let y):
+      if shared.weight.requiresGradient {
+        var dw = Tensor(shape: shared.weight.value.shape)
+        try gemm(y, dEmbedded, into: &dw, transposeA: true)
+        try shared.weight.accumulate(dw)
+      }
+    case .embeddings: break
+    }
+    return dz
+  }
+
+  /// The columns `parts` name, side by side: `[batch, width(of: parts)]`.
+  private func assemble(_ parts: [ConditionPart], z: Tensor, embedded: Tensor) throws(KernelError) -> Tensor {
+    var out: Tensor?
+    for p in parts {
+      let piece: Tensor
+      switch p {
+      case .embedding: piece = embedded
+      case .latent(let offset, let count):
+        piece = offset == 0 && count == z.shape[1] ? z : try channels(z, offset..<offset + count)
+      }
+      out = try out.map { a throws(KernelError) in try concatenateChannels(a, piece) } ?? piece
+    }
+    return out!
+  }
+
+  /// Adds the gradient of an assembled input back to z's and the
+  /// embedding's.
+  private func scatter(_ g: Tensor, _ parts: [ConditionPart], dz: inout Tensor, dEmbedded: inout Tensor) {
+    var column = 0
+    for p in parts {
+      switch p {
+      case .embedding:
+        addColumns(of: g, from: column, into: &dEmbedded, at: 0, count: configuration.sharedDim)
+        column += configuration.sharedDim
+      case .latent(let offset, let count):
+        addColumns(of: g, from: column, into: &dz, at: offset, count: count)
+        column += count
       }
     }
-    let dStem = try linear.backward(try d.reshaped([batch, d.count / batch]))
-    for b in 0..<batch {
-      for j in 0..<c.zChunk { dz.storage[b * c.dimZ + j] += dStem.storage[b * c.zChunk + j] }
+  }
+
+  /// `t[:, at..<at+count] += g[:, from..<from+count]`.
+  private func addColumns(of g: Tensor, from: Int, into t: inout Tensor, at: Int, count: Int) {
+    let (rows, gw, tw) = (g.shape[0], g.shape[1], t.shape[1])
+    for r in 0..<rows {
+      for j in 0..<count { t.storage[r * tw + at + j] += g.storage[r * gw + from + j] }
     }
-    if s.labels != nil { try shared.backward(dEmbedded) }
-    return dz
   }
 
   /// Recomputes the running batch-norm statistics as the average over
@@ -183,17 +246,6 @@ public final class Generator: Module {
   }
 
   private var allStatistics: [RunningStatistics] {
-    blocks.flatMap { [$0.bn1.stats, $0.bn2.stats] } + [outputNorm.stats]
+    blocks.flatMap(\.statistics) + [outputNorm.stats]
   }
-}
-
-/// `[a | b]` for `[n, p]` and `[n, q]`.
-func concatColumns(_ a: Tensor, _ b: Tensor) throws(KernelError) -> Tensor {
-  let n = a.shape[0], p = a.shape[1], q = b.shape[1]
-  var out = Tensor(shape: [n, p + q])
-  for i in 0..<n {
-    for j in 0..<p { out.storage[i * (p + q) + j] = a.storage[i * p + j] }
-    for j in 0..<q { out.storage[i * (p + q) + p + j] = b.storage[i * q + j] }
-  }
-  return out
 }
