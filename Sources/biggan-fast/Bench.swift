@@ -16,8 +16,10 @@ struct Bench: ParsableCommand {
       iteration of the paper's recipe: two D steps, each on fresh fake and
       real batches, one G step, Adam updates, orthogonal regularisation and
       the EMA of G; images/s counts every image D sees and G makes). Reports
-      the median of --repeats runs after one warm-up. Build with
-      `swift build -c release`.
+      the median of --repeats runs after one warm-up, and the process's peak
+      resident memory. With --checkpoint the generator is the one in that
+      file (e.g. imported BigGAN-deep weights), sampled at --truncation.
+      Build with `swift build -c release`.
       """)
 
   enum Pass: String, CaseIterable, ExpressibleByArgument {
@@ -32,6 +34,12 @@ struct Bench: ParsableCommand {
 
   @Option(help: "Batch size.")
   var batch: Int = 8
+
+  @Option(help: "A G / G_ema safetensors file written by biggan-fast or tools/convert_pretrained.py: time its generator instead of a fresh --config one.")
+  var checkpoint: String?
+
+  @Option(help: "Truncation of the latents and, for imported models, of their batch-norm statistics.")
+  var truncation: Double = 1
 
   @Option(parsing: .upToNextOption, help: "Passes to time: \(Pass.allCases.map(\.rawValue).joined(separator: ", ")).")
   var pass: [Pass] = Pass.allCases
@@ -52,23 +60,33 @@ struct Bench: ParsableCommand {
     guard batch >= 1 else { throw ValidationError("--batch must be at least 1, got \(batch)") }
     guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, got \(repeats)") }
     if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+    guard truncation > 0 && truncation <= 1 else {
+      throw ValidationError("--truncation must be in (0, 1], got \(truncation)")
+    }
   }
 
   func run() throws {
     Machine.keepLargeAllocations()
     if let threads { Machine.threads = threads }
-    let c = try model.resolve()
-    // Timing does not depend on the weights' values; N(0, 0.02) skips the
-    // orthogonalisation of every weight.
-    let g = try Generator(c, seed: 1, initialization: .normal(std: 0.02))
+    let c: BigGANConfiguration, g: Generator
+    if let checkpoint {
+      let file = try SafeTensorsFile(contentsOf: checkpoint)
+      c = try Checkpoint.configuration(of: file)
+      g = try Generator(c, seed: 1, initialization: .zeros)
+      try StateDict.load(g, from: file)
+    } else {
+      c = try model.resolve()
+      // Timing does not depend on the weights' values; N(0, 0.02) skips the
+      // orthogonalisation of every weight.
+      g = try Generator(c, seed: 1, initialization: .normal(std: 0.02))
+    }
+    g.truncation = truncation
     let d = try Discriminator(c, seed: 2, initialization: .normal(std: 0.02))
     g.precision = precision
     d.precision = precision
     var rng = SeededRandom(seed: 3)
-    func latents() -> Tensor {
-      var z = Tensor(shape: [batch, c.dimZ])
-      for i in 0..<z.count { z.storage[i] = rng.normal() }
-      return z
+    func latents() throws -> Tensor {
+      try Tensor(shape: [batch, c.dimZ], storage: Truncation.scale.latents(count: batch, dim: c.dimZ, truncation: Float(truncation), rng: &rng))
     }
     let labels = (0..<batch).map { $0 % c.classes }
     var real = Tensor(shape: [batch, c.resolution, c.resolution, 3])
@@ -87,10 +105,10 @@ struct Bench: ParsableCommand {
         guard let trainer else { throw ValidationError("cannot build a trainer for \(model.config)") }
         return { _ = try trainer.trainStep() }
       case .gForward:
-        return { _ = try g.forward(z: latents(), labels: labels, mode: .evaluation) }
+        return { _ = try g.forward(z: try latents(), labels: labels, mode: .evaluation) }
       case .gForwardBackward:
         return {
-          let images = try g.forward(z: latents(), labels: labels, mode: .training)
+          let images = try g.forward(z: try latents(), labels: labels, mode: .training)
           try g.backward(images.scaled(by: 1 / Float(images.count)))
         }
       case .dForwardBackward:
@@ -100,13 +118,13 @@ struct Bench: ParsableCommand {
         }
       case .dgStep:
         return {
-          let fake = try g.forward(z: latents(), labels: labels, mode: .training)
+          let fake = try g.forward(z: try latents(), labels: labels, mode: .training)
           var both = fake
           both.storage += real.storage
           both = try both.reshaped([2 * batch] + Array(fake.shape.dropFirst()))
           _ = try d.forward(both, labels: labels + labels, mode: .training)
           try d.backward(Tensor(shape: [2 * batch, 1], repeating: 1 / Float(2 * batch)))
-          let again = try g.forward(z: latents(), labels: labels, mode: .training)
+          let again = try g.forward(z: try latents(), labels: labels, mode: .training)
           _ = try d.forward(again, labels: labels, mode: .training)
           try g.backward(try d.backward(scoreGradient))
         }
@@ -115,7 +133,7 @@ struct Bench: ParsableCommand {
 
     var results: [[String: Any]] = []
     if !json {
-      print("biggan-fast bench: \(model.config), batch \(batch), \(precision), \(Machine.threads) threads, \(Machine.instructionSet.rawValue)")
+      print("biggan-fast bench: \(checkpoint ?? model.config), batch \(batch), \(precision), \(Machine.threads) threads, \(Machine.instructionSet.rawValue)")
     }
     for p in pass {
       let call = try body(p)
@@ -136,15 +154,20 @@ struct Bench: ParsableCommand {
         print(String(format: "%-20@ %9.1f ms  %8.1f images/s", p.rawValue, median * 1e3, images / median))
       }
     }
+    var usage = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+    let peak = usage.ru_maxrss * 1024  // kilobytes on Linux
     if json {
       let doc: [String: Any] = [
-        "config": model.config, "resolution": c.resolution, "ch": c.generatorChannels,
+        "config": checkpoint ?? model.config, "peak_rss_bytes": peak, "truncation": truncation, "resolution": c.resolution, "ch": c.generatorChannels,
         "batch": batch, "precision": precision.rawValue, "threads": Machine.threads,
         "isa": Machine.instructionSet.rawValue, "results": results,
         "g_parameters": g.parameterCount, "d_parameters": d.parameterCount,
       ]
       let data = try JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys])
       print(String(decoding: data, as: UTF8.self))
+    } else {
+      print(String(format: "peak memory          %9.1f MiB", Double(peak) / 1048576))
     }
   }
 }

@@ -22,7 +22,7 @@ final class RunLog {
     try encoder.encode(Config(model: model, recipe: recipe, data: data))
       .write(to: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("config.json")), options: .atomic)
     let metrics = (folder as NSString).appendingPathComponent("metrics.jsonl")
-    if !fm.fileExists(atPath: metrics) { fm.createFile(atPath: metrics, contents: nil) }
+    if !fm.fileExists(atPath: metrics) { _ = fm.createFile(atPath: metrics, contents: nil) }
     guard let handle = FileHandle(forWritingAtPath: metrics) else {
       throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: metrics])
     }

@@ -11,6 +11,13 @@ struct Sample: ParsableCommand {
       Truncation (--truncation t in (0, 1], --truncation-mode):
         resample  the paper's: z ~ N(0, I) with every component |z| > 2t redrawn
         scale     TF-Hub / pytorch-pretrained-BigGAN: t * truncnorm(-2, 2)
+      Imported BigGAN-deep weights (tools/convert_pretrained.py) also pick their
+      batch-norm statistics by t, blended between the two nearest of their 51
+      rows as --statistics-blend says (pretrained: pytorch-pretrained-BigGAN's
+      own blend, which reproduces its images; linear: a plain interpolation).
+      Classes: indices, or ImageNet names for 1000-class models ("golden
+      retriever"); --y takes class indices [n] or class vectors [n, classes]
+      (one-hot or soft).
       Output: --out png writes class<k>_<i>.png per sample (8-bit RGB, pixel =
       round((x + 1) * 127.5)), plus with --grid one sheet with a row per class;
       --out npy writes samples.npy, float32 [n, h, w, 3] in [-1, 1].
@@ -22,10 +29,11 @@ struct Sample: ParsableCommand {
   @Option(help: "Folder that holds run folders.") var runs: String = "runs"
   @Option(help: "A checkpoint folder, or a G / G_ema safetensors file written by biggan-fast.") var checkpoint: String?
   @Flag(help: "Use the raw generator weights instead of their moving average.") var raw = false
-  @Option(help: "Classes: comma-separated indices, or 'all'.") var classes: String = "all"
+  @Option(help: "Classes: comma-separated indices or ImageNet names (1000-class models), or 'all'.") var classes: String = "all"
   @Option(help: "Samples per class.") var count: Int = 8
-  @Option(help: "Truncation t in (0, 1].") var truncation: Float = 1
+  @Option(help: "Truncation t in (0, 1].") var truncation: Double = 1
   @Option(name: .customLong("truncation-mode"), help: "resample or scale.") var truncationMode: String = "resample"
+  @Option(name: .customLong("statistics-blend"), help: "Per-truncation batch-norm statistics of imported models between two rows: pretrained or linear.") var statisticsBlend: String = "pretrained"
   @Option(help: "Output kind: png or npy.") var out: Output = .png
   @Flag(help: "Also write one sheet with a row per class (png).") var grid = false
   @Option(help: "Output folder.") var output: String = "samples"
@@ -36,8 +44,8 @@ struct Sample: ParsableCommand {
   @Option(name: .customLong("standing-stats"), help: "Recompute batch-norm statistics over this many training-mode passes first.") var standingStats: Int?
   @Option(help: "Interpolation sheet (interp.png, BigGAN-PyTorch's interp_sheet): z (class fixed, latents blended), class (latent fixed, class embeddings blended) or both; --count rows of 10 columns, endpoints drawn from --classes.") var interpolate: String?
   @Option(help: "Truncation sweep: comma-separated values in (0, 1]; one column per value, one row per (class, latent), same latent across a row (the paper's fidelity/variety picture, written as sweep.png).") var sweep: String?
-  @Option(help: "Latents from a .npy file [n, dim_z] (overrides --seed and truncation).") var z: String?
-  @Option(help: "Class indices from a .npy file [n] (with --z).") var y: String?
+  @Option(help: "Latents from a .npy file [n, dim_z] (overrides --seed; --truncation still picks imported models' statistics).") var z: String?
+  @Option(help: "Classes from a .npy file (with --z): indices [n] or class vectors [n, classes].") var y: String?
 
   func validate() throws {
     guard truncation > 0 && truncation <= 1 else {
@@ -45,6 +53,9 @@ struct Sample: ParsableCommand {
     }
     guard Truncation(rawValue: truncationMode) != nil else {
       throw ValidationError("--truncation-mode must be resample or scale, got '\(truncationMode)'")
+    }
+    guard StatisticsBlend(rawValue: statisticsBlend) != nil else {
+      throw ValidationError("--statistics-blend must be pretrained or linear, got '\(statisticsBlend)'")
     }
     guard count >= 1 else { throw ValidationError("--count must be at least 1, got \(count)") }
     guard batch >= 1 else { throw ValidationError("--batch must be at least 1, got \(batch)") }
@@ -65,10 +76,10 @@ struct Sample: ParsableCommand {
   }
 
   /// The truncation values of `--sweep`, each in (0, 1].
-  func sweepValues() throws -> [Float] {
+  func sweepValues() throws -> [Double] {
     guard let sweep else { return [] }
-    let values = try sweep.split(separator: ",").map { part -> Float in
-      guard let v = Float(part.trimmingCharacters(in: .whitespaces)), v > 0, v <= 1 else {
+    let values = try sweep.split(separator: ",").map { part -> Double in
+      guard let v = Double(part.trimmingCharacters(in: .whitespaces)), v > 0, v <= 1 else {
         throw ValidationError("--sweep: '\(part)' is not a truncation in (0, 1]")
       }
       return v
@@ -107,42 +118,13 @@ struct Sample: ParsableCommand {
     let g = try Generator(model, seed: 0, initialization: .zeros)
     try StateDict.load(g, from: file)
     g.precision = precision
-
-    var latents: [Float], labels: [Int]
-    if let z, let y {
-      let (zv, zs) = try NPY.read(z), (yv, ys) = try NPY.read(y)
-      guard zs.count == 2, zs[1] == model.dimZ else {
-        throw ValidationError("--z \(z): shape \(zs), expected [n, \(model.dimZ)]")
-      }
-      guard ys == [zs[0]] else { throw ValidationError("--y \(y): shape \(ys), expected [\(zs[0])]") }
-      latents = zv.map { Float($0) }
-      labels = try yv.map { v in
-        guard v == v.rounded(), v >= 0, Int(v) < model.classes else {
-          throw ValidationError("--y \(y): class \(v) is not an index in 0..<\(model.classes)")
-        }
-        return Int(v)
-      }
-    } else if !sweepTruncations.isEmpty {
-      // Row r keeps one generator seed, so its latent changes only by the
-      // truncation across the columns.
-      let rows = try classList(model.classes).flatMap { Array(repeating: $0, count: count) }
-      labels = rows.flatMap { Array(repeating: $0, count: sweepTruncations.count) }
-      latents = []
-      for r in rows.indices {
-        for t in sweepTruncations {
-          var rng = SeededRandom(seed: seed &+ UInt64(r))
-          latents += Truncation(rawValue: truncationMode)!.latents(count: 1, dim: model.dimZ, truncation: t, rng: &rng)
-        }
-      }
-    } else {
-      let chosen = try classList(model.classes)
-      labels = chosen.flatMap { Array(repeating: $0, count: count) }
-      var rng = SeededRandom(seed: seed)
-      latents = Truncation(rawValue: truncationMode)!.latents(
-        count: labels.count, dim: model.dimZ, truncation: truncation, rng: &rng)
-    }
+    g.statisticsBlend = StatisticsBlend(rawValue: statisticsBlend)!
+    let truncation = Truncation(rawValue: truncationMode)!
 
     if let standingStats {
+      guard model.statisticsRows == 1 else {
+        throw ValidationError("--standing-stats: this model carries per-truncation statistics (imported weights); it cannot recompute them")
+      }
       var rng = SeededRandom(seed: seed &+ 1)
       try g.standingStatistics(passes: standingStats) {
         var z = Tensor(shape: [batch, model.dimZ])
@@ -152,39 +134,65 @@ struct Sample: ParsableCommand {
     }
 
     try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+    guard FileManager.default.isWritableFile(atPath: output) else {
+      throw ValidationError("--output \(output): folder is not writable")
+    }
     if let interpolate {
       try interpolationSheet(g, model: model, mode: interpolate)
       return
     }
-    guard FileManager.default.isWritableFile(atPath: output) else {
-      throw ValidationError("--output \(output): folder is not writable")
-    }
-    let n = labels.count, r = model.resolution
-    var images = Tensor(shape: [n, r, r, 3])
-    let started = ContinuousClock.now
-    for start in stride(from: 0, to: n, by: batch) {
-      let m = min(batch, n - start)
-      let zb = try Tensor(shape: [m, model.dimZ], storage: Array(latents[start * model.dimZ..<(start + m) * model.dimZ]))
-      let out = try g.forward(z: zb, labels: Array(labels[start..<start + m]), mode: .evaluation)
-      images.storage.replaceSubrange(start * r * r * 3..<(start + m) * r * r * 3, with: out.storage)
-      if isatty(STDERR_FILENO) != 0 {
-        let t = ContinuousClock.now - started
-        let s = Double(t.components.seconds) + Double(t.components.attoseconds) * 1e-18
-        FileHandle.standardError.write(Data(String(format: "\r%d/%d images  %.2f img/s", start + m, n, Double(start + m) / s).utf8))
+
+    let r = model.resolution
+    if !sweepTruncations.isEmpty {
+      // Row k keeps one generator seed, so its latent changes only by the
+      // truncation across the columns; each column is generated at its own
+      // truncation (imported models pick statistics by it).
+      let rows = try classList(model.classes).flatMap { Array(repeating: $0, count: count) }
+      var columns: [Tensor] = []
+      for t in sweepTruncations {
+        var latents: [Float] = []
+        for k in rows.indices {
+          var rng = SeededRandom(seed: seed &+ UInt64(k))
+          latents += truncation.latents(count: 1, dim: model.dimZ, truncation: Float(t), rng: &rng)
+        }
+        columns.append(try render(g, latents: latents, classes: .labels(rows), truncation: t))
       }
+      let pixels = r * r * 3
+      var sheet = Tensor(shape: [rows.count * columns.count, r, r, 3])
+      for k in rows.indices {
+        for (j, c) in columns.enumerated() {
+          sheet.storage.replaceSubrange((k * columns.count + j) * pixels..<(k * columns.count + j + 1) * pixels, with: c.storage[k * pixels..<(k + 1) * pixels])
+        }
+      }
+      let path = (output as NSString).appendingPathComponent(out == .npy ? "sweep.npy" : "sweep.png")
+      if out == .npy {
+        try NPY.write(sheet.storage, shape: sheet.shape, to: path)
+      } else {
+        try PNG.write(ImageGrid.sheet(sheet, columns: columns.count), to: path)
+      }
+      print("wrote \(path) (columns: truncation \(sweepTruncations.map { String($0) }.joined(separator: ", ")))")
+      return
     }
-    if isatty(STDERR_FILENO) != 0 { FileHandle.standardError.write(Data("\n".utf8)) }
+
+    let latents: [Float], classes: ClassBatch
+    if let z, let y {
+      (latents, classes) = try exactInputs(z: z, y: y, model: model)
+    } else {
+      let labels = try classList(model.classes).flatMap { Array(repeating: $0, count: count) }
+      var rng = SeededRandom(seed: seed)
+      latents = truncation.latents(count: labels.count, dim: model.dimZ, truncation: Float(self.truncation), rng: &rng)
+      classes = .labels(labels)
+    }
+    let images = try render(g, latents: latents, classes: classes, truncation: self.truncation)
+    let n = images.shape[0]
 
     switch out {
     case .npy:
       let path = (output as NSString).appendingPathComponent("samples.npy")
       try NPY.write(images.storage, shape: images.shape, to: path)
       print("wrote \(path)")
-    case .png where !sweepTruncations.isEmpty:
-      let path = (output as NSString).appendingPathComponent("sweep.png")
-      try PNG.write(ImageGrid.sheet(images, columns: sweepTruncations.count), to: path)
-      print("wrote \(path) (columns: truncation \(sweepTruncations.map { String($0) }.joined(separator: ", ")))")
     case .png:
+      let labels = classes.labels
       var perClass: [Int: Int] = [:]
       for i in 0..<n {
         let k = perClass[labels[i], default: 0]
@@ -201,46 +209,124 @@ struct Sample: ParsableCommand {
     }
   }
 
-  /// `--count` rows of 10 images: two endpoints and 8 evenly spaced blends.
+  /// The classes of a batch of samples: indices, or class vectors `[n,
+  /// classes]` row-major.
+  enum ClassBatch {
+    case labels([Int])
+    case vectors([Float], classes: Int)
+
+    /// One index per sample (a vector's largest entry), for file names.
+    var labels: [Int] {
+      switch self {
+      case .labels(let l): return l
+      case .vectors(let v, let k):
+        return stride(from: 0, to: v.count, by: k).map { start in
+          (0..<k).max { v[start + $0] < v[start + $1] }!
+        }
+      }
+    }
+  }
+
+  /// `--z` and `--y` read and checked against the model.
+  func exactInputs(z: String, y: String, model: BigGANConfiguration) throws -> ([Float], ClassBatch) {
+    let (zv, zs) = try NPY.read(z), (yv, ys) = try NPY.read(y)
+    guard zs.count == 2, zs[1] == model.dimZ, zs[0] > 0 else {
+      throw ValidationError("--z \(z): shape \(zs), expected [n, \(model.dimZ)]")
+    }
+    if ys == [zs[0], model.classes] {
+      guard yv.allSatisfy(\.isFinite) else { throw ValidationError("--y \(y): class vectors must be finite") }
+      return (zv.map { Float($0) }, .vectors(yv.map { Float($0) }, classes: model.classes))
+    }
+    guard ys == [zs[0]] else {
+      throw ValidationError("--y \(y): shape \(ys), expected [\(zs[0])] class indices or [\(zs[0]), \(model.classes)] class vectors")
+    }
+    let labels = try yv.map { v in
+      guard v == v.rounded(), v >= 0, v < Double(model.classes) else {
+        throw ValidationError("--y \(y): class \(v) is not an index in 0..<\(model.classes)")
+      }
+      return Int(v)
+    }
+    return (zv.map { Float($0) }, .labels(labels))
+  }
+
+  /// Images `[n, r, r, 3]` for latents (`n * dimZ`) and classes, in batches
+  /// of `--batch`, with a progress line on a terminal.
+  func render(_ g: Generator, latents: [Float], classes: ClassBatch, truncation: Double) throws -> Tensor {
+    let model = g.configuration, r = model.resolution, dim = model.dimZ
+    let n = latents.count / dim
+    g.truncation = truncation
+    var images = Tensor(shape: [n, r, r, 3])
+    let started = ContinuousClock.now
+    let terminal = isatty(STDERR_FILENO) != 0
+    for start in stride(from: 0, to: n, by: batch) {
+      let m = min(batch, n - start)
+      let zb = try Tensor(shape: [m, dim], storage: Array(latents[start * dim..<(start + m) * dim]))
+      let out: Tensor
+      switch classes {
+      case .labels(let labels):
+        out = try g.forward(z: zb, labels: Array(labels[start..<start + m]), mode: .evaluation)
+      case .vectors(let v, let k):
+        let yb = try Tensor(shape: [m, k], storage: Array(v[start * k..<(start + m) * k]))
+        out = try g.forward(z: zb, classVectors: yb, mode: .evaluation)
+      }
+      images.storage.replaceSubrange(start * r * r * 3..<(start + m) * r * r * 3, with: out.storage)
+      if terminal {
+        let t = ContinuousClock.now - started
+        let s = Double(t.components.seconds) + Double(t.components.attoseconds) * 1e-18
+        let rate = Double(start + m) / s
+        FileHandle.standardError.write(Data(String(format: "\r%d/%d images  %.2f img/s  ETA %.0f s ", start + m, n, rate, Double(n - start - m) / rate).utf8))
+      }
+    }
+    if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
+    return images
+  }
+
+  /// `--count` rows of 10 images: two endpoints and 8 evenly spaced blends
+  /// of the latents, of the classes (soft class vectors, i.e. blends of the
+  /// shared embeddings), or both.
   func interpolationSheet(_ g: Generator, model: BigGANConfiguration, mode: String) throws {
     let classes = try classList(model.classes)
     var rng = SeededRandom(seed: seed)
-    let columns = 10, dim = model.dimZ, shared = model.sharedDim
-    var z = Tensor(shape: [count * columns, dim]), e = Tensor(shape: [count * columns, shared])
+    let columns = 10, dim = model.dimZ, k = model.classes
+    var z = [Float](repeating: 0, count: count * columns * dim)
+    var y = [Float](repeating: 0, count: count * columns * k)
     let truncation = Truncation(rawValue: truncationMode)!
     for r in 0..<count {
-      let z0 = truncation.latents(count: 1, dim: dim, truncation: self.truncation, rng: &rng)
-      let z1 = mode == "class" ? z0 : truncation.latents(count: 1, dim: dim, truncation: self.truncation, rng: &rng)
+      let z0 = truncation.latents(count: 1, dim: dim, truncation: Float(self.truncation), rng: &rng)
+      let z1 = mode == "class" ? z0 : truncation.latents(count: 1, dim: dim, truncation: Float(self.truncation), rng: &rng)
       let c0 = classes[Int(rng.next() % UInt64(classes.count))]
       let c1 = mode == "z" ? c0 : classes[Int(rng.next() % UInt64(classes.count))]
-      let ends = try g.classEmbeddings([c0, c1])
-      for k in 0..<columns {
-        let t = Float(k) / Float(columns - 1), row = r * columns + k
-        for j in 0..<dim { z.storage[row * dim + j] = (1 - t) * z0[j] + t * z1[j] }
-        for j in 0..<shared { e.storage[row * shared + j] = (1 - t) * ends.storage[j] + t * ends.storage[shared + j] }
+      for j in 0..<columns {
+        let t = Float(j) / Float(columns - 1), row = r * columns + j
+        for i in 0..<dim { z[row * dim + i] = (1 - t) * z0[i] + t * z1[i] }
+        y[row * k + c0] += 1 - t
+        y[row * k + c1] += t
       }
     }
-    var images: [Float] = []
-    for start in stride(from: 0, to: count * columns, by: batch) {
-      let m = min(batch, count * columns - start)
-      let zb = try Tensor(shape: [m, dim], storage: Array(z.storage[start * dim..<(start + m) * dim]))
-      let eb = try Tensor(shape: [m, shared], storage: Array(e.storage[start * shared..<(start + m) * shared]))
-      images += try g.forward(z: zb, classEmbeddings: eb, mode: .evaluation).storage
-    }
-    let r = model.resolution
-    let sheet = try Tensor(shape: [count * columns, r, r, 3], storage: images)
+    let sheet = try render(g, latents: z, classes: .vectors(y, classes: k), truncation: self.truncation)
     let path = (output as NSString).appendingPathComponent("interp.png")
     try PNG.write(ImageGrid.sheet(sheet, columns: columns), to: path)
     print("wrote \(path)")
   }
 
+  /// `--classes` as indices: numbers, or ImageNet names for 1000-class
+  /// models.
   func classList(_ classes: Int) throws -> [Int] {
     if self.classes == "all" { return Array(0..<classes) }
     return try self.classes.split(separator: ",").map { part in
-      guard let k = Int(part.trimmingCharacters(in: .whitespaces)), k >= 0, k < classes else {
-        throw ValidationError("--classes: '\(part)' is not a class index in 0..<\(classes)")
+      let text = String(part).trimmingCharacters(in: .whitespaces)
+      if let k = Int(text) {
+        guard k >= 0, k < classes else {
+          throw ValidationError("--classes: \(k) is not a class index in 0..<\(classes)")
+        }
+        return k
       }
-      return k
+      guard classes == ImageNetClasses.count else {
+        throw ValidationError("--classes: '\(text)' is not a class index in 0..<\(classes) (names are for 1000-class ImageNet models)")
+      }
+      do { return try ImageNetClasses.index(matching: text) } catch let e as ClassNameError {
+        throw ValidationError("--classes: \(e.description)")
+      }
     }
   }
 }

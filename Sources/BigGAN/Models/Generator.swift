@@ -122,14 +122,8 @@ public final class Generator: Module {
     return out
   }
 
-  /// The shared class embedding of each label, `[n, sharedDim]`: the class
-  /// space that interpolation sheets walk through.
-  public func classEmbeddings(_ labels: [Int]) throws(KernelError) -> Tensor {
-    try shared.forward(labels, mode: .evaluation)
-  }
-
-  /// Images for latents `z` and shared class embeddings (`[batch,
-  /// sharedDim]`, e.g. blends of two classes').
+  /// Images for latents `z` and shared class embeddings `[batch,
+  /// sharedDim]`.
   public func forward(z: Tensor, classEmbeddings embedded: Tensor, mode: Mode) throws(KernelError) -> Tensor {
     let c = configuration
     let zs = try z.dims(2, "z")
