@@ -85,7 +85,7 @@ let package = Package(
     ),
     // MARK: - Unit test bundles
     .testTarget(name: "BGKernelsTests", dependencies: ["BGKernels", "CKernels"]),
-    .testTarget(name: "CommandLineTests", dependencies: ["biggan-fast", "bgkernels"]),
+    .testTarget(name: "CommandLineTests", dependencies: ["biggan-fast", "bgkernels", "BigGAN"]),
     .testTarget(
       name: "BigGANTests",
       dependencies: ["BigGAN"],

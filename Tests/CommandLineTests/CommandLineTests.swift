@@ -1,3 +1,5 @@
+import BGKernels
+import BigGAN
 import Foundation
 import Testing
 
@@ -98,5 +100,35 @@ struct CommandLineTests {
       #expect(png != nil)
     }
     Self.expectError(try Self.run("biggan-fast", ["sample", "--run", "split", "--interpolate", "y"], in: dir), "--interpolate must be z, class or both")
+    Self.expectError(try Self.run("biggan-fast", ["sample", "--run", "split", "--classes", "golden retriever"], in: dir), "names are for 1000-class ImageNet models")
+  }
+
+  @Test("sample a 1000-class model by ImageNet names and by soft class vectors")
+  func sampleByName() throws {
+    let dir = try Self.scratch("names")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let config = BigGANConfiguration(
+      resolution: 32, generatorChannels: 2, discriminatorChannels: 2, dimZ: 8, sharedDim: 4,
+      classes: 1000, generatorAttention: [], discriminatorAttention: [])
+    let g = try Generator(config, seed: 1, initialization: .normal(std: 0.1))
+    let json = String(decoding: try JSONEncoder().encode(config), as: UTF8.self)
+    try StateDict.save(g, to: "\(dir)/G.safetensors", metadata: ["config": json])
+    let named = try Self.run("biggan-fast", ["sample", "--checkpoint", "G.safetensors", "--classes", "golden retriever, Volcano", "--count", "1", "--output", "out"], in: dir)
+    #expect(named.status == 0, "\(named.output)")
+    let files = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/out").sorted()
+    #expect(files == ["class207_0000.png", "class980_0000.png"])
+    Self.expectError(try Self.run("biggan-fast", ["sample", "--checkpoint", "G.safetensors", "--classes", "crane"], in: dir), "ambiguous")
+    Self.expectError(try Self.run("biggan-fast", ["sample", "--checkpoint", "G.safetensors", "--classes", "golden retreiver"], in: dir), "did you mean 'golden retriever' (207)")
+
+    var y = [Float](repeating: 0, count: 2 * 1000)
+    (y[207], y[1000 + 207], y[1000 + 980]) = (1, 0.25, 0.75)
+    try NPY.write(y, shape: [2, 1000], to: "\(dir)/y.npy")
+    try NPY.write((0..<16).map { Float($0 % 5) * 0.3 - 0.6 }, shape: [2, 8], to: "\(dir)/z.npy")
+    let soft = try Self.run("biggan-fast", ["sample", "--checkpoint", "G.safetensors", "--z", "z.npy", "--y", "y.npy", "--out", "npy", "--output", "soft"], in: dir)
+    #expect(soft.status == 0, "\(soft.output)")
+    let (values, shape) = try NPY.read("\(dir)/soft/samples.npy")
+    #expect(shape == [2, 32, 32, 3] && values.allSatisfy { $0.isFinite && abs($0) <= 1 })
+    try NPY.write([Float](repeating: 0, count: 3 * 1000), shape: [3, 1000], to: "\(dir)/y3.npy")
+    Self.expectError(try Self.run("biggan-fast", ["sample", "--checkpoint", "G.safetensors", "--z", "z.npy", "--y", "y3.npy"], in: dir), "expected [2] class indices or [2, 1000] class vectors")
   }
 }
