@@ -13,12 +13,12 @@
  *
  * so the GEMMs do 36 multiply-adds per 16 outputs and input channel where
  * the direct convolution does 144. Why F(4x4) and not F(2x2) (16 per 4, a
- * 2.25x saving instead of 4x): its fp32 error, measured against a double
- * direct convolution on ReLU activations with 1/sqrt(9 Cin) weights, is an
- * RMS of 1-4e-6 of the RMS output and at most 1.2e-5 of the largest output
- * (64 to 1536 channels), within the 1e-5 scale of the other fp32 errors of
- * training; F(2x2) is as accurate as the direct sum (4e-7) but saves too
- * little to beat the im2col GEMM by much.
+ * 2.25x saving instead of 4x): measured against a double-precision
+ * convolution on ReLU activations with N(0, 1/(9 Cin)) weights (64 to 1536
+ * input channels), this code errs by at most 9e-6 of the largest output
+ * and 2-2.5e-6 RMS, within the 1e-5 budget; im2col errs by 2-4e-7. F(2x2)
+ * would be about as accurate as im2col but save too little to be worth a
+ * second path.
  *
  * Backward data of a stride 1, pad 1 3x3 convolution is the same kind of
  * convolution of dy, with every filter rotated by 180 degrees and the roles
@@ -27,10 +27,11 @@
  * 2x2 block lies inside one output tile and the sum happens in the output
  * transform. One job description serves both passes.
  *
- * Layouts: V [36][tiles][K] and M [36][tiles][N], channels contiguous so
- * every transform runs along channels in vectors; U [36][N][K] forward and
- * [36][K][N] backward (each the order in which the weight holds the
- * transform's contiguous channels), which the GEMM reads as B^T or B.
+ * Layouts, for a job reading K channels and writing N: V [36][tiles][K]
+ * and M [36][tiles][N], channels contiguous so every transform runs along
+ * channels in vectors; U [36][N][K] forward and [36][K][N] backward (each
+ * the order in which the weight holds the transform's contiguous channels),
+ * which the GEMM reads as B^T or B.
  *
  * Memory stays bounded: the tiles go in bands whose V and M fit BAND_BYTES,
  * and when U of all output channels would exceed U_BYTES they go in chunks
@@ -438,12 +439,18 @@ void bk_set_conv_algorithm(bk_conv_algorithm a)
 
 bk_conv_algorithm bk_get_conv_algorithm(void) { return (bk_conv_algorithm)algorithm; }
 
-/* Where Winograd beats the im2col GEMM, from measurements (bgkernels bench
- * --conv-algorithm): its GEMMs need enough channels on both sides to run
- * near peak, and enough tiles that the per-call weight transform pays off. */
-static int winograd_faster(int k, int n, int tiles)
+/*
+ * Where Winograd beats im2col (bgkernels bench --conv-algorithm, Zen 4):
+ * from about 24 tiles on, 1.5x at 32 and 2-6x from 64 at 64 to 1536
+ * channels; at 16 tiles the per-call weight transform and the GEMMs' tiny M
+ * make it break even or lose. Few input channels (3 -> 96 at 128x128) leave
+ * the transformed GEMMs almost no depth while the im2col GEMM still has
+ * 9 Cin (forward) and a cheap col2im (backward data), so those stay on
+ * im2col; few output channels are fine (96 -> 3 is 3-4x faster).
+ */
+static int winograd_faster(int in_c, int tiles)
 {
-    return k >= 32 && n >= 32 && tiles >= 4;
+    return in_c >= 16 && tiles >= 24;
 }
 
 int bk__conv_winograd(bk_precision prec, const bk_conv_shape *s, int backward,
@@ -455,18 +462,17 @@ int bk__conv_winograd(bk_precision prec, const bk_conv_shape *s, int backward,
         s->kernel_w != 3 || s->stride != 1 || s->pad != 1)
         return -1;
     job jb = {
-        .batch = s->batch, .h = s->in_h << s->upsample, .w = s->in_w << s->upsample,
+        .src = src, .batch = s->batch,
+        .h = s->in_h << s->upsample, .w = s->in_w << s->upsample,
         .wt = w, .backward = backward, .dst = dst, .accumulate = accumulate,
     };
     if (backward) {
-        jb.src = src;
         jb.src_h = jb.h;
         jb.src_w = jb.w;
         jb.k = s->out_c;
         jb.n = s->in_c;
         jb.pool = s->upsample;
     } else {
-        jb.src = src;
         jb.src_h = s->in_h;
         jb.src_w = s->in_w;
         jb.k = s->in_c;
@@ -478,6 +484,6 @@ int bk__conv_winograd(bk_precision prec, const bk_conv_shape *s, int backward,
     jb.tw = (jb.w + TILE - 1) / TILE;
     if ((int64_t)jb.th * jb.tw * jb.batch > INT32_MAX) return -1;
     jb.tiles = jb.th * jb.tw * jb.batch;
-    if (a == BK_CONV_AUTO && !winograd_faster(jb.k, jb.n, jb.tiles)) return -1;
+    if (a == BK_CONV_AUTO && !winograd_faster(s->in_c, jb.tiles)) return -1;
     return run(&jb);
 }
