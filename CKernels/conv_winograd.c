@@ -46,8 +46,6 @@
  */
 #include "internal.h"
 
-#include <stdatomic.h>
-
 #define TILE 4                 /* output pixels per tile side */
 #define ALPHA 6                /* input tile side: TILE + 3 - 1 */
 #define POINTS (ALPHA * ALPHA) /* transform points, one GEMM each */
@@ -429,7 +427,7 @@ static int run(const job *jb)
 
 /* ----------------------------------------------------------------- choice -- */
 
-static _Atomic int algorithm = BK_CONV_AUTO;
+static int _Atomic algorithm = BK_CONV_AUTO;
 
 void bk_set_conv_algorithm(bk_conv_algorithm a)
 {

@@ -158,8 +158,8 @@ void bk_conv2d_forward(bk_precision prec, const bk_conv_shape *s,
  * Winograd computes the same convolution through transformed operands: its
  * results do not depend on the thread count or the instruction-set path
  * either, but they are not the bits of the im2col GEMM contract above, and
- * their rounding error is larger (about 1e-5 of the output's magnitude
- * instead of 1e-6). The setting is process-wide.
+ * their rounding error is larger (up to about 1e-5 of the output's
+ * magnitude, against a few 1e-7 for im2col). The setting is process-wide.
  */
 typedef enum {
     BK_CONV_AUTO = 0,
