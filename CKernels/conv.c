@@ -24,6 +24,9 @@
  * the column matrix, so each pass is a GEMM on the tensors themselves, and
  * backward data folds accumulate into that GEMM's beta.
  *
+ * Forward and backward data of fp32 3x3, stride 1, pad 1 convolutions may
+ * go to conv_winograd.c instead (see bk_conv_algorithm).
+ *
  * Invalid shapes (see conv_geometry) return without touching memory; the
  * callers' wrappers report them.
  */
@@ -288,6 +291,7 @@ void bk_conv2d_forward(bk_precision prec, const bk_conv_shape *s,
 {
     geometry g;
     if (conv_geometry(s, &g)) return;
+    if (bk__conv_winograd(prec, s, 0, x, w, bias, y, 0) == 0) return;
     int n = s->out_c;
     int rows = g.direct ? g.pixels : band_rows(&g);
     float *col = g.direct ? NULL : column_buffer(&g, &rows);
@@ -310,6 +314,7 @@ void bk_conv2d_backward_data(bk_precision prec, const bk_conv_shape *s,
 {
     geometry g;
     if (conv_geometry(s, &g)) return;
+    if (bk__conv_winograd(prec, s, 1, dy, w, NULL, dx, accumulate) == 0) return;
     int n = s->out_c;
     if (g.direct) {
         bk_gemm(prec, 0, 0, g.pixels, g.k, n, 1.0f, dy, n, w, g.k,

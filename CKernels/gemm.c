@@ -272,6 +272,10 @@ void bk__gemm_team(const bk_kernels *kr, const bk_gemm_args *g, void *ws,
             }
             if (by_m) team_barrier(nt);
         }
+        /* Split N needs no barrier inside a panel, but the next panel may
+         * share its micro-panels out differently: a thread must not pack
+         * over panels another thread is still reading. */
+        if (!by_m && j0 + pl.nc_eff < g->n) team_barrier(nt);
     }
 }
 

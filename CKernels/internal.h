@@ -121,7 +121,14 @@ int bk__team_size(double work, double per_thread);
 /* ------------------------------------------------------------- workspaces -- */
 
 /* Workspace slots: a kernel that calls another uses a different slot. */
-enum { BK_WS_GEMM = 0, BK_WS_CONV, BK_WS_ATTENTION, BK_WS_NORM, BK_WS_COUNT };
+enum {
+    BK_WS_GEMM = 0,
+    BK_WS_CONV,
+    BK_WS_WINOGRAD,
+    BK_WS_ATTENTION,
+    BK_WS_NORM,
+    BK_WS_COUNT
+};
 
 /* A 64-byte aligned buffer of at least `bytes`, owned by the calling thread
  * and reused by its next call with the same slot (contents not kept). Returns
@@ -153,5 +160,17 @@ void bk__gemm_team(const bk_kernels *kr, const bk_gemm_args *g, void *ws,
 /* A single-threaded GEMM on the calling thread's BK_WS_GEMM workspace; for
  * kernels that already run inside their own parallel region. */
 void bk__gemm_serial(const bk_gemm_args *g);
+
+/* ------------------------------------------------------------------- conv -- */
+
+/* The Winograd path of a convolution whose shape conv.c has validated:
+ * forward (backward = 0: src = x, dst = y, bias may be NULL) or backward
+ * data (backward = 1: src = dy, dst = dx, bias unused). Returns 0 when it
+ * wrote the result, -1 (nothing touched) when the shape is not a fp32 3x3
+ * stride 1 pad 1 convolution, the chosen algorithm says im2col, or memory is
+ * short. */
+int bk__conv_winograd(bk_precision prec, const bk_conv_shape *s, int backward,
+                      const float *src, const float *w, const float *bias,
+                      float *dst, int accumulate);
 
 #endif /* BK_INTERNAL_H */

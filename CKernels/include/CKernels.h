@@ -147,6 +147,30 @@ void bk_conv2d_forward(bk_precision prec, const bk_conv_shape *s,
                        const float *x, const float *w, const float *bias,
                        float *y);
 
+/*
+ * How bk_conv2d_forward and bk_conv2d_backward_data compute. BK_CONV_AUTO
+ * (the default) uses Winograd F(4x4, 3x3) for BK_FP32 3x3 convolutions with
+ * stride 1 and padding 1 (with or without upsample) where it measured faster
+ * than im2col, and im2col + GEMM everywhere else. BK_CONV_IM2COL always uses
+ * im2col; BK_CONV_WINOGRAD uses Winograd on every shape it supports and
+ * im2col on the rest. BK_BF16 and backward weight always use im2col.
+ *
+ * Winograd computes the same convolution through transformed operands: its
+ * results do not depend on the thread count or the instruction-set path
+ * either, but they are not the bits of the im2col GEMM contract above, and
+ * their rounding error is larger (up to about 1e-5 of the output's
+ * magnitude, against a few 1e-7 for im2col). The setting is process-wide.
+ */
+typedef enum {
+    BK_CONV_AUTO = 0,
+    BK_CONV_IM2COL = 1,
+    BK_CONV_WINOGRAD = 2
+} bk_conv_algorithm;
+
+/* Ignores values outside the enum. */
+void bk_set_conv_algorithm(bk_conv_algorithm algorithm);
+bk_conv_algorithm bk_get_conv_algorithm(void);
+
 /* dx (+)= d conv / d x. accumulate = 0 overwrites dx, 1 adds to it. */
 void bk_conv2d_backward_data(bk_precision prec, const bk_conv_shape *s,
                              const float *dy, const float *w, float *dx,

@@ -225,3 +225,46 @@ public func conv2dBackwardWeight(
   }
   return (dw, db)
 }
+
+/// How `conv2d` and `conv2dBackwardData` compute.
+///
+/// Winograd F(4x4, 3x3) computes a 3x3, stride 1, padding 1 convolution
+/// through transformed tiles, with a quarter of the multiply-adds of the
+/// direct sum. Its results are the same whatever the thread count or
+/// instruction set, but they are not the bits of im2col + GEMM, and their
+/// rounding error is about ten times larger (near 1e-5 of the output's
+/// magnitude). Only `fp32` uses it; `bf16`, other geometries and the weight
+/// gradient always take im2col.
+public enum ConvolutionAlgorithm: String, CaseIterable, Sendable {
+  /// Winograd where it was measured faster than im2col, im2col elsewhere.
+  case auto
+  /// Always im2col + GEMM.
+  case im2col
+  /// Winograd on every shape it supports, im2col on the rest.
+  case winograd
+
+  init(_ a: bk_conv_algorithm) {
+    switch a {
+    case BK_CONV_IM2COL: self = .im2col
+    case BK_CONV_WINOGRAD: self = .winograd
+    default: self = .auto
+    }
+  }
+
+  var c: bk_conv_algorithm {
+    switch self {
+    case .auto: return BK_CONV_AUTO
+    case .im2col: return BK_CONV_IM2COL
+    case .winograd: return BK_CONV_WINOGRAD
+    }
+  }
+}
+
+extension Machine {
+  /// The convolution algorithm every call uses (process-wide; starts as
+  /// `.auto`).
+  public static var convolutionAlgorithm: ConvolutionAlgorithm {
+    get { ConvolutionAlgorithm(bk_get_conv_algorithm()) }
+    set { bk_set_conv_algorithm(newValue.c) }
+  }
+}

@@ -27,6 +27,13 @@ struct Bench: ParsableCommand {
   @Option(help: "Precision: fp32, bf16 or all.")
   var precision: PrecisionChoice = .all
 
+  @Option(
+    help: """
+      Convolution algorithm for the conv cases: \(ConvolutionAlgorithm.allCases.map(\.rawValue).joined(separator: ", ")). \
+      GFLOP/s always count the direct convolution's operations.
+      """)
+  var convAlgorithm: ConvolutionAlgorithm = .auto
+
   @Option(help: "Threads (default: OMP_NUM_THREADS or one per core).")
   var threads: Int?
 
@@ -71,12 +78,14 @@ struct Bench: ParsableCommand {
       return
     }
     if let threads { Machine.threads = threads }
+    Machine.convolutionAlgorithm = convAlgorithm
     let team = Machine.threads
     let peak = noPeak ? nil : measurePeak(threads: team)
     let runs = repeats ?? (quick ? 3 : 5)
     let chosen = selected()
     if !json {
-      print("bgkernels bench: \(Machine.instructionSet.rawValue), \(team) threads"
+      print("bgkernels bench: \(Machine.instructionSet.rawValue), \(team) threads, "
+        + "\(convAlgorithm.rawValue) convolutions"
         + (peak.map { String(format: ", measured FMA peak %.1f GFLOP/s", $0) } ?? ""))
       print(pad("case", 44) + pad("median ms", 12) + pad("GFLOP/s", 10) + "% peak")
     }
@@ -106,7 +115,7 @@ struct Bench: ParsableCommand {
       let cpu = Machine.features
       var doc: [String: Any] = [
         "cpu": cpu.brand, "isa": Machine.instructionSet.rawValue, "threads": team,
-        "repeats": runs, "results": results,
+        "repeats": runs, "conv_algorithm": convAlgorithm.rawValue, "results": results,
       ]
       if let peak { doc["peak_gflops"] = peak }
       let data = try JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys])
@@ -141,3 +150,5 @@ func seconds(_ body: () -> Void) -> Double {
 func pad(_ s: String, _ width: Int) -> String {
   s.count >= width ? s + " " : s + String(repeating: " ", count: width - s.count)
 }
+
+extension ConvolutionAlgorithm: ExpressibleByArgument {}

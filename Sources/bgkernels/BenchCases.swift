@@ -59,17 +59,41 @@ enum BenchSuite {
     ("g128_linear", 8, 24576, 20, true),
   ]
 
-  /// Convolutions at the BigGAN-32 (ch 64, batch 16) and BigGAN-128
-  /// (ch 96, batch 8) layer shapes: (batch, in H/W, Cin, Cout, kernel, upsample).
+  /// Convolutions at the BigGAN-32 (ch 64, batch 16 and 50), BigGAN-128
+  /// (ch 96, batch 8) and BigGAN-deep-128 (ch 128, batch 1) layer shapes:
+  /// (batch, in H/W, Cin, Cout, kernel, upsample). Names give the output
+  /// size.
   static let convShapes: [(name: String, batch: Int, hw: Int, cin: Int, cout: Int, kernel: Int, up: Bool)] = [
     ("cifar_g_up3x3_16", 16, 8, 256, 256, 3, true),
     ("cifar_g_3x3_32", 16, 32, 256, 256, 3, false),
     ("cifar_g_skip1x1_32", 16, 16, 256, 256, 1, true),
+    ("cifar50_up3x3_8", 50, 4, 256, 256, 3, true),
+    ("cifar50_3x3_8", 50, 8, 256, 256, 3, false),
+    ("cifar50_3x3_16", 50, 16, 256, 256, 3, false),
+    ("cifar50_3x3_32", 50, 32, 256, 256, 3, false),
     ("g128_up3x3_8", 8, 4, 1536, 1536, 3, true),
+    ("g128_3x3_8", 8, 8, 1536, 1536, 3, false),
+    ("g128_up3x3_16", 8, 8, 1536, 768, 3, true),
+    ("g128_3x3_16", 8, 16, 768, 768, 3, false),
+    ("g128_up3x3_32", 8, 16, 768, 384, 3, true),
+    ("g128_3x3_32", 8, 32, 384, 384, 3, false),
     ("g128_up3x3_64", 8, 32, 384, 192, 3, true),
     ("g128_3x3_64", 8, 64, 192, 192, 3, false),
     ("g128_skip1x1_64", 8, 32, 384, 192, 1, true),
+    ("g128_up3x3_128", 8, 64, 192, 96, 3, true),
+    ("g128_3x3_128", 8, 128, 96, 96, 3, false),
     ("d128_3x3_64", 8, 64, 192, 192, 3, false),
+    ("deep128_3x3_4", 1, 4, 512, 512, 3, false),
+    ("deep128_up3x3_8", 1, 4, 512, 512, 3, true),
+    ("deep128_3x3_8", 1, 8, 512, 512, 3, false),
+    ("deep128_up3x3_16", 1, 8, 512, 512, 3, true),
+    ("deep128_3x3_16", 1, 16, 256, 256, 3, false),
+    ("deep128_up3x3_32", 1, 16, 256, 256, 3, true),
+    ("deep128_3x3_32", 1, 32, 128, 128, 3, false),
+    ("deep128_up3x3_64", 1, 32, 128, 128, 3, true),
+    ("deep128_3x3_64", 1, 64, 64, 64, 3, false),
+    ("deep128_up3x3_128", 1, 64, 64, 64, 3, true),
+    ("deep128_3x3_128", 1, 128, 64, 64, 3, false),
   ]
 
   /// Attention cores: SAGAN at 64x64 in G (C = 192) and D (C = 96), batch 8,

@@ -426,6 +426,10 @@ private let bandCases: [ConvCase] = [
 
 // MARK: - Specification
 
+/// The rounding bounds and bit-exact oracles below are those of im2col +
+/// GEMM, so those tests force it; fp32 3x3 stride 1 pad 1 shapes would
+/// otherwise go to Winograd (see WinogradTests). The path and thread-count
+/// tests run with the automatic choice: both algorithms must pass them.
 @Suite(.serialized)
 struct ConvolutionTests {
   @Test("The output extent is (H' + 2 pad - kernel) / stride + 1, H' = 2H with upsample")
@@ -462,14 +466,14 @@ struct ConvolutionTests {
   @Test("fp32 forward matches a direct double-precision convolution", arguments: allCases)
   fileprivate func forwardIsAConvolution(_ c: ConvCase) throws {
     let d = ConvData(c)
-    let y = try runWrappers(c, d, .fp32).y
+    let y = try withConvolutionAlgorithm(.im2col) { try runWrappers(c, d, .fp32) }.y
     expectWithinRounding(y, exactForward(c, d), terms: c.k + 1, "y")
   }
 
   @Test("fp32 backward data matches the exact input gradient", arguments: allCases)
   fileprivate func backwardDataIsTheInputGradient(_ c: ConvCase) throws {
     let d = ConvData(c)
-    let dx = try runWrappers(c, d, .fp32).dx
+    let dx = try withConvolutionAlgorithm(.im2col) { try runWrappers(c, d, .fp32) }.dx
     // Upsample lets up to 4 kh kw taps read one input pixel, each a sum of
     // out_c products.
     expectWithinRounding(dx, exactBackwardData(c, d), terms: 4 * c.kh * c.kw * c.outChannels, "dx")
@@ -492,7 +496,7 @@ struct ConvolutionTests {
   fileprivate func passesAreTheGEMMContract(_ c: ConvCase) throws {
     let d = ConvData(c)
     for p in Precision.allCases {
-      let r = try runWrappers(c, d, p)
+      let r = try withConvolutionAlgorithm(.im2col) { try runWrappers(c, d, p) }
       let weight = explicitBackwardWeight(c, d, p, onto: nil)
       expectIdentical(r.y, explicitForward(c, d, p), "\(p) y")
       expectIdentical(r.dx, explicitBackwardData(c, d, p, onto: nil), "\(p) dx")
@@ -510,7 +514,9 @@ struct ConvolutionTests {
     let dx0 = rng.array(d.x.count), dw0 = rng.array(d.w.count), db0 = rng.array(c.outChannels)
     for p in Precision.allCases {
       var dx = dx0, dw = dw0, db = db0
-      runBackward(c, d, p, accumulate: true, dx: &dx, dw: &dw, db: &db)
+      withConvolutionAlgorithm(.im2col) {
+        runBackward(c, d, p, accumulate: true, dx: &dx, dw: &dw, db: &db)
+      }
       let weight = explicitBackwardWeight(c, d, p, onto: (dw0, db0))
       expectIdentical(dx, explicitBackwardData(c, d, p, onto: dx0), "\(p) dx")
       expectIdentical(dw, weight.dw, "\(p) dw")
@@ -519,7 +525,9 @@ struct ConvolutionTests {
       dx = Array(repeating: .nan, count: dx0.count)
       dw = Array(repeating: .nan, count: dw0.count)
       db = Array(repeating: .nan, count: db0.count)
-      runBackward(c, d, p, accumulate: false, dx: &dx, dw: &dw, db: &db)
+      withConvolutionAlgorithm(.im2col) {
+        runBackward(c, d, p, accumulate: false, dx: &dx, dw: &dw, db: &db)
+      }
       let fresh = explicitBackwardWeight(c, d, p, onto: nil)
       expectIdentical(dx, explicitBackwardData(c, d, p, onto: nil), "\(p) dx overwritten")
       expectIdentical(dw, fresh.dw, "\(p) dw overwritten")
@@ -534,7 +542,7 @@ struct ConvolutionTests {
   fileprivate func bandsAreInvisible(_ c: ConvCase) throws {
     let d = ConvData(c)
     for p in Precision.allCases {
-      let r = try runWrappers(c, d, p)
+      let r = try withConvolutionAlgorithm(.im2col) { try runWrappers(c, d, p) }
       let weight = explicitBackwardWeight(c, d, p, onto: nil)
       expectIdentical(r.y, explicitForward(c, d, p), "\(p) y")
       expectIdentical(r.dx, explicitBackwardData(c, d, p, onto: nil), "\(p) dx")

@@ -187,6 +187,19 @@ struct GEMMTests {
     }
   }
 
+  /// N above every path's panel width (NC): the second panel shares its
+  /// micro-panels out differently, so a thread that raced ahead would pack
+  /// over panels the other still reads (im2col backward data with more than
+  /// 341 input channels has such an N).
+  @Test("a team splitting N waits before packing the next N panel")
+  func splitNPanelRace() {
+    let p = Problem(48, 5000, 256)
+    let one = withThreads(1) { p.run(.fp32) }
+    withThreads(2) {
+      for attempt in 0..<20 { expectSameBits(p.run(.fp32), one, "attempt \(attempt)") }
+    }
+  }
+
   @Test("BigGAN shapes: 3x3 conv at 8x8 (M=256, K=1152) and the 4x4 stem linear")
   func bigganShapes() {
     let p = Problem(256, 64, 1152, transB: true)

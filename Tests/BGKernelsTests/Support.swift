@@ -67,3 +67,13 @@ func expectSameBits(
   let first = differing.first.map { "element \($0.offset): \(ours[$0.offset]) vs \(expected[$0.offset])" } ?? "lengths \(a.count) vs \(b.count)"
   Issue.record("\(label()): \(differing.count) elements differ; first \(first)", sourceLocation: sourceLocation)
 }
+
+/// Runs `body` with every convolution computed by `algorithm`, then
+/// restores the automatic choice.
+func withConvolutionAlgorithm<T>(_ algorithm: ConvolutionAlgorithm, _ body: () throws -> T)
+  rethrows -> T
+{
+  Machine.convolutionAlgorithm = algorithm
+  defer { Machine.convolutionAlgorithm = .auto }
+  return try body()
+}
