@@ -93,13 +93,17 @@ def find_cached(url: str) -> Path:
 
 
 def resolve_inputs(args: argparse.Namespace) -> tuple[Path, Path, str]:
-    """The weights file, the config file and the source name for the metadata."""
+    """The weights file, the config file and the source name for the metadata:
+    the model name, SOURCE's folder name, or with --weights the name of its
+    folder (if it is called pytorch_model.bin) or of the file."""
     if args.source is not None and (args.weights or args.config):
         raise ConversionError("give either SOURCE or --weights and --config, not both")
     if args.source is None:
         if not (args.weights and args.config):
             raise ConversionError("give SOURCE, or both --weights and --config")
-        return args.weights, args.config, args.weights.name
+        named = args.weights.resolve()
+        return args.weights, args.config, (named.parent.name if named.name == WEIGHTS_NAME
+                                           else named.name)
     if str(args.source) in MODEL_NAMES and not args.source.exists():
         name = str(args.source)
         return (find_cached(f"{URL_BASE}{name}-pytorch_model.bin"),
@@ -167,8 +171,8 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many kinds for a bad file
-        raise ConversionError(f"cannot read {path} as a PyTorch state dict: "
-                              f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
+        raise ConversionError(f"cannot read {path} as a PyTorch state dict of tensors "
+                              f"(torch.load with weights_only=True: {type(e).__name__})"
                               ) from None
     if not isinstance(state, dict) or not all(
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
