@@ -340,8 +340,9 @@ def compare(args: argparse.Namespace, work: Path) -> bool:
             ok &= bool(diff <= args.tolerance)
             line += f" | biggan-fast {args.precision} max abs diff {diff:.2e}"
         print(line, flush=True)
-    print(f"{'PASS' if ok else 'FAIL'} (self-check tolerance {args.self_check_tolerance:g}"
-          + (f", {args.precision} tolerance {args.tolerance:g})" if args.binary else ")"))
+    bounds = ([f"self-check tolerance {args.self_check_tolerance:g}"] if args.self_check else []) \
+        + ([f"{args.precision} tolerance {args.tolerance:g}"] if args.binary else [])
+    print(f"{'PASS' if ok else 'FAIL'} ({', '.join(bounds)})")
     return ok
 
 
