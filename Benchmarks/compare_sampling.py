@@ -100,8 +100,11 @@ def run_hf(folder: Path, batch: int, repeats: int, threads: int) -> tuple[float,
         capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise BenchError(f"the HF worker failed: {proc.stderr.strip()[-2000:]}")
-    doc = json.loads(proc.stdout)
-    return statistics.median(doc["times_s"]), doc["peak_rss_bytes"]
+    try:
+        doc = json.loads(proc.stdout)
+        return statistics.median(doc["times_s"]), doc["peak_rss_bytes"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise BenchError(f"the HF worker printed {proc.stdout[:200]!r} ({e})") from None
 
 
 def hf_worker(folder: Path, batch: int, repeats: int, threads: int) -> None:
