@@ -30,7 +30,7 @@ Checks:
   --y y.npy --truncation T --out npy --output DIR --precision P` once per
   truncation and compares DIR/samples.npy (float32 [n, R, R, 3], NHWC)
   with HF; exits 1 if the max abs difference exceeds --tolerance (1e-4 for
-  fp32, 5e-2 for bf16 by default).
+  fp32, 1e-2 for bf16 by default: operands rounded to bf16 give 2e-3 to 4e-3 at full width).
 * `--fixture DIR`: writes the small fixture of the Swift test (see
   tools/README.md) and self-checks it.
 
@@ -60,7 +60,7 @@ from pretrained_common import (  # noqa: E402
 import pretrained_hf as hf  # noqa: E402
 
 TRUNCATIONS = (0.4, 0.565, 0.28, 1.0)
-DEFAULT_TOLERANCE = {"fp32": 1e-4, "bf16": 5e-2}
+DEFAULT_TOLERANCE = {"fp32": 1e-4, "bf16": 1e-2}
 
 #: The committed fixture: BigGAN-deep 128 at tiny width. Each sample has its
 #: own truncation: a grid value, an interpolated one, and HF's quirky 0.28.
@@ -268,7 +268,7 @@ def parse_args() -> argparse.Namespace:
                    help="our binary's precision")
     p.add_argument("--tolerance", type=float,
                    help="max abs difference allowed for our binary (default: 1e-4 for "
-                        "fp32, 5e-2 for bf16)")
+                        "fp32, 1e-2 for bf16)")
     p.add_argument("--self-check-tolerance", type=float, default=1e-5,
                    help="max abs difference allowed for --self-check")
     p.add_argument("--fixture", type=Path, metavar="DIR",

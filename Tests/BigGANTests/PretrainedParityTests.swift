@@ -78,7 +78,7 @@ struct PretrainedParityTests {
     }
   }
 
-  @Test("bf16: every sample within 3e-2 of the fp32 reference")
+  @Test("bf16: every sample within 1e-2 of the fp32 reference (operands rounded to bf16; 2e-3 to 4e-3 measured at full width)")
   func bf16() throws {
     let file = try Self.fixture("G.safetensors")
     let g = try Generator(try Checkpoint.configuration(of: file), seed: 0, initialization: .zeros)
@@ -87,7 +87,7 @@ struct PretrainedParityTests {
     for i in 0..<(try Self.fixture("inputs.safetensors").tensor("z").shape[0]) {
       let (ours, reference) = try Self.generate(g, sample: i)
       let worst = zip(ours.storage, reference.storage).map { abs($0 - $1) }.max() ?? .infinity
-      #expect(worst <= 3e-2, "sample \(i): max abs difference \(worst)")
+      #expect(worst <= 1e-2, "sample \(i): max abs difference \(worst)")
     }
   }
 }
