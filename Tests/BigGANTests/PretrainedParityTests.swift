@@ -16,6 +16,20 @@ struct PretrainedParityTests {
     return try SafeTensorsFile(contentsOf: fixtures.appendingPathComponent("pretrained/deep128-tiny/\(name)").path)
   }
 
+  /// The converted generator of the fixture.
+  static func loaded() throws -> Generator {
+    let file = try fixture("G.safetensors")
+    let g = try Generator(try Checkpoint.configuration(of: file), seed: 0, initialization: .zeros)
+    try StateDict.load(g, from: file)
+    return g
+  }
+
+  static func sampleCount() throws -> Int { try fixture("inputs.safetensors").tensor("z").shape[0] }
+
+  static func largestDifference(_ a: Tensor, _ b: Tensor) -> Float {
+    a.shape == b.shape ? zip(a.storage, b.storage).map { abs($0 - $1) }.max() ?? 0 : .infinity
+  }
+
   /// The truncation as the reference got it: the decimal a user types
   /// (0.4), not the float32 the file stores (0.4000000059...), whose
   /// statistics row can differ.
@@ -39,16 +53,13 @@ struct PretrainedParityTests {
 
   @Test("converted weights load, and every sample matches pytorch-pretrained-BigGAN to 1e-4 in fp32")
   func fp32() throws {
-    let file = try Self.fixture("G.safetensors")
-    let config = try Checkpoint.configuration(of: file)
+    let g = try Self.loaded()
+    let config = g.configuration
     #expect(config.architecture == .deep && !config.spectralNorm && config.statisticsRows == 51)
-    let g = try Generator(config, seed: 0, initialization: .zeros)
-    try StateDict.load(g, from: file)
-    let n = try Self.fixture("inputs.safetensors").tensor("z").shape[0]
-    for i in 0..<n {
+    for i in 0..<(try Self.sampleCount()) {
       let (ours, reference) = try Self.generate(g, sample: i)
-      let worst = zip(ours.storage, reference.storage).map { abs($0 - $1) }.max() ?? .infinity
-      #expect(ours.shape == reference.shape && worst <= 1e-4, "sample \(i): max abs difference \(worst)")
+      let worst = Self.largestDifference(ours, reference)
+      #expect(worst <= 1e-4, "sample \(i): max abs difference \(worst)")
       // The images must carry signal, or the comparison proves little.
       let spread = reference.storage.map(abs).reduce(0, +) / Float(reference.count)
       #expect(spread > 0.05, "sample \(i): reference mean |x| \(spread)")
@@ -57,14 +68,12 @@ struct PretrainedParityTests {
 
   @Test("the linear statistics blend differs from the reference's where it should, and only there")
   func blends() throws {
-    let file = try Self.fixture("G.safetensors")
-    let g = try Generator(try Checkpoint.configuration(of: file), seed: 0, initialization: .zeros)
-    try StateDict.load(g, from: file)
+    let g = try Self.loaded()
     g.statisticsBlend = .linear
     let t = try Self.fixture("inputs.safetensors").tensor("truncation")
     for i in 0..<t.count {
       let (ours, reference) = try Self.generate(g, sample: i)
-      let worst = zip(ours.storage, reference.storage).map { abs($0 - $1) }.max() ?? .infinity
+      let worst = Self.largestDifference(ours, reference)
       // The weight each blend gives the lower row: equal on an exact grid
       // value (0.4) and half-way; apart where the reference's weights are
       // swapped or its rounding steps past a grid value (0.28).
@@ -80,13 +89,11 @@ struct PretrainedParityTests {
 
   @Test("bf16: every sample within 1e-2 of the fp32 reference (operands rounded to bf16; 2e-3 to 4e-3 measured at full width)")
   func bf16() throws {
-    let file = try Self.fixture("G.safetensors")
-    let g = try Generator(try Checkpoint.configuration(of: file), seed: 0, initialization: .zeros)
-    try StateDict.load(g, from: file)
+    let g = try Self.loaded()
     g.precision = .bf16
-    for i in 0..<(try Self.fixture("inputs.safetensors").tensor("z").shape[0]) {
+    for i in 0..<(try Self.sampleCount()) {
       let (ours, reference) = try Self.generate(g, sample: i)
-      let worst = zip(ours.storage, reference.storage).map { abs($0 - $1) }.max() ?? .infinity
+      let worst = Self.largestDifference(ours, reference)
       #expect(worst <= 1e-2, "sample \(i): max abs difference \(worst)")
     }
   }
