@@ -186,8 +186,11 @@ void bk_conv2d_forward(bk_precision prec, const bk_conv_shape *s,
                        float *y);
 
 /* bk_conv2d_forward with w's packed and transformed forms from the plan (may
- * be NULL; see plan.c above). With a plan, Winograd also takes smaller
- * images than without, as its filter transform is already paid. */
+ * be NULL; see plan.c above). Under BK_CONV_AUTO a usable plan lets
+ * Winograd take smaller images (from 4 tiles of 4x4 output pixels, not 24),
+ * its filter transform being paid already: there the result is that of the
+ * unplanned call under BK_CONV_WINOGRAD. Under a forced algorithm planned and
+ * unplanned calls give the same bits. */
 void bk_conv2d_forward_planned(bk_precision prec, bk_weight_plan *plan,
                                const bk_conv_shape *s, const float *x,
                                const float *w, const float *bias, float *y);
