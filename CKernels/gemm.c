@@ -10,6 +10,10 @@
  * (each owns columns and packs its own B), whichever balances better. K is
  * never split, so every C element is reduced by one thread in one order and
  * the bits do not depend on the thread count.
+ *
+ * A constant B (a layer's weight) can be packed once for every M ahead of
+ * time (bk__pack_b_all, kept by a bk_weight_plan); the driver then reads its
+ * panels where it would have packed them, and nothing else changes.
  */
 #include "internal.h"
 
