@@ -80,6 +80,22 @@ struct WeightPlanTests {
     }
   }
 
+  @Test("With a plan, the automatic choice takes Winograd from 4 tiles on")
+  func plannedDispatch() throws {
+    var rng = SplitMix64(seed: 11)
+    let w = rng.tensor([24, 3, 3, 32], scale: 0.2)
+    let geometry = ConvolutionGeometry(kernel: 3, padding: 1)
+    for (side, winograd) in [(4, false), (8, true), (16, true)] {
+      let x = rng.tensor([1, side, side, 32])
+      let plan = try #require(WeightPlan(convolutionWeight: w.shape, precision: .fp32))
+      let y = try conv2d(x, weight: w, bias: nil, geometry: geometry, plan: plan)
+      let expected = try withConvolutionAlgorithm(winograd ? .winograd : .im2col) {
+        try conv2d(x, weight: w, bias: nil, geometry: geometry)
+      }
+      expectSameBits(y.storage, expected.storage, "\(side)x\(side), Winograd \(winograd)")
+    }
+  }
+
   @Test("A plan for another shape or precision is refused or ignored")
   func mismatchedPlans() throws {
     var rng = SplitMix64(seed: 5)
