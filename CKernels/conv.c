@@ -285,13 +285,24 @@ static void bias_grad(const float *dy, int pixels, int n, float *dbias,
 
 /* ------------------------------------------------------------ entry points -- */
 
-void bk_conv2d_forward(bk_precision prec, const bk_conv_shape *s,
-                       const float *x, const float *w, const float *bias,
-                       float *y)
+/* A plan made for another filter shape is not this convolution's. */
+static bk_weight_plan *plan_for(bk_weight_plan *p, const bk_conv_shape *s)
+{
+    return p && p->n == s->out_c && p->kernel_h == s->kernel_h &&
+                   p->kernel_w == s->kernel_w &&
+                   p->k == s->kernel_h * s->kernel_w * s->in_c
+               ? p
+               : NULL;
+}
+
+void bk_conv2d_forward_planned(bk_precision prec, bk_weight_plan *plan,
+                               const bk_conv_shape *s, const float *x,
+                               const float *w, const float *bias, float *y)
 {
     geometry g;
     if (conv_geometry(s, &g)) return;
-    if (bk__conv_winograd(prec, s, 0, x, w, bias, y, 0) == 0) return;
+    plan = plan_for(plan, s);
+    if (bk__conv_winograd(prec, s, 0, x, w, bias, y, 0, plan) == 0) return;
     int n = s->out_c;
     int rows = g.direct ? g.pixels : band_rows(&g);
     float *col = g.direct ? NULL : column_buffer(&g, &rows);
@@ -302,10 +313,17 @@ void bk_conv2d_forward(bk_precision prec, const bk_conv_shape *s,
     for (int m0 = 0; m0 < g.pixels; m0 += rows) {
         int r = min_int(rows, g.pixels - m0);
         float *yb = y + (size_t)m0 * n;
-        bk_gemm(prec, 0, 1, r, n, g.k, 1.0f, columns(s, &g, x, m0, r, col),
-                g.k, w, g.k, 0.0f, yb, n);
+        bk_gemm_planned(prec, plan, r, n, g.k, 1.0f,
+                        columns(s, &g, x, m0, r, col), g.k, w, g.k, 0.0f, yb, n);
         if (bias) add_bias(yb, bias, r, n);
     }
+}
+
+void bk_conv2d_forward(bk_precision prec, const bk_conv_shape *s,
+                       const float *x, const float *w, const float *bias,
+                       float *y)
+{
+    bk_conv2d_forward_planned(prec, NULL, s, x, w, bias, y);
 }
 
 void bk_conv2d_backward_data(bk_precision prec, const bk_conv_shape *s,
@@ -314,7 +332,7 @@ void bk_conv2d_backward_data(bk_precision prec, const bk_conv_shape *s,
 {
     geometry g;
     if (conv_geometry(s, &g)) return;
-    if (bk__conv_winograd(prec, s, 1, dy, w, NULL, dx, accumulate) == 0) return;
+    if (bk__conv_winograd(prec, s, 1, dy, w, NULL, dx, accumulate, NULL) == 0) return;
     int n = s->out_c;
     if (g.direct) {
         bk_gemm(prec, 0, 0, g.pixels, g.k, n, 1.0f, dy, n, w, g.k,

@@ -10,6 +10,10 @@
  * (each owns columns and packs its own B), whichever balances better. K is
  * never split, so every C element is reduced by one thread in one order and
  * the bits do not depend on the thread count.
+ *
+ * A constant B (a layer's weight) can be packed once for every M ahead of
+ * time (bk__pack_b_all, kept by a bk_weight_plan); the driver then reads its
+ * panels where it would have packed them, and nothing else changes.
  */
 #include "internal.h"
 
@@ -169,21 +173,32 @@ static void macro_kernel(const bk_kernels *kr, const bk_gemm_args *g,
 
 typedef struct {
     int nc_eff, mc;
+    int passes;          /* BK_KC passes along K */
     int group;           /* passes packed together */
     size_t pass_bytes;   /* one pass of the B panel */
+    size_t b_bytes;      /* the packed group in the workspace (0: prepacked) */
     size_t a_bytes;      /* one thread's A block */
 } plan;
+
+/* The B-side blocking depends only on N, K, the precision and the path, so
+ * panels packed ahead of time for one GEMM serve every M. */
+static void b_blocking(const bk_kernels *kr, bk_precision prec, int n, int k,
+                       plan *p)
+{
+    size_t es = prec == BK_BF16 ? 2 : 4;
+    p->nc_eff = min_int(kr->nc, round_up(n, kr->nr));
+    p->pass_bytes = ((size_t)BK_KC * p->nc_eff * es + 63) & ~(size_t)63;
+    p->passes = ceil_div(k, BK_KC);
+}
 
 static plan make_plan(const bk_kernels *kr, const bk_gemm_args *g)
 {
     plan p;
-    size_t es = g->prec == BK_BF16 ? 2 : 4;
-    p.nc_eff = min_int(kr->nc, round_up(g->n, kr->nr));
+    b_blocking(kr, g->prec, g->n, g->k, &p);
     p.mc = min_int(kr->mc, round_up(g->m, kr->mr));
-    p.pass_bytes = ((size_t)BK_KC * p.nc_eff * es + 63) & ~(size_t)63;
     size_t fit = B_GROUP_BYTES / p.pass_bytes;
-    int passes = ceil_div(g->k, BK_KC);
-    p.group = fit < 1 ? 1 : fit > (size_t)passes ? passes : (int)fit;
+    p.group = fit < 1 ? 1 : fit > (size_t)p.passes ? p.passes : (int)fit;
+    p.b_bytes = g->packed_b ? 0 : p.pass_bytes * (size_t)p.group;
     p.a_bytes = ((size_t)BK_KC * p.mc * sizeof(float) + 63) & ~(size_t)63;
     return p;
 }
@@ -192,7 +207,38 @@ size_t bk__gemm_workspace_size(const bk_kernels *kr, const bk_gemm_args *g,
                                int threads)
 {
     plan p = make_plan(kr, g);
-    return p.pass_bytes * (size_t)p.group + p.a_bytes * (size_t)threads;
+    return p.b_bytes + p.a_bytes * (size_t)threads;
+}
+
+/* ----------------------------------------------------------- prepacked B -- */
+
+/*
+ * A prepacked B holds every pass of every JC panel, each exactly as the
+ * driver packs it into its workspace: panels in N order, the passes of a
+ * panel in K order, pass_bytes apart. The driver then reads the passes in
+ * place of packing them, so the micro-kernels see the same bytes.
+ */
+size_t bk__packed_b_size(const bk_kernels *kr, bk_precision prec, int n, int k)
+{
+    plan p;
+    b_blocking(kr, prec, n, k, &p);
+    return (size_t)ceil_div(n, p.nc_eff) * p.passes * p.pass_bytes;
+}
+
+#define PACK_PER_THREAD 65536.0
+
+void bk__pack_b_all(const bk_kernels *kr, const bk_gemm_args *g, void *dst)
+{
+    plan p;
+    b_blocking(kr, g->prec, g->n, g->k, &p);
+    int units = ceil_div(g->n, p.nc_eff) * p.passes;
+#pragma omp parallel for schedule(static) \
+    num_threads(bk__team_size((double)g->n * g->k, PACK_PER_THREAD))
+    for (int u = 0; u < units; u++) {
+        int j0 = u / p.passes * p.nc_eff, p0 = u % p.passes * BK_KC;
+        pack_b(kr, g, p0, min_int(BK_KC, g->k - p0), j0,
+               min_int(p.nc_eff, g->n - j0), (char *)dst + (size_t)u * p.pass_bytes);
+    }
 }
 
 /*
@@ -201,12 +247,15 @@ size_t bk__gemm_workspace_size(const bk_kernels *kr, const bk_gemm_args *g,
  * (a copied element costs about as much as a 16-lane FMA instruction). Split
  * M packs only the thread's own A rows but shares B and so meets barriers;
  * split N packs its own B columns without barriers but the whole A. Ties, and
- * near ties (the barriers), go to N.
+ * near ties (the barriers), go to N. A prepacked B costs neither split any
+ * copying.
  */
-static int split_m(const bk_kernels *kr, int m_tiles, int n_tiles, int nt)
+static int split_m(const bk_kernels *kr, int m_tiles, int n_tiles, int nt,
+                   int prepacked)
 {
     double tile = (double)kr->mr * kr->nr, copy = 16.0;
-    double rows = (double)m_tiles * kr->mr, cols = (double)n_tiles * kr->nr;
+    double rows = (double)m_tiles * kr->mr;
+    double cols = prepacked ? 0.0 : (double)n_tiles * kr->nr;
     double cost_m = ceil_div(m_tiles, nt) * (double)n_tiles * tile + (rows + cols) / nt * copy;
     double cost_n = ceil_div(n_tiles, nt) * (double)m_tiles * tile + (rows + cols / nt) * copy;
     return cost_m * 1.02 < cost_n;
@@ -223,21 +272,25 @@ static void team_barrier(int nt)
  * The PC loop runs in groups of passes: the B panels of a whole group are
  * packed first, then each A block runs through all of them while its C block
  * stays in the core's L2. Every C element still sees the passes in K order.
+ * With a prepacked B nothing is packed or written to shared memory, so the
+ * team needs no barriers at all.
  */
 void bk__gemm_team(const bk_kernels *kr, const bk_gemm_args *g, void *ws,
                    int tid, int nt)
 {
     plan pl = make_plan(kr, g);
     int mr = kr->mr, nr = kr->nr;
+    const char *prepacked = g->packed_b;
     char *bgroup = ws;
-    char *ablock = (char *)ws + pl.pass_bytes * (size_t)pl.group + pl.a_bytes * (size_t)tid;
+    char *ablock = (char *)ws + pl.b_bytes + pl.a_bytes * (size_t)tid;
     int m_tiles = ceil_div(g->m, mr);
     size_t es = g->prec == BK_BF16 ? 2 : 4;
 
     for (int j0 = 0; j0 < g->n; j0 += pl.nc_eff) {
         int cols = min_int(pl.nc_eff, g->n - j0);
         int n_tiles = ceil_div(cols, nr);
-        int by_m = split_m(kr, m_tiles, n_tiles, nt);
+        int by_m = split_m(kr, m_tiles, n_tiles, nt, prepacked != NULL);
+        int barriers = by_m && !prepacked;
         /* This thread's rows [r0, r1) and B micro-panels [t0, t1). */
         int r0 = 0, r1 = g->m, t0 = 0, t1 = n_tiles;
         if (by_m) {
@@ -255,27 +308,31 @@ void bk__gemm_team(const bk_kernels *kr, const bk_gemm_args *g, void *ws,
 
         for (int g0 = 0; g0 < g->k; g0 += pl.group * BK_KC) {
             int passes = min_int(pl.group, ceil_div(g->k - g0, BK_KC));
-            for (int q = 0; q < passes && c1 > c0; q++) {
+            const char *bpasses = bgroup;
+            if (prepacked)
+                bpasses = prepacked + ((size_t)(j0 / pl.nc_eff) * pl.passes + g0 / BK_KC) *
+                                          pl.pass_bytes;
+            for (int q = 0; q < passes && c1 > c0 && !prepacked; q++) {
                 int p0 = g0 + q * BK_KC, kc = min_int(BK_KC, g->k - p0);
                 pack_b(kr, g, p0, kc, j0 + c0, c1 - c0,
                        bgroup + pl.pass_bytes * q + (size_t)c0 * BK_KC * es);
             }
-            if (by_m) team_barrier(nt);
+            if (barriers) team_barrier(nt);
             for (int i0 = r0; i0 < r1; i0 += pl.mc) {
                 int rows = min_int(pl.mc, r1 - i0);
                 for (int q = 0; q < passes; q++) {
                     int p0 = g0 + q * BK_KC, kc = min_int(BK_KC, g->k - p0);
                     pack_a(kr, g, i0, rows, p0, kc, (float *)ablock);
-                    macro_kernel(kr, g, ablock, i0, rows, bgroup + pl.pass_bytes * q,
+                    macro_kernel(kr, g, ablock, i0, rows, bpasses + pl.pass_bytes * q,
                                  j0, cols, t0, t1, kc, p0 == 0 ? g->beta : 1.0f);
                 }
             }
-            if (by_m) team_barrier(nt);
+            if (barriers) team_barrier(nt);
         }
         /* Split N needs no barrier inside a panel, but the next panel may
          * share its micro-panels out differently: a thread must not pack
          * over panels another thread is still reading. */
-        if (!by_m && j0 + pl.nc_eff < g->n) team_barrier(nt);
+        if (!by_m && !prepacked && j0 + pl.nc_eff < g->n) team_barrier(nt);
     }
 }
 
@@ -311,6 +368,8 @@ static void gemm_args_run(const bk_gemm_args *g, int allow_team)
     }
     void *ws = bk__workspace(BK_WS_GEMM, bk__gemm_workspace_size(kr, g, nt));
     if (!ws) {
+        /* The reference reads B itself: a prepacked one always comes with
+         * the matrix it was packed from. */
         bk_gemm_reference(g->prec, g->transa, g->transb, g->m, g->n, g->k,
                           g->alpha, g->a, g->lda, g->b, g->ldb, g->beta, g->c,
                           g->ldc);
@@ -336,6 +395,32 @@ void bk_gemm(bk_precision prec, int transa, int transb, int m, int n, int k,
 {
     bk_gemm_args g = {prec, transa, transb, m, n, k, alpha, beta,
                       a, b, lda, ldb, c, ldc};
+    gemm_args_run(&g, 1);
+}
+
+/* Packs W for the plan's path on first use; NULL (the caller packs per
+ * call) when the plan does not describe this GEMM or memory is short. */
+static const void *planned_b(bk_weight_plan *p, const bk_gemm_args *g)
+{
+    if (!p || p->prec != g->prec || p->n != g->n || p->k != g->k ||
+        p->kr != bk__kernels())
+        return NULL;
+    void *packed = atomic_load(&p->gemm_b);
+    if (packed) return packed;
+    size_t bytes = bk__packed_b_size(p->kr, p->prec, p->n, p->k);
+    packed = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    if (!packed) return NULL;
+    bk__pack_b_all(p->kr, g, packed);
+    return bk__plan_publish(p, &p->gemm_b, packed, bytes);
+}
+
+void bk_gemm_planned(bk_precision prec, bk_weight_plan *plan, int m, int n,
+                     int k, float alpha, const float *a, int lda,
+                     const float *w, int ldw, float beta, float *c, int ldc)
+{
+    bk_gemm_args g = {prec, 0, 1, m, n, k, alpha, beta,
+                      a, w, lda, ldw, c, ldc, NULL};
+    if (m > 0 && k > 0 && alpha != 0.0f) g.packed_b = planned_b(plan, &g);
     gemm_args_run(&g, 1);
 }
 

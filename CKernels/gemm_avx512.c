@@ -33,6 +33,10 @@
     ROW(0, 8, 9) ROW(1, 10, 11) ROW(2, 12, 13) ROW(3, 14, 15)                \
     ROW(4, 16, 17) ROW(5, 18, 19) ROW(6, 20, 21) ROW(7, 22, 23)              \
     ROW(8, 24, 25) ROW(9, 26, 27) ROW(10, 28, 29) ROW(11, 30, 31)
+/* The first SHORT_MR rows only: tiles of up to that many rows (batch-1
+ * linears, Winograd on small images) skip the FMAs of absent rows. */
+#define SHORT_MR 4
+#define STEP_SHORT ROW(0, 8, 9) ROW(1, 10, 11) ROW(2, 12, 13) ROW(3, 14, 15)
 
 /* Accumulator zmm(8 + q) is tile element block q: row q/2, half q%2. */
 #define SAVE(r) "vmovaps %%zmm" #r ", (" #r "-8)*64(%[t])\n\t"
@@ -48,20 +52,20 @@
         "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31"
 
 /* The k loops: one B row into zmm0-zmm1 per step (fp32, or bf16 widened by
- * a zero-extension and a shift, which is exact), then 24 FMAs. */
-#define LOOP_F32                                                             \
+ * a zero-extension and a shift, which is exact), then the FMAs of BODY. */
+#define LOOP_F32(BODY)                                                       \
     "test %[k], %[k]\n\t"                                                    \
     "jle 2f\n\t"                                                             \
     "1:\n\t"                                                                 \
     "vmovaps (%[b]), %%zmm0\n\t"                                             \
     "vmovaps 64(%[b]), %%zmm1\n\t"                                           \
-    STEP                                                                     \
+    BODY                                                                     \
     "add $4, %[a]\n\t"                                                      \
     "add $128, %[b]\n\t"                                                     \
     "dec %[k]\n\t"                                                           \
     "jnz 1b\n\t"                                                             \
     "2:\n\t"
-#define LOOP_BF16                                                            \
+#define LOOP_BF16(BODY)                                                      \
     "test %[k], %[k]\n\t"                                                    \
     "jle 2f\n\t"                                                             \
     "1:\n\t"                                                                 \
@@ -69,7 +73,7 @@
     "vpmovzxwd 32(%[b]), %%zmm1\n\t"                                         \
     "vpslld $16, %%zmm0, %%zmm0\n\t"                                         \
     "vpslld $16, %%zmm1, %%zmm1\n\t"                                         \
-    STEP                                                                     \
+    BODY                                                                     \
     "add $4, %[a]\n\t"                                                      \
     "add $64, %[b]\n\t"                                                      \
     "dec %[k]\n\t"                                                           \
@@ -121,12 +125,13 @@ static void ukr_f32(int k, const void *a, const void *b, float *c, long ldc,
 {
     if (m == MR && n == NR) {
         prefetch_c(c, ldc);
-        if (beta == 0.0f) KERNEL(LOOP_F32, UPDATE_C(LOAD_ZERO), NULL);
-        else KERNEL(LOOP_F32, UPDATE_C(LOAD_BETA), NULL);
+        if (beta == 0.0f) KERNEL(LOOP_F32(STEP), UPDATE_C(LOAD_ZERO), NULL);
+        else KERNEL(LOOP_F32(STEP), UPDATE_C(LOAD_BETA), NULL);
         return;
     }
     float tile[MR * NR] __attribute__((aligned(64)));
-    KERNEL(LOOP_F32, SAVE_ACC, tile);
+    if (m <= SHORT_MR) KERNEL(LOOP_F32(STEP_SHORT), SAVE_ACC, tile);
+    else KERNEL(LOOP_F32(STEP), SAVE_ACC, tile);
     bk__merge_tile(tile, NR, c, ldc, m, n, alpha, beta);
 }
 
@@ -136,12 +141,13 @@ static void ukr_bf16(int k, const void *a, const void *b, float *c, long ldc,
 {
     if (m == MR && n == NR) {
         prefetch_c(c, ldc);
-        if (beta == 0.0f) KERNEL(LOOP_BF16, UPDATE_C(LOAD_ZERO), NULL);
-        else KERNEL(LOOP_BF16, UPDATE_C(LOAD_BETA), NULL);
+        if (beta == 0.0f) KERNEL(LOOP_BF16(STEP), UPDATE_C(LOAD_ZERO), NULL);
+        else KERNEL(LOOP_BF16(STEP), UPDATE_C(LOAD_BETA), NULL);
         return;
     }
     float tile[MR * NR] __attribute__((aligned(64)));
-    KERNEL(LOOP_BF16, SAVE_ACC, tile);
+    if (m <= SHORT_MR) KERNEL(LOOP_BF16(STEP_SHORT), SAVE_ACC, tile);
+    else KERNEL(LOOP_BF16(STEP), SAVE_ACC, tile);
     bk__merge_tile(tile, NR, c, ldc, m, n, alpha, beta);
 }
 

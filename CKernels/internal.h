@@ -9,6 +9,8 @@
 #include "include/CKernels.h"
 
 #include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -145,7 +147,14 @@ typedef struct {
     int lda, ldb;
     float *c;
     int ldc;
+    /* B already packed by bk__pack_b_all for the active path, or NULL. */
+    const void *packed_b;
 } bk_gemm_args;
+
+/* Bytes, and the packing, of a whole op(B) of g (n x k) laid out as the
+ * driver's packed panels, for a packed_b that serves GEMMs of any M. */
+size_t bk__packed_b_size(const bk_kernels *kr, bk_precision prec, int n, int k);
+void bk__pack_b_all(const bk_kernels *kr, const bk_gemm_args *g, void *dst);
 
 /* Bytes of workspace bk__gemm_team needs for a team of `threads`. */
 size_t bk__gemm_workspace_size(const bk_kernels *kr, const bk_gemm_args *g,
@@ -161,6 +170,28 @@ void bk__gemm_team(const bk_kernels *kr, const bk_gemm_args *g, void *ws,
  * kernels that already run inside their own parallel region. */
 void bk__gemm_serial(const bk_gemm_args *g);
 
+/* ------------------------------------------------------------------- plan -- */
+
+/*
+ * The operands a weight plan derives from W, each built on the first call
+ * that needs it (from the W that call passes) and kept until destroyed.
+ * Concurrent first calls may both build one; the first to publish wins.
+ */
+struct bk_weight_plan {
+    bk_precision prec;
+    int n, k;                   /* W [n][k] */
+    int kernel_h, kernel_w;     /* conv plans: k = kernel_h kernel_w in_c */
+    const bk_kernels *kr;       /* the path the packed layouts are for */
+    void *_Atomic gemm_b;       /* W as a packed B of y = x W^T */
+    void *_Atomic winograd_u;   /* the 36 Winograd U[xi], each a packed B */
+    size_t _Atomic bytes;       /* held by the two above */
+};
+
+/* Stores `fresh` (of `bytes`) in *slot unless another thread got there
+ * first, in which case it is freed; returns what the slot holds. */
+void *bk__plan_publish(bk_weight_plan *p, void *_Atomic *slot, void *fresh,
+                       size_t bytes);
+
 /* ------------------------------------------------------------------- conv -- */
 
 /* The Winograd path of a convolution whose shape conv.c has validated:
@@ -168,9 +199,9 @@ void bk__gemm_serial(const bk_gemm_args *g);
  * data (backward = 1: src = dy, dst = dx, bias unused). Returns 0 when it
  * wrote the result, -1 (nothing touched) when the shape is not a fp32 3x3
  * stride 1 pad 1 convolution, the chosen algorithm says im2col, or memory is
- * short. */
+ * short. A forward plan (may be NULL) supplies the transformed filters. */
 int bk__conv_winograd(bk_precision prec, const bk_conv_shape *s, int backward,
                       const float *src, const float *w, const float *bias,
-                      float *dst, int accumulate);
+                      float *dst, int accumulate, bk_weight_plan *plan);
 
 #endif /* BK_INTERNAL_H */

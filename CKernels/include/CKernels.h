@@ -116,11 +116,49 @@ void bk_gemm(bk_precision prec, int transa, int transb, int m, int n, int k,
              float alpha, const float *a, int lda, const float *b, int ldb,
              float beta, float *c, int ldc);
 
+/* bk_gemm(prec, 0, 1, m, n, k, alpha, a, lda, w, ldw, beta, c, ldc), i.e.
+ * c = alpha a W^T + beta c for W [n][k], with W's packed form from the plan
+ * (may be NULL; see plan.c below). */
+typedef struct bk_weight_plan bk_weight_plan;
+void bk_gemm_planned(bk_precision prec, bk_weight_plan *plan, int m, int n,
+                     int k, float alpha, const float *a, int lda,
+                     const float *w, int ldw, float beta, float *c, int ldc);
+
 /* The contract above as plain scalar loops: the oracle the vector paths must
  * match bit for bit. Single-threaded. */
 void bk_gemm_reference(bk_precision prec, int transa, int transb, int m,
                        int n, int k, float alpha, const float *a, int lda,
                        const float *b, int ldb, float beta, float *c, int ldc);
+
+/* --------------------------------------------------------------- plan.c -- */
+
+/*
+ * A weight plan keeps what the kernels derive from a constant weight W (the
+ * packed micro-panels of the GEMM operand, the Winograd-transformed filters)
+ * so that calls with the same W skip that work. Each part is built on the
+ * first call that needs it, from the W that call passes; every later call
+ * with the plan must pass a W with the same contents (make a new plan when
+ * W changes). A planned call gives exactly the bits of the unplanned one.
+ * A NULL plan, or one made for another precision, shape or instruction-set
+ * path, or memory too short to build a part, makes the call run unplanned.
+ * A plan may be shared by threads. Memory: about the size of W (fp32),
+ * half of it (bf16), plus four times the filters for a 3x3 convolution that
+ * takes the Winograd path. (The type is declared with bk_gemm_planned.)
+ */
+/* For W [n][k] in y = x W^T (bk_gemm_planned). NULL when an extent is below
+ * 1, the precision is unknown or memory is short. */
+bk_weight_plan *bk_gemm_plan_create(bk_precision prec, int n, int k);
+
+/* For the convolution weight [out_c][kernel_h][kernel_w][in_c]
+ * (bk_conv2d_forward_planned). NULL as above. */
+bk_weight_plan *bk_conv_plan_create(bk_precision prec, int out_c, int kernel_h,
+                                    int kernel_w, int in_c);
+
+/* Frees the plan and all it built; NULL is ignored. */
+void bk_weight_plan_destroy(bk_weight_plan *plan);
+
+/* Bytes of derived operands the plan holds so far. */
+size_t bk_weight_plan_bytes(const bk_weight_plan *plan);
 
 /* --------------------------------------------------------------- conv.c -- */
 
@@ -146,6 +184,16 @@ int bk_conv_out_w(const bk_conv_shape *s);
 void bk_conv2d_forward(bk_precision prec, const bk_conv_shape *s,
                        const float *x, const float *w, const float *bias,
                        float *y);
+
+/* bk_conv2d_forward with w's packed and transformed forms from the plan (may
+ * be NULL; see plan.c above). Under BK_CONV_AUTO a usable plan lets
+ * Winograd take smaller images (from 4 tiles of 4x4 output pixels, not 24),
+ * its filter transform being paid already: there the result is that of the
+ * unplanned call under BK_CONV_WINOGRAD. Under a forced algorithm planned and
+ * unplanned calls give the same bits. */
+void bk_conv2d_forward_planned(bk_precision prec, bk_weight_plan *plan,
+                               const bk_conv_shape *s, const float *x,
+                               const float *w, const float *bias, float *y);
 
 /*
  * How bk_conv2d_forward and bk_conv2d_backward_data compute. BK_CONV_AUTO

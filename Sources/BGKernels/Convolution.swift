@@ -126,24 +126,29 @@ private func checkActivation(_ function: String, _ x: Tensor, _ name: String) th
 ///   - x: `[batch, height, width, inChannels]`.
 ///   - weight: `[outChannels, kernelHeight, kernelWidth, inChannels]`.
 ///   - bias: `[outChannels]`, or `nil` for none.
+///   - plan: a plan made for `weight` (see `WeightPlan`): the same bits,
+///     without repacking or retransforming the weight on every call.
 /// - Returns: `y`, `[batch, outHeight, outWidth, outChannels]` with the
 ///   extents of `geometry.outputSize`.
 /// - Throws: `KernelError.shape` when the shapes do not fit together.
 public func conv2d(
   _ x: Tensor, weight: Tensor, bias: Tensor?, geometry: ConvolutionGeometry,
-  precision: Precision = .fp32
+  precision: Precision = .fp32, plan: WeightPlan? = nil
 ) throws(KernelError) -> Tensor {
   let xs = try checkActivation("conv2d", x, "x")
   let outChannels = try checkWeight("conv2d", weight, inChannels: xs[3], geometry)
   if let bias { try bias.expect([outChannels], "conv2d: bias") }
+  if let plan, plan.weightShape != weight.shape {
+    throw .shape("conv2d: weight has shape \(weight.shape), but the plan was made for \(plan.weightShape)")
+  }
   var (shape, outShape) = try geometry.plan("conv2d", input: xs, outChannels: outChannels)
   var y = Tensor(shape: outShape)
   x.storage.withUnsafeBufferPointer { px in
     weight.storage.withUnsafeBufferPointer { pw in
       (bias?.storage ?? []).withUnsafeBufferPointer { pb in
         y.storage.withUnsafeMutableBufferPointer { py in
-          bk_conv2d_forward(
-            precision.c, &shape, px.baseAddress, pw.baseAddress,
+          bk_conv2d_forward_planned(
+            precision.c, plan?.pointer, &shape, px.baseAddress, pw.baseAddress,
             bias == nil ? nil : pb.baseAddress, py.baseAddress)
         }
       }

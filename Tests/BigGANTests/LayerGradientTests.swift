@@ -189,3 +189,62 @@ struct LayerGradientTests {
     }
   }
 }
+
+/// Evaluation keeps the normalised weight and its kernel plan between
+/// forwards; any change of the weight or the spectral-norm vector must be
+/// seen by the next forward.
+@Suite
+struct EvaluationWeightTests {
+  /// The layer's evaluation output against a fresh layer that never kept
+  /// anything, for the same parameters and vectors.
+  private func expectFresh(
+    _ y: Tensor, _ fresh: () throws -> Tensor, _ label: String
+  ) throws {
+    let expected = try fresh()
+    #expect(y.storage.map(\.bitPattern) == expected.storage.map(\.bitPattern), "\(label)")
+  }
+
+  @Test("Conv2d and Linear see weight and u changes in evaluation mode")
+  func planInvalidation() throws {
+    var rng = SeededRandom(seed: 9)
+    let conv = Conv2d(prefix: "c", in: 20, out: 6, kernel: 3, spectralNorm: 1e-6, initialization: .normal(std: 0.3), rng: &rng)
+    let linear = Linear(prefix: "l", in: 7, out: 5, spectralNorm: 1e-6, initialization: .normal(std: 0.5), rng: &rng)
+    var data = SeededRandom(seed: 10)
+    let x = try Tensor(shape: [1, 16, 16, 20], storage: (0..<(16 * 16 * 20)).map { _ in data.normal() })
+    let v = try Tensor(shape: [2, 7], storage: (0..<14).map { _ in data.normal() })
+    func freshConv() throws -> Tensor {
+      var r = SeededRandom(seed: 1)
+      let c = Conv2d(prefix: "c", in: 20, out: 6, kernel: 3, spectralNorm: 1e-6, initialization: .zeros, rng: &r)
+      c.weight.value = conv.weight.value
+      c.bias?.value = conv.bias!.value
+      c.sn!.u.value = conv.sn!.u.value
+      return try c.forward(x, mode: .evaluation)
+    }
+    func freshLinear() throws -> Tensor {
+      var r = SeededRandom(seed: 1)
+      let l = Linear(prefix: "l", in: 7, out: 5, spectralNorm: 1e-6, initialization: .zeros, rng: &r)
+      l.weight.value = linear.weight.value
+      l.bias?.value = linear.bias!.value
+      l.sn!.u.value = linear.sn!.u.value
+      return try l.forward(v, mode: .evaluation)
+    }
+    let before = try conv.forward(x, mode: .evaluation)
+    try expectFresh(before, freshConv, "conv, first forward")
+    try expectFresh(try linear.forward(v, mode: .evaluation), freshLinear, "linear, first forward")
+
+    conv.weight.value.storage[7] += 0.5
+    linear.weight.value.storage[3] -= 0.5
+    let after = try conv.forward(x, mode: .evaluation)
+    #expect(after != before)
+    try expectFresh(after, freshConv, "conv after a weight change")
+    try expectFresh(try linear.forward(v, mode: .evaluation), freshLinear, "linear after a weight change")
+
+    _ = try conv.forward(x, mode: .training)
+    _ = try linear.forward(v, mode: .training)
+    try expectFresh(try conv.forward(x, mode: .evaluation), freshConv, "conv after a training step moved u")
+    try expectFresh(try linear.forward(v, mode: .evaluation), freshLinear, "linear after a training step moved u")
+
+    conv.sn!.u.value.storage[0] *= -2
+    try expectFresh(try conv.forward(x, mode: .evaluation), freshConv, "conv after u was set")
+  }
+}

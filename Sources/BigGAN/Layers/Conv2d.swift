@@ -15,6 +15,7 @@ public final class Conv2d: Module {
   var precision: Precision = .fp32
   private var input = Tensor(shape: [0])
   private var effective = Tensor(shape: [0])
+  private var evaluation = EvaluationWeight()
 
   init(
     prefix: String, in inChannels: Int, out outChannels: Int, kernel: Int,
@@ -34,9 +35,20 @@ public final class Conv2d: Module {
 
   func forward(_ x: Tensor, mode: Mode) throws(KernelError) -> Tensor {
     input = x
-    effective = try sn?.normalize(weight.value, mode: mode) ?? weight.value
+    var plan: WeightPlan?
+    if mode == .evaluation {
+      try evaluation.refresh(weight: weight, sn: sn, precision: precision) {
+        WeightPlan(convolutionWeight: $0, precision: $1)
+      }
+      effective = evaluation.effective
+      plan = evaluation.plan
+    } else {
+      evaluation.drop()
+      effective = try sn?.normalize(weight.value, mode: mode) ?? weight.value
+    }
     return try conv2d(
-      x, weight: effective, bias: bias?.value, geometry: geometry, precision: precision)
+      x, weight: effective, bias: bias?.value, geometry: geometry, precision: precision,
+      plan: plan)
   }
 
   /// Accumulates the parameter gradients and returns `dL/dx`.

@@ -12,6 +12,7 @@ public final class Linear: Module {
   var precision: Precision = .fp32
   private var input = Tensor(shape: [0])
   private var effective = Tensor(shape: [0])
+  private var evaluation = EvaluationWeight()
 
   init(
     prefix: String, in inFeatures: Int, out outFeatures: Int, bias hasBias: Bool = true,
@@ -27,8 +28,22 @@ public final class Linear: Module {
 
   func forward(_ x: Tensor, mode: Mode) throws(KernelError) -> Tensor {
     input = x
-    effective = try sn?.normalize(weight.value, mode: mode) ?? weight.value
-    var y = try matmul(x, effective, transposeB: true, precision: precision)
+    var y: Tensor
+    if mode == .evaluation {
+      try evaluation.refresh(weight: weight, sn: sn, precision: precision) {
+        WeightPlan(matrixRows: $0[0], columns: $0[1], precision: $1)
+      }
+      effective = evaluation.effective
+      if let plan = evaluation.plan {
+        y = try matmul(x, transposing: effective, plan: plan)
+      } else {
+        y = try matmul(x, effective, transposeB: true, precision: precision)
+      }
+    } else {
+      evaluation.drop()
+      effective = try sn?.normalize(weight.value, mode: mode) ?? weight.value
+      y = try matmul(x, effective, transposeB: true, precision: precision)
+    }
     if let bias {
       let n = y.shape[0], o = y.shape[1]
       for i in 0..<n { for j in 0..<o { y.storage[i * o + j] += bias.value.storage[j] } }

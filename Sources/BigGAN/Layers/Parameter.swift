@@ -5,7 +5,10 @@ import BGKernels
 public final class Parameter {
   /// The BigGAN-PyTorch state-dict name, e.g. `blocks.0.0.conv1.weight`.
   public let name: String
-  public var value: Tensor
+  public var value: Tensor { didSet { version &+= 1 } }
+  /// Changes whenever `value` is assigned or mutated, so that what is
+  /// derived from it (kernel plans) can tell when it is stale.
+  public private(set) var version = 0
   /// Accumulates across backward passes until `zeroGradient()`.
   public var gradient: Tensor
   /// When false, backward passes skip this parameter's gradient (and the
@@ -29,7 +32,9 @@ public final class Parameter {
 /// batch-norm statistics, spectral-norm vectors.
 public final class Buffer {
   public let name: String
-  public var value: Tensor
+  public var value: Tensor { didSet { version &+= 1 } }
+  /// Changes whenever `value` is assigned or mutated (see `Parameter`).
+  public private(set) var version = 0
 
   init(_ name: String, _ value: Tensor) {
     self.name = name
