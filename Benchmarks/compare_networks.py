@@ -621,9 +621,9 @@ def markdown_section(env: dict, results: list[SetupResult]) -> str:
             "1 G step, Adam, orthogonal regularisation, EMA of G); its img/s counts "
             "5 x batch images per iteration, on both sides. PyTorch: "
             f"`torch.optim.Adam` ({env['torch_adam']}), D's parameters frozen in the "
-            "G step as BigGAN-PyTorch does; ours also computes D's input gradient in "
-            "the D steps and D's weight gradients in the G step, and renders its "
-            "real batches on a background thread.",
+            "G step as BigGAN-PyTorch does (ours too); ours also computes D's input "
+            "gradient in the D steps, and renders its real batches on a background "
+            "thread.",
         ]
     for r in results:
         og, od = (f"{n:,}" for n in r.ours_parameters) if r.ours_parameters else ("?", "?")

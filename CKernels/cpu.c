@@ -221,7 +221,11 @@ void *bk__workspace(int slot, size_t bytes)
 void bk_keep_large_allocations(void)
 {
 #if defined(__GLIBC__)
-    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    /* glibc caps M_MMAP_THRESHOLD at 32 MiB, and every larger block (an
+     * activation of a batch of 128-px images already is one) would be
+     * mapped, faulted in and zeroed again on every forward; serving all
+     * blocks from the heap, never trimmed, lets them be reused. */
+    mallopt(M_MMAP_MAX, 0);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
 #endif
 }

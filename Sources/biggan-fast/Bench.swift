@@ -8,7 +8,7 @@ struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Time the generator and discriminator passes of a configuration.",
     discussion: """
-      Passes: g-forward (evaluation-mode generator forward, as in sampling),
+      Passes: g-forward (inference-mode generator forward, as in sampling),
       g-forward-backward and d-forward-backward (training mode, every
       parameter gradient and D's input gradient), and dg-step (the forward
       and backward work of one D step on [G(z); x] plus one G step through D,
@@ -105,7 +105,7 @@ struct Bench: ParsableCommand {
         guard let trainer else { throw ValidationError("cannot build a trainer for \(model.config)") }
         return { _ = try trainer.trainStep() }
       case .gForward:
-        return { _ = try g.forward(z: try latents(), labels: labels, mode: .evaluation) }
+        return { _ = try g.forward(z: try latents(), labels: labels, mode: .inference) }
       case .gForwardBackward:
         return {
           let images = try g.forward(z: try latents(), labels: labels, mode: .training)

@@ -264,10 +264,10 @@ struct Sample: ParsableCommand {
       let out: Tensor
       switch classes {
       case .labels(let labels):
-        out = try g.forward(z: zb, labels: Array(labels[start..<start + m]), mode: .evaluation)
+        out = try g.forward(z: zb, labels: Array(labels[start..<start + m]), mode: .inference)
       case .vectors(let v, let k):
         let yb = try Tensor(shape: [m, k], storage: Array(v[start * k..<(start + m) * k]))
-        out = try g.forward(z: zb, classVectors: yb, mode: .evaluation)
+        out = try g.forward(z: zb, classVectors: yb, mode: .inference)
       }
       images.storage.replaceSubrange(start * r * r * 3..<(start + m) * r * r * 3, with: out.storage)
       if terminal {

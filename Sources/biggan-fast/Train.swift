@@ -188,7 +188,7 @@ struct Train: ParsableCommand {
       log.note("checkpoint \(path)")
     }
     func samples() throws {
-      let images = try trainer.average.forward(z: sampleZ, labels: sampleLabels, mode: .evaluation)
+      let images = try trainer.average.forward(z: sampleZ, labels: sampleLabels, mode: .inference)
       let path = (folder as NSString).appendingPathComponent(String(format: "samples/step-%08d.png", trainer.step))
       try PNG.write(ImageGrid.sheet(images, columns: columns), to: path)
       log.note("samples \(path)")

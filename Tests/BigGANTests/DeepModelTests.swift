@@ -137,4 +137,19 @@ struct DeepModelTests {
     let again = try JSONDecoder().decode(BigGANConfiguration.self, from: try JSONEncoder().encode(b))
     #expect(again == b)
   }
+
+  @Test("inference mode draws the evaluation-mode images, keeps nothing, and refuses a backward")
+  func inference() throws {
+    var c = Self.tiny
+    c.generatorAttention = [16]
+    let g = try Generator(c, seed: 8, initialization: .normal(std: 0.2))
+    let z = Tensor(shape: [2, 6], repeating: 0.3)
+    let kept = try g.forward(z: z, labels: [3, 9], mode: .evaluation)
+    let released = try g.forward(z: z, labels: [3, 9], mode: .inference)
+    #expect(kept == released)
+    #expect(throws: KernelError.self) { try g.backward(released) }
+    let d = try Discriminator(c, seed: 9, initialization: .normal(std: 0.2))
+    _ = try d.forward(released, labels: [3, 9], mode: .inference)
+    #expect(throws: KernelError.self) { try d.backward(Tensor(shape: [2, 1], repeating: 1)) }
+  }
 }

@@ -122,7 +122,7 @@ struct BatchNormCore {
   mutating func forward(
     _ x: Tensor, gain: Tensor, bias: Tensor, relu: Bool, mode: Mode
   ) throws(KernelError) -> Tensor {
-    input = x
+    input = mode.keepsActivations ? x : Tensor(shape: [0])
     if mode == .training {
       guard stats.rows == 1 else {
         throw .shape("\(stats.mean.name): per-truncation statistics are for sampling; training needs a model with running statistics")
@@ -136,7 +136,7 @@ struct BatchNormCore {
     }
     let y = try batchNorm(
       x, mean: used.mean, variance: used.variance, epsilon: eps, gain: gain, bias: bias, relu: relu)
-    output = relu ? y : nil
+    output = relu && mode.keepsActivations ? y : nil
     return y
   }
 

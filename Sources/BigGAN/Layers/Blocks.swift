@@ -145,13 +145,13 @@ public final class DiscriminatorBlock: ResidualBlock {
       if downsample { skip = try averagePool2x2(skip) }
       if let convSkip { skip = try convSkip.forward(skip, mode: mode) }
     }
-    cache = (x, h1, h2)
+    cache = mode.keepsActivations ? (x, h1, h2) : nil
     try h.add(skip)
     return h
   }
 
   func backward(_ dy: Tensor) throws(KernelError) -> Tensor {
-    guard let s = cache else { throw .shape("DiscriminatorBlock.backward called before forward") }
+    guard let s = cache else { throw .shape("DiscriminatorBlock.backward called without a training- or evaluation-mode forward") }
     var dh = downsample ? try averagePool2x2Backward(dy, inputShape: s.h2.shape) : dy
     dh = try conv2.backward(dh)
     dh = try reluBackward(input: s.h1, outputGradient: dh)

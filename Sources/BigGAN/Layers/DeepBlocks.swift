@@ -152,12 +152,12 @@ public final class DeepDiscriminatorBlock: ResidualBlock {
     var skip = downsample ? try averagePool2x2(x) : x
     if let convSkip { skip = try concatenateChannels(skip, try convSkip.forward(skip, mode: mode)) }
     try h.add(skip)
-    cache = (x, h1, h2, h3)
+    cache = mode.keepsActivations ? (x, h1, h2, h3) : nil
     return h
   }
 
   func backward(_ dy: Tensor) throws(KernelError) -> Tensor {
-    guard let s = cache else { throw .shape("DeepDiscriminatorBlock.backward called before forward") }
+    guard let s = cache else { throw .shape("DeepDiscriminatorBlock.backward called without a training- or evaluation-mode forward") }
     var d = try conv4.backward(dy)
     if downsample { d = try averagePool2x2Backward(d, inputShape: s.h3.shape) }
     d = try conv3.backward(try reluBackward(input: s.h3, outputGradient: d))

@@ -27,9 +27,9 @@ public final class Linear: Module {
   public var buffers: [Buffer] { sn.map { [$0.u, $0.sv] } ?? [] }
 
   func forward(_ x: Tensor, mode: Mode) throws(KernelError) -> Tensor {
-    input = x
+    input = mode.keepsActivations ? x : Tensor(shape: [0])
     var y: Tensor
-    if mode == .evaluation {
+    if mode != .training {
       try evaluation.refresh(weight: weight, sn: sn, precision: precision) {
         WeightPlan(matrixRows: $0[0], columns: $0[1], precision: $1)
       }
@@ -53,6 +53,7 @@ public final class Linear: Module {
 
   /// Accumulates the parameter gradients and returns `dL/dx`.
   func backward(_ dy: Tensor) throws(KernelError) -> Tensor {
+    guard input.count > 0 else { throw .shape("\(weight.name): backward without a training- or evaluation-mode forward") }
     if weight.requiresGradient {
       var dw = Tensor(shape: weight.value.shape)
       try gemm(dy, input, into: &dw, transposeA: true, precision: precision)

@@ -65,6 +65,13 @@ extension Module {
 public enum Mode: Sendable {
   case training
   case evaluation
+  /// Evaluation that keeps nothing for a backward pass (sampling): each
+  /// activation is released once the next layer has read it, so memory
+  /// holds a few activations instead of all of them.
+  case inference
+
+  /// Whether layers keep what their backward needs.
+  var keepsActivations: Bool { self != .inference }
 }
 
 /// Joins a prefix and a name with a dot, as PyTorch's module paths do.

@@ -47,14 +47,14 @@ public final class SelfAttention: Module {
     let k = try pp.reshaped([b, keys, c / 8]), v = try gp.reshaped([b, keys, c / 2])
     let (att, lse) = try attention(theta: q, phi: k, g: v, precision: precision)
     let oOut = try o.forward(try att.reshaped([b, h, w, c / 2]), mode: mode)
-    cache = (x, q, pf, gf, pa, ga, k, v, att, lse, oOut)
+    cache = mode.keepsActivations ? (x, q, pf, gf, pa, ga, k, v, att, lse, oOut) : nil
     var y = x
     try y.add(oOut, scaledBy: gamma.value.storage[0])
     return y
   }
 
   func backward(_ dy: Tensor) throws(KernelError) -> Tensor {
-    guard let s = cache else { throw .shape("SelfAttention.backward called before forward") }
+    guard let s = cache else { throw .shape("SelfAttention.backward called without a training- or evaluation-mode forward") }
     let (b, h, w, c) = (s.x.shape[0], s.x.shape[1], s.x.shape[2], s.x.shape[3])
     if gamma.requiresGradient {
       try gamma.accumulate(try Tensor(shape: [], storage: [Float(try dot(dy, s.o))]))

@@ -100,7 +100,7 @@ public final class Discriminator: Module {
       for j in 0..<c { p += e.storage[b * c + j] * pooled.storage[b * c + j] }
       out.storage[b] += p
     }
-    cache = (features, pooled, e)
+    cache = mode.keepsActivations ? (features, pooled, e) : nil
     return out
   }
 
@@ -108,7 +108,7 @@ public final class Discriminator: Module {
   /// parameter gradient; returns `dL/dimages`.
   @discardableResult
   public func backward(_ dScores: Tensor) throws(KernelError) -> Tensor {
-    guard let s = cache else { throw .shape("Discriminator.backward called before forward") }
+    guard let s = cache else { throw .shape("Discriminator.backward called without a training- or evaluation-mode forward") }
     let (n, c) = (s.pooled.shape[0], s.pooled.shape[1])
     var dPooled = try linear.backward(dScores)
     var dEmbed = Tensor(shape: [n, c])

@@ -142,7 +142,7 @@ public final class Generator: Module {
     }
     h = try outputNorm.forward(h, relu: true, mode: mode)
     let out = BGKernels.tanh(try outputConv.forward(h, mode: mode))
-    cache = (.embeddings, batch, out)
+    cache = mode.keepsActivations ? (.embeddings, batch, out) : nil
     return out
   }
 
@@ -150,7 +150,7 @@ public final class Generator: Module {
   /// returns `dL/dz`.
   @discardableResult
   public func backward(_ dImages: Tensor) throws(KernelError) -> Tensor {
-    guard let s = cache else { throw .shape("Generator.backward called before forward") }
+    guard let s = cache else { throw .shape("Generator.backward called without a training- or evaluation-mode forward") }
     let c = configuration
     var d = try tanhBackward(output: s.out, outputGradient: dImages)
     d = try outputConv.backward(d)

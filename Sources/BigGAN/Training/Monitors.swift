@@ -118,7 +118,7 @@ extension Trainer {
   /// real) on a batch, in evaluation mode: run on training and held-out real
   /// images, the gap shows D memorising its training set.
   public func discriminatorVerdict(_ images: Tensor, labels: [Int]) throws -> (mean: Float, accuracy: Float) {
-    let scores = try discriminator.forward(images, labels: labels, mode: .evaluation)
+    let scores = try discriminator.forward(images, labels: labels, mode: .inference)
     let n = Float(scores.count)
     return (scores.storage.reduce(0, +) / n, Float(scores.storage.filter { $0 > 0 }.count) / n)
   }
