@@ -8,7 +8,7 @@ public func channels(_ x: Tensor, _ range: Range<Int>) throws(KernelError) -> Te
     throw .shape("channels: \(range) is not inside the last axis of shape \(x.shape)")
   }
   let rows = c == 0 ? 0 : x.count / c, k = range.count
-  var y = Tensor(shape: Array(x.shape.dropLast()) + [k])
+  var y = Tensor(overwrittenShape: Array(x.shape.dropLast()) + [k])
   y.storage.withUnsafeMutableBufferPointer { out in
     x.storage.withUnsafeBufferPointer { src in
       for r in 0..<rows {

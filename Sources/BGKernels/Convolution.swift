@@ -142,7 +142,7 @@ public func conv2d(
     throw .shape("conv2d: weight has shape \(weight.shape), but the plan was made for \(plan.weightShape)")
   }
   var (shape, outShape) = try geometry.plan("conv2d", input: xs, outChannels: outChannels)
-  var y = Tensor(shape: outShape)
+  var y = Tensor(overwrittenShape: outShape)
   x.storage.withUnsafeBufferPointer { px in
     weight.storage.withUnsafeBufferPointer { pw in
       (bias?.storage ?? []).withUnsafeBufferPointer { pb in

@@ -2,7 +2,7 @@ import CKernels
 
 /// `max(x, 0)`, elementwise.
 public func relu(_ x: Tensor) -> Tensor {
-  var y = Tensor(shape: x.shape)
+  var y = Tensor(overwrittenShape: x.shape)
   y.storage.withUnsafeMutableBufferPointer { bk_relu_forward(x.count, x.storage, $0.baseAddress) }
   return y
 }

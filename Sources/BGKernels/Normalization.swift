@@ -54,7 +54,7 @@ public func batchNorm(
   if let gs, let bs, gs != bs {
     throw .shape("batchNorm: gain \(gain!.shape) and bias \(bias!.shape) must have the same shape")
   }
-  var y = Tensor(shape: x.shape)
+  var y = Tensor(overwrittenShape: x.shape)
   let g = gain?.storage, b = bias?.storage
   y.storage.withUnsafeMutableBufferPointer { py in
     bk_bn_forward(

@@ -83,7 +83,7 @@ public func sumPoolBackward(_ dy: Tensor, inputShape: [Int]) throws(KernelError)
 /// Nearest-neighbour x2 upsampling: `[n, h, w, c]` to `[n, 2h, 2w, c]`.
 public func upsample2x(_ x: Tensor) throws(KernelError) -> Tensor {
   let (n, h, w, c) = try nhwc(x, "upsample2x: x")
-  var y = Tensor(shape: [n, 2 * h, 2 * w, c])
+  var y = Tensor(overwrittenShape: [n, 2 * h, 2 * w, c])
   y.storage.withUnsafeMutableBufferPointer {
     bk_upsample2x_forward(Int32(n), Int32(h), Int32(w), Int32(c), x.storage, $0.baseAddress)
   }

@@ -15,6 +15,15 @@ public struct Tensor: Equatable, Sendable {
     self.storage = Array(repeating: value, count: shape.reduce(1, *))
   }
 
+  /// A tensor of `shape` for a kernel that writes every element before
+  /// anything reads one: skips the zero fill, which for large activations
+  /// costs as much as a pass of the kernel itself.
+  init(overwrittenShape shape: [Int]) {
+    let count = shape.reduce(1, *)
+    self.shape = shape
+    self.storage = Array(unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+  }
+
   /// A tensor of `shape` holding `storage`.
   /// - Throws: `KernelError.shape` when the element count does not match.
   public init(shape: [Int], storage: [Float]) throws(KernelError) {
