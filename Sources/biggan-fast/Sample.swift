@@ -133,7 +133,9 @@ struct Sample: ParsableCommand {
       }
     }
 
-    try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+    do { try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true) } catch {
+      throw ValidationError("--output \(output): cannot create this folder")
+    }
     guard FileManager.default.isWritableFile(atPath: output) else {
       throw ValidationError("--output \(output): folder is not writable")
     }

@@ -118,6 +118,7 @@ struct CommandLineTests {
     let files = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/out").sorted()
     #expect(files == ["class207_0000.png", "class980_0000.png"])
     Self.expectError(try Self.run("biggan-fast", ["sample", "--checkpoint", "G.safetensors", "--classes", "crane"], in: dir), "ambiguous")
+    Self.expectError(try Self.run("biggan-fast", ["sample", "--checkpoint", "G.safetensors", "--output", "/proc/none"], in: dir), "--output /proc/none: cannot create this folder")
     Self.expectError(try Self.run("biggan-fast", ["sample", "--checkpoint", "G.safetensors", "--classes", "golden retreiver"], in: dir), "did you mean 'golden retriever' (207)")
 
     var y = [Float](repeating: 0, count: 2 * 1000)

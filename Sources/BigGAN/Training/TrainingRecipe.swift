@@ -93,7 +93,19 @@ public struct TrainingRecipe: Codable, Equatable, Sendable {
     return Preset(model: .imagenet128, recipe: r, summary: "the paper's BigGAN at 128 px, ch 96, batch 256 x 8")
   }
 
+  /// BigGAN-deep with the paper's recipe (batch 2048 = 256 x 8) at 128,
+  /// 256 or 512 px.
+  public static func imagenetDeep(_ model: BigGANConfiguration) -> Preset {
+    var r = TrainingRecipe()
+    r.accumulate = 8
+    return Preset(model: model, recipe: r, summary: "BigGAN-deep at \(model.resolution) px, ch 128, batch 256 x 8")
+  }
+
   public static var presets: [String: Preset] {
-    ["tiny": tiny, "cifar32": cifar32, "imagenet64": imagenet64, "imagenet128": imagenet128]
+    [
+      "tiny": tiny, "cifar32": cifar32, "imagenet64": imagenet64, "imagenet128": imagenet128,
+      "imagenet128-deep": imagenetDeep(.imagenet128Deep), "imagenet256-deep": imagenetDeep(.imagenet256Deep),
+      "imagenet512-deep": imagenetDeep(.imagenet512Deep),
+    ]
   }
 }
