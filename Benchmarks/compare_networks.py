@@ -120,6 +120,11 @@ PASSES = ("g-forward", "g-forward-backward", "d-forward-backward", "dg-step", "i
 LAYOUTS = {"channels_last": torch.channels_last, "nchw": torch.contiguous_format}
 
 
+def count_text(n: Optional[int]) -> str:
+    """A parameter count with thousands separators, or "-" when not built."""
+    return "-" if n is None else f"{n:,}"
+
+
 @dataclass(frozen=True)
 class Preset:
     """The architecture of a `biggan-fast` preset (Configuration.swift)."""
@@ -483,8 +488,9 @@ class SetupResult:
     setup: Setup
     precision: str
     isa: str = ""
-    #: (G, D) trainable parameters; ours stays None until our binary has run.
-    ours_parameters: Optional[tuple[int, int]] = None
+    #: (G, D) trainable parameters; ours stays None until our binary has run,
+    #: and its D is None when no timed pass built one.
+    ours_parameters: Optional[tuple[int, Optional[int]]] = None
     torch_parameters: tuple[int, int] = (0, 0)
     passes: list[PassResult] = field(default_factory=list)
     error: Optional[str] = None
@@ -492,10 +498,12 @@ class SetupResult:
     @property
     def parameter_warning(self) -> Optional[str]:
         """A message if the two sides' parameter counts differ."""
-        if self.ours_parameters is None or self.ours_parameters == self.torch_parameters:
+        ours = self.ours_parameters
+        if ours is None or all(o is None or o == t for o, t in zip(ours, self.torch_parameters)):
             return None
-        return ("parameter counts differ: ours G {:,} D {:,}, PyTorch G {:,} D {:,}"
-                .format(*self.ours_parameters, *self.torch_parameters))
+        og, od = (count_text(n) for n in ours)
+        return (f"parameter counts differ: ours G {og} D {od}, PyTorch G "
+                "{:,} D {:,}".format(*self.torch_parameters))
 
     def to_json(self) -> dict:
         """The setup, parameter counts and every pass, for --json."""
@@ -533,7 +541,7 @@ def compare_setup(setup: Setup, args: argparse.Namespace) -> SetupResult:
             doc = run_ours(args.biggan_fast, setup, args.precision, args.threads,
                            args.repeats)
             result.isa = doc["isa"]
-            result.ours_parameters = (doc["g_parameters"], doc["d_parameters"])
+            result.ours_parameters = (doc["g_parameters"], doc.get("d_parameters"))
             for r, ours in zip(result.passes, doc["results"]):
                 r.ours_s += ours["times_s"]
                 nets.memory_format = LAYOUTS[r.layout]
@@ -626,7 +634,7 @@ def markdown_section(env: dict, results: list[SetupResult]) -> str:
             "thread.",
         ]
     for r in results:
-        og, od = (f"{n:,}" for n in r.ours_parameters) if r.ours_parameters else ("?", "?")
+        og, od = (count_text(n) for n in r.ours_parameters) if r.ours_parameters else ("?", "?")
         tg, td = r.torch_parameters
         parts += [
             f"### {r.setup.title}, {r.precision}",

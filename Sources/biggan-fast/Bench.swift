@@ -81,16 +81,24 @@ struct Bench: ParsableCommand {
       g = try Generator(c, seed: 1, initialization: .normal(std: 0.02))
     }
     g.truncation = truncation
-    let d = try Discriminator(c, seed: 2, initialization: .normal(std: 0.02))
     g.precision = precision
-    d.precision = precision
     var rng = SeededRandom(seed: 3)
     func latents() throws -> Tensor {
       try Tensor(shape: [batch, c.dimZ], storage: Truncation.scale.latents(count: batch, dim: c.dimZ, truncation: Float(truncation), rng: &rng))
     }
     let labels = (0..<batch).map { $0 % c.classes }
-    var real = Tensor(shape: [batch, c.resolution, c.resolution, 3])
-    for i in 0..<real.count { real.storage[i] = 2 * rng.uniform() - 1 }
+    // D and a real batch only for the passes that use them, so that the
+    // generator passes' peak memory is the generator's.
+    var discriminator: (d: Discriminator, real: Tensor)?
+    func discriminatorAndReal() throws -> (d: Discriminator, real: Tensor) {
+      if let discriminator { return discriminator }
+      let d = try Discriminator(c, seed: 2, initialization: .normal(std: 0.02))
+      d.precision = precision
+      var real = Tensor(shape: [batch, c.resolution, c.resolution, 3])
+      for i in 0..<real.count { real.storage[i] = 2 * rng.uniform() - 1 }
+      discriminator = (d, real)
+      return (d, real)
+    }
     let scoreGradient = Tensor(shape: [batch, 1], repeating: 1 / Float(batch))
 
     // The iteration pass runs the trainer itself on the built-in data.
@@ -112,11 +120,13 @@ struct Bench: ParsableCommand {
           try g.backward(images.scaled(by: 1 / Float(images.count)))
         }
       case .dForwardBackward:
+        let (d, real) = try discriminatorAndReal()
         return {
           _ = try d.forward(real, labels: labels, mode: .training)
           try d.backward(scoreGradient)
         }
       case .dgStep:
+        let (d, real) = try discriminatorAndReal()
         return {
           let fake = try g.forward(z: try latents(), labels: labels, mode: .training)
           var both = fake
@@ -162,8 +172,8 @@ struct Bench: ParsableCommand {
         "config": checkpoint ?? model.config, "peak_rss_bytes": peak, "truncation": truncation, "resolution": c.resolution, "ch": c.generatorChannels,
         "batch": batch, "precision": precision.rawValue, "threads": Machine.threads,
         "isa": Machine.instructionSet.rawValue, "results": results,
-        "g_parameters": g.parameterCount, "d_parameters": d.parameterCount,
-      ]
+        "g_parameters": g.parameterCount,
+      ].merging(discriminator.map { ["d_parameters": $0.d.parameterCount] } ?? [:]) { a, _ in a }
       let data = try JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys])
       print(String(decoding: data, as: UTF8.self))
     } else {

@@ -35,16 +35,9 @@ public final class Conv2d: Module {
 
   func forward(_ x: Tensor, mode: Mode) throws(KernelError) -> Tensor {
     input = mode.keepsActivations ? x : Tensor(shape: [0])
-    var plan: WeightPlan?
-    if mode != .training {
-      try evaluation.refresh(weight: weight, sn: sn, precision: precision) {
-        WeightPlan(convolutionWeight: $0, precision: $1)
-      }
-      effective = evaluation.effective
-      plan = evaluation.plan
-    } else {
-      evaluation.drop()
-      effective = try sn?.normalize(weight.value, mode: mode) ?? weight.value
+    let plan: WeightPlan?
+    (effective, plan) = try evaluation.resolve(mode: mode, weight: weight, sn: sn, precision: precision) {
+      WeightPlan(convolutionWeight: $0, precision: $1)
     }
     return try conv2d(
       x, weight: effective, bias: bias?.value, geometry: geometry, precision: precision,

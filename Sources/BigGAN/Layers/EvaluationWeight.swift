@@ -20,9 +20,24 @@ struct EvaluationWeight {
   private(set) var effective = Tensor(shape: [0])
   private(set) var plan: WeightPlan?
 
-  /// Brings `effective` and `plan` up to date; `makePlan` builds a plan for a
-  /// weight of the given shape (nil, e.g. when memory is short: unplanned).
-  mutating func refresh(
+  /// The weight a forward in `mode` computes with, and outside training its
+  /// plan: training normalises afresh (updating `u`) and keeps nothing;
+  /// evaluation and inference reuse what the last call made while its key
+  /// holds. `makePlan` builds a plan for a weight of the given shape (nil,
+  /// e.g. when memory is short: unplanned).
+  mutating func resolve(
+    mode: Mode, weight: Parameter, sn: SpectralNorm?, precision: Precision,
+    makePlan: ([Int], Precision) -> WeightPlan?
+  ) throws(KernelError) -> (weight: Tensor, plan: WeightPlan?) {
+    guard mode != .training else {
+      drop()
+      return (try sn?.normalize(weight.value, mode: mode) ?? weight.value, nil)
+    }
+    try refresh(weight: weight, sn: sn, precision: precision, makePlan: makePlan)
+    return (effective, plan)
+  }
+
+  private mutating func refresh(
     weight: Parameter, sn: SpectralNorm?, precision: Precision,
     makePlan: ([Int], Precision) -> WeightPlan?
   ) throws(KernelError) {
@@ -36,7 +51,7 @@ struct EvaluationWeight {
     key = current
   }
 
-  mutating func drop() {
+  private mutating func drop() {
     key = nil
     plan = nil
     effective = Tensor(shape: [0])

@@ -28,20 +28,14 @@ public final class Linear: Module {
 
   func forward(_ x: Tensor, mode: Mode) throws(KernelError) -> Tensor {
     input = mode.keepsActivations ? x : Tensor(shape: [0])
+    let plan: WeightPlan?
+    (effective, plan) = try evaluation.resolve(mode: mode, weight: weight, sn: sn, precision: precision) {
+      WeightPlan(matrixRows: $0[0], columns: $0[1], precision: $1)
+    }
     var y: Tensor
-    if mode != .training {
-      try evaluation.refresh(weight: weight, sn: sn, precision: precision) {
-        WeightPlan(matrixRows: $0[0], columns: $0[1], precision: $1)
-      }
-      effective = evaluation.effective
-      if let plan = evaluation.plan {
-        y = try matmul(x, transposing: effective, plan: plan)
-      } else {
-        y = try matmul(x, effective, transposeB: true, precision: precision)
-      }
+    if let plan {
+      y = try matmul(x, transposing: effective, plan: plan)
     } else {
-      evaluation.drop()
-      effective = try sn?.normalize(weight.value, mode: mode) ?? weight.value
       y = try matmul(x, effective, transposeB: true, precision: precision)
     }
     if let bias {
