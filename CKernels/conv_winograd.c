@@ -27,6 +27,17 @@
  * 2x2 block lies inside one output tile and the sum happens in the output
  * transform. One job description serves both passes.
  *
+ * Backward weight differentiates the same chain: with dM = A dy A^T (the
+ * 4x4 tile of dy taken to 6x6 by the transpose of the output transform),
+ *
+ *   dU[xi] = sum over tiles of dM[xi]^T V[xi]   (a GEMM over tiles)
+ *   dg = G^T dU G                               (6x6 to 3x3 per filter)
+ *
+ * so the GEMMs again do a quarter of the direct convolution's work, and the
+ * input transform is the forward's. The sum over tiles is the GEMM's K: one
+ * GEMM per point over all tiles, in bands of whole BK_KC passes that
+ * continue with beta = 1, so banding never changes the bits.
+ *
  * Layouts, for a job reading K channels and writing N: V [36][tiles][K]
  * and M [36][tiles][N], channels contiguous so every transform runs along
  * channels in vectors; U [36][N][K] forward and [36][K][N] backward (each
@@ -58,6 +69,10 @@
 #define U_BYTES ((size_t)32 << 20)
 #define MIN_TILES 48
 #define MIN_CHUNK 64
+
+/* The weight gradient's bands: larger, so each point's GEMM makes several
+ * BK_KC passes while its dU stays in cache. */
+#define WEIGHT_BAND_BYTES ((size_t)48 << 20)
 
 /* Thread-team thresholds, as in conv.c and gemm.c. */
 #define TRANSFORM_PER_THREAD 32768.0
@@ -132,6 +147,43 @@ output_1d(int n, const float *restrict m0, const float *restrict m1,
     }
 }
 
+/* A dy: 4 values to 6 (the transpose of output_1d's A^T). */
+static inline __attribute__((always_inline)) void
+grad_1d(int n, const float *restrict y0, const float *restrict y1,
+        const float *restrict y2, const float *restrict y3, float *restrict m0,
+        float *restrict m1, float *restrict m2, float *restrict m3,
+        float *restrict m4, float *restrict m5)
+{
+    for (int c = 0; c < n; c++) {
+        float s02 = y0[c] + y2[c], s13 = y1[c] + y3[c];
+        float q02 = y0[c] + 4.0f * y2[c], q13 = 2.0f * y1[c] + 8.0f * y3[c];
+        m0[c] = y0[c];
+        m1[c] = s02 + s13;
+        m2[c] = s02 - s13;
+        m3[c] = q02 + q13;
+        m4[c] = q02 - q13;
+        m5[c] = y3[c];
+    }
+}
+
+/* G^T u: 6 values to 3 (the transpose of weight_1d's G). */
+static inline __attribute__((always_inline)) void
+filter_1d(int n, const float *restrict u0, const float *restrict u1,
+          const float *restrict u2, const float *restrict u3,
+          const float *restrict u4, const float *restrict u5,
+          float *restrict g0, float *restrict g1, float *restrict g2)
+{
+    const float sixth = 1.0f / 6.0f, twelfth = 1.0f / 12.0f;
+    const float twentyfourth = 1.0f / 24.0f;
+    for (int c = 0; c < n; c++) {
+        float s12 = u1[c] + u2[c], d21 = u2[c] - u1[c];
+        float s34 = u3[c] + u4[c], d34 = u3[c] - u4[c];
+        g0[c] = (0.25f * u0[c] - sixth * s12) + twentyfourth * s34;
+        g1[c] = sixth * d21 + twelfth * d34;
+        g2[c] = sixth * (s34 - s12) + u5[c];
+    }
+}
+
 /* One input tile: d[i * 6 + j] points at n channels of tap (i, j) (a zero
  * row in the padding); writes V at v + xi * ps. */
 static inline __attribute__((always_inline)) void
@@ -162,6 +214,47 @@ weight_tile_impl(const float *const g[9], int n, float *u, size_t ps)
         float *o = u + (size_t)i * ALPHA * ps;
         weight_1d(n, t[3 * i], t[3 * i + 1], t[3 * i + 2], o, o + ps,
                   o + 2 * ps, o + 3 * ps, o + 4 * ps, o + 5 * ps);
+    }
+}
+
+/* One dy tile: d[i * 4 + j] points at n channels of output pixel (i, j)
+ * (a zero row outside the image); writes dM at m + xi * ps. */
+static inline __attribute__((always_inline)) void
+grad_tile_impl(const float *const d[TILE * TILE], int n, float *m, size_t ps)
+{
+    float t[ALPHA * TILE][CB];
+    for (int j = 0; j < TILE; j++)
+        grad_1d(n, d[j], d[4 + j], d[8 + j], d[12 + j], t[j], t[4 + j],
+                t[8 + j], t[12 + j], t[16 + j], t[20 + j]);
+    for (int i = 0; i < ALPHA; i++) {
+        float *o = m + (size_t)i * ALPHA * ps;
+        grad_1d(n, t[4 * i], t[4 * i + 1], t[4 * i + 2], t[4 * i + 3], o,
+                o + ps, o + 2 * ps, o + 3 * ps, o + 4 * ps, o + 5 * ps);
+    }
+}
+
+/* One filter's gradient from dU at u + xi * ps, n channels: the 3x3 taps go
+ * to g[i * 3 + j], added to what they hold when accumulate. */
+static inline __attribute__((always_inline)) void
+filter_grad_tile_impl(const float *u, size_t ps, int n, float *const g[9],
+                      int accumulate)
+{
+    float t[3 * ALPHA][CB], r[9][CB];
+    for (int j = 0; j < ALPHA; j++)
+        filter_1d(n, u + (size_t)j * ps, u + (size_t)(6 + j) * ps,
+                  u + (size_t)(12 + j) * ps, u + (size_t)(18 + j) * ps,
+                  u + (size_t)(24 + j) * ps, u + (size_t)(30 + j) * ps, t[j],
+                  t[6 + j], t[12 + j]);
+    for (int i = 0; i < 3; i++)
+        filter_1d(n, t[6 * i], t[6 * i + 1], t[6 * i + 2], t[6 * i + 3],
+                  t[6 * i + 4], t[6 * i + 5], r[3 * i], r[3 * i + 1],
+                  r[3 * i + 2]);
+    for (int q = 0; q < 9; q++) {
+        float *restrict out = g[q];
+        if (accumulate)
+            for (int c = 0; c < n; c++) out[c] += r[q][c];
+        else
+            for (int c = 0; c < n; c++) out[c] = r[q][c];
     }
 }
 
@@ -211,6 +304,9 @@ typedef struct {
     void (*weight)(const float *const g[9], int n, float *u, size_t ps);
     void (*output)(const float *m, size_t ps, int n, const float *bias,
                    float *const dst[TILE * TILE], int pool, int accumulate);
+    void (*grad)(const float *const d[TILE * TILE], int n, float *m, size_t ps);
+    void (*filter_grad)(const float *u, size_t ps, int n, float *const g[9],
+                        int accumulate);
 } transforms;
 
 /* The same code compiled for each path, so that it vectorises as widely as
@@ -233,8 +329,19 @@ typedef struct {
     {                                                                         \
         output_tile_impl(m, ps, n, bias, dst, pool, accumulate);              \
     }                                                                         \
-    static const transforms transforms_##name = {input_##name, weight_##name, \
-                                                 output_##name};
+    TARGET static void grad_##name(const float *const d[TILE * TILE], int n,  \
+                                   float *m, size_t ps)                       \
+    {                                                                         \
+        grad_tile_impl(d, n, m, ps);                                          \
+    }                                                                         \
+    TARGET static void filter_grad_##name(const float *u, size_t ps, int n,   \
+                                          float *const g[9], int accumulate)  \
+    {                                                                         \
+        filter_grad_tile_impl(u, ps, n, g, accumulate);                       \
+    }                                                                         \
+    static const transforms transforms_##name = {                             \
+        input_##name, weight_##name, output_##name, grad_##name,              \
+        filter_grad_##name};
 
 TRANSFORMS(generic, )
 #ifdef BK_X86
@@ -261,7 +368,8 @@ static const transforms *transforms_active(void)
  * nearest x2 enlargement when up), tiled as an h x w image, convolved into
  * n channels; the forward weight w [out_c][3][3][in_c] supplies the filters,
  * as stored (forward: n = out_c, k = in_c) or rotated and transposed
- * (backward data: n = in_c, k = out_c).
+ * (backward data: n = in_c, k = out_c). Backward weight reads src as the
+ * forward does and dy [batch][h][w][n], n = out_c.
  */
 typedef struct {
     const float *src;
@@ -272,6 +380,7 @@ typedef struct {
     const float *bias;
     float *dst;
     int pool, accumulate;
+    const float *dy; /* backward weight: the output gradient, n channels */
     int th, tw, tiles;
     bk_weight_plan *plan; /* forward only: may hold U, packed */
 } job;
@@ -294,20 +403,40 @@ static void tile_taps(const job *jb, int t, int c0, const float *d[POINTS])
         }
 }
 
-/* Where the outputs of tile t go, channels from c0 (see output_tile_impl). */
-static void tile_outputs(const job *jb, int t, int c0, float *dst[TILE * TILE])
+/* Where tile t's pixels lie in an [batch][h][w][n] image (halved by pool,
+ * side 2): offsets in floats, side x side of them, -1 outside the image. */
+static void tile_pixels(const job *jb, int t, ptrdiff_t off[TILE * TILE])
 {
     int per_image = jb->th * jb->tw, b = t / per_image, r = t % per_image;
     int side = jb->pool ? TILE / 2 : TILE;
     int oh = jb->h >> jb->pool, ow = jb->w >> jb->pool;
     int y0 = r / jb->tw * side, x0 = r % jb->tw * side;
-    float *img = jb->dst + (size_t)b * oh * ow * jb->n + c0;
     for (int i = 0; i < side; i++)
         for (int j = 0; j < side; j++) {
             int y = y0 + i, x = x0 + j;
-            dst[i * side + j] =
-                y < oh && x < ow ? img + ((size_t)y * ow + x) * jb->n : NULL;
+            off[i * side + j] =
+                y < oh && x < ow
+                    ? (((ptrdiff_t)b * oh + y) * ow + x) * (ptrdiff_t)jb->n
+                    : -1;
         }
+}
+
+/* Where the outputs of tile t go, channels from c0 (see output_tile_impl). */
+static void tile_outputs(const job *jb, int t, int c0, float *dst[TILE * TILE])
+{
+    ptrdiff_t off[TILE * TILE];
+    tile_pixels(jb, t, off);
+    for (int q = 0; q < TILE * TILE; q++)
+        dst[q] = off[q] < 0 ? NULL : jb->dst + off[q] + c0;
+}
+
+/* The dy rows of tile t (weight gradient), channels from c0, or zeros. */
+static void tile_grads(const job *jb, int t, int c0, const float *d[TILE * TILE])
+{
+    ptrdiff_t off[TILE * TILE];
+    tile_pixels(jb, t, off);
+    for (int q = 0; q < TILE * TILE; q++)
+        d[q] = off[q] < 0 ? zeros : jb->dy + off[q] + c0;
 }
 
 /* U for GEMM output channels [n0, n0 + cols): forward U[xi][n - n0][k]
@@ -461,6 +590,101 @@ static int run(const job *jb)
     return 0;
 }
 
+/* ---------------------------------------------------------- weight grad -- */
+
+/* dM of tiles [t0, t0 + tiles), dy channels [n0, n0 + cols). */
+static void transform_grads(const transforms *tf, const job *jb, int t0,
+                            int tiles, int n0, int cols, float *m)
+{
+    size_t ps = (size_t)tiles * cols;
+#pragma omp parallel for schedule(static) num_threads(bk__team_size( \
+        (double)tiles * cols * POINTS, TRANSFORM_PER_THREAD))
+    for (int t = 0; t < tiles; t++)
+        for (int c0 = 0; c0 < cols; c0 += CB) {
+            const float *d[TILE * TILE];
+            tile_grads(jb, t0 + t, n0 + c0, d);
+            tf->grad(d, min_int(CB, cols - c0), m + (size_t)t * cols + c0, ps);
+        }
+}
+
+/* dU[xi] = beta dU[xi] + dM[xi]^T V[xi] over the band's tiles. Tasks are a
+ * point and a slice of dU's rows, each a serial GEMM whose K is the band, so
+ * no sum depends on the team. */
+static void multiply_weight_grad(const job *jb, int tiles, int cols,
+                                 const float *m, const float *v, float beta,
+                                 float *du)
+{
+    double fmas = (double)POINTS * tiles * cols * jb->k;
+    int nt = bk__team_size(fmas, GEMM_FMAS_PER_THREAD);
+    int slices = min_int((nt + POINTS - 1) / POINTS, max_int(1, cols / MIN_CHUNK));
+    int tasks = POINTS * slices;
+#pragma omp parallel for schedule(static) num_threads(min_int(nt, tasks))
+    for (int task = 0; task < tasks; task++) {
+        int xi = task / slices, sl = task % slices;
+        int r0 = (int)((int64_t)cols * sl / slices);
+        int r1 = (int)((int64_t)cols * (sl + 1) / slices);
+        bk_gemm_args g = {
+            .prec = BK_FP32, .transa = 1, .transb = 0,
+            .m = r1 - r0, .n = jb->k, .k = tiles, .alpha = 1.0f, .beta = beta,
+            .a = m + (size_t)xi * tiles * cols + r0, .lda = cols,
+            .b = v + (size_t)xi * tiles * jb->k, .ldb = jb->k,
+            .c = du + (size_t)xi * cols * jb->k + (size_t)r0 * jb->k,
+            .ldc = jb->k,
+        };
+        bk__gemm_serial(&g);
+    }
+}
+
+/* Filters of output channels [n0, n0 + cols) of dw [n][3][3][k] (+)=
+ * G^T dU G. */
+static void transform_filter_grads(const transforms *tf, const job *jb,
+                                   int n0, int cols, const float *du, float *dw)
+{
+    size_t ps = (size_t)cols * jb->k;
+#pragma omp parallel for schedule(static) num_threads(bk__team_size( \
+        (double)cols * jb->k * POINTS, TRANSFORM_PER_THREAD))
+    for (int r = 0; r < cols; r++) {
+        float *f = dw + (size_t)(n0 + r) * 9 * jb->k;
+        for (int c0 = 0; c0 < jb->k; c0 += CB) {
+            float *g[9];
+            for (int tap = 0; tap < 9; tap++) g[tap] = f + (size_t)tap * jb->k + c0;
+            tf->filter_grad(du + (size_t)r * jb->k + c0, ps,
+                            min_int(CB, jb->k - c0), g, jb->accumulate);
+        }
+    }
+}
+
+/* Runs a weight-gradient job into dw; -1 (nothing written) when memory is
+ * short. dU of all output channels, or of chunks of them when that exceeds
+ * U_BYTES (V is then transformed again for every chunk). */
+static int run_weight_grad(const job *jb, float *dw)
+{
+    const transforms *tf = transforms_active();
+    size_t per_col = (size_t)POINTS * jb->k * sizeof(float);
+    int chunk = jb->n;
+    if ((size_t)chunk * per_col > U_BYTES)
+        chunk = min_int(jb->n, max_int(MIN_CHUNK, (int)(U_BYTES / per_col) / 32 * 32));
+    size_t per_tile = (size_t)POINTS * (jb->k + chunk) * sizeof(float);
+    int band = (int)(WEIGHT_BAND_BYTES / per_tile) / BK_KC * BK_KC;
+    band = min_int(jb->tiles, max_int(BK_KC, band));
+
+    float *du = bk__workspace(BK_WS_WINOGRAD, (size_t)chunk * per_col);
+    float *vm = du ? bk__workspace(BK_WS_CONV, (size_t)band * per_tile) : NULL;
+    if (!vm) return -1;
+    float *v = vm, *m = vm + (size_t)POINTS * band * jb->k;
+    for (int n0 = 0; n0 < jb->n; n0 += chunk) {
+        int cols = min_int(chunk, jb->n - n0);
+        for (int t0 = 0; t0 < jb->tiles; t0 += band) {
+            int tiles = min_int(band, jb->tiles - t0);
+            transform_inputs(tf, jb, t0, tiles, v);
+            transform_grads(tf, jb, t0, tiles, n0, cols, m);
+            multiply_weight_grad(jb, tiles, cols, m, v, t0 ? 1.0f : 0.0f, du);
+        }
+        transform_filter_grads(tf, jb, n0, cols, du, dw);
+    }
+    return 0;
+}
+
 /* ----------------------------------------------------------------- choice -- */
 
 static int _Atomic algorithm = BK_CONV_AUTO;
@@ -486,6 +710,11 @@ bk_conv_algorithm bk_get_conv_algorithm(void) { return (bk_conv_algorithm)algori
  * from 4 tiles on (512 channels: 2.6-2.9x at 4 and 16 tiles, 3.5x at 32,
  * batch 1 and 8, 2 threads); at 1 to 3 tiles im2col's single pass over
  * the weight stays ahead (1.1-2x), as it does at 16 channels and 4 tiles.
+ *
+ * The weight gradient has no plan and follows the same rule: 1.5x at 32
+ * tiles (1536 channels), 1.8-3.6x from 64 tiles on (64 to 1536 channels),
+ * even at 16 tiles and 3-10x slower at 1 to 4, where its fixed cost, the
+ * 6x6 to 3x3 transform of every filter, outweighs the GEMMs.
  */
 #define PLANNED_MIN_TILES 4
 
@@ -529,4 +758,27 @@ int bk__conv_winograd(bk_precision prec, const bk_conv_shape *s, int backward,
     if (a == BK_CONV_AUTO && !winograd_faster(s->in_c, jb.tiles, jb.plan != NULL))
         return -1;
     return run(&jb);
+}
+
+int bk__conv_winograd_weight(bk_precision prec, const bk_conv_shape *s,
+                             const float *x, const float *dy, float *dw,
+                             int accumulate)
+{
+    int a = algorithm;
+    if (a == BK_CONV_IM2COL || prec != BK_FP32 || s->kernel_h != 3 ||
+        s->kernel_w != 3 || s->stride != 1 || s->pad != 1)
+        return -1;
+    job jb = {
+        .src = x, .batch = s->batch, .src_h = s->in_h, .src_w = s->in_w,
+        .k = s->in_c, .up = s->upsample,
+        .h = s->in_h << s->upsample, .w = s->in_w << s->upsample,
+        .n = s->out_c, .dy = dy, .accumulate = accumulate,
+    };
+    jb.th = (jb.h + TILE - 1) / TILE;
+    jb.tw = (jb.w + TILE - 1) / TILE;
+    if ((int64_t)jb.th * jb.tw * jb.batch > INT32_MAX) return -1;
+    jb.tiles = jb.th * jb.tw * jb.batch;
+    if (a == BK_CONV_AUTO && !winograd_faster(s->in_c, jb.tiles, 0))
+        return -1;
+    return run_weight_grad(&jb, dw);
 }

@@ -196,12 +196,12 @@ void bk_conv2d_forward_planned(bk_precision prec, bk_weight_plan *plan,
                                const float *w, const float *bias, float *y);
 
 /*
- * How bk_conv2d_forward and bk_conv2d_backward_data compute. BK_CONV_AUTO
- * (the default) uses Winograd F(4x4, 3x3) for BK_FP32 3x3 convolutions with
- * stride 1 and padding 1 (with or without upsample) where it measured faster
- * than im2col, and im2col + GEMM everywhere else. BK_CONV_IM2COL always uses
+ * How the three convolution passes compute. BK_CONV_AUTO (the default)
+ * uses Winograd F(4x4, 3x3) for BK_FP32 3x3 convolutions with stride 1 and
+ * padding 1 (with or without upsample) where it measured faster than
+ * im2col, and im2col + GEMM everywhere else. BK_CONV_IM2COL always uses
  * im2col; BK_CONV_WINOGRAD uses Winograd on every shape it supports and
- * im2col on the rest. BK_BF16 and backward weight always use im2col.
+ * im2col on the rest. BK_BF16 always uses im2col.
  *
  * Winograd computes the same convolution through transformed operands: its
  * results do not depend on the thread count or the instruction-set path

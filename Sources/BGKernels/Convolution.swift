@@ -231,15 +231,15 @@ public func conv2dBackwardWeight(
   return (dw, db)
 }
 
-/// How `conv2d` and `conv2dBackwardData` compute.
+/// How `conv2d`, `conv2dBackwardData` and `conv2dBackwardWeight` compute.
 ///
 /// Winograd F(4x4, 3x3) computes a 3x3, stride 1, padding 1 convolution
 /// through transformed tiles, with a quarter of the multiply-adds of the
 /// direct sum. Its results are the same whatever the thread count or
 /// instruction set, but they are not the bits of im2col + GEMM, and their
 /// rounding error is about ten times larger (near 1e-5 of the output's
-/// magnitude). Only `fp32` uses it; `bf16`, other geometries and the weight
-/// gradient always take im2col.
+/// magnitude). Only `fp32` uses it; `bf16` and other geometries always take
+/// im2col.
 public enum ConvolutionAlgorithm: String, CaseIterable, Sendable {
   /// Winograd where it was measured faster than im2col, im2col elsewhere.
   case auto

@@ -142,6 +142,39 @@ private func referenceBackwardData(_ c: WinogradCase, _ d: WinogradData) -> Refe
   return Reference(value: value, scale: magnitude.max() ?? 0)
 }
 
+/// dw[co][ki][kj][ci] = sum over the pixels that tap reads of dy x; the
+/// scale is the largest such sum of |products|, over every weight.
+private func referenceBackwardWeight(_ c: WinogradCase, _ d: WinogradData) -> Reference {
+  let cin = c.inChannels, cout = c.outChannels
+  var value = [Double](repeating: 0, count: c.wCount)
+  var magnitude = [Double](repeating: 0, count: c.wCount)
+  d.dy.withUnsafeBufferPointer { dy in
+    d.x.withUnsafeBufferPointer { x in
+      for b in 0..<c.batch {
+        for oy in 0..<c.outHeight {
+          for ox in 0..<c.outWidth {
+            let m = (b * c.outHeight + oy) * c.outWidth + ox
+            for ki in 0..<3 {
+              for kj in 0..<3 {
+                guard let src = c.source(b, oy, ox, ki, kj) else { continue }
+                for co in 0..<cout {
+                  let g = Double(dy[m * cout + co]), wo = (co * 9 + ki * 3 + kj) * cin
+                  for ci in 0..<cin {
+                    let p = g * Double(x[src * cin + ci])
+                    value[wo + ci] += p
+                    magnitude[wo + ci] += abs(p)
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return Reference(value: value, scale: magnitude.max() ?? 0)
+}
+
 /// Winograd F(4x4, 3x3) in fp32 errs by up to about 2e-6 of the largest
 /// sum |product| on these cases (1e-5 of the output's own magnitude, which
 /// is smaller); a wrong tap or channel would be off by a whole product, over
@@ -191,6 +224,29 @@ private func backwardData(_ c: WinogradCase, _ d: WinogradData, onto dx: [Float]
     bk_conv2d_backward_data(BK_FP32, &shape, d.dy, d.w, &dx, accumulate ? 1 : 0)
   }
   return dx
+}
+
+/// bk_conv2d_backward_weight with Winograd forced, onto `dw` and `db`.
+private func backwardWeight(
+  _ c: WinogradCase, _ d: WinogradData, onto start: (dw: [Float], db: [Float]), accumulate: Bool
+) -> (dw: [Float], db: [Float]) {
+  var shape = c.shape
+  var (dw, db) = start
+  withConvolutionAlgorithm(.winograd) {
+    bk_conv2d_backward_weight(BK_FP32, &shape, d.x, d.dy, &dw, &db, accumulate ? 1 : 0)
+  }
+  return (dw, db)
+}
+
+/// dbias = sum of dy over pixels, the same sum on either algorithm.
+private func exactBiasGradient(_ c: WinogradCase, _ d: WinogradData) -> Reference {
+  var value = [Double](repeating: 0, count: c.outChannels)
+  var magnitude = value
+  for (i, g) in d.dy.enumerated() {
+    value[i % c.outChannels] += Double(g)
+    magnitude[i % c.outChannels] += abs(Double(g))
+  }
+  return Reference(value: value, scale: magnitude.max() ?? 0)
 }
 
 // MARK: - Cases
@@ -247,13 +303,39 @@ struct WinogradTests {
     }
   }
 
+  @Test("Backward weight matches the exact parameter gradient on every path", arguments: oddCases)
+  fileprivate func backwardWeightIsTheParameterGradient(_ c: WinogradCase) {
+    let d = WinogradData(c)
+    let exact = referenceBackwardWeight(c, d), bias = exactBiasGradient(c, d)
+    var rng = SplitMix64(seed: c.seed &+ 2000)
+    let start = (dw: rng.array(c.wCount), db: rng.array(c.outChannels))
+    let nan = (dw: [Float](repeating: .nan, count: c.wCount), db: [Float](repeating: .nan, count: c.outChannels))
+    var first: [Float]?
+    forEachInstructionSet { isa in
+      let fresh = backwardWeight(c, d, onto: nan, accumulate: false)
+      expectClose(fresh.dw, exact, "\(isa) dw")
+      expectClose(fresh.db, bias, "\(isa) dbias")
+      let summed = backwardWeight(c, d, onto: start, accumulate: true)
+      expectClose(summed.dw, exact, offset: start.dw, "\(isa) dw accumulated")
+      expectClose(summed.db, bias, offset: start.db, "\(isa) dbias accumulated")
+      if let first { expectSameBits(fresh.dw, first, "\(isa) dw vs the first path") } else { first = fresh.dw }
+    }
+  }
+
   @Test("One thread and two threads give the same bits", arguments: teamCases)
   fileprivate func threadCountIsInvisible(_ c: WinogradCase) {
     let d = WinogradData(c)
-    let one = withThreads(1) { (forward(c, d, bias: true), backwardData(c, d, onto: d.x, accumulate: true)) }
-    let two = withThreads(2) { (forward(c, d, bias: true), backwardData(c, d, onto: d.x, accumulate: true)) }
+    let zero = (dw: [Float](repeating: 0, count: c.wCount), db: [Float](repeating: 0, count: c.outChannels))
+    let run = {
+      (
+        forward(c, d, bias: true), backwardData(c, d, onto: d.x, accumulate: true),
+        backwardWeight(c, d, onto: zero, accumulate: false).dw
+      )
+    }
+    let one = withThreads(1, run), two = withThreads(2, run)
     expectSameBits(two.0, one.0, "y")
     expectSameBits(two.1, one.1, "dx")
+    expectSameBits(two.2, one.2, "dw")
   }
 
   /// Filters wide enough that their transformed weights exceed the budget,
@@ -261,6 +343,7 @@ struct WinogradTests {
   /// bands. The reference is im2col in fp32, whose error is ten times
   /// smaller than the tolerance; the scale is the typical sum |product|,
   /// 9 x 512 products of two uniform [-1, 1) values, each 1/4 on average.
+  /// (The weight gradient's own bands and chunks are in the next test.)
   @Test("Bands of tiles and chunks of channels give the whole convolution")
   func bandsAndChunks() {
     let c = WinogradCase(2, 32, 32, 512, 512, seed: 300)
@@ -276,6 +359,27 @@ struct WinogradTests {
     expectClose(
       backwardData(c, d, onto: dx, accumulate: false),
       Reference(value: dx.map(Double.init), scale: scale), "dx")
+  }
+
+  /// 512 -> 512 channels: the gradient's transformed filters exceed the
+  /// budget, so output channels go in chunks (416 + 96), and 5 x 64 tiles
+  /// make a band of 256 tiles and one of 64, the second continuing the
+  /// first's sums. The reference is im2col in fp32; the scale is the
+  /// typical sum |product| of a weight, 5 x 32 x 32 products of two
+  /// uniform [-1, 1) values.
+  @Test("Bands and chunks of the weight gradient give the whole gradient")
+  func weightGradientBandsAndChunks() {
+    let c = WinogradCase(5, 32, 32, 512, 512, seed: 301)
+    let d = WinogradData(c)
+    var shape = c.shape
+    var dw = [Float](repeating: 0, count: c.wCount)
+    withConvolutionAlgorithm(.im2col) {
+      bk_conv2d_backward_weight(BK_FP32, &shape, d.x, d.dy, &dw, nil, 0)
+    }
+    let zero = (dw: [Float](repeating: .nan, count: c.wCount), db: [Float](repeating: 0, count: 512))
+    expectClose(
+      backwardWeight(c, d, onto: zero, accumulate: false).dw,
+      Reference(value: dw.map(Double.init), scale: 5.0 * 32 * 32 / 4), "dw")
   }
 
   @Test("Forcing Winograd leaves other shapes and bf16 on im2col")
