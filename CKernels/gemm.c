@@ -71,6 +71,10 @@ static void pack_a(const bk_kernels *kr, const bk_gemm_args *g, int i0,
         }
         return;
     }
+    if (kr->pack_rows) {
+        kr->pack_rows(g->a + (size_t)p0 * g->lda + i0, g->lda, rows, kc, bf16, dst);
+        return;
+    }
     float run[PACK_RUN];
     for (int p = 0; p < kc; p++) {
         const float *s = g->a + (size_t)(p0 + p) * g->lda + i0;

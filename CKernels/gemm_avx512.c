@@ -234,6 +234,31 @@ static void pack_columns(const float *src, int ld, int kc, int bf16, void *dst)
     }
 }
 
+/* An A block from rows stored as columns (value (x, p) at src + p * ld + x):
+ * 16 x 16 blocks transposed in registers into rows BK_KC apart, bf16-rounded
+ * when bf16, the last blocks of x and p masked. */
+BK_TARGET_AVX512
+static void pack_rows(const float *src, int ld, int rows, int kc, int bf16, float *dst)
+{
+    for (int x0 = 0; x0 < rows; x0 += 16) {
+        int nx = rows - x0 < 16 ? rows - x0 : 16;
+        __mmask16 xs = (__mmask16)((1u << nx) - 1u);
+        for (int p = 0; p < kc; p += 16) {
+            int np = kc - p < 16 ? kc - p : 16;
+            __mmask16 ps = (__mmask16)((1u << np) - 1u);
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = i < np ? _mm512_maskz_loadu_ps(xs, src + (size_t)(p + i) * ld + x0)
+                              : _mm512_setzero_ps();
+            transpose16(r);
+            for (int q = 0; q < nx; q++) {
+                __m512 v = bf16 ? _mm512_castsi512_ps(round16(r[q])) : r[q];
+                _mm512_mask_storeu_ps(dst + (size_t)(x0 + q) * BK_KC + p, ps, v);
+            }
+        }
+    }
+}
+
 BK_TARGET_AVX512
 static void bf16_from_f32(const float *x, uint16_t *y, size_t n)
 {
@@ -262,5 +287,6 @@ const bk_kernels bk__kernels_avx512 = {
     .bf16_from_f32 = bf16_from_f32,
     .round_bf16 = round_bf16,
     .pack_columns = pack_columns,
+    .pack_rows = pack_rows,
 };
 #endif
