@@ -7,7 +7,7 @@
 
 #include <math.h>
 
-#define ELEMENTS_PER_THREAD 131072.0
+#define ELEMENTS_PER_THREAD 32768.0
 
 #define PARALLEL_FOR(n)                                                       \
     int nt = bk__team_size((double)(n), ELEMENTS_PER_THREAD);                 \

@@ -132,6 +132,7 @@ enum {
     BK_WS_GEMM = 0,
     BK_WS_CONV,
     BK_WS_WINOGRAD,
+    BK_WS_WINOGRAD_PACKED,
     BK_WS_ATTENTION,
     BK_WS_NORM,
     BK_WS_COUNT

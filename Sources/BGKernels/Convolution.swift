@@ -180,7 +180,7 @@ public func conv2dBackwardData(
   var (shape, outShape) = try geometry.plan(
     "conv2dBackwardData", input: inputShape, outChannels: outChannels)
   try dy.expect(outShape, "conv2dBackwardData: dy")
-  var dx = Tensor(shape: inputShape)
+  var dx = Tensor(overwrittenShape: inputShape)
   dy.storage.withUnsafeBufferPointer { pdy in
     weight.storage.withUnsafeBufferPointer { pw in
       dx.storage.withUnsafeMutableBufferPointer { pdx in
@@ -215,8 +215,8 @@ public func conv2dBackwardWeight(
     throw .shape(
       "conv2dBackwardWeight: dy has shape \(dys), expected [\(outShape[0]), \(outShape[1]), \(outShape[2]), outChannels >= 1]")
   }
-  var dw = Tensor(shape: [outChannels, geometry.kernelHeight, geometry.kernelWidth, xs[3]])
-  var db = Tensor(shape: [outChannels])
+  var dw = Tensor(overwrittenShape: [outChannels, geometry.kernelHeight, geometry.kernelWidth, xs[3]])
+  var db = Tensor(overwrittenShape: [outChannels])
   x.storage.withUnsafeBufferPointer { px in
     dy.storage.withUnsafeBufferPointer { pdy in
       dw.storage.withUnsafeMutableBufferPointer { pdw in

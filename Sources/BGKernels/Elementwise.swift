@@ -10,7 +10,7 @@ public func relu(_ x: Tensor) -> Tensor {
 /// Gradient of `relu` given its input.
 public func reluBackward(input x: Tensor, outputGradient dy: Tensor) throws(KernelError) -> Tensor {
   try dy.expect(x.shape, "reluBackward: outputGradient")
-  var dx = Tensor(shape: x.shape)
+  var dx = Tensor(overwrittenShape: x.shape)
   dx.storage.withUnsafeMutableBufferPointer {
     bk_relu_backward(x.count, x.storage, dy.storage, $0.baseAddress)
   }
@@ -19,7 +19,7 @@ public func reluBackward(input x: Tensor, outputGradient dy: Tensor) throws(Kern
 
 /// `tanh(x)`, elementwise.
 public func tanh(_ x: Tensor) -> Tensor {
-  var y = Tensor(shape: x.shape)
+  var y = Tensor(overwrittenShape: x.shape)
   y.storage.withUnsafeMutableBufferPointer { bk_tanh_forward(x.count, x.storage, $0.baseAddress) }
   return y
 }
@@ -27,7 +27,7 @@ public func tanh(_ x: Tensor) -> Tensor {
 /// Gradient of `tanh` given its output.
 public func tanhBackward(output y: Tensor, outputGradient dy: Tensor) throws(KernelError) -> Tensor {
   try dy.expect(y.shape, "tanhBackward: outputGradient")
-  var dx = Tensor(shape: y.shape)
+  var dx = Tensor(overwrittenShape: y.shape)
   dx.storage.withUnsafeMutableBufferPointer {
     bk_tanh_backward(y.count, y.storage, dy.storage, $0.baseAddress)
   }

@@ -83,8 +83,8 @@ public func batchNormBackward(
   try dy.expect(x.shape, "batchNormBackward: outputGradient")
   if let output { try output.expect(x.shape, "batchNormBackward: output") }
   let stride = try affineStride(gain, "batchNormBackward: gain", n: n, c: c) ?? 0
-  var dx = Tensor(shape: x.shape)
-  var dgain = Tensor(shape: stride == 0 ? [c] : [n, c]), dbias = dgain
+  var dx = Tensor(overwrittenShape: x.shape)
+  var dgain = Tensor(overwrittenShape: stride == 0 ? [c] : [n, c]), dbias = dgain
   dx.storage.withUnsafeMutableBufferPointer { pdx in
     dgain.storage.withUnsafeMutableBufferPointer { pdg in
       dbias.storage.withUnsafeMutableBufferPointer { pdb in

@@ -11,7 +11,7 @@ func nhwc(_ x: Tensor, _ name: String) throws(KernelError) -> (Int, Int, Int, In
 /// (an odd last row or column is dropped).
 public func averagePool2x2(_ x: Tensor) throws(KernelError) -> Tensor {
   let (n, h, w, c) = try nhwc(x, "averagePool2x2: x")
-  var y = Tensor(shape: [n, h / 2, w / 2, c])
+  var y = Tensor(overwrittenShape: [n, h / 2, w / 2, c])
   y.storage.withUnsafeMutableBufferPointer {
     bk_avgpool2x2_forward(Int32(n), Int32(h), Int32(w), Int32(c), x.storage, $0.baseAddress)
   }
@@ -20,7 +20,7 @@ public func averagePool2x2(_ x: Tensor) throws(KernelError) -> Tensor {
 
 /// Gradient of `averagePool2x2` for an input of `inputShape`.
 public func averagePool2x2Backward(_ dy: Tensor, inputShape: [Int]) throws(KernelError) -> Tensor {
-  var dx = Tensor(shape: inputShape)
+  var dx = Tensor(overwrittenShape: inputShape)
   let (n, h, w, c) = try nhwc(dx, "averagePool2x2Backward: inputShape")
   try dy.expect([n, h / 2, w / 2, c], "averagePool2x2Backward: dy")
   dx.storage.withUnsafeMutableBufferPointer {
@@ -33,7 +33,7 @@ public func averagePool2x2Backward(_ dy: Tensor, inputShape: [Int]) throws(Kerne
 /// row-major) for the backward pass.
 public func maxPool2x2(_ x: Tensor) throws(KernelError) -> (output: Tensor, argmax: [UInt8]) {
   let (n, h, w, c) = try nhwc(x, "maxPool2x2: x")
-  var y = Tensor(shape: [n, h / 2, w / 2, c])
+  var y = Tensor(overwrittenShape: [n, h / 2, w / 2, c])
   var arg = [UInt8](repeating: 0, count: y.count)
   y.storage.withUnsafeMutableBufferPointer { py in
     bk_maxpool2x2_forward(
@@ -46,7 +46,7 @@ public func maxPool2x2(_ x: Tensor) throws(KernelError) -> (output: Tensor, argm
 public func maxPool2x2Backward(
   _ dy: Tensor, argmax: [UInt8], inputShape: [Int]
 ) throws(KernelError) -> Tensor {
-  var dx = Tensor(shape: inputShape)
+  var dx = Tensor(overwrittenShape: inputShape)
   let (n, h, w, c) = try nhwc(dx, "maxPool2x2Backward: inputShape")
   try dy.expect([n, h / 2, w / 2, c], "maxPool2x2Backward: dy")
   guard argmax.count == dy.count else {
@@ -71,7 +71,7 @@ public func sumPool(_ x: Tensor) throws(KernelError) -> Tensor {
 
 /// Gradient of `sumPool`: `dy` `[n, c]` copied to every position.
 public func sumPoolBackward(_ dy: Tensor, inputShape: [Int]) throws(KernelError) -> Tensor {
-  var dx = Tensor(shape: inputShape)
+  var dx = Tensor(overwrittenShape: inputShape)
   let (n, h, w, c) = try nhwc(dx, "sumPoolBackward: inputShape")
   try dy.expect([n, c], "sumPoolBackward: dy")
   dx.storage.withUnsafeMutableBufferPointer {
@@ -96,7 +96,7 @@ public func upsample2xBackward(_ dy: Tensor) throws(KernelError) -> Tensor {
   guard h2 % 2 == 0, w2 % 2 == 0 else {
     throw .shape("upsample2xBackward: dy has shape \(dy.shape), expected even height and width")
   }
-  var dx = Tensor(shape: [n, h2 / 2, w2 / 2, c])
+  var dx = Tensor(overwrittenShape: [n, h2 / 2, w2 / 2, c])
   dx.storage.withUnsafeMutableBufferPointer {
     bk_upsample2x_backward(Int32(n), Int32(h2 / 2), Int32(w2 / 2), Int32(c), dy.storage, $0.baseAddress)
   }

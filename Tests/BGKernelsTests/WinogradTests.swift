@@ -361,6 +361,26 @@ struct WinogradTests {
       Reference(value: dx.map(Double.init), scale: scale), "dx")
   }
 
+  /// 64 -> 64 channels over 4 x 16 x 16 tiles: more tiles than one band
+  /// holds (about 900), so the filters are transformed and packed once and
+  /// both bands share them. The reference and scale are as above.
+  @Test("Bands sharing filters packed once give the whole convolution")
+  func bandsSharePackedFilters() {
+    let c = WinogradCase(4, 64, 64, 64, 64, seed: 302)
+    let d = WinogradData(c)
+    var shape = c.shape
+    var y = [Float](repeating: 0, count: c.yCount), dx = [Float](repeating: 0, count: c.xCount)
+    withConvolutionAlgorithm(.im2col) {
+      bk_conv2d_forward(BK_FP32, &shape, d.x, d.w, nil, &y)
+      bk_conv2d_backward_data(BK_FP32, &shape, d.dy, d.w, &dx, 0)
+    }
+    let scale = 9.0 * 64 / 4
+    expectClose(forward(c, d, bias: false), Reference(value: y.map(Double.init), scale: scale), "y")
+    expectClose(
+      backwardData(c, d, onto: dx, accumulate: false),
+      Reference(value: dx.map(Double.init), scale: scale), "dx")
+  }
+
   /// 512 -> 512 channels: the gradient's transformed filters exceed the
   /// budget, so output channels go in chunks (416 + 96), and 5 x 64 tiles
   /// make a band of 256 tiles and one of 64, the second continuing the
