@@ -362,10 +362,7 @@ void bk_conv2d_backward_weight(bk_precision prec, const bk_conv_shape *s,
     geometry g;
     if (conv_geometry(s, &g)) return;
     int n = s->out_c;
-    if (bk__conv_winograd_weight(prec, s, x, dy, dw, accumulate) == 0) {
-        if (dbias) bias_grad(dy, g.pixels, n, dbias, accumulate);
-        return;
-    }
+    if (bk__conv_winograd_weight(prec, s, x, dy, dw, dbias, accumulate) == 0) return;
     int rows = g.direct ? g.pixels : band_rows(&g);
     float *col = g.direct ? NULL : column_buffer(&g, &rows);
     if (!g.direct && !col) {

@@ -681,10 +681,35 @@ static void transform_filter_grads(const transforms *tf, const job *jb,
     }
 }
 
-/* Runs a weight-gradient job into dw; -1 (nothing written) when memory is
- * short. dU of all output channels, or of chunks of them when that exceeds
- * U_BYTES (V is then transformed again for every chunk). */
-static int run_weight_grad(const job *jb, float *dw)
+/* Point (1, 1) of A dy A^T is the sum of the tile's 16 pixels (row 1 of A
+ * is all ones), so the bias gradient, the sum of dy over pixels, is the sum
+ * of that point over tiles: a sixteenth of the reading that summing dy
+ * takes. */
+#define SUM_POINT (1 * ALPHA + 1)
+
+/* acc[c] += point SUM_POINT of dM over the band's tiles, for its cols
+ * channels. Threads own blocks of channels and add tiles in order, so no
+ * sum depends on the team. */
+static void sum_tiles(int tiles, int cols, const float *m, double *acc)
+{
+    const float *point = m + (size_t)SUM_POINT * tiles * cols;
+    int blocks = (cols + CB - 1) / CB;
+    int nt = min_int(blocks, bk__team_size((double)tiles * cols, TRANSFORM_PER_THREAD));
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int b = 0; b < blocks; b++) {
+        int c0 = b * CB, c1 = min_int(cols, c0 + CB);
+        for (int t = 0; t < tiles; t++) {
+            const float *row = point + (size_t)t * cols;
+            for (int c = c0; c < c1; c++) acc[c] += row[c];
+        }
+    }
+}
+
+/* Runs a weight-gradient job into dw and dbias (may be NULL); -1 (nothing
+ * written) when memory is short. dU of all output channels, or of chunks of
+ * them when that exceeds U_BYTES (V is then transformed again for every
+ * chunk). */
+static int run_weight_grad(const job *jb, float *dw, float *dbias)
 {
     const transforms *tf = transforms_active();
     size_t per_col = (size_t)POINTS * jb->k * sizeof(float);
@@ -697,17 +722,22 @@ static int run_weight_grad(const job *jb, float *dw)
 
     float *du = bk__workspace(BK_WS_WINOGRAD, (size_t)chunk * per_col);
     float *vm = du ? bk__workspace(BK_WS_CONV, (size_t)band * per_tile) : NULL;
-    if (!vm) return -1;
+    double *acc = vm && dbias ? bk__workspace(BK_WS_NORM, sizeof(double) * (size_t)chunk) : NULL;
+    if (!vm || (dbias && !acc)) return -1;
     float *v = vm, *m = vm + (size_t)POINTS * band * jb->k;
     for (int n0 = 0; n0 < jb->n; n0 += chunk) {
         int cols = min_int(chunk, jb->n - n0);
+        if (acc) memset(acc, 0, sizeof(double) * (size_t)cols);
         for (int t0 = 0; t0 < jb->tiles; t0 += band) {
             int tiles = min_int(band, jb->tiles - t0);
             transform_inputs(tf, jb, t0, tiles, v);
             transform_grads(tf, jb, t0, tiles, n0, cols, m);
+            if (acc) sum_tiles(tiles, cols, m, acc);
             multiply_weight_grad(jb, tiles, cols, m, v, t0 ? 1.0f : 0.0f, du);
         }
         transform_filter_grads(tf, jb, n0, cols, du, dw);
+        for (int c = 0; acc && c < cols; c++)
+            dbias[n0 + c] = jb->accumulate ? dbias[n0 + c] + (float)acc[c] : (float)acc[c];
     }
     return 0;
 }
@@ -789,7 +819,7 @@ int bk__conv_winograd(bk_precision prec, const bk_conv_shape *s, int backward,
 
 int bk__conv_winograd_weight(bk_precision prec, const bk_conv_shape *s,
                              const float *x, const float *dy, float *dw,
-                             int accumulate)
+                             float *dbias, int accumulate)
 {
     int a = algorithm;
     if (a == BK_CONV_IM2COL || prec != BK_FP32 || s->kernel_h != 3 ||
@@ -807,5 +837,5 @@ int bk__conv_winograd_weight(bk_precision prec, const bk_conv_shape *s,
     jb.tiles = jb.th * jb.tw * jb.batch;
     if (a == BK_CONV_AUTO && !winograd_faster(s->in_c, jb.tiles, 0))
         return -1;
-    return run_weight_grad(&jb, dw);
+    return run_weight_grad(&jb, dw, dbias);
 }

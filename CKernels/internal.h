@@ -210,10 +210,11 @@ int bk__conv_winograd(bk_precision prec, const bk_conv_shape *s, int backward,
                       const float *src, const float *w, const float *bias,
                       float *dst, int accumulate, bk_weight_plan *plan);
 
-/* The Winograd path of a convolution's weight gradient: dw (+)= d conv / d w
- * (not the bias), on the same terms as bk__conv_winograd. */
+/* The Winograd path of a convolution's parameter gradients: dw (+)=
+ * d conv / d w and, unless dbias is NULL, dbias (+)= the sum of dy over
+ * pixels, on the same terms as bk__conv_winograd. */
 int bk__conv_winograd_weight(bk_precision prec, const bk_conv_shape *s,
                              const float *x, const float *dy, float *dw,
-                             int accumulate);
+                             float *dbias, int accumulate);
 
 #endif /* BK_INTERNAL_H */

@@ -59,7 +59,8 @@ enum BenchSuite {
     ("g128_linear", 8, 24576, 20, true),
   ]
 
-  /// Convolutions at the BigGAN-32 (ch 64, batch 16 and 50), BigGAN-128
+  /// Convolutions at the BigGAN-32 (ch 64, batch 16 and 50; the `tiny`
+  /// training preset's ch 16 with D's batch of 64 and G's of 32), BigGAN-128
   /// (ch 96, batch 8) and BigGAN-deep-128 (ch 128, batch 1) layer shapes:
   /// (batch, in H/W, Cin, Cout, kernel, upsample). Names give the output
   /// size.
@@ -71,6 +72,9 @@ enum BenchSuite {
     ("cifar50_3x3_8", 50, 8, 256, 256, 3, false),
     ("cifar50_3x3_16", 50, 16, 256, 256, 3, false),
     ("cifar50_3x3_32", 50, 32, 256, 256, 3, false),
+    ("tiny64_3x3_32", 64, 32, 64, 64, 3, false),
+    ("tiny64_3x3_16", 64, 16, 64, 64, 3, false),
+    ("tiny32_up3x3_32", 32, 16, 64, 64, 3, true),
     ("g128_up3x3_8", 8, 4, 1536, 1536, 3, true),
     ("g128_3x3_8", 8, 8, 1536, 1536, 3, false),
     ("g128_up3x3_16", 8, 8, 1536, 768, 3, true),
