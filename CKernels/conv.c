@@ -174,12 +174,12 @@ static void im2col_row(const bk_conv_shape *s, const geometry *g,
         memset(dst, 0, (size_t)j0 * c * sizeof(float));
         if (up) {
             for (int kj = j0; kj < j1; kj++)
-                memcpy(dst + (size_t)kj * c, src + (size_t)((x0 + kj) >> 1) * c,
-                       (size_t)c * sizeof(float));
+                bk__copy_floats(dst + (size_t)kj * c, src + (size_t)((x0 + kj) >> 1) * c,
+                                (size_t)c);
         } else {
             /* Neighbouring taps read neighbouring pixels: one copy. */
-            memcpy(dst + (size_t)j0 * c, src + (size_t)(x0 + j0) * c,
-                   (size_t)(j1 - j0) * c * sizeof(float));
+            bk__copy_floats(dst + (size_t)j0 * c, src + (size_t)(x0 + j0) * c,
+                            (size_t)(j1 - j0) * c);
         }
         memset(dst + (size_t)j1 * c, 0, (size_t)(kw - j1) * c * sizeof(float));
     }

@@ -274,6 +274,18 @@ output_tile_impl(const float *m, size_t ps, int n, const float *bias,
                   m + (size_t)(12 + j) * ps, m + (size_t)(18 + j) * ps,
                   m + (size_t)(24 + j) * ps, m + (size_t)(30 + j) * ps, t[j],
                   t[6 + j], t[12 + j], t[18 + j]);
+    int whole = !pool && !accumulate;
+    for (int q = 0; whole && q < TILE * TILE; q++) whole = dst[q] != NULL;
+    if (whole) {
+        /* An inner tile written over: straight into place, no copies. */
+        for (int i = 0; i < TILE; i++)
+            output_1d(n, t[6 * i], t[6 * i + 1], t[6 * i + 2], t[6 * i + 3],
+                      t[6 * i + 4], t[6 * i + 5], dst[4 * i], dst[4 * i + 1],
+                      dst[4 * i + 2], dst[4 * i + 3]);
+        for (int q = 0; bias && q < TILE * TILE; q++)
+            for (int c = 0; c < n; c++) dst[q][c] += bias[c];
+        return;
+    }
     for (int i = 0; i < TILE; i++)
         output_1d(n, t[6 * i], t[6 * i + 1], t[6 * i + 2], t[6 * i + 3],
                   t[6 * i + 4], t[6 * i + 5], y[4 * i], y[4 * i + 1],

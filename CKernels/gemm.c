@@ -67,7 +67,7 @@ static void pack_a(const bk_kernels *kr, const bk_gemm_args *g, int i0,
             const float *s = g->a + (size_t)(i0 + x) * g->lda + p0;
             float *d = dst + (size_t)x * BK_KC;
             if (bf16) kr->round_bf16(s, d, (size_t)kc);
-            else memcpy(d, s, sizeof(float) * kc);
+            else bk__copy_floats(d, s, (size_t)kc);
         }
         return;
     }
@@ -137,8 +137,8 @@ static void pack_b(const bk_kernels *kr, const bk_gemm_args *g, int p0,
                     memcpy(h + o, runh + (x - c0), sizeof(uint16_t) * have);
                     memset(h + o + have, 0, sizeof(uint16_t) * (w - have));
                 } else {
-                    memcpy(f + o, s + x, sizeof(float) * have);
-                    memset(f + o + have, 0, sizeof(float) * (w - have));
+                    bk__copy_floats(f + o, s + x, (size_t)have);
+                    for (int z = have; z < w; z++) f[o + z] = 0.0f;
                 }
             }
         }

@@ -59,6 +59,17 @@ static inline float bk__bf16_round(float x)
     return bk__float((uint32_t)bk__bf16(x) << 16);
 }
 
+/* n floats from s to d in 16-float pieces of constant size, which the
+ * compiler turns into vector moves: the short runs that packing and the
+ * transforms copy (a few hundred bytes) would otherwise each be a call into
+ * the C library's memcpy, whose dispatch costs as much as the copy. */
+static inline void bk__copy_floats(float *restrict d, const float *restrict s, size_t n)
+{
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) memcpy(d + i, s + i, 16 * sizeof(float));
+    for (; i < n; i++) d[i] = s[i];
+}
+
 /* ------------------------------------------------------------ kernel table -- */
 
 /*

@@ -121,7 +121,7 @@ void bk_sumpool_backward(int n, int hw, int c, const float *dy, float *dx)
     int nt = bk__team_size((double)n * hw * c, POOL_PER_THREAD);
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (long r = 0; r < (long)n * hw; r++)
-        memcpy(dx + (size_t)r * c, dy + (size_t)(r / hw) * c, sizeof(float) * (size_t)c);
+        bk__copy_floats(dx + (size_t)r * c, dy + (size_t)(r / hw) * c, (size_t)c);
 }
 
 void bk_upsample2x_forward(int n, int h, int w, int c, const float *x, float *y)
