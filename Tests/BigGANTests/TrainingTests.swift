@@ -168,6 +168,34 @@ struct TrainingTests {
     #expect(d.parameters.allSatisfy { $0.gradient.storage.allSatisfy { $0 == 0 } })
   }
 
+  @Test(
+    "a parameter-only backward (the D step) accumulates the same gradients as a full one",
+    arguments: [Architecture.biggan, .deep])
+  func parameterOnlyBackward(_ architecture: Architecture) throws {
+    var config = Self.model
+    config.architecture = architecture
+    config.hierarchical = architecture == .biggan
+    config.generatorChannels = 4
+    config.discriminatorChannels = 4
+    config.discriminatorAttention = [16]
+    let d = try Discriminator(config, seed: 6)
+    var rng = SeededRandom(seed: 8)
+    var images = Tensor(shape: [3, 32, 32, 3])
+    for i in 0..<images.count { images.storage[i] = rng.uniform() * 2 - 1 }
+    var g = Tensor(shape: [3, 1])
+    for i in 0..<g.count { g.storage[i] = rng.uniform() - 0.5 }
+    _ = try d.forward(images, labels: [1, 2, 3], mode: .evaluation)
+    try d.backward(g)
+    let full = d.parameters.map(\.gradient.storage)
+    d.zeroGradients()
+    _ = try d.forward(images, labels: [1, 2, 3], mode: .evaluation)
+    try d.backwardParameters(g)
+    for (p, expected) in zip(d.parameters, full) {
+      #expect(p.gradient.storage == expected, "\(p.name)")
+    }
+    #expect(full.contains { $0.contains { $0 != 0 } })
+  }
+
   @Test("orthogonal regularisation adds the gradient of its penalty")
   func orthogonalRegularization() throws {
     var rng = SeededRandom(seed: 5)

@@ -17,8 +17,19 @@ protocol ConditionalBlock: Module {
 protocol ResidualBlock: Module {
   var precision: Precision { get set }
   func forward(_ x: Tensor, mode: Mode) throws(KernelError) -> Tensor
-  /// Returns `dL/dx`; accumulates parameter gradients.
-  func backward(_ dy: Tensor) throws(KernelError) -> Tensor
+  /// Accumulates parameter gradients; returns `dL/dx`, or nil, having
+  /// computed none of it, when `inputGradient` is false.
+  func backward(_ dy: Tensor, inputGradient: Bool) throws(KernelError) -> Tensor?
+}
+
+extension ResidualBlock {
+  /// Accumulates parameter gradients and returns `dL/dx`.
+  func backward(_ dy: Tensor) throws(KernelError) -> Tensor {
+    guard let dx = try backward(dy, inputGradient: true) else {
+      throw .shape("\(Self.self).backward returned no input gradient")
+    }
+    return dx
+  }
 }
 
 /// BigGAN generator block (BigGAN-PyTorch `GBlock`): `CBN-ReLU-upsample-
@@ -150,24 +161,25 @@ public final class DiscriminatorBlock: ResidualBlock {
     return h
   }
 
-  func backward(_ dy: Tensor) throws(KernelError) -> Tensor {
+  func backward(_ dy: Tensor, inputGradient: Bool) throws(KernelError) -> Tensor? {
     guard let s = cache else { throw .shape("DiscriminatorBlock.backward called without a training- or evaluation-mode forward") }
     var dh = downsample ? try averagePool2x2Backward(dy, inputShape: s.h2.shape) : dy
     dh = try conv2.backward(dh)
     dh = try reluBackward(input: s.h1, outputGradient: dh)
+    var ds = dy
+    if preactivation && downsample {
+      let pooledShape = convSkip.map { _ in Array(s.x.shape.dropLast()) + [dy.shape[3]] } ?? s.x.shape
+      ds = try averagePool2x2Backward(ds, inputShape: pooledShape)
+    }
+    guard inputGradient else {
+      try conv1.backwardParameters(dh)
+      try convSkip?.backwardParameters(ds)
+      return nil
+    }
     dh = try conv1.backward(dh)
     var dx = preactivation ? try reluBackward(input: s.x, outputGradient: dh) : dh
-    var ds = dy
-    if preactivation {
-      if downsample {
-        let pooledShape = convSkip.map { _ in Array(s.x.shape.dropLast()) + [dy.shape[3]] } ?? s.x.shape
-        ds = try averagePool2x2Backward(ds, inputShape: pooledShape)
-      }
-      if let convSkip { ds = try convSkip.backward(ds) }
-    } else {
-      if let convSkip { ds = try convSkip.backward(ds) }
-      if downsample { ds = try averagePool2x2Backward(ds, inputShape: s.x.shape) }
-    }
+    if let convSkip { ds = try convSkip.backward(ds) }
+    if !preactivation && downsample { ds = try averagePool2x2Backward(ds, inputShape: s.x.shape) }
     try dx.add(ds)
     return dx
   }

@@ -46,6 +46,14 @@ public final class Conv2d: Module {
 
   /// Accumulates the parameter gradients and returns `dL/dx`.
   func backward(_ dy: Tensor) throws(KernelError) -> Tensor {
+    try backwardParameters(dy)
+    return try conv2dBackwardData(
+      dy, weight: effective, inputShape: input.shape, geometry: geometry, precision: precision)
+  }
+
+  /// Accumulates the parameter gradients only, for a layer whose input
+  /// needs no gradient (a discriminator's first layer in a D step).
+  func backwardParameters(_ dy: Tensor) throws(KernelError) {
     guard input.count > 0 else { throw .shape("\(weight.name): backward without a training- or evaluation-mode forward") }
     if weight.requiresGradient {
       let (dw, db) = try conv2dBackwardWeight(
@@ -53,7 +61,5 @@ public final class Conv2d: Module {
       try weight.accumulate(try sn?.weightGradient(dw, weight: weight.value) ?? dw)
       try bias?.accumulate(db)
     }
-    return try conv2dBackwardData(
-      dy, weight: effective, inputShape: input.shape, geometry: geometry, precision: precision)
   }
 }

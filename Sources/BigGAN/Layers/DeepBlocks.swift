@@ -156,17 +156,23 @@ public final class DeepDiscriminatorBlock: ResidualBlock {
     return h
   }
 
-  func backward(_ dy: Tensor) throws(KernelError) -> Tensor {
+  func backward(_ dy: Tensor, inputGradient: Bool) throws(KernelError) -> Tensor? {
     guard let s = cache else { throw .shape("DeepDiscriminatorBlock.backward called without a training- or evaluation-mode forward") }
     var d = try conv4.backward(dy)
     if downsample { d = try averagePool2x2Backward(d, inputShape: s.h3.shape) }
     d = try conv3.backward(try reluBackward(input: s.h3, outputGradient: d))
     d = try conv2.backward(try reluBackward(input: s.h2, outputGradient: d))
-    d = try conv1.backward(try reluBackward(input: s.h1, outputGradient: d))
+    d = try reluBackward(input: s.h1, outputGradient: d)
+    let inC = s.x.shape[3], outC = dy.shape[3]
+    guard inputGradient else {
+      try conv1.backwardParameters(d)
+      try convSkip?.backwardParameters(try channels(dy, inC..<outC))
+      return nil
+    }
+    d = try conv1.backward(d)
     var dx = preactivation ? try reluBackward(input: s.x, outputGradient: d) : d
     var ds = dy
     if let convSkip {
-      let inC = s.x.shape[3], outC = dy.shape[3]
       ds = try channels(dy, 0..<inC)
       try ds.add(try convSkip.backward(try channels(dy, inC..<outC)))
     }

@@ -108,6 +108,21 @@ public final class Discriminator: Module {
   /// parameter gradient; returns `dL/dimages`.
   @discardableResult
   public func backward(_ dScores: Tensor) throws(KernelError) -> Tensor {
+    guard let dImages = try backward(dScores, inputGradient: true) else {
+      throw .shape("Discriminator.backward returned no image gradient")
+    }
+    return dImages
+  }
+
+  /// Backpropagates `dL/dscores` (`[batch, 1]`) into the parameter
+  /// gradients only: a D step, whose images need no gradient, skips the
+  /// first layer's input gradient (BigGAN-PyTorch's fake images are
+  /// detached and its real ones need none either).
+  public func backwardParameters(_ dScores: Tensor) throws(KernelError) {
+    _ = try backward(dScores, inputGradient: false)
+  }
+
+  private func backward(_ dScores: Tensor, inputGradient: Bool) throws(KernelError) -> Tensor? {
     guard let s = cache else { throw .shape("Discriminator.backward called without a training- or evaluation-mode forward") }
     let (n, c) = (s.pooled.shape[0], s.pooled.shape[1])
     var dPooled = try linear.backward(dScores)
@@ -124,8 +139,15 @@ public final class Discriminator: Module {
       input: s.features, outputGradient: try sumPoolBackward(dPooled, inputShape: s.features.shape))
     for i in blocks.indices.reversed() {
       if let a = attention[i] { d = try a.backward(d) }
-      d = try blocks[i].backward(d)
+      let first = i == 0 && stem == nil
+      guard let dx = try blocks[i].backward(d, inputGradient: inputGradient || !first) else { return nil }
+      d = dx
     }
-    return try stem?.backward(d) ?? d
+    guard let stem else { return d }
+    guard inputGradient else {
+      try stem.backwardParameters(d)
+      return nil
+    }
+    return try stem.backward(d)
   }
 }

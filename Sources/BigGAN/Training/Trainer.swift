@@ -121,7 +121,7 @@ public final class Trainer {
         meanReal += realScores.storage.reduce(0, +) / Float(b) * scale
         meanFake += fakeScores.storage.reduce(0, +) / Float(b) * scale
         let gradient = try Tensor(shape: [2 * b, 1], storage: loss.fakeGradient.storage + loss.realGradient.storage)
-        try discriminator.backward(gradient.scaled(by: scale))
+        try discriminator.backwardParameters(gradient.scaled(by: scale))
         report.images += 2 * b
       }
       try checkFinite([real, fakeLoss], discriminator, "the discriminator's loss or gradients")
