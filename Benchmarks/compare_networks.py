@@ -74,10 +74,11 @@ same work; z is drawn anew for every generator forward, labels are
   uniform [-1, 1) images and random labels made once, outside timing; each D
   step takes the next batch (a view; the cat copies it), cyclically. Ours
   draws its real batches from its loader, which renders the built-in shapes
-  on a background thread during the timed calls. Ours does more work than
-  the peer here: its backward always computes D's input gradient (D steps)
-  and D's weight gradients (G step). Images per call: 5 x batch (2 D steps
-  on 2 x batch images, one G step making batch images), as ours counts.
+  on a background thread during the timed calls. Ours does the same work:
+  its D steps backpropagate into D's parameters only (no image gradient)
+  and its G step computes no weight gradients of D. Images per call: 5 x
+  batch (2 D steps on 2 x batch images, one G step making batch images), as
+  ours counts.
 
 Gradients are set to None before every timed call, outside the timed region,
 so each PyTorch backward writes fresh gradients; ours accumulates into
@@ -629,9 +630,8 @@ def markdown_section(env: dict, results: list[SetupResult]) -> str:
             "1 G step, Adam, orthogonal regularisation, EMA of G); its img/s counts "
             "5 x batch images per iteration, on both sides. PyTorch: "
             f"`torch.optim.Adam` ({env['torch_adam']}), D's parameters frozen in the "
-            "G step as BigGAN-PyTorch does (ours too); ours also computes D's input "
-            "gradient in the D steps, and renders its real batches on a background "
-            "thread.",
+            "G step and no image gradient in the D steps, as BigGAN-PyTorch does "
+            "(ours too); ours renders its real batches on a background thread.",
         ]
     for r in results:
         og, od = (count_text(n) for n in r.ours_parameters) if r.ours_parameters else ("?", "?")

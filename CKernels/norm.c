@@ -32,6 +32,115 @@ static void channel_slice(int c, int t, int nt, int *c0, int *c1)
 #define TEAM_SIZE 1
 #endif
 
+/*
+ * Row kernels: one pixel's channels. Every pointer is restrict (the
+ * accumulators live in a workspace the compiler cannot otherwise tell apart
+ * from the activations) and every option is decided outside the loop, so
+ * the loops vectorise; lanes do what the scalar loop does, in the same
+ * order, so the bits do not change.
+ */
+
+static inline void add_row(int w, const float *restrict x, double *restrict s)
+{
+    for (int j = 0; j < w; j++) s[j] += x[j];
+}
+
+static inline void add_squares(int w, const float *restrict x,
+                               const double *restrict mean, double *restrict q)
+{
+    for (int j = 0; j < w; j++) {
+        double d = x[j] - mean[j];
+        q[j] += d * d;
+    }
+}
+
+/* y = (x - mean) rstd, times gain and plus bias when given, then ReLU. */
+static inline void normalize_row(int c, const float *restrict x,
+                                 const float *restrict mean,
+                                 const float *restrict rstd,
+                                 const float *restrict gain,
+                                 const float *restrict bias, int relu,
+                                 float *restrict y)
+{
+    for (int j = 0; j < c; j++) y[j] = (x[j] - mean[j]) * rstd[j];
+    if (gain)
+        for (int j = 0; j < c; j++) y[j] *= gain[j];
+    if (bias)
+        for (int j = 0; j < c; j++) y[j] += bias[j];
+    if (relu)
+        for (int j = 0; j < c; j++) y[j] = y[j] < 0.0f ? 0.0f : y[j];
+}
+
+/* The upstream gradient, zero where the fused ReLU's output y was (when
+ * masked). Both values are loaded whatever y holds, so the choice is a
+ * vector select. */
+static inline __attribute__((always_inline)) float
+upstream(int masked, const float *restrict y, const float *restrict dy, int j)
+{
+    float g = dy[j];
+    return masked && y[j] <= 0.0f ? 0.0f : g;
+}
+
+/* pd += g and pdx += g xhat, g the upstream gradient; `masked` is a
+ * constant at each call, so each variant is a loop of its own. */
+static inline __attribute__((always_inline)) void
+gradient_sums_impl(int masked, int w, const float *restrict x,
+                   const float *restrict dy, const float *restrict y,
+                   const float *restrict mu, const float *restrict rstd,
+                   float *restrict pd, float *restrict pdx)
+{
+    for (int j = 0; j < w; j++) {
+        float g = upstream(masked, y, dy, j), xhat = (x[j] - mu[j]) * rstd[j];
+        pd[j] += g;
+        pdx[j] += g * xhat;
+    }
+}
+
+static inline void gradient_sums(int w, const float *restrict x,
+                                 const float *restrict dy,
+                                 const float *restrict y,
+                                 const float *restrict mu,
+                                 const float *restrict rstd,
+                                 float *restrict pd, float *restrict pdx)
+{
+    if (y) gradient_sums_impl(1, w, x, dy, y, mu, rstd, pd, pdx);
+    else gradient_sums_impl(0, w, x, dy, y, mu, rstd, pd, pdx);
+}
+
+/* dx from the upstream gradient: through the batch statistics (their mean
+ * gradients md and mdx) or, with md NULL, through fixed ones. */
+static inline __attribute__((always_inline)) void
+input_gradient_impl(int masked, int w, const float *restrict x,
+                    const float *restrict dy, const float *restrict y,
+                    const float *restrict mu, const float *restrict rstd,
+                    const float *restrict scale, const float *restrict md,
+                    const float *restrict mdx, float *restrict dx)
+{
+    if (!md) {
+        for (int j = 0; j < w; j++) dx[j] = upstream(masked, y, dy, j) * scale[j] * rstd[j];
+        return;
+    }
+    for (int j = 0; j < w; j++) {
+        float gg = upstream(masked, y, dy, j) * scale[j];
+        float xhat = (x[j] - mu[j]) * rstd[j];
+        dx[j] = rstd[j] * (gg - md[j] - xhat * mdx[j]);
+    }
+}
+
+static inline void input_gradient(int w, const float *restrict x,
+                                  const float *restrict dy,
+                                  const float *restrict y,
+                                  const float *restrict mu,
+                                  const float *restrict rstd,
+                                  const float *restrict scale,
+                                  const float *restrict md,
+                                  const float *restrict mdx,
+                                  float *restrict dx)
+{
+    if (y) input_gradient_impl(1, w, x, dy, y, mu, rstd, scale, md, mdx, dx);
+    else input_gradient_impl(0, w, x, dy, y, mu, rstd, scale, md, mdx, dx);
+}
+
 void bk_bn_stats(int rows, int c, const float *x, float *mean, float *var)
 {
     if (rows <= 0 || c <= 0) return;
@@ -45,18 +154,9 @@ void bk_bn_stats(int rows, int c, const float *x, float *mean, float *var)
         if (acc && w > 0) {
             double *s = acc, *q = acc + w;
             for (int j = 0; j < w; j++) s[j] = q[j] = 0.0;
-            for (int r = 0; r < rows; r++) {
-                const float *xr = x + (size_t)r * c + c0;
-                for (int j = 0; j < w; j++) s[j] += xr[j];
-            }
+            for (int r = 0; r < rows; r++) add_row(w, x + (size_t)r * c + c0, s);
             for (int j = 0; j < w; j++) s[j] /= rows;
-            for (int r = 0; r < rows; r++) {
-                const float *xr = x + (size_t)r * c + c0;
-                for (int j = 0; j < w; j++) {
-                    double d = xr[j] - s[j];
-                    q[j] += d * d;
-                }
-            }
+            for (int r = 0; r < rows; r++) add_squares(w, x + (size_t)r * c + c0, s, q);
             for (int j = 0; j < w; j++) {
                 mean[c0 + j] = (float)s[j];
                 var[c0 + j] = (float)(q[j] / rows);
@@ -77,16 +177,9 @@ void bk_bn_forward(int n, int hw, int c, const float *x, const float *mean,
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (long r = 0; r < (long)n * hw; r++) {
         int s = (int)(r / hw);
-        const float *xr = x + (size_t)r * c;
-        float *yr = y + (size_t)r * c;
-        const float *gs = gain ? gain + (size_t)s * stride : NULL;
-        const float *bs = bias ? bias + (size_t)s * stride : NULL;
-        for (int j = 0; j < c; j++) {
-            float v = (xr[j] - mean[j]) * rstd[j];
-            if (gs) v *= gs[j];
-            if (bs) v += bs[j];
-            yr[j] = relu && v < 0.0f ? 0.0f : v;
-        }
+        normalize_row(c, x + (size_t)r * c, mean, rstd,
+                      gain ? gain + (size_t)s * stride : NULL,
+                      bias ? bias + (size_t)s * stride : NULL, relu, y + (size_t)r * c);
     }
 }
 
@@ -127,13 +220,7 @@ void bk_bn_backward(int n, int hw, int c, const float *x, const float *mean,
                 }
                 for (int p = 0; p < hw; p++) {
                     size_t o = ((size_t)s * hw + p) * c + c0;
-                    const float *xr = x + o, *dyr = dy + o, *yr = y ? y + o : NULL;
-                    for (int j = 0; j < w; j++) {
-                        float g = yr && yr[j] <= 0.0f ? 0.0f : dyr[j];
-                        float xhat = (xr[j] - mu[j]) * rstd[j];
-                        pd[j] += g;
-                        pdx[j] += g * xhat;
-                    }
+                    gradient_sums(w, x + o, dy + o, y ? y + o : NULL, mu, rstd, pd, pdx);
                 }
                 /* dy*gain sums follow from dy sums: the gain is constant
                  * over a sample's pixels. */
@@ -164,18 +251,8 @@ void bk_bn_backward(int n, int hw, int c, const float *x, const float *mean,
                 for (int j = 0; j < w; j++) scale[j] = gs ? gs[j] : 1.0f;
                 for (int p = 0; p < hw; p++) {
                     size_t o = ((size_t)s * hw + p) * c + c0;
-                    const float *xr = x + o, *dyr = dy + o, *yr = y ? y + o : NULL;
-                    float *dxr = dx + o;
-                    for (int j = 0; j < w; j++) {
-                        float g = yr && yr[j] <= 0.0f ? 0.0f : dyr[j];
-                        float gg = g * scale[j];
-                        if (!batch_stats) {
-                            dxr[j] = gg * rstd[j];
-                            continue;
-                        }
-                        float xhat = (xr[j] - mu[j]) * rstd[j];
-                        dxr[j] = rstd[j] * (gg - pd[j] - xhat * pdx[j]);
-                    }
+                    input_gradient(w, x + o, dy + o, y ? y + o : NULL, mu, rstd, scale,
+                                   batch_stats ? pd : NULL, pdx, dx + o);
                 }
             }
         }
