@@ -339,7 +339,7 @@ struct WinogradTests {
   }
 
   /// Filters wide enough that their transformed weights exceed the budget,
-  /// so output channels go in chunks (448 + 64), with 128 tiles for two
+  /// so output channels go in chunks (448 + 64), with 128 tiles for three
   /// bands. The reference is im2col in fp32, whose error is ten times
   /// smaller than the tolerance; the scale is the typical sum |product|,
   /// 9 x 512 products of two uniform [-1, 1) values, each 1/4 on average.
@@ -362,8 +362,8 @@ struct WinogradTests {
   }
 
   /// 64 -> 64 channels over 4 x 16 x 16 tiles: more tiles than one band
-  /// holds (about 900), so the filters are transformed and packed once and
-  /// both bands share them. The reference and scale are as above.
+  /// holds (about 170), so the filters are transformed and packed once and
+  /// every band shares them. The reference and scale are as above.
   @Test("Bands sharing filters packed once give the whole convolution")
   func bandsSharePackedFilters() {
     let c = WinogradCase(4, 64, 64, 64, 64, seed: 302)
@@ -383,8 +383,8 @@ struct WinogradTests {
 
   /// 512 -> 512 channels: the gradient's transformed filters exceed the
   /// budget, so output channels go in chunks (416 + 96), and 5 x 64 tiles
-  /// make a band of 256 tiles and one of 64, the second continuing the
-  /// first's sums. The reference is im2col in fp32; the scale is the
+  /// make bands of 128, 128 and 64 tiles, each continuing the sums of the
+  /// one before. The reference is im2col in fp32; the scale is the
   /// typical sum |product| of a weight, 5 x 32 x 32 products of two
   /// uniform [-1, 1) values.
   @Test("Bands and chunks of the weight gradient give the whole gradient")
