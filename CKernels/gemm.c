@@ -44,8 +44,11 @@ static inline float load_b(const bk_gemm_args *g, int p, int j)
  * A (MR rows per micro-panel) is row-major with rows BK_KC apart, which makes
  * the whole A block row-major: micro-kernels broadcast A values straight from
  * memory, so any fixed layout serves them, and this one turns packing a
- * row-major A (the im2col matrix of a convolution) into plain copies. In
- * BK_BF16 it holds bf16-rounded values in fp32 containers: broadcasting bf16
+ * row-major A (the im2col matrix of a convolution) into plain copies. A
+ * transposed A (the weight gradient's dy^T) would need a transpose into
+ * that layout; paths that have k-major micro-kernels (kr->ukr_kmajor) pack
+ * it k-major instead, MR values per k step, again by plain copies. In
+ * BK_BF16 A holds bf16-rounded values in fp32 containers: broadcasting bf16
  * bits would cost a load, a shift and a shuffle per value.
  *
  * B (NR columns per micro-panel) is k-major, NR values per k step, loaded as
@@ -60,6 +63,10 @@ static void pack_a(const bk_kernels *kr, const bk_gemm_args *g, int i0,
                    int rows, int p0, int kc, float *dst)
 {
     int bf16 = g->prec == BK_BF16;
+    if (g->transa && kr->pack_kmajor) {
+        kr->pack_kmajor(g->a + (size_t)p0 * g->lda + i0, g->lda, rows, kc, bf16, dst);
+        return;
+    }
     int padded = round_up(rows, kr->mr);
     for (int x = rows; x < padded; x++) memset(dst + (size_t)x * BK_KC, 0, sizeof(float) * kc);
     if (!g->transa) {
@@ -69,10 +76,6 @@ static void pack_a(const bk_kernels *kr, const bk_gemm_args *g, int i0,
             if (bf16) kr->round_bf16(s, d, (size_t)kc);
             else bk__copy_floats(d, s, (size_t)kc);
         }
-        return;
-    }
-    if (kr->pack_rows) {
-        kr->pack_rows(g->a + (size_t)p0 * g->lda + i0, g->lda, rows, kc, bf16, dst);
         return;
     }
     float run[PACK_RUN];
@@ -155,7 +158,7 @@ static void macro_kernel(const bk_kernels *kr, const bk_gemm_args *g,
                          int jt1, int kc, float beta)
 {
     size_t es = g->prec == BK_BF16 ? 2 : 4; /* B panel element size */
-    bk_ukr ukr = kr->ukr[g->prec];
+    bk_ukr ukr = g->transa && kr->pack_kmajor ? kr->ukr_kmajor[g->prec] : kr->ukr[g->prec];
     int mr = kr->mr, nr = kr->nr;
     for (int jt = jt0; jt < jt1; jt++) {
         int jr = jt * nr, nj = min_int(nr, cols - jr);

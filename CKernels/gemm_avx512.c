@@ -24,19 +24,24 @@
     ZERO(16) ZERO(17) ZERO(18) ZERO(19) ZERO(20) ZERO(21) ZERO(22) ZERO(23)  \
     ZERO(24) ZERO(25) ZERO(26) ZERO(27) ZERO(28) ZERO(29) ZERO(30) ZERO(31)
 
-/* Row i of the tile: both halves get A(i, p) * (zmm0, zmm1); A rows are
- * BK_KC = 128 floats (512 bytes) apart and %[a] walks along p. */
-#define ROW(i, r0, r1)                                                       \
-    "vfmadd231ps " #i "*512(%[a])%{1to16%}, %%zmm0, %%zmm" #r0 "\n\t"        \
-    "vfmadd231ps " #i "*512(%[a])%{1to16%}, %%zmm1, %%zmm" #r1 "\n\t"
-#define STEP                                                                 \
-    ROW(0, 8, 9) ROW(1, 10, 11) ROW(2, 12, 13) ROW(3, 14, 15)                \
-    ROW(4, 16, 17) ROW(5, 18, 19) ROW(6, 20, 21) ROW(7, 22, 23)              \
-    ROW(8, 24, 25) ROW(9, 26, 27) ROW(10, 28, 29) ROW(11, 30, 31)
+/* Row i of the tile: both halves get A(i, p) * (zmm0, zmm1). In the
+ * row-major A panel rows are BK_KC = 128 floats (512 bytes) apart and %[a]
+ * walks along p 4 bytes a step; in the k-major one (a transposed A, see
+ * gemm.c) a step's MR values are adjacent and %[a] walks 48 bytes a step.
+ * RS is the row stride in bytes. */
+#define ROW(RS, i, r0, r1)                                                   \
+    "vfmadd231ps " #i "*" #RS "(%[a])%{1to16%}, %%zmm0, %%zmm" #r0 "\n\t"   \
+    "vfmadd231ps " #i "*" #RS "(%[a])%{1to16%}, %%zmm1, %%zmm" #r1 "\n\t"
+#define STEP_ROWS(RS)                                                        \
+    ROW(RS, 0, 8, 9) ROW(RS, 1, 10, 11) ROW(RS, 2, 12, 13)                   \
+    ROW(RS, 3, 14, 15) ROW(RS, 4, 16, 17) ROW(RS, 5, 18, 19)                 \
+    ROW(RS, 6, 20, 21) ROW(RS, 7, 22, 23) ROW(RS, 8, 24, 25)                 \
+    ROW(RS, 9, 26, 27) ROW(RS, 10, 28, 29) ROW(RS, 11, 30, 31)
 /* The first SHORT_MR rows only: tiles of up to that many rows (batch-1
  * linears, Winograd on small images) skip the FMAs of absent rows. */
 #define SHORT_MR 4
-#define STEP_SHORT ROW(0, 8, 9) ROW(1, 10, 11) ROW(2, 12, 13) ROW(3, 14, 15)
+#define STEP_SHORT_ROWS(RS)                                                  \
+    ROW(RS, 0, 8, 9) ROW(RS, 1, 10, 11) ROW(RS, 2, 12, 13) ROW(RS, 3, 14, 15)
 
 /* Accumulator zmm(8 + q) is tile element block q: row q/2, half q%2. */
 #define SAVE(r) "vmovaps %%zmm" #r ", (" #r "-8)*64(%[t])\n\t"
@@ -53,19 +58,19 @@
 
 /* The k loops: one B row into zmm0-zmm1 per step (fp32, or bf16 widened by
  * a zero-extension and a shift, which is exact), then the FMAs of BODY. */
-#define LOOP_F32(BODY)                                                       \
+#define LOOP_F32(BODY, ASTEP)                                                \
     "test %[k], %[k]\n\t"                                                    \
     "jle 2f\n\t"                                                             \
     "1:\n\t"                                                                 \
     "vmovaps (%[b]), %%zmm0\n\t"                                             \
     "vmovaps 64(%[b]), %%zmm1\n\t"                                           \
     BODY                                                                     \
-    "add $4, %[a]\n\t"                                                      \
+    "add $" #ASTEP ", %[a]\n\t"                                              \
     "add $128, %[b]\n\t"                                                     \
     "dec %[k]\n\t"                                                           \
     "jnz 1b\n\t"                                                             \
     "2:\n\t"
-#define LOOP_BF16(BODY)                                                      \
+#define LOOP_BF16(BODY, ASTEP)                                               \
     "test %[k], %[k]\n\t"                                                    \
     "jle 2f\n\t"                                                             \
     "1:\n\t"                                                                 \
@@ -74,7 +79,7 @@
     "vpslld $16, %%zmm0, %%zmm0\n\t"                                         \
     "vpslld $16, %%zmm1, %%zmm1\n\t"                                         \
     BODY                                                                     \
-    "add $4, %[a]\n\t"                                                      \
+    "add $" #ASTEP ", %[a]\n\t"                                              \
     "add $64, %[b]\n\t"                                                      \
     "dec %[k]\n\t"                                                           \
     "jnz 1b\n\t"                                                             \
@@ -119,37 +124,33 @@ static inline void prefetch_c(const float *c, long ldc)
     }
 }
 
-BK_TARGET_AVX512
-static void ukr_f32(int k, const void *a, const void *b, float *c, long ldc,
-                    int m, int n, float alpha, float beta)
-{
-    if (m == MR && n == NR) {
-        prefetch_c(c, ldc);
-        if (beta == 0.0f) KERNEL(LOOP_F32(STEP), UPDATE_C(LOAD_ZERO), NULL);
-        else KERNEL(LOOP_F32(STEP), UPDATE_C(LOAD_BETA), NULL);
-        return;
+/* One micro-kernel per B precision and A layout: RS the A row stride and
+ * ASTEP its step along k, in bytes. */
+#define MICRO_KERNEL(name, LOOP, RS, ASTEP)                                   \
+    BK_TARGET_AVX512                                                          \
+    static void name(int k, const void *a, const void *b, float *c,          \
+                     long ldc, int m, int n, float alpha, float beta)         \
+    {                                                                         \
+        if (m == MR && n == NR) {                                             \
+            prefetch_c(c, ldc);                                               \
+            if (beta == 0.0f)                                                 \
+                KERNEL(LOOP(STEP_ROWS(RS), ASTEP), UPDATE_C(LOAD_ZERO), NULL);\
+            else                                                              \
+                KERNEL(LOOP(STEP_ROWS(RS), ASTEP), UPDATE_C(LOAD_BETA), NULL);\
+            return;                                                           \
+        }                                                                     \
+        float tile[MR * NR] __attribute__((aligned(64)));                     \
+        if (m <= SHORT_MR)                                                    \
+            KERNEL(LOOP(STEP_SHORT_ROWS(RS), ASTEP), SAVE_ACC, tile);         \
+        else                                                                  \
+            KERNEL(LOOP(STEP_ROWS(RS), ASTEP), SAVE_ACC, tile);               \
+        bk__merge_tile(tile, NR, c, ldc, m, n, alpha, beta);                  \
     }
-    float tile[MR * NR] __attribute__((aligned(64)));
-    if (m <= SHORT_MR) KERNEL(LOOP_F32(STEP_SHORT), SAVE_ACC, tile);
-    else KERNEL(LOOP_F32(STEP), SAVE_ACC, tile);
-    bk__merge_tile(tile, NR, c, ldc, m, n, alpha, beta);
-}
 
-BK_TARGET_AVX512
-static void ukr_bf16(int k, const void *a, const void *b, float *c, long ldc,
-                     int m, int n, float alpha, float beta)
-{
-    if (m == MR && n == NR) {
-        prefetch_c(c, ldc);
-        if (beta == 0.0f) KERNEL(LOOP_BF16(STEP), UPDATE_C(LOAD_ZERO), NULL);
-        else KERNEL(LOOP_BF16(STEP), UPDATE_C(LOAD_BETA), NULL);
-        return;
-    }
-    float tile[MR * NR] __attribute__((aligned(64)));
-    if (m <= SHORT_MR) KERNEL(LOOP_BF16(STEP_SHORT), SAVE_ACC, tile);
-    else KERNEL(LOOP_BF16(STEP), SAVE_ACC, tile);
-    bk__merge_tile(tile, NR, c, ldc, m, n, alpha, beta);
-}
+MICRO_KERNEL(ukr_f32, LOOP_F32, 512, 4)
+MICRO_KERNEL(ukr_bf16, LOOP_BF16, 512, 4)
+MICRO_KERNEL(ukr_f32_kmajor, LOOP_F32, 4, 48)
+MICRO_KERNEL(ukr_bf16_kmajor, LOOP_BF16, 4, 48)
 
 BK_TARGET_AVX512
 static void fma_probe(long iterations, float *sink)
@@ -234,27 +235,21 @@ static void pack_columns(const float *src, int ld, int kc, int bf16, void *dst)
     }
 }
 
-/* An A block from rows stored as columns (value (x, p) at src + p * ld + x):
- * 16 x 16 blocks transposed in registers into rows BK_KC apart, bf16-rounded
- * when bf16, the last blocks of x and p masked. */
+/* k-major A micro-panels (for ukr_*_kmajor) from rows stored as columns
+ * (value (x, p) at src + p * ld + x): each k step's MR values are adjacent
+ * in the source too, so a panel row is one masked load and store, the
+ * missing rows of the last panel zero. */
 BK_TARGET_AVX512
-static void pack_rows(const float *src, int ld, int rows, int kc, int bf16, float *dst)
+static void pack_kmajor(const float *src, int ld, int rows, int kc, int bf16, float *dst)
 {
-    for (int x0 = 0; x0 < rows; x0 += 16) {
-        int nx = rows - x0 < 16 ? rows - x0 : 16;
-        __mmask16 xs = (__mmask16)((1u << nx) - 1u);
-        for (int p = 0; p < kc; p += 16) {
-            int np = kc - p < 16 ? kc - p : 16;
-            __mmask16 ps = (__mmask16)((1u << np) - 1u);
-            __m512 r[16];
-            for (int i = 0; i < 16; i++)
-                r[i] = i < np ? _mm512_maskz_loadu_ps(xs, src + (size_t)(p + i) * ld + x0)
-                              : _mm512_setzero_ps();
-            transpose16(r);
-            for (int q = 0; q < nx; q++) {
-                __m512 v = bf16 ? _mm512_castsi512_ps(round16(r[q])) : r[q];
-                _mm512_mask_storeu_ps(dst + (size_t)(x0 + q) * BK_KC + p, ps, v);
-            }
+    for (int x0 = 0; x0 < rows; x0 += MR) {
+        int have = rows - x0 < MR ? rows - x0 : MR;
+        __mmask16 valid = (__mmask16)((1u << have) - 1u);
+        float *panel = dst + (size_t)x0 * BK_KC;
+        for (int p = 0; p < kc; p++) {
+            __m512 v = _mm512_maskz_loadu_ps(valid, src + (size_t)p * ld + x0);
+            if (bf16) v = _mm512_castsi512_ps(round16(v));
+            _mm512_mask_storeu_ps(panel + (size_t)p * MR, (__mmask16)((1u << MR) - 1u), v);
         }
     }
 }
@@ -283,10 +278,11 @@ const bk_kernels bk__kernels_avx512 = {
     .isa = BK_ISA_AVX512,
     .mr = MR, .nr = NR, .mc = 240, .nc = 3072, .lanes = 16,
     .ukr = {ukr_f32, ukr_bf16},
+    .ukr_kmajor = {ukr_f32_kmajor, ukr_bf16_kmajor},
     .fma_probe = fma_probe,
     .bf16_from_f32 = bf16_from_f32,
     .round_bf16 = round_bf16,
     .pack_columns = pack_columns,
-    .pack_rows = pack_rows,
+    .pack_kmajor = pack_kmajor,
 };
 #endif

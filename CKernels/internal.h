@@ -113,11 +113,15 @@ typedef struct {
      * (column x at src + x * ld, kc values): a transpose into [kc][NR], of
      * floats or (bf16 = 1) bf16 bits. NULL: the portable packer does it. */
     void (*pack_columns)(const float *src, int ld, int kc, int bf16, void *dst);
-    /* Packs the A block of a transposed A: rows values (x, p) at
-     * src + p * ld + x, x < rows, p < kc, into rows BK_KC apart (dst +
-     * x * BK_KC + p), bf16-rounded floats when bf16. NULL: the portable
-     * packer does it. */
-    void (*pack_rows)(const float *src, int ld, int rows, int kc, int bf16, float *dst);
+    /* For a transposed A, whose k steps lie in memory as rows: micro-
+     * kernels that read A micro-panels k-major (each panel BK_KC * MR
+     * floats from dst + x0 * BK_KC, value (x, p) at + p * MR + x - x0),
+     * and the packer that writes them from values (x, p) at src + p * ld +
+     * x, x < rows (rounded up to whole panels with zeros), p < kc,
+     * bf16-rounded floats when bf16: plain copies instead of a transpose.
+     * NULL: a transposed A is transposed into the row-major panels. */
+    bk_ukr ukr_kmajor[2];
+    void (*pack_kmajor)(const float *src, int ld, int rows, int kc, int bf16, float *dst);
     void (*round_bf16)(const float *x, float *y, size_t n);
 } bk_kernels;
 
