@@ -25,7 +25,8 @@
  * backward data folds accumulate into that GEMM's beta.
  *
  * Forward and backward data of fp32 3x3, stride 1, pad 1 convolutions may
- * go to conv_winograd.c instead (see bk_conv_algorithm).
+ * go to conv_winograd.c instead (see bk_conv_algorithm), and 1x1
+ * convolutions of an upsampled input run before the upsample (below).
  *
  * Invalid shapes (see conv_geometry) return without touching memory; the
  * callers' wrappers report them.
@@ -283,6 +284,57 @@ static void bias_grad(const float *dy, int pixels, int n, float *dbias,
     }
 }
 
+/* ------------------------------------------------------- 1x1 upsample -- */
+
+/*
+ * A 1x1, stride 1, pad 0 convolution of an upsampled input commutes with
+ * the upsample: conv(up(x)) = up(conv(x)), a quarter of the products and
+ * no im2col (BigGAN's generator skips). The forward gives the im2col
+ * path's bits (every output pixel is the same GEMM row). The backward
+ * passes sum each input pixel's four gradients before the product instead
+ * of after, which rounds differently, so they take this route only when
+ * the algorithm is not BK_CONV_IM2COL. Each returns -1, touching nothing,
+ * when the shape is another or memory is short.
+ */
+static int pointwise_upsample(const bk_conv_shape *s, bk_conv_shape *low)
+{
+    if (s->kernel_h != 1 || s->kernel_w != 1 || s->stride != 1 || s->pad != 0 ||
+        !s->upsample)
+        return 0;
+    *low = *s;
+    low->upsample = 0;
+    return 1;
+}
+
+static size_t low_count(const bk_conv_shape *s)
+{
+    return (size_t)s->batch * s->in_h * s->in_w * s->out_c;
+}
+
+static int forward_before_upsample(bk_precision prec, bk_weight_plan *plan,
+                                   const bk_conv_shape *s, const float *x,
+                                   const float *w, const float *bias, float *y)
+{
+    bk_conv_shape low;
+    if (!pointwise_upsample(s, &low)) return -1;
+    float *z = bk__workspace(BK_WS_CONV, low_count(s) * sizeof(float));
+    if (!z) return -1;
+    bk_conv2d_forward_planned(prec, plan, &low, x, w, bias, z);
+    bk_upsample2x_forward(s->batch, s->in_h, s->in_w, s->out_c, z, y);
+    return 0;
+}
+
+/* dy summed over each input pixel's 2x2 block, in the conv workspace. */
+static const float *gradient_before_upsample(const bk_conv_shape *s,
+                                             bk_conv_shape *low, const float *dy)
+{
+    if (!pointwise_upsample(s, low) || bk_get_conv_algorithm() == BK_CONV_IM2COL)
+        return NULL;
+    float *dz = bk__workspace(BK_WS_CONV, low_count(s) * sizeof(float));
+    if (dz) bk_upsample2x_backward(s->batch, s->in_h, s->in_w, s->out_c, dy, dz);
+    return dz;
+}
+
 /* ------------------------------------------------------------ entry points -- */
 
 /* A plan made for another filter shape is not this convolution's. */
@@ -303,6 +355,7 @@ void bk_conv2d_forward_planned(bk_precision prec, bk_weight_plan *plan,
     if (conv_geometry(s, &g)) return;
     plan = plan_for(plan, s);
     if (bk__conv_winograd(prec, s, 0, x, w, bias, y, 0, plan) == 0) return;
+    if (forward_before_upsample(prec, plan, s, x, w, bias, y) == 0) return;
     int n = s->out_c;
     int rows = g.direct ? g.pixels : band_rows(&g);
     float *col = g.direct ? NULL : column_buffer(&g, &rows);
@@ -333,6 +386,12 @@ void bk_conv2d_backward_data(bk_precision prec, const bk_conv_shape *s,
     geometry g;
     if (conv_geometry(s, &g)) return;
     if (bk__conv_winograd(prec, s, 1, dy, w, NULL, dx, accumulate, NULL) == 0) return;
+    bk_conv_shape low;
+    const float *dz = gradient_before_upsample(s, &low, dy);
+    if (dz) {
+        bk_conv2d_backward_data(prec, &low, dz, w, dx, accumulate);
+        return;
+    }
     int n = s->out_c;
     if (g.direct) {
         bk_gemm(prec, 0, 0, g.pixels, g.k, n, 1.0f, dy, n, w, g.k,
@@ -363,6 +422,12 @@ void bk_conv2d_backward_weight(bk_precision prec, const bk_conv_shape *s,
     if (conv_geometry(s, &g)) return;
     int n = s->out_c;
     if (bk__conv_winograd_weight(prec, s, x, dy, dw, dbias, accumulate) == 0) return;
+    bk_conv_shape low;
+    const float *dz = gradient_before_upsample(s, &low, dy);
+    if (dz) {
+        bk_conv2d_backward_weight(prec, &low, x, dz, dw, dbias, accumulate);
+        return;
+    }
     int rows = g.direct ? g.pixels : band_rows(&g);
     float *col = g.direct ? NULL : column_buffer(&g, &rows);
     if (!g.direct && !col) {

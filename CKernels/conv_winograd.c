@@ -497,36 +497,49 @@ static void transform_inputs(const transforms *tf, const job *jb, int t0,
         }
 }
 
-/* M[xi] = V[xi] U[xi]^T (forward) or V[xi] U[xi] (backward) for the band,
- * U[xi] from u, or prepacked at packed_u + xi point_bytes. Tasks are a point
- * and a slice of the band's rows, each a serial GEMM, so no row depends on
- * the team. */
-static void multiply(const job *jb, int tiles, int cols, const float *v,
-                     const float *u, const char *packed_u, size_t point_bytes,
-                     float *m)
+/* The 36 GEMMs of a band: point xi's operands lie a_point, b_point and
+ * c_point floats after base's (B prepacked at packed_b + xi packed_point
+ * when given). Tasks are a point and a slice of its rows (a_row floats
+ * apart in A, ldc in C), each a serial GEMM, so no result depends on the
+ * team; slices keep at least min_rows rows. */
+static void multiply_points(bk_gemm_args base, size_t a_point, size_t a_row,
+                            size_t b_point, size_t c_point, const char *packed_b,
+                            size_t packed_point, int min_rows)
 {
-    double fmas = (double)POINTS * tiles * cols * jb->k;
+    double fmas = (double)POINTS * base.m * base.n * base.k;
     int nt = bk__team_size(fmas, GEMM_FMAS_PER_THREAD);
-    int slices = min_int((nt + POINTS - 1) / POINTS, max_int(1, tiles / MIN_TILES));
+    int slices = min_int((nt + POINTS - 1) / POINTS, max_int(1, base.m / min_rows));
     int tasks = POINTS * slices;
 #pragma omp parallel for schedule(static) num_threads(min_int(nt, tasks))
     for (int task = 0; task < tasks; task++) {
         int xi = task / slices, sl = task % slices;
-        int r0 = (int)((int64_t)tiles * sl / slices);
-        int r1 = (int)((int64_t)tiles * (sl + 1) / slices);
-        bk_gemm_args g = {
-            .prec = BK_FP32, .transa = 0, .transb = !jb->backward,
-            .m = r1 - r0, .n = cols, .k = jb->k, .alpha = 1.0f, .beta = 0.0f,
-            .a = v + (size_t)xi * tiles * jb->k + (size_t)r0 * jb->k,
-            .lda = jb->k,
-            .b = u + (size_t)xi * cols * jb->k,
-            .ldb = jb->backward ? cols : jb->k,
-            .c = m + (size_t)xi * tiles * cols + (size_t)r0 * cols,
-            .ldc = cols,
-            .packed_b = packed_u ? packed_u + (size_t)xi * point_bytes : NULL,
-        };
+        int r0 = (int)((int64_t)base.m * sl / slices);
+        int r1 = (int)((int64_t)base.m * (sl + 1) / slices);
+        bk_gemm_args g = base;
+        g.m = r1 - r0;
+        g.a += xi * a_point + r0 * a_row;
+        g.c += xi * c_point + (size_t)r0 * g.ldc;
+        if (packed_b) g.packed_b = packed_b + xi * packed_point;
+        else g.b += xi * b_point;
         bk__gemm_serial(&g);
     }
+}
+
+/* M[xi] = V[xi] U[xi]^T (forward) or V[xi] U[xi] (backward) for the band,
+ * U[xi] from u, or prepacked at packed_u + xi point_bytes. */
+static void multiply(const job *jb, int tiles, int cols, const float *v,
+                     const float *u, const char *packed_u, size_t point_bytes,
+                     float *m)
+{
+    bk_gemm_args base = {
+        .prec = BK_FP32, .transa = 0, .transb = !jb->backward,
+        .m = tiles, .n = cols, .k = jb->k, .alpha = 1.0f, .beta = 0.0f,
+        .a = v, .lda = jb->k,
+        .b = u, .ldb = jb->backward ? cols : jb->k,
+        .c = m, .ldc = cols,
+    };
+    multiply_points(base, (size_t)tiles * jb->k, (size_t)jb->k, (size_t)cols * jb->k,
+                    (size_t)tiles * cols, packed_u, point_bytes, MIN_TILES);
 }
 
 /* Output channels [n0, n0 + cols) of tiles [t0, t0 + tiles) from M. */
@@ -650,32 +663,21 @@ static void transform_grads(const transforms *tf, const job *jb, int t0,
         }
 }
 
-/* dU[xi] = beta dU[xi] + dM[xi]^T V[xi] over the band's tiles. Tasks are a
- * point and a slice of dU's rows, each a serial GEMM whose K is the band, so
- * no sum depends on the team. */
+/* dU[xi] = beta dU[xi] + dM[xi]^T V[xi] over the band's tiles: slices of
+ * dU's rows, so every sum over tiles stays in one GEMM. */
 static void multiply_weight_grad(const job *jb, int tiles, int cols,
                                  const float *m, const float *v, float beta,
                                  float *du)
 {
-    double fmas = (double)POINTS * tiles * cols * jb->k;
-    int nt = bk__team_size(fmas, GEMM_FMAS_PER_THREAD);
-    int slices = min_int((nt + POINTS - 1) / POINTS, max_int(1, cols / MIN_CHUNK));
-    int tasks = POINTS * slices;
-#pragma omp parallel for schedule(static) num_threads(min_int(nt, tasks))
-    for (int task = 0; task < tasks; task++) {
-        int xi = task / slices, sl = task % slices;
-        int r0 = (int)((int64_t)cols * sl / slices);
-        int r1 = (int)((int64_t)cols * (sl + 1) / slices);
-        bk_gemm_args g = {
-            .prec = BK_FP32, .transa = 1, .transb = 0,
-            .m = r1 - r0, .n = jb->k, .k = tiles, .alpha = 1.0f, .beta = beta,
-            .a = m + (size_t)xi * tiles * cols + r0, .lda = cols,
-            .b = v + (size_t)xi * tiles * jb->k, .ldb = jb->k,
-            .c = du + (size_t)xi * cols * jb->k + (size_t)r0 * jb->k,
-            .ldc = jb->k,
-        };
-        bk__gemm_serial(&g);
-    }
+    bk_gemm_args base = {
+        .prec = BK_FP32, .transa = 1, .transb = 0,
+        .m = cols, .n = jb->k, .k = tiles, .alpha = 1.0f, .beta = beta,
+        .a = m, .lda = cols,
+        .b = v, .ldb = jb->k,
+        .c = du, .ldc = jb->k,
+    };
+    multiply_points(base, (size_t)tiles * cols, 1, (size_t)tiles * jb->k,
+                    (size_t)cols * jb->k, NULL, 0, MIN_CHUNK);
 }
 
 /* Filters of output channels [n0, n0 + cols) of dw [n][3][3][k] (+)=

@@ -132,8 +132,8 @@ void bk_upsample2x_forward(int n, int h, int w, int c, const float *x, float *y)
     for (long r = 0; r < (long)n * 2 * h; r++) {
         int b = (int)(r / (2 * h)), yy = (int)(r % (2 * h));
         for (int xx = 0; xx < 2 * w; xx++)
-            memcpy(y + at(b, yy, xx, 2 * h, 2 * w, c), x + at(b, yy / 2, xx / 2, h, w, c),
-                   sizeof(float) * (size_t)c);
+            bk__copy_floats(y + at(b, yy, xx, 2 * h, 2 * w, c),
+                            x + at(b, yy / 2, xx / 2, h, w, c), (size_t)c);
     }
 }
 

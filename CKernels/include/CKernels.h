@@ -201,7 +201,11 @@ void bk_conv2d_forward_planned(bk_precision prec, bk_weight_plan *plan,
  * padding 1 (with or without upsample) where it measured faster than
  * im2col, and im2col + GEMM everywhere else. BK_CONV_IM2COL always uses
  * im2col; BK_CONV_WINOGRAD uses Winograd on every shape it supports and
- * im2col on the rest. BK_BF16 always uses im2col.
+ * im2col on the rest. BK_BF16 always uses im2col. A 1x1 convolution of
+ * an upsampled input (stride 1, pad 0) runs before the upsample, a quarter
+ * of the work: forward always (the same bits as im2col), backward except
+ * under BK_CONV_IM2COL (its passes sum a pixel's four gradients before the
+ * product, which rounds differently).
  *
  * Winograd computes the same convolution through transformed operands: its
  * results do not depend on the thread count or the instruction-set path

@@ -239,7 +239,9 @@ public func conv2dBackwardWeight(
 /// instruction set, but they are not the bits of im2col + GEMM, and their
 /// rounding error is about ten times larger (near 1e-5 of the output's
 /// magnitude). Only `fp32` uses it; `bf16` and other geometries always take
-/// im2col.
+/// im2col. A 1x1 convolution of an upsampled input runs before the
+/// upsample, a quarter of the work: forward always (the same bits as
+/// im2col), backward except under `.im2col` (a different rounding).
 public enum ConvolutionAlgorithm: String, CaseIterable, Sendable {
   /// Winograd where it was measured faster than im2col, im2col elsewhere.
   case auto

@@ -488,6 +488,24 @@ struct ConvolutionTests {
     expectWithinRounding(r.db, exact.db, terms: c.pixels, "dbias")
   }
 
+  /// Without im2col forced, a 1x1 convolution of an upsampled input runs
+  /// before the upsample: the same GEMM rows forward, so the same bits;
+  /// backward, each input pixel's four gradients are summed before the
+  /// product, two more roundings within the bounds above.
+  @Test(
+    "A 1x1 convolution of an upsampled input runs before the upsample",
+    arguments: [smallCases[3], ConvCase("BigGAN skip", 2, 4, 4, 128, 64, geometry(1, up: true), seed: 23)])
+  fileprivate func pointwiseBeforeUpsample(_ c: ConvCase) throws {
+    let d = ConvData(c)
+    let r = try runWrappers(c, d, .fp32)
+    let im2col = try withConvolutionAlgorithm(.im2col) { try runWrappers(c, d, .fp32) }
+    expectIdentical(r.y, im2col.y, "y")
+    expectWithinRounding(r.dx, exactBackwardData(c, d), terms: 4 * c.outChannels, "dx")
+    let exact = exactBackwardWeight(c, d)
+    expectWithinRounding(r.dw, exact.dw, terms: c.pixels, "dw")
+    expectWithinRounding(r.db, exact.db, terms: c.pixels, "dbias")
+  }
+
   /// The strongest statement of the precision contract: both precisions
   /// give exactly the bits of an explicit im2col followed by the scalar
   /// GEMM reference (bf16 operand rounding, 128-deep passes), for all three

@@ -73,70 +73,59 @@ private struct Reference {
   var scale: Double
 }
 
-/// y = bias + sum over taps and input channels of w x.
-private func referenceForward(_ c: WinogradCase, _ d: WinogradData) -> Reference {
-  let cin = c.inChannels, cout = c.outChannels
-  var value = [Double](repeating: 0, count: c.yCount)
-  var scale = 0.0
-  d.x.withUnsafeBufferPointer { x in
-    d.w.withUnsafeBufferPointer { w in
-      for b in 0..<c.batch {
-        for oy in 0..<c.outHeight {
-          for ox in 0..<c.outWidth {
-            let m = (b * c.outHeight + oy) * c.outWidth + ox
-            for co in 0..<cout {
-              var s = Double(d.bias[co]), a = abs(s)
-              for ki in 0..<3 {
-                for kj in 0..<3 {
-                  guard let src = c.source(b, oy, ox, ki, kj) else { continue }
-                  let wo = (co * 9 + ki * 3 + kj) * cin, xo = src * cin
-                  for ci in 0..<cin {
-                    let p = Double(w[wo + ci]) * Double(x[xo + ci])
-                    s += p
-                    a += abs(p)
-                  }
-                }
-              }
-              value[m * cout + co] = s
-              scale = max(scale, a)
-            }
+/// Calls `body(m, tap, src)` for every output pixel m (an index into
+/// [batch][outHeight][outWidth]), tap (ki * 3 + kj) and the input pixel
+/// src it reads, padding skipped.
+private func forEachTap(_ c: WinogradCase, _ body: (_ m: Int, _ tap: Int, _ src: Int) -> Void) {
+  for b in 0..<c.batch {
+    for oy in 0..<c.outHeight {
+      for ox in 0..<c.outWidth {
+        let m = (b * c.outHeight + oy) * c.outWidth + ox
+        for ki in 0..<3 {
+          for kj in 0..<3 {
+            if let src = c.source(b, oy, ox, ki, kj) { body(m, ki * 3 + kj, src) }
           }
         }
       }
     }
   }
-  return Reference(value: value, scale: scale)
+}
+
+/// y = bias + sum over taps and input channels of w x.
+private func referenceForward(_ c: WinogradCase, _ d: WinogradData) -> Reference {
+  let cin = c.inChannels, cout = c.outChannels
+  var value = (0..<c.yCount).map { Double(d.bias[$0 % cout]) }
+  var magnitude = value.map(abs)
+  forEachTap(c) { m, tap, src in
+    for co in 0..<cout {
+      var s = 0.0, a = 0.0
+      for ci in 0..<cin {
+        let p = Double(d.w[(co * 9 + tap) * cin + ci]) * Double(d.x[src * cin + ci])
+        s += p
+        a += abs(p)
+      }
+      value[m * cout + co] += s
+      magnitude[m * cout + co] += a
+    }
+  }
+  return Reference(value: value, scale: magnitude.max() ?? 0)
 }
 
 /// dx[source pixel] = sum over the taps that read it of dy w.
 private func referenceBackwardData(_ c: WinogradCase, _ d: WinogradData) -> Reference {
   let cin = c.inChannels, cout = c.outChannels
   var value = [Double](repeating: 0, count: c.xCount)
-  var magnitude = [Double](repeating: 0, count: c.xCount)
-  d.dy.withUnsafeBufferPointer { dy in
-    d.w.withUnsafeBufferPointer { w in
-      for b in 0..<c.batch {
-        for oy in 0..<c.outHeight {
-          for ox in 0..<c.outWidth {
-            let m = (b * c.outHeight + oy) * c.outWidth + ox
-            for ki in 0..<3 {
-              for kj in 0..<3 {
-                guard let src = c.source(b, oy, ox, ki, kj) else { continue }
-                for ci in 0..<cin {
-                  var s = 0.0, a = 0.0
-                  for co in 0..<cout {
-                    let p = Double(dy[m * cout + co]) * Double(w[(co * 9 + ki * 3 + kj) * cin + ci])
-                    s += p
-                    a += abs(p)
-                  }
-                  value[src * cin + ci] += s
-                  magnitude[src * cin + ci] += a
-                }
-              }
-            }
-          }
-        }
+  var magnitude = value
+  forEachTap(c) { m, tap, src in
+    for ci in 0..<cin {
+      var s = 0.0, a = 0.0
+      for co in 0..<cout {
+        let p = Double(d.dy[m * cout + co]) * Double(d.w[(co * 9 + tap) * cin + ci])
+        s += p
+        a += abs(p)
       }
+      value[src * cin + ci] += s
+      magnitude[src * cin + ci] += a
     }
   }
   return Reference(value: value, scale: magnitude.max() ?? 0)
@@ -147,28 +136,14 @@ private func referenceBackwardData(_ c: WinogradCase, _ d: WinogradData) -> Refe
 private func referenceBackwardWeight(_ c: WinogradCase, _ d: WinogradData) -> Reference {
   let cin = c.inChannels, cout = c.outChannels
   var value = [Double](repeating: 0, count: c.wCount)
-  var magnitude = [Double](repeating: 0, count: c.wCount)
-  d.dy.withUnsafeBufferPointer { dy in
-    d.x.withUnsafeBufferPointer { x in
-      for b in 0..<c.batch {
-        for oy in 0..<c.outHeight {
-          for ox in 0..<c.outWidth {
-            let m = (b * c.outHeight + oy) * c.outWidth + ox
-            for ki in 0..<3 {
-              for kj in 0..<3 {
-                guard let src = c.source(b, oy, ox, ki, kj) else { continue }
-                for co in 0..<cout {
-                  let g = Double(dy[m * cout + co]), wo = (co * 9 + ki * 3 + kj) * cin
-                  for ci in 0..<cin {
-                    let p = g * Double(x[src * cin + ci])
-                    value[wo + ci] += p
-                    magnitude[wo + ci] += abs(p)
-                  }
-                }
-              }
-            }
-          }
-        }
+  var magnitude = value
+  forEachTap(c) { m, tap, src in
+    for co in 0..<cout {
+      let g = Double(d.dy[m * cout + co]), wo = (co * 9 + tap) * cin
+      for ci in 0..<cin {
+        let p = g * Double(d.x[src * cin + ci])
+        value[wo + ci] += p
+        magnitude[wo + ci] += abs(p)
       }
     }
   }
@@ -338,15 +313,19 @@ struct WinogradTests {
     expectSameBits(two.2, one.2, "dw")
   }
 
-  /// Filters wide enough that their transformed weights exceed the budget,
-  /// so output channels go in chunks (448 + 64), with 128 tiles for three
-  /// bands. The reference is im2col in fp32, whose error is ten times
-  /// smaller than the tolerance; the scale is the typical sum |product|,
-  /// 9 x 512 products of two uniform [-1, 1) values, each 1/4 on average.
-  /// (The weight gradient's own bands and chunks are in the next test.)
-  @Test("Bands of tiles and chunks of channels give the whole convolution")
-  func bandsAndChunks() {
-    let c = WinogradCase(2, 32, 32, 512, 512, seed: 300)
+  /// Bands and chunks are invisible. 512 -> 512 channels: the filters'
+  /// transform exceeds the budget, so output channels go in chunks
+  /// (448 + 64), over 128 tiles in three bands. 64 -> 64 channels over
+  /// 4 x 16 x 16 tiles: more than one band holds (about 170), so the
+  /// filters are transformed and packed once and every band shares them.
+  /// The reference is im2col in fp32, whose error is ten times smaller than
+  /// the tolerance; the scale is the typical sum |product|, 9 x Cin
+  /// products of two uniform [-1, 1) values, each 1/4 on average. (The
+  /// weight gradient's own bands and chunks are in the next test.)
+  @Test(
+    "Bands of tiles, chunks of channels and filters packed once give the whole convolution",
+    arguments: [WinogradCase(2, 32, 32, 512, 512, seed: 300), WinogradCase(4, 64, 64, 64, 64, seed: 302)])
+  fileprivate func bandsAndChunks(_ c: WinogradCase) {
     let d = WinogradData(c)
     var shape = c.shape
     var y = [Float](repeating: 0, count: c.yCount), dx = [Float](repeating: 0, count: c.xCount)
@@ -354,27 +333,7 @@ struct WinogradTests {
       bk_conv2d_forward(BK_FP32, &shape, d.x, d.w, nil, &y)
       bk_conv2d_backward_data(BK_FP32, &shape, d.dy, d.w, &dx, 0)
     }
-    let scale = 9.0 * 512 / 4
-    expectClose(forward(c, d, bias: false), Reference(value: y.map(Double.init), scale: scale), "y")
-    expectClose(
-      backwardData(c, d, onto: dx, accumulate: false),
-      Reference(value: dx.map(Double.init), scale: scale), "dx")
-  }
-
-  /// 64 -> 64 channels over 4 x 16 x 16 tiles: more tiles than one band
-  /// holds (about 170), so the filters are transformed and packed once and
-  /// every band shares them. The reference and scale are as above.
-  @Test("Bands sharing filters packed once give the whole convolution")
-  func bandsSharePackedFilters() {
-    let c = WinogradCase(4, 64, 64, 64, 64, seed: 302)
-    let d = WinogradData(c)
-    var shape = c.shape
-    var y = [Float](repeating: 0, count: c.yCount), dx = [Float](repeating: 0, count: c.xCount)
-    withConvolutionAlgorithm(.im2col) {
-      bk_conv2d_forward(BK_FP32, &shape, d.x, d.w, nil, &y)
-      bk_conv2d_backward_data(BK_FP32, &shape, d.dy, d.w, &dx, 0)
-    }
-    let scale = 9.0 * 64 / 4
+    let scale = 9.0 * Double(c.inChannels) / 4
     expectClose(forward(c, d, bias: false), Reference(value: y.map(Double.init), scale: scale), "y")
     expectClose(
       backwardData(c, d, onto: dx, accumulate: false),
