@@ -59,7 +59,7 @@ public struct TrainingRecipe: Codable, Equatable, Sendable {
     let model = BigGANConfiguration(
       resolution: 32, generatorChannels: 16, discriminatorChannels: 16, dimZ: 64, sharedDim: 32,
       classes: 10, generatorAttention: [], discriminatorAttention: [])
-    return Preset(model: model, recipe: r, summary: "32 px, ch 16, batch 32, built-in shapes, 1500 steps, ~22 min on 2 cores")
+    return Preset(model: model, recipe: r, summary: "32 px, ch 16, batch 32, built-in shapes, 1500 steps, ~11 min on 2 cores")
   }
 
   /// BigGAN-PyTorch's CIFAR recipe (`launch_cifar_ema.sh`): batch 50,
