@@ -46,8 +46,8 @@ static inline float load_b(const bk_gemm_args *g, int p, int j)
  * memory, so any fixed layout serves them, and this one turns packing a
  * row-major A (the im2col matrix of a convolution) into plain copies. A
  * transposed A (the weight gradient's dy^T) would need a transpose into
- * that layout; paths that have k-major micro-kernels (kr->ukr_kmajor) pack
- * it k-major instead, MR values per k step, again by plain copies. In
+ * that layout, so it packs k-major instead, MR values per k step, again by
+ * plain copies, for micro-kernels that read that layout (kr->ukr_kmajor). In
  * BK_BF16 A holds bf16-rounded values in fp32 containers: broadcasting bf16
  * bits would cost a load, a shift and a shuffle per value.
  *
@@ -57,8 +57,8 @@ static inline float load_b(const bk_gemm_args *g, int p, int j)
  */
 #define PACK_RUN 256
 
-/* Rows [i0, i0+rows) x K [p0, p0+kc) of op(A); rows up to the next multiple
- * of MR are zero. */
+/* Rows [i0, i0+rows) x K [p0, p0+kc) of op(A), row-major panels (k-major for
+ * a transposed A); rows up to the next multiple of MR are zero. */
 static void pack_a(const bk_kernels *kr, const bk_gemm_args *g, int i0,
                    int rows, int p0, int kc, float *dst)
 {
@@ -69,27 +69,11 @@ static void pack_a(const bk_kernels *kr, const bk_gemm_args *g, int i0,
     }
     int padded = round_up(rows, kr->mr);
     for (int x = rows; x < padded; x++) memset(dst + (size_t)x * BK_KC, 0, sizeof(float) * kc);
-    if (!g->transa) {
-        for (int x = 0; x < rows; x++) {
-            const float *s = g->a + (size_t)(i0 + x) * g->lda + p0;
-            float *d = dst + (size_t)x * BK_KC;
-            if (bf16) kr->round_bf16(s, d, (size_t)kc);
-            else bk__copy_floats(d, s, (size_t)kc);
-        }
-        return;
-    }
-    float run[PACK_RUN];
-    for (int p = 0; p < kc; p++) {
-        const float *s = g->a + (size_t)(p0 + p) * g->lda + i0;
-        for (int c0 = 0; c0 < rows; c0 += PACK_RUN) {
-            int n = min_int(PACK_RUN, rows - c0);
-            const float *from = s + c0;
-            if (bf16) {
-                kr->round_bf16(from, run, (size_t)n);
-                from = run;
-            }
-            for (int x = 0; x < n; x++) dst[(size_t)(c0 + x) * BK_KC + p] = from[x];
-        }
+    for (int x = 0; x < rows; x++) {
+        const float *s = g->a + (size_t)(i0 + x) * g->lda + p0;
+        float *d = dst + (size_t)x * BK_KC;
+        if (bf16) kr->round_bf16(s, d, (size_t)kc);
+        else bk__copy_floats(d, s, (size_t)kc);
     }
 }
 
@@ -158,7 +142,7 @@ static void macro_kernel(const bk_kernels *kr, const bk_gemm_args *g,
                          int jt1, int kc, float beta)
 {
     size_t es = g->prec == BK_BF16 ? 2 : 4; /* B panel element size */
-    bk_ukr ukr = g->transa && kr->pack_kmajor ? kr->ukr_kmajor[g->prec] : kr->ukr[g->prec];
+    bk_ukr ukr = g->transa ? kr->ukr_kmajor[g->prec] : kr->ukr[g->prec];
     int mr = kr->mr, nr = kr->nr;
     for (int jt = jt0; jt < jt1; jt++) {
         int jr = jt * nr, nj = min_int(nr, cols - jr);

@@ -38,21 +38,25 @@ static inline __m256 widen8(const uint16_t *p)
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
 }
 
-/* Both precisions share the k loop; only the B row's load differs (bf16 bits
- * widen exactly to fp32). The branch is loop-invariant and inlined away. */
+/* Both precisions and both A layouts share the k loop; only the B row's
+ * load (bf16 bits widen exactly to fp32) and A's strides differ (row-major:
+ * rows BK_KC apart, one float a step; k-major: MR floats a step). The
+ * branches are loop-invariant and inlined away. */
 BK_TARGET_AVX2
-static inline void ukr(int k, const float *a, const void *bp, int bf16, float *c,
-                       long ldc, int m, int n, float alpha, float beta)
+static inline __attribute__((always_inline)) void
+ukr(int k, const float *a, const void *bp, int bf16, int kmajor, float *c,
+    long ldc, int m, int n, float alpha, float beta)
 {
     const float *bf = bp;
     const uint16_t *bh = bp;
+    const int row = kmajor ? 1 : BK_KC, step = kmajor ? MR : 1;
     __m256 acc[MR][2];
     for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
-    for (int p = 0; p < k; p++, a++, bf += NR, bh += NR) {
+    for (int p = 0; p < k; p++, a += step, bf += NR, bh += NR) {
         __m256 b0 = bf16 ? widen8(bh) : _mm256_load_ps(bf);
         __m256 b1 = bf16 ? widen8(bh + 8) : _mm256_load_ps(bf + 8);
         for (int i = 0; i < MR; i++) {
-            __m256 ai = _mm256_broadcast_ss(a + i * BK_KC);
+            __m256 ai = _mm256_broadcast_ss(a + i * row);
             acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
             acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
         }
@@ -60,19 +64,18 @@ static inline void ukr(int k, const float *a, const void *bp, int bf16, float *c
     store_tile(acc, c, ldc, m, n, alpha, beta);
 }
 
-BK_TARGET_AVX2
-static void ukr_f32(int k, const void *a, const void *b, float *c, long ldc,
-                    int m, int n, float alpha, float beta)
-{
-    ukr(k, a, b, 0, c, ldc, m, n, alpha, beta);
-}
+#define MICRO_KERNEL(name, BF16, KMAJOR)                                      \
+    BK_TARGET_AVX2                                                            \
+    static void name(int k, const void *a, const void *b, float *c,          \
+                     long ldc, int m, int n, float alpha, float beta)         \
+    {                                                                         \
+        ukr(k, a, b, BF16, KMAJOR, c, ldc, m, n, alpha, beta);                \
+    }
 
-BK_TARGET_AVX2
-static void ukr_bf16(int k, const void *a, const void *b, float *c, long ldc,
-                     int m, int n, float alpha, float beta)
-{
-    ukr(k, a, b, 1, c, ldc, m, n, alpha, beta);
-}
+MICRO_KERNEL(ukr_f32, 0, 0)
+MICRO_KERNEL(ukr_bf16, 1, 0)
+MICRO_KERNEL(ukr_f32_kmajor, 0, 1)
+MICRO_KERNEL(ukr_bf16_kmajor, 1, 1)
 
 BK_TARGET_AVX2
 static void fma_probe(long iterations, float *sink)
@@ -117,6 +120,26 @@ static void bf16_from_f32(const float *x, uint16_t *y, size_t n)
     for (; i < n; i++) y[i] = bk__bf16(x[i]);
 }
 
+/* k-major A micro-panels (see gemm.c) from rows stored as columns: each k
+ * step's MR values are one masked load and store, the missing rows of the
+ * last panel zero. */
+BK_TARGET_AVX2
+static void pack_kmajor(const float *src, int ld, int rows, int kc, int bf16, float *dst)
+{
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i panel_rows = _mm256_cmpgt_epi32(_mm256_set1_epi32(MR), lane);
+    for (int x0 = 0; x0 < rows; x0 += MR) {
+        int have = rows - x0 < MR ? rows - x0 : MR;
+        __m256i valid = _mm256_cmpgt_epi32(_mm256_set1_epi32(have), lane);
+        float *panel = dst + (size_t)x0 * BK_KC;
+        for (int p = 0; p < kc; p++) {
+            __m256 v = _mm256_maskload_ps(src + (size_t)p * ld + x0, valid);
+            if (bf16) v = _mm256_castsi256_ps(round8(v));
+            _mm256_maskstore_ps(panel + (size_t)p * MR, panel_rows, v);
+        }
+    }
+}
+
 BK_TARGET_AVX2
 static void round_bf16(const float *x, float *y, size_t n)
 {
@@ -130,8 +153,10 @@ const bk_kernels bk__kernels_avx2 = {
     .isa = BK_ISA_AVX2,
     .mr = MR, .nr = NR, .mc = 168, .nc = 3072, .lanes = 8,
     .ukr = {ukr_f32, ukr_bf16},
+    .ukr_kmajor = {ukr_f32_kmajor, ukr_bf16_kmajor},
     .fma_probe = fma_probe,
     .bf16_from_f32 = bf16_from_f32,
     .round_bf16 = round_bf16,
+    .pack_kmajor = pack_kmajor,
 };
 #endif

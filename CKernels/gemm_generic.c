@@ -10,32 +10,51 @@
 
 static inline float bf16_value(uint16_t h) { return bk__float((uint32_t)h << 16); }
 
-/* Both precisions share the loop; bf16 B values widen exactly to fp32. */
-static inline void ukr(int k, const float *a, const void *bp, int bf16, float *c,
-                       long ldc, int m, int n, float alpha, float beta)
+/* Both precisions and both A layouts share the loop: bf16 B values widen
+ * exactly to fp32; A rows are BK_KC apart (row-major) or a step's MR values
+ * adjacent (k-major). */
+static inline void ukr(int k, const float *a, const void *bp, int bf16, int kmajor,
+                       float *c, long ldc, int m, int n, float alpha, float beta)
 {
     const float *bf = bp;
     const uint16_t *bh = bp;
+    const int row = kmajor ? 1 : BK_KC, step = kmajor ? MR : 1;
     float acc[MR][NR] = {{0}};
-    for (int p = 0; p < k; p++, a++, bf += NR, bh += NR)
+    for (int p = 0; p < k; p++, a += step, bf += NR, bh += NR)
         for (int i = 0; i < MR; i++)
             for (int j = 0; j < NR; j++) {
                 float b = bf16 ? bf16_value(bh[j]) : bf[j];
-                acc[i][j] = fmaf(a[i * BK_KC], b, acc[i][j]);
+                acc[i][j] = fmaf(a[i * row], b, acc[i][j]);
             }
     bk__merge_tile(&acc[0][0], NR, c, ldc, m, n, alpha, beta);
 }
 
-static void ukr_f32(int k, const void *a, const void *b, float *c, long ldc,
-                    int m, int n, float alpha, float beta)
-{
-    ukr(k, a, b, 0, c, ldc, m, n, alpha, beta);
-}
+#define MICRO_KERNEL(name, BF16, KMAJOR)                                      \
+    static void name(int k, const void *a, const void *b, float *c,          \
+                     long ldc, int m, int n, float alpha, float beta)         \
+    {                                                                         \
+        ukr(k, a, b, BF16, KMAJOR, c, ldc, m, n, alpha, beta);                \
+    }
 
-static void ukr_bf16(int k, const void *a, const void *b, float *c, long ldc,
-                     int m, int n, float alpha, float beta)
+MICRO_KERNEL(ukr_f32, 0, 0)
+MICRO_KERNEL(ukr_bf16, 1, 0)
+MICRO_KERNEL(ukr_f32_kmajor, 0, 1)
+MICRO_KERNEL(ukr_bf16_kmajor, 1, 1)
+
+/* k-major A micro-panels (see gemm.c) from rows stored as columns, the
+ * missing rows of the last panel zero. */
+static void pack_kmajor(const float *src, int ld, int rows, int kc, int bf16, float *dst)
 {
-    ukr(k, a, b, 1, c, ldc, m, n, alpha, beta);
+    for (int x0 = 0; x0 < rows; x0 += MR) {
+        int have = rows - x0 < MR ? rows - x0 : MR;
+        float *panel = dst + (size_t)x0 * BK_KC;
+        for (int p = 0; p < kc; p++) {
+            const float *s = src + (size_t)p * ld + x0;
+            float *d = panel + (size_t)p * MR;
+            for (int x = 0; x < MR; x++)
+                d[x] = x >= have ? 0.0f : bf16 ? bk__bf16_round(s[x]) : s[x];
+        }
+    }
 }
 
 static void fma_probe(long iterations, float *sink)
@@ -61,7 +80,9 @@ const bk_kernels bk__kernels_generic = {
     .isa = BK_ISA_SCALAR,
     .mr = MR, .nr = NR, .mc = 256, .nc = 2048, .lanes = 1,
     .ukr = {ukr_f32, ukr_bf16},
+    .ukr_kmajor = {ukr_f32_kmajor, ukr_bf16_kmajor},
     .fma_probe = fma_probe,
     .bf16_from_f32 = bf16_from_f32,
     .round_bf16 = round_bf16,
+    .pack_kmajor = pack_kmajor,
 };

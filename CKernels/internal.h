@@ -74,9 +74,10 @@ static inline void bk__copy_floats(float *restrict d, const float *restrict s, s
 
 /*
  * A micro-kernel computes one MR x NR tile of C from packed panels: the A
- * panel holds MR rows of floats, BK_KC apart (bf16-rounded values in
- * BK_BF16), the B panel NR values per k step (float in BK_FP32, bf16 bits in
- * BK_BF16). It writes only the top-left m x n of
+ * panel holds MR rows of floats, BK_KC apart (or, for ukr_kmajor, MR values
+ * per k step; bf16-rounded values in BK_BF16), the B panel NR values per k
+ * step (float in BK_FP32, bf16 bits in BK_BF16). It writes only the top-left
+ * m x n of
  * the tile (m <= MR, n <= NR), each element as
  *   c = fmaf(alpha, acc, beta == 0 ? 0 : beta * c).
  */
@@ -118,8 +119,7 @@ typedef struct {
      * floats from dst + x0 * BK_KC, value (x, p) at + p * MR + x - x0),
      * and the packer that writes them from values (x, p) at src + p * ld +
      * x, x < rows (rounded up to whole panels with zeros), p < kc,
-     * bf16-rounded floats when bf16: plain copies instead of a transpose.
-     * NULL: a transposed A is transposed into the row-major panels. */
+     * bf16-rounded floats when bf16: plain copies instead of a transpose. */
     bk_ukr ukr_kmajor[2];
     void (*pack_kmajor)(const float *src, int ld, int rows, int kc, int bf16, float *dst);
     void (*round_bf16)(const float *x, float *y, size_t n);
