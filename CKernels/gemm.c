@@ -63,7 +63,7 @@ static void pack_a(const bk_kernels *kr, const bk_gemm_args *g, int i0,
                    int rows, int p0, int kc, float *dst)
 {
     int bf16 = g->prec == BK_BF16;
-    if (g->transa && kr->pack_kmajor) {
+    if (g->transa) {
         kr->pack_kmajor(g->a + (size_t)p0 * g->lda + i0, g->lda, rows, kc, bf16, dst);
         return;
     }
