@@ -64,18 +64,7 @@ ukr(int k, const float *a, const void *bp, int bf16, int kmajor, float *c,
     store_tile(acc, c, ldc, m, n, alpha, beta);
 }
 
-#define MICRO_KERNEL(name, BF16, KMAJOR)                                      \
-    BK_TARGET_AVX2                                                            \
-    static void name(int k, const void *a, const void *b, float *c,          \
-                     long ldc, int m, int n, float alpha, float beta)         \
-    {                                                                         \
-        ukr(k, a, b, BF16, KMAJOR, c, ldc, m, n, alpha, beta);                \
-    }
-
-MICRO_KERNEL(ukr_f32, 0, 0)
-MICRO_KERNEL(ukr_bf16, 1, 0)
-MICRO_KERNEL(ukr_f32_kmajor, 0, 1)
-MICRO_KERNEL(ukr_bf16_kmajor, 1, 1)
+BK_MICRO_KERNELS(BK_TARGET_AVX2, ukr)
 
 BK_TARGET_AVX2
 static void fma_probe(long iterations, float *sink)

@@ -29,17 +29,7 @@ static inline void ukr(int k, const float *a, const void *bp, int bf16, int kmaj
     bk__merge_tile(&acc[0][0], NR, c, ldc, m, n, alpha, beta);
 }
 
-#define MICRO_KERNEL(name, BF16, KMAJOR)                                      \
-    static void name(int k, const void *a, const void *b, float *c,          \
-                     long ldc, int m, int n, float alpha, float beta)         \
-    {                                                                         \
-        ukr(k, a, b, BF16, KMAJOR, c, ldc, m, n, alpha, beta);                \
-    }
-
-MICRO_KERNEL(ukr_f32, 0, 0)
-MICRO_KERNEL(ukr_bf16, 1, 0)
-MICRO_KERNEL(ukr_f32_kmajor, 0, 1)
-MICRO_KERNEL(ukr_bf16_kmajor, 1, 1)
+BK_MICRO_KERNELS(, ukr)
 
 /* k-major A micro-panels (see gemm.c) from rows stored as columns, the
  * missing rows of the last panel zero. */

@@ -101,6 +101,23 @@ static inline void bk__merge_tile(const float *acc, int ld, float *c,
         }
 }
 
+/* The four micro-kernels of a path written in C (two B precisions x two A
+ * layouts: ukr_f32, ukr_bf16, ukr_f32_kmajor, ukr_bf16_kmajor), each
+ * `impl(k, a, b, bf16, kmajor, c, ldc, m, n, alpha, beta)` with its flags
+ * fixed so that the inlined loop specialises; TARGET is the path's target
+ * attribute (or nothing). */
+#define BK_MICRO_KERNEL(TARGET, impl, name, BF16, KMAJOR)                     \
+    TARGET static void name(int k, const void *a, const void *b, float *c,   \
+                            long ldc, int m, int n, float alpha, float beta) \
+    {                                                                         \
+        impl(k, a, b, BF16, KMAJOR, c, ldc, m, n, alpha, beta);               \
+    }
+#define BK_MICRO_KERNELS(TARGET, impl)                                        \
+    BK_MICRO_KERNEL(TARGET, impl, ukr_f32, 0, 0)                              \
+    BK_MICRO_KERNEL(TARGET, impl, ukr_bf16, 1, 0)                             \
+    BK_MICRO_KERNEL(TARGET, impl, ukr_f32_kmajor, 0, 1)                       \
+    BK_MICRO_KERNEL(TARGET, impl, ukr_bf16_kmajor, 1, 1)
+
 typedef struct {
     bk_isa isa;
     int mr, nr;      /* register tile */
