@@ -559,6 +559,15 @@ static void transform_outputs(const transforms *tf, const job *jb, int t0,
         }
 }
 
+/* Output channels per chunk: all of them, unless their transformed filters
+ * (or filter gradients) exceed U_BYTES. */
+static int channel_chunk(const job *jb)
+{
+    size_t per_col = (size_t)POINTS * jb->k * sizeof(float);
+    if ((size_t)jb->n * per_col <= U_BYTES) return jb->n;
+    return min_int(jb->n, max_int(MIN_CHUNK, (int)(U_BYTES / per_col) / 32 * 32));
+}
+
 /* Bytes of one point's U of all output channels packed as the GEMM's B,
  * rounded to a cache line. */
 static size_t packed_point_bytes(const job *jb)
@@ -618,9 +627,7 @@ static int run(const job *jb)
     size_t point_bytes = packed_point_bytes(jb);
     const char *packed_u = planned_u(tf, jb, point_bytes);
     size_t per_col = (size_t)POINTS * jb->k * sizeof(float);
-    int chunk = jb->n;
-    if (!packed_u && (size_t)chunk * per_col > U_BYTES)
-        chunk = min_int(jb->n, max_int(MIN_CHUNK, (int)(U_BYTES / per_col) / 32 * 32));
+    int chunk = packed_u ? jb->n : channel_chunk(jb);
     size_t per_tile = (size_t)POINTS * (jb->k + chunk) * sizeof(float);
     int band = min_int(jb->tiles, max_int(MIN_TILES, (int)(BAND_BYTES / per_tile)));
     float *u = packed_u ? NULL : bk__workspace(BK_WS_WINOGRAD, (size_t)chunk * per_col);
@@ -638,7 +645,8 @@ static int run(const job *jb)
         transform_inputs(tf, jb, t0, tiles, v);
         for (int n0 = 0; n0 < jb->n; n0 += chunk) {
             int cols = min_int(chunk, jb->n - n0);
-            if (!packed_u && (t0 == 0 || chunk < jb->n)) transform_weights(tf, jb, n0, cols, u);
+            /* Unpacked U means one band, or chunks that take turns in u. */
+            if (!packed_u) transform_weights(tf, jb, n0, cols, u);
             multiply(jb, tiles, cols, v, u, packed_u, point_bytes, m);
             transform_outputs(tf, jb, t0, tiles, n0, cols, m);
         }
@@ -731,9 +739,7 @@ static int run_weight_grad(const job *jb, float *dw, float *dbias)
 {
     const transforms *tf = transforms_active();
     size_t per_col = (size_t)POINTS * jb->k * sizeof(float);
-    int chunk = jb->n;
-    if ((size_t)chunk * per_col > U_BYTES)
-        chunk = min_int(jb->n, max_int(MIN_CHUNK, (int)(U_BYTES / per_col) / 32 * 32));
+    int chunk = channel_chunk(jb);
     size_t per_tile = (size_t)POINTS * (jb->k + chunk) * sizeof(float);
     int band = (int)(WEIGHT_BAND_BYTES / per_tile) / BK_KC * BK_KC;
     band = min_int(jb->tiles, max_int(BK_KC, band));
@@ -798,14 +804,31 @@ static int winograd_faster(int in_c, int tiles, int planned)
     return in_c >= 16 && tiles >= (planned ? PLANNED_MIN_TILES : 24);
 }
 
+/* Whether Winograd may run this convolution at all (see bk_conv_algorithm). */
+static int supported(bk_precision prec, const bk_conv_shape *s)
+{
+    return algorithm != BK_CONV_IM2COL && prec == BK_FP32 && s->kernel_h == 3 &&
+           s->kernel_w == 3 && s->stride == 1 && s->pad == 1;
+}
+
+/* The job's tile grid over its h x w images; 0, or -1 when the tile count
+ * overflows an int or (under BK_CONV_AUTO) im2col is the faster choice. */
+static int tile_grid(job *jb, int in_c)
+{
+    jb->th = (jb->h + TILE - 1) / TILE;
+    jb->tw = (jb->w + TILE - 1) / TILE;
+    if ((int64_t)jb->th * jb->tw * jb->batch > INT32_MAX) return -1;
+    jb->tiles = jb->th * jb->tw * jb->batch;
+    if (algorithm == BK_CONV_AUTO && !winograd_faster(in_c, jb->tiles, jb->plan != NULL))
+        return -1;
+    return 0;
+}
+
 int bk__conv_winograd(bk_precision prec, const bk_conv_shape *s, int backward,
                       const float *src, const float *w, const float *bias,
                       float *dst, int accumulate, bk_weight_plan *plan)
 {
-    int a = algorithm;
-    if (a == BK_CONV_IM2COL || prec != BK_FP32 || s->kernel_h != 3 ||
-        s->kernel_w != 3 || s->stride != 1 || s->pad != 1)
-        return -1;
+    if (!supported(prec, s)) return -1;
     job jb = {
         .src = src, .batch = s->batch,
         .h = s->in_h << s->upsample, .w = s->in_w << s->upsample,
@@ -826,34 +849,19 @@ int bk__conv_winograd(bk_precision prec, const bk_conv_shape *s, int backward,
         jb.up = s->upsample;
         jb.bias = bias;
     }
-    jb.th = (jb.h + TILE - 1) / TILE;
-    jb.tw = (jb.w + TILE - 1) / TILE;
-    if ((int64_t)jb.th * jb.tw * jb.batch > INT32_MAX) return -1;
-    jb.tiles = jb.th * jb.tw * jb.batch;
-    if (a == BK_CONV_AUTO && !winograd_faster(s->in_c, jb.tiles, jb.plan != NULL))
-        return -1;
-    return run(&jb);
+    return tile_grid(&jb, s->in_c) ? -1 : run(&jb);
 }
 
 int bk__conv_winograd_weight(bk_precision prec, const bk_conv_shape *s,
                              const float *x, const float *dy, float *dw,
                              float *dbias, int accumulate)
 {
-    int a = algorithm;
-    if (a == BK_CONV_IM2COL || prec != BK_FP32 || s->kernel_h != 3 ||
-        s->kernel_w != 3 || s->stride != 1 || s->pad != 1)
-        return -1;
+    if (!supported(prec, s)) return -1;
     job jb = {
         .src = x, .batch = s->batch, .src_h = s->in_h, .src_w = s->in_w,
         .k = s->in_c, .up = s->upsample,
         .h = s->in_h << s->upsample, .w = s->in_w << s->upsample,
         .n = s->out_c, .dy = dy, .accumulate = accumulate,
     };
-    jb.th = (jb.h + TILE - 1) / TILE;
-    jb.tw = (jb.w + TILE - 1) / TILE;
-    if ((int64_t)jb.th * jb.tw * jb.batch > INT32_MAX) return -1;
-    jb.tiles = jb.th * jb.tw * jb.batch;
-    if (a == BK_CONV_AUTO && !winograd_faster(s->in_c, jb.tiles, 0))
-        return -1;
-    return run_weight_grad(&jb, dw, dbias);
+    return tile_grid(&jb, s->in_c) ? -1 : run_weight_grad(&jb, dw, dbias);
 }
