@@ -68,7 +68,13 @@ let package = Package(
     .target(
       name: "CImageIO", path: "Sources/CImageIO",
       linkerSettings: [.linkedLibrary("jpeg")]),
-    .target(name: "BigGAN", dependencies: ["BGKernels", "CPNG", "CImageIO"]),
+    .systemLibrary(
+      name: "CZip", path: "Sources/CZip", pkgConfig: "libzip",
+      providers: [.apt(["libzip-dev"])]),
+    .systemLibrary(
+      name: "CLAPACK", path: "Sources/CLAPACK",
+      providers: [.apt(["libopenblas-dev"])]),
+    .target(name: "BigGAN", dependencies: ["BGKernels", "CPNG", "CImageIO", "CZip", "CLAPACK"]),
     .executableTarget(
       name: "bgkernels",
       dependencies: [
