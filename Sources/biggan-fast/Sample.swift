@@ -25,10 +25,7 @@ struct Sample: ParsableCommand {
 
   enum Output: String, ExpressibleByArgument, CaseIterable { case png, npy }
 
-  @Option(name: .customLong("run"), help: "Run name: samples its newest checkpoint.") var runName: String?
-  @Option(help: "Folder that holds run folders.") var runs: String = "runs"
-  @Option(help: "A checkpoint folder, or a G / G_ema safetensors file written by biggan-fast.") var checkpoint: String?
-  @Flag(help: "Use the raw generator weights instead of their moving average.") var raw = false
+  @OptionGroup var source: GeneratorSource
   @Option(help: "Classes: comma-separated indices or ImageNet names (1000-class models), or 'all'.") var classes: String = "all"
   @Option(help: "Samples per class.") var count: Int = 8
   @Option(help: "Truncation t in (0, 1].") var truncation: Double = 1
@@ -61,7 +58,7 @@ struct Sample: ParsableCommand {
     guard batch >= 1 else { throw ValidationError("--batch must be at least 1, got \(batch)") }
     if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
     if let standingStats, standingStats < 1 { throw ValidationError("--standing-stats must be at least 1, got \(standingStats)") }
-    guard (runName == nil) != (checkpoint == nil) else {
+    guard (source.runName == nil) != (source.checkpoint == nil) else {
       throw ValidationError("pass exactly one of --run and --checkpoint")
     }
     if (z == nil) != (y == nil) { throw ValidationError("--z and --y go together") }
@@ -88,36 +85,12 @@ struct Sample: ParsableCommand {
     return values
   }
 
-  /// The weights file and the model it belongs to.
-  func source() throws -> (SafeTensorsFile, BigGANConfiguration) {
-    let name = raw ? "G.safetensors" : "G_ema.safetensors"
-    var path: String
-    if let runName {
-      let folder = ((runs as NSString).appendingPathComponent(runName) as NSString).appendingPathComponent("checkpoint")
-      guard let latest = Checkpoint.all(in: folder).last else {
-        throw ValidationError("no checkpoint in \((runs as NSString).appendingPathComponent(runName)); train first or pass --checkpoint")
-      }
-      path = "\(latest)/\(name)"
-    } else {
-      path = checkpoint!
-      var isFolder: ObjCBool = false
-      guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
-        throw ValidationError("--checkpoint \(path): no such file or folder")
-      }
-      if isFolder.boolValue { path = "\(path)/\(name)" }
-    }
-    let file = try SafeTensorsFile(contentsOf: path)
-    return (file, try Checkpoint.configuration(of: file))
-  }
-
   func run() throws {
     Machine.keepLargeAllocations()
     if let threads { Machine.threads = threads }
-    let (file, model) = try source()
     let sweepTruncations = try sweepValues()
-    let g = try Generator(model, seed: 0, initialization: .zeros)
-    try StateDict.load(g, from: file)
-    g.precision = precision
+    let g = try source.generator(precision: precision).generator
+    let model = g.configuration
     g.statisticsBlend = StatisticsBlend(rawValue: statisticsBlend)!
     let truncation = Truncation(rawValue: truncationMode)!
 
@@ -258,8 +231,7 @@ struct Sample: ParsableCommand {
     let n = latents.count / dim
     g.truncation = truncation
     var images = Tensor(shape: [n, r, r, 3])
-    let started = ContinuousClock.now
-    let terminal = isatty(STDERR_FILENO) != 0
+    let progress = ProgressLine(total: n, unit: "images")
     for start in stride(from: 0, to: n, by: batch) {
       let m = min(batch, n - start)
       let zb = try Tensor(shape: [m, dim], storage: Array(latents[start * dim..<(start + m) * dim]))
@@ -272,14 +244,9 @@ struct Sample: ParsableCommand {
         out = try g.forward(z: zb, classVectors: yb, mode: .inference)
       }
       images.storage.replaceSubrange(start * r * r * 3..<(start + m) * r * r * 3, with: out.storage)
-      if terminal {
-        let t = ContinuousClock.now - started
-        let s = Double(t.components.seconds) + Double(t.components.attoseconds) * 1e-18
-        let rate = Double(start + m) / s
-        FileHandle.standardError.write(Data(String(format: "\r%d/%d images  %.2f img/s  ETA %.0f s ", start + m, n, rate, Double(n - start - m) / rate).utf8))
-      }
+      progress.update(start + m)
     }
-    if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
+    progress.finish()
     return images
   }
 

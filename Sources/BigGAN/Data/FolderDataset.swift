@@ -81,16 +81,20 @@ public struct CIFAR10Dataset: ImageDataset {
   let records: [UInt8]
   public var count: Int { records.count / 3073 }
 
-  /// Reads every `data_batch_*.bin` in `folder`.
+  /// Reads every `data_batch_*.bin` in `folder` (the training set).
   public init(folder: String) throws {
     let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [])
       .filter { $0.hasPrefix("data_batch_") && $0.hasSuffix(".bin") }.sorted()
     guard !names.isEmpty else {
       throw DatasetError(description: "\(folder): no data_batch_*.bin files; expected the CIFAR-10 binary version")
     }
+    try self.init(files: names.map { "\(folder)/\($0)" })
+  }
+
+  /// Reads the given binary files (e.g. `test_batch.bin`), in order.
+  public init(files: [String]) throws {
     var records: [UInt8] = []
-    for name in names {
-      let path = "\(folder)/\(name)"
+    for path in files {
       guard let data = FileManager.default.contents(atPath: path) else {
         throw DatasetError(description: "\(path): unreadable")
       }

@@ -1,13 +1,13 @@
 import Foundation
 
-/// A C-ordered NumPy array as `.npy` and `.npz` files hold it: float32
-/// values stay float32, float64 stay float64, integers are widened to
-/// float64 (exactly, up to 2^53).
+/// A C-ordered NumPy array as `.npy` and `.npz` files hold it: float32,
+/// float64 and int64 values keep their type, int32 is widened to int64.
 public struct NumPyArray: Equatable, Sendable {
   /// The element values, in the file's precision.
   public enum Values: Equatable, Sendable {
     case float32([Float])
     case float64([Double])
+    case int64([Int64])
   }
 
   /// The extents, outermost first (`[]` for a scalar).
@@ -25,12 +25,15 @@ public struct NumPyArray: Equatable, Sendable {
   public init(shape: [Int], floats: [Float]) { self.init(shape: shape, values: .float32(floats)) }
   /// A float64 array.
   public init(shape: [Int], doubles: [Double]) { self.init(shape: shape, values: .float64(doubles)) }
+  /// An int64 array.
+  public init(shape: [Int], integers: [Int64]) { self.init(shape: shape, values: .int64(integers)) }
 
   /// The number of elements.
   public var count: Int {
     switch values {
     case .float32(let v): return v.count
     case .float64(let v): return v.count
+    case .int64(let v): return v.count
     }
   }
 
@@ -39,6 +42,7 @@ public struct NumPyArray: Equatable, Sendable {
     switch values {
     case .float32(let v): return v.map(Double.init)
     case .float64(let v): return v
+    case .int64(let v): return v.map(Double.init)
     }
   }
 
@@ -47,6 +51,7 @@ public struct NumPyArray: Equatable, Sendable {
     switch values {
     case .float32(let v): return v
     case .float64(let v): return v.map(Float.init)
+    case .int64(let v): return v.map(Float.init)
     }
   }
 }
@@ -93,6 +98,7 @@ public enum NPY {
     switch array.values {
     case .float32: descr = "<f4"
     case .float64: descr = "<f8"
+    case .int64: descr = "<i8"
     }
     var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': (\(dims)), }"
     let unpadded = 10 + header.utf8.count + 1
@@ -104,6 +110,7 @@ public enum NPY {
     switch array.values {
     case .float32(let v): v.withUnsafeBytes { bytes += $0 }
     case .float64(let v): v.withUnsafeBytes { bytes += $0 }
+    case .int64(let v): v.withUnsafeBytes { bytes += $0 }
     }
     return bytes
   }
@@ -182,12 +189,12 @@ public enum NPY {
           Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self)))
         })
       case "<i4":
-        return NumPyArray(shape: shape, doubles: (0..<count).map {
-          Double(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self)))
+        return NumPyArray(shape: shape, integers: (0..<count).map {
+          Int64(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self)))
         })
       default:
-        return NumPyArray(shape: shape, doubles: (0..<count).map {
-          Double(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)))
+        return NumPyArray(shape: shape, integers: (0..<count).map {
+          Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self))
         })
       }
     }

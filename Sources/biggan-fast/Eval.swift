@@ -1,0 +1,198 @@
+import ArgumentParser
+import BGKernels
+import BigGAN
+import Foundation
+
+/// `biggan-fast eval`: FID, IS, KID, precision/recall and intra-class FID
+/// of a generator, a folder of images or a statistics file.
+struct Eval: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Score a generator, a folder of images or a statistics file with the FID Inception-v3.",
+    discussion: """
+      Metrics (--metrics, comma-separated): fid (against --ref), is (Inception
+      Score, 10 splits), kid (Kernel Inception Distance, 100 subsets of 1000,
+      against the features in --ref), pr (precision and recall, 3 nearest
+      neighbours), ifid (intra-class FID, the mean of per-class FIDs; needs
+      labels in --ref). The values follow torch-fidelity's definitions, its
+      random draws included, and its key names in --json.
+      A generator draws --count images, classes in turn (image i is class
+      i mod classes), latents from --seed with --truncation; images are
+      quantised as PNG files are (round((x + 1) * 127.5)) before scoring, so
+      eval --images on sample's PNGs gives the same numbers. For a --run the
+      results are also appended to its metrics.jsonl.
+      --truncation-sweep scores one set per truncation and writes the IS-FID
+      trade-off (the paper's Figure 2(a)) as a table and --plot PNG.
+      """)
+
+  @OptionGroup var generator: GeneratorSource
+  @Option(help: "Score a folder of PNG/JPEG images (any generator's) instead.") var images: String?
+  @Option(help: "Compare this statistics file (.npz) with --ref instead (FID only).") var stats: String?
+  @Option(help: "Reference statistics (.npz from biggan-fast stats or pytorch-fid).") var ref: String?
+  @Option(help: "Metrics: fid, is, kid, pr, ifid, comma-separated.") var metrics: String = "fid,is"
+  @Option(help: "Images to generate (or the first N of --images).") var count: Int?
+  @Option(help: "Truncation t in (0, 1].") var truncation: Double = 1
+  @Option(name: .customLong("truncation-mode"), help: "resample or scale.") var truncationMode: String = "resample"
+  @Option(name: .customLong("truncation-sweep"), help: "Comma-separated truncations: one evaluation each (IS-FID trade-off).") var truncationSweep: String?
+  @Option(help: "With --truncation-sweep: write the IS-FID plot to this PNG file.") var plot: String?
+  @Option(help: "Random seed of the latents.") var seed: UInt64 = 0
+  @Option(help: "Generator batch size.") var batch: Int = 50
+  @Option(name: .customLong("is-splits"), help: "Inception Score splits.") var isSplits: Int = 10
+  @Option(name: .customLong("kid-subsets"), help: "KID subsets.") var kidSubsets: Int = 100
+  @Option(name: .customLong("kid-subset-size"), help: "Images per KID subset.") var kidSubsetSize: Int = 1000
+  @Option(name: .customLong("pr-neighbours"), help: "Nearest neighbours of precision/recall.") var prNeighbours: Int = 3
+  @Option(name: .customLong("save-features"), help: "Also write the evaluated images' statistics and features (.npz).") var saveFeatures: String?
+  @Flag(help: "Print one JSON object (an array with --truncation-sweep).") var json = false
+  @OptionGroup var inception: InceptionOptions
+
+  func validate() throws {
+    let sources = [generator.isGiven, images != nil, stats != nil].filter { $0 }.count
+    guard sources == 1, !(generator.runName != nil && generator.checkpoint != nil) else {
+      throw ValidationError("pass exactly one of --run, --checkpoint, --images and --stats")
+    }
+    _ = try metricList()
+    _ = try sweepValues()
+    guard truncation > 0 && truncation <= 1 else { throw ValidationError("--truncation must be in (0, 1], got \(truncation)") }
+    guard Truncation(rawValue: truncationMode) != nil else {
+      throw ValidationError("--truncation-mode must be resample or scale, got '\(truncationMode)'")
+    }
+    if let count, count < 2 { throw ValidationError("--count must be at least 2, got \(count)") }
+    guard batch >= 1, isSplits >= 1, kidSubsets >= 1, kidSubsetSize >= 2, prNeighbours >= 1 else {
+      throw ValidationError("--batch, --is-splits, --kid-subsets and --pr-neighbours must be at least 1, --kid-subset-size at least 2")
+    }
+    if truncationSweep != nil && !generator.isGiven { throw ValidationError("--truncation-sweep needs a generator (--run or --checkpoint)") }
+    if plot != nil && truncationSweep == nil { throw ValidationError("--plot goes with --truncation-sweep") }
+    if stats != nil && ref == nil { throw ValidationError("--stats needs --ref (the FID between the two files)") }
+  }
+
+  func metricList() throws -> [EvaluationMetric] {
+    try metrics.split(separator: ",").map { part in
+      let name = part.trimmingCharacters(in: .whitespaces)
+      guard let metric = EvaluationMetric(rawValue: name) else {
+        throw ValidationError("--metrics: '\(name)' is not a metric; expected fid, is, kid, pr or ifid")
+      }
+      return metric
+    }
+  }
+
+  func sweepValues() throws -> [Double] {
+    guard let truncationSweep else { return [] }
+    let values = try truncationSweep.split(separator: ",").map { part -> Double in
+      guard let v = Double(part.trimmingCharacters(in: .whitespaces)), v > 0, v <= 1 else {
+        throw ValidationError("--truncation-sweep: '\(part)' is not a truncation in (0, 1]")
+      }
+      return v
+    }
+    guard !values.isEmpty else { throw ValidationError("--truncation-sweep needs at least one value") }
+    return values
+  }
+
+  var settings: MetricSettings {
+    var s = MetricSettings()
+    s.inceptionScoreSplits = isSplits
+    s.kidSubsets = kidSubsets
+    s.kidSubsetSize = kidSubsetSize
+    s.neighbours = prNeighbours
+    return s
+  }
+
+  func run() throws {
+    Machine.keepLargeAllocations()
+    let reference = try ref.map { try ReferenceStatistics(contentsOf: $0) }
+    if let stats {
+      let mine = try ReferenceStatistics(contentsOf: stats)
+      var report = EvaluationReport()
+      report.values = [("frechet_inception_distance", try mine.statistics.frechetDistance(to: reference!.statistics))]
+      print(format(report, extra: [:]))
+      return
+    }
+    let metricList = try metricList()
+    if metricList != [.is] && reference == nil {
+      throw ValidationError("--ref is required for \(metricList.filter { $0 != .is }.map(\.rawValue).joined(separator: ", ")) (write one with biggan-fast stats)")
+    }
+    let extractor = try inception.extractor()
+    if let images {
+      let source = try openImages(images, resolution: nil)
+      if let count, count > source.count {
+        throw ValidationError("--count \(count): \(images) has only \(source.count) images")
+      }
+      let extracted = try extractor.features(of: source, count: count)
+      try save(extracted)
+      print(format(try evaluate(extracted, reference: reference, metrics: metricList, settings: settings), extra: [:]))
+      return
+    }
+    let (g, folder) = try generator.generator(precision: inception.precision)
+    let sweep = try sweepValues()
+    var rows: [(truncation: Double, report: EvaluationReport)] = []
+    for t in sweep.isEmpty ? [truncation] : sweep {
+      let extracted = try generatedFeatures(g, extractor: extractor, truncation: t)
+      if sweep.isEmpty { try save(extracted) }
+      let report = try evaluate(extracted, reference: reference, metrics: metricList, settings: settings)
+      rows.append((t, report))
+      if !json || sweep.isEmpty { print(format(report, extra: ["truncation": t])) }
+    }
+    if !sweep.isEmpty {
+      if json { print("[" + rows.map { format($0.report, extra: ["truncation": $0.truncation]) }.joined(separator: ",\n") + "]") }
+      if let plot {
+        try TradeoffPlot.write(rows.map { ($0.truncation, $0.report) }, to: plot)
+        if !json { print("wrote \(plot)") }
+      }
+    }
+    if let runFolder = generator.runFolder, let folder {
+      let step = Int((folder as NSString).lastPathComponent.dropFirst("step-".count)) ?? -1
+      for row in rows { try appendToRun(runFolder, step: step, truncation: row.truncation, report: row.report) }
+    }
+  }
+
+  /// The features of `--count` generated images, classes in turn, latents
+  /// drawn in order from one stream so the set does not depend on
+  /// `--batch`.
+  func generatedFeatures(_ g: Generator, extractor: InceptionExtractor, truncation t: Double) throws -> InceptionFeatures {
+    let model = g.configuration, n = count ?? 50_000, r = model.resolution
+    g.truncation = t
+    let mode = Truncation(rawValue: truncationMode)!
+    var rng = SeededRandom(seed: seed)
+    return try extractor.features(count: n) { range in
+      var out: [(image: PNG.Image, label: Int?)] = []
+      for start in stride(from: range.lowerBound, to: range.upperBound, by: batch) {
+        let m = min(batch, range.upperBound - start)
+        let labels = (start..<start + m).map { $0 % model.classes }
+        let z = try Tensor(shape: [m, model.dimZ], storage: mode.latents(count: m, dim: model.dimZ, truncation: Float(t), rng: &rng))
+        let images = try g.forward(z: z, labels: labels, mode: .inference)
+        for i in 0..<m { out.append((PNG.Image(width: r, height: r, pixels: ImageGrid.pixels(images, index: i)), labels[i])) }
+      }
+      return out
+    }
+  }
+
+  func save(_ extracted: InceptionFeatures) throws {
+    guard let saveFeatures else { return }
+    try ReferenceStatistics(extracted, keepLogits: true).write(to: saveFeatures)
+  }
+
+  /// One line per metric, or a JSON object with `--json`.
+  func format(_ report: EvaluationReport, extra: [String: Double]) -> String {
+    if json {
+      var fields = extra.map { "\"\($0.key)\": \($0.value)" }
+      fields += report.values.map { "\"\($0.key)\": \($0.key == "count" ? String(Int($0.value)) : String($0.value))" }
+      return "{" + fields.joined(separator: ", ") + "}"
+    }
+    var lines = extra.map { "\($0.key): \($0.value)" }
+    lines += report.values.map { "\($0.key): \($0.key == "count" ? String(Int($0.value)) : String(format: "%.6g", $0.value))" }
+    return lines.joined(separator: "\n")
+  }
+
+  /// Appends `{"step", "eval": {...}}` to the run's metrics.jsonl as one
+  /// whole-line write.
+  func appendToRun(_ runFolder: String, step: Int, truncation: Double, report: EvaluationReport) throws {
+    var values: [String: Any] = ["truncation": truncation, "resize": inception.resize.rawValue]
+    for (key, value) in report.values { values[key] = value }
+    let entry: [String: Any] = ["step": step, "eval": values]
+    let line = try JSONSerialization.data(withJSONObject: entry, options: [.sortedKeys]) + Data("\n".utf8)
+    let path = (runFolder as NSString).appendingPathComponent("metrics.jsonl")
+    let fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+    guard fd >= 0 else { throw ValidationError("\(path): cannot append the results (\(String(cString: strerror(errno))))") }
+    defer { close(fd) }
+    let written = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    guard written == line.count else { throw ValidationError("\(path): cannot append the results (\(String(cString: strerror(errno))))") }
+  }
+}

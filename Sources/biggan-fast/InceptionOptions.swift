@@ -1,0 +1,53 @@
+import ArgumentParser
+import BGKernels
+import BigGAN
+import Foundation
+
+extension InceptionResize: ExpressibleByArgument {}
+
+/// The Inception network `stats` and `eval` score images with.
+struct InceptionOptions: ParsableArguments {
+  static let environmentVariable = "BIGGAN_FAST_INCEPTION"
+
+  @Option(help: "The FID Inception-v3 weights (safetensors from tools/convert_inception.py); default: $\(environmentVariable).")
+  var inception: String?
+
+  @Option(help: "Preprocessing to 299 px: tf (torch-fidelity, TF1 bilinear), clean (clean-fid, PIL bicubic) or pytorch-fid.")
+  var resize: InceptionResize = .tf
+
+  @Option(name: .customLong("inception-batch"), help: "Images per Inception batch.") var inceptionBatch: Int = 50
+  @Option(help: "Precision of every product: fp32 or bf16.") var precision: Precision = .fp32
+  @Option(help: "Threads (default: OMP_NUM_THREADS or one per core).") var threads: Int?
+
+  func validate() throws {
+    guard inceptionBatch >= 1 else { throw ValidationError("--inception-batch must be at least 1, got \(inceptionBatch)") }
+    if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+  }
+
+  /// The network, loaded; without a weights file, one line on where to get
+  /// and how to convert it.
+  func extractor() throws -> InceptionExtractor {
+    if let threads { Machine.threads = threads }
+    guard let path = inception ?? ProcessInfo.processInfo.environment[Self.environmentVariable], !path.isEmpty else {
+      throw ValidationError(
+        "no Inception weights: pass --inception FILE or set \(Self.environmentVariable); download pt_inception-2015-12-05-6726825d.pth (github.com/mseitzer/pytorch-fid/releases/tag/fid_weights) and convert it with tools/convert_inception.py")
+    }
+    guard FileManager.default.fileExists(atPath: path) else {
+      throw ValidationError("--inception \(path): no such file; convert the published weights with tools/convert_inception.py")
+    }
+    return InceptionExtractor(network: try InceptionV3(contentsOf: path, precision: precision), resize: resize, batchSize: inceptionBatch)
+  }
+}
+
+/// Images to score: a data set spec as `train --data` takes it, a CIFAR-10
+/// binary file, or a folder of images at their own size.
+func openImages(_ spec: String, resolution: Int?) throws -> any ImageSource {
+  if spec == "builtin" {
+    guard let resolution else { throw ValidationError("--data builtin: pass --resolution (the shapes are drawn at any size)") }
+    return DatasetImages(ShapesDataset(resolution: resolution, seed: 0))
+  }
+  if spec.hasPrefix("cifar10:") { return DatasetImages(try CIFAR10Dataset(folder: String(spec.dropFirst("cifar10:".count)))) }
+  if spec.hasSuffix(".bin") { return DatasetImages(try CIFAR10Dataset(files: [spec])) }
+  if let resolution { return DatasetImages(try FolderDataset(root: spec, resolution: resolution)) }
+  return try ImageFolder(root: spec)
+}
