@@ -170,15 +170,15 @@ def conv_peer(s: dict, pass_: str, dtype: torch.dtype,
     """One convolution pass on NCHW tensors in `memory_format`."""
     up = bool(s["upsample"])
     scale = 2 if up else 1
-    out_h = (s["h"] * scale + 2 * s["pad"] - s["kernel"]) // s["stride"] + 1
-    out_w = (s["w"] * scale + 2 * s["pad"] - s["kernel"]) // s["stride"] + 1
-    stride, pad = [s["stride"]] * 2, [s["pad"]] * 2
+    out_h = (s["h"] * scale + 2 * s["pad_h"] - s["kernel_h"]) // s["stride"] + 1
+    out_w = (s["w"] * scale + 2 * s["pad_w"] - s["kernel_w"]) // s["stride"] + 1
+    stride, pad = [s["stride"]] * 2, [s["pad_h"], s["pad_w"]]
 
     def make(*shape: int) -> torch.Tensor:
         return uniform(*shape, dtype=dtype, memory_format=memory_format)
 
     x = make(s["batch"], s["cin"], s["h"], s["w"])
-    w = make(s["cout"], s["cin"], s["kernel"], s["kernel"])
+    w = make(s["cout"], s["cin"], s["kernel_h"], s["kernel_w"])
     bias = uniform(s["cout"], dtype=dtype)
     label = "channels_last" if memory_format == torch.channels_last else "nchw"
 
@@ -373,8 +373,9 @@ def shape_summary(c: Comparison) -> str:
         return f"{s['m']}x{s['n']}x{s['k']}" + (" B^T" if s["transb"] else "")
     if c.kernel == "conv":
         up = " up2" if s["upsample"] else ""
-        return (f"{s['batch']}x{s['h']}x{s['w']}x{s['cin']}->{s['cout']} "
-                f"k{s['kernel']}{up}")
+        kh, kw = s["kernel_h"], s["kernel_w"]
+        kernel = f"k{kh}" if kh == kw else f"k{kh}x{kw}"
+        return f"{s['batch']}x{s['h']}x{s['w']}x{s['cin']}->{s['cout']} {kernel}{up}"
     return f"B{s['batch']} n{s['n']} m{s['m']} dk{s['dk']} dv{s['dv']}"
 
 

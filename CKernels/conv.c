@@ -73,12 +73,13 @@ static int conv_geometry(const bk_conv_shape *s, geometry *g)
 {
     if (!s || s->batch < 1 || s->in_h < 1 || s->in_w < 1 || s->in_c < 1 ||
         s->out_c < 1 || s->kernel_h < 1 || s->kernel_w < 1 ||
-        s->stride < 1 || s->pad < 0 || (s->upsample != 0 && s->upsample != 1))
+        s->stride < 1 || s->pad_h < 0 || s->pad_w < 0 ||
+        (s->upsample != 0 && s->upsample != 1))
         return -1;
     int64_t eh = (int64_t)s->in_h << s->upsample;
     int64_t ew = (int64_t)s->in_w << s->upsample;
-    int64_t padded_h = eh + 2 * (int64_t)s->pad;
-    int64_t padded_w = ew + 2 * (int64_t)s->pad;
+    int64_t padded_h = eh + 2 * (int64_t)s->pad_h;
+    int64_t padded_w = ew + 2 * (int64_t)s->pad_w;
     if (padded_h > INT_MAX || padded_w > INT_MAX) return -1;
     if (padded_h < s->kernel_h || padded_w < s->kernel_w) return -1;
     int64_t oh = (padded_h - s->kernel_h) / s->stride + 1;
@@ -95,7 +96,7 @@ static int conv_geometry(const bk_conv_shape *s, geometry *g)
     g->pixels = (int)(plane * s->batch);
     g->k = (int)k;
     g->direct = s->kernel_h == 1 && s->kernel_w == 1 && s->stride == 1 &&
-                s->pad == 0 && !s->upsample;
+                s->pad_h == 0 && s->pad_w == 0 && !s->upsample;
     return 0;
 }
 
@@ -149,8 +150,8 @@ static inline void pixel_origin(const bk_conv_shape *s, const geometry *g,
 {
     int rem = m % g->plane;
     *b = m / g->plane;
-    *y0 = rem / g->ow * s->stride - s->pad;
-    *x0 = rem % g->ow * s->stride - s->pad;
+    *y0 = rem / g->ow * s->stride - s->pad_h;
+    *x0 = rem % g->ow * s->stride - s->pad_w;
 }
 
 /* ----------------------------------------------------------------- im2col -- */
@@ -298,8 +299,8 @@ static void bias_grad(const float *dy, int pixels, int n, float *dbias,
  */
 static int pointwise_upsample(const bk_conv_shape *s, bk_conv_shape *low)
 {
-    if (s->kernel_h != 1 || s->kernel_w != 1 || s->stride != 1 || s->pad != 0 ||
-        !s->upsample)
+    if (s->kernel_h != 1 || s->kernel_w != 1 || s->stride != 1 || s->pad_h != 0 ||
+        s->pad_w != 0 || !s->upsample)
         return 0;
     *low = *s;
     low->upsample = 0;

@@ -808,7 +808,7 @@ static int winograd_faster(int in_c, int tiles, int planned)
 static int supported(bk_precision prec, const bk_conv_shape *s)
 {
     return algorithm != BK_CONV_IM2COL && prec == BK_FP32 && s->kernel_h == 3 &&
-           s->kernel_w == 3 && s->stride == 1 && s->pad == 1;
+           s->kernel_w == 3 && s->stride == 1 && s->pad_h == 1 && s->pad_w == 1;
 }
 
 /* The job's tile grid over its h x w images; 0, or -1 when the tile count

@@ -164,16 +164,19 @@ size_t bk_weight_plan_bytes(const bk_weight_plan *plan);
 
 /*
  * A 2-D convolution: input [batch][in_h][in_w][in_c] (NHWC), weight
- * [out_c][kernel_h][kernel_w][in_c], output [batch][out_h][out_w][out_c].
- * With upsample = 1 the input is first enlarged 2x by nearest neighbour
- * (never materialised: folded into the index arithmetic), so the geometry
- * below sees a (2 in_h) x (2 in_w) image.
+ * [out_c][kernel_h][kernel_w][in_c], output [batch][out_h][out_w][out_c],
+ * out_h = (in_h + 2 pad_h - kernel_h) / stride + 1 (out_w likewise with
+ * in_w, pad_w, kernel_w). With upsample = 1 the input is first enlarged 2x
+ * by nearest neighbour (never materialised: folded into the index
+ * arithmetic), so the geometry sees a (2 in_h) x (2 in_w) image.
  */
 typedef struct {
     int batch, in_h, in_w, in_c;
     int out_c, kernel_h, kernel_w;
-    int stride, pad; /* stride >= 1, symmetric zero padding >= 0 */
-    int upsample;    /* 0 or 1 */
+    int stride;       /* >= 1, both directions */
+    int pad_h, pad_w; /* zero rows above and below, zero columns left and
+                         right: >= 0 */
+    int upsample;     /* 0 or 1 */
 } bk_conv_shape;
 
 /* Output height and width, or -1 when the shape is invalid. */

@@ -1,37 +1,55 @@
 import CKernels
 
-/// Where a 2-D convolution's kernel goes: its size, stride, symmetric zero
-/// padding and an optional nearest-neighbour 2x upsample of the input.
+/// Where a 2-D convolution's kernel goes: its size, stride, zero padding
+/// and an optional nearest-neighbour 2x upsample of the input.
 ///
 /// With `upsample`, the kernel slides over a `2H x 2W` image whose pixel
 /// `(y, x)` is input pixel `(y / 2, x / 2)`; that image is never stored.
-/// The output is `(H' + 2 padding - kernelHeight) / stride + 1` high (and
-/// likewise wide), where `H'` is `H`, or `2H` with `upsample`.
+/// The output is `(H' + 2 paddingHeight - kernelHeight) / stride + 1` high
+/// and `(W' + 2 paddingWidth - kernelWidth) / stride + 1` wide, where `H'`
+/// and `W'` are `H` and `W`, or `2H` and `2W` with `upsample`.
 public struct ConvolutionGeometry: Hashable, Sendable {
   /// Kernel rows, at least 1.
   public var kernelHeight: Int
   /// Kernel columns, at least 1.
   public var kernelWidth: Int
-  /// Step between output pixels in (upsampled) input pixels, at least 1.
+  /// Step between output pixels in (upsampled) input pixels, in both
+  /// directions, at least 1.
   public var stride: Int
-  /// Zero rows and columns added on every side of the (upsampled) input.
-  public var padding: Int
+  /// Zero rows added above and below the (upsampled) input.
+  public var paddingHeight: Int
+  /// Zero columns added left and right of the (upsampled) input.
+  public var paddingWidth: Int
   /// Whether the input is first enlarged 2x by nearest neighbour.
   public var upsample: Bool
 
-  /// A `kernelHeight x kernelWidth` kernel.
+  /// A `kernelHeight x kernelWidth` kernel with `paddingHeight` zero rows
+  /// above and below and `paddingWidth` zero columns on either side
+  /// (Inception's 1x7 kernels take padding `(0, 3)`).
   public init(
-    kernelHeight: Int, kernelWidth: Int, stride: Int = 1, padding: Int = 0,
-    upsample: Bool = false
+    kernelHeight: Int, kernelWidth: Int, stride: Int = 1, paddingHeight: Int,
+    paddingWidth: Int, upsample: Bool = false
   ) {
     self.kernelHeight = kernelHeight
     self.kernelWidth = kernelWidth
     self.stride = stride
-    self.padding = padding
+    self.paddingHeight = paddingHeight
+    self.paddingWidth = paddingWidth
     self.upsample = upsample
   }
 
-  /// A square `kernel x kernel` kernel.
+  /// A `kernelHeight x kernelWidth` kernel with `padding` zeros on every
+  /// side.
+  public init(
+    kernelHeight: Int, kernelWidth: Int, stride: Int = 1, padding: Int = 0,
+    upsample: Bool = false
+  ) {
+    self.init(
+      kernelHeight: kernelHeight, kernelWidth: kernelWidth, stride: stride,
+      paddingHeight: padding, paddingWidth: padding, upsample: upsample)
+  }
+
+  /// A square `kernel x kernel` kernel with `padding` zeros on every side.
   public init(kernel: Int, stride: Int = 1, padding: Int = 0, upsample: Bool = false) {
     self.init(
       kernelHeight: kernel, kernelWidth: kernel, stride: stride, padding: padding,
@@ -43,19 +61,22 @@ public struct ConvolutionGeometry: Hashable, Sendable {
   /// extent exceeds the kernels' 32-bit range.
   public func outputSize(height: Int, width: Int) -> (height: Int, width: Int)? {
     let limit = Int(Int32.max)
-    guard kernelHeight >= 1, kernelWidth >= 1, stride >= 1, padding >= 0,
-      height >= 1, width >= 1,
-      [kernelHeight, kernelWidth, stride, padding, height, width].allSatisfy({ $0 <= limit })
+    guard kernelHeight >= 1, kernelWidth >= 1, stride >= 1, paddingHeight >= 0,
+      paddingWidth >= 0, height >= 1, width >= 1,
+      [kernelHeight, kernelWidth, stride, paddingHeight, paddingWidth, height, width]
+        .allSatisfy({ $0 <= limit })
     else { return nil }
     let scale = upsample ? 2 : 1
-    let spanH = height * scale + 2 * padding - kernelHeight
-    let spanW = width * scale + 2 * padding - kernelWidth
+    let spanH = height * scale + 2 * paddingHeight - kernelHeight
+    let spanW = width * scale + 2 * paddingWidth - kernelWidth
     guard spanH >= 0, spanW >= 0 else { return nil }
     return (spanH / stride + 1, spanW / stride + 1)
   }
 
   var summary: String {
-    "\(kernelHeight)x\(kernelWidth) kernel, stride \(stride), padding \(padding)"
+    let padding =
+      paddingHeight == paddingWidth ? "\(paddingHeight)" : "(\(paddingHeight), \(paddingWidth))"
+    return "\(kernelHeight)x\(kernelWidth) kernel, stride \(stride), padding \(padding)"
       + (upsample ? ", upsample" : "")
   }
 
@@ -65,7 +86,8 @@ public struct ConvolutionGeometry: Hashable, Sendable {
   func plan(_ function: String, input: [Int], outChannels: Int) throws(KernelError)
     -> (shape: bk_conv_shape, output: [Int])
   {
-    guard kernelHeight >= 1, kernelWidth >= 1, stride >= 1, padding >= 0 else {
+    guard kernelHeight >= 1, kernelWidth >= 1, stride >= 1, paddingHeight >= 0, paddingWidth >= 0
+    else {
       throw .shape(
         "\(function): geometry has a \(summary); expected kernel extents >= 1, stride >= 1, padding >= 0")
     }
@@ -74,7 +96,7 @@ public struct ConvolutionGeometry: Hashable, Sendable {
         "\(function): input shape \(input) has an empty extent; expected [batch, height, width, channels], all positive")
     }
     try checkInt32(input[0], input[1], input[2], input[3], outChannels)
-    try checkInt32(kernelHeight, kernelWidth, stride, padding)
+    try checkInt32(kernelHeight, kernelWidth, stride, paddingHeight, paddingWidth)
     guard let out = outputSize(height: input[1], width: input[2]) else {
       let (h, w) = upsample ? (2 * input[1], 2 * input[2]) : (input[1], input[2])
       throw .shape(
@@ -84,7 +106,8 @@ public struct ConvolutionGeometry: Hashable, Sendable {
       batch: Int32(input[0]), in_h: Int32(input[1]), in_w: Int32(input[2]),
       in_c: Int32(input[3]), out_c: Int32(outChannels),
       kernel_h: Int32(kernelHeight), kernel_w: Int32(kernelWidth),
-      stride: Int32(stride), pad: Int32(padding), upsample: upsample ? 1 : 0)
+      stride: Int32(stride), pad_h: Int32(paddingHeight), pad_w: Int32(paddingWidth),
+      upsample: upsample ? 1 : 0)
     guard Int(bk_conv_out_h(&shape)) == out.height, Int(bk_conv_out_w(&shape)) == out.width
     else {
       throw .shape(

@@ -115,8 +115,12 @@ enum BenchSuite {
         cases.append(gemm(s.name, s.m, s.n, s.k, s.transB, precision))
       }
       for s in convShapes where !quick || s.name.hasPrefix("cifar") {
+        let layer = ConvLayer(
+          name: s.name, batch: s.batch, height: s.hw, width: s.hw, inChannels: s.cin,
+          outChannels: s.cout,
+          geometry: ConvolutionGeometry(kernel: s.kernel, padding: s.kernel / 2, upsample: s.up))
         for pass in ["forward", "backward_data", "backward_weight"] {
-          cases.append(conv(s.name, s.batch, s.hw, s.cin, s.cout, s.kernel, s.up, pass, precision))
+          cases.append(conv(layer, pass, precision))
         }
       }
       for s in attentionShapes where !quick || s.name == "attn32" {
@@ -144,32 +148,44 @@ enum BenchSuite {
     }
   }
 
-  static func conv(
-    _ name: String, _ batch: Int, _ hw: Int, _ cin: Int, _ cout: Int, _ kernel: Int, _ up: Bool,
-    _ pass: String, _ precision: Precision
-  ) -> BenchCase {
+  /// One convolution layer: batch, input extents and channels, and where
+  /// the kernel goes.
+  struct ConvLayer {
+    var name: String
+    var batch, height, width, inChannels, outChannels: Int
+    var geometry: ConvolutionGeometry
+  }
+
+  static func conv(_ l: ConvLayer, _ pass: String, _ precision: Precision) -> BenchCase {
+    let g = l.geometry
     var shape = bk_conv_shape(
-      batch: Int32(batch), in_h: Int32(hw), in_w: Int32(hw), in_c: Int32(cin),
-      out_c: Int32(cout), kernel_h: Int32(kernel), kernel_w: Int32(kernel),
-      stride: 1, pad: Int32(kernel / 2), upsample: up ? 1 : 0)
-    let out = Int(bk_conv_out_h(&shape))
-    let macs = Double(batch * out * out * cout) * Double(kernel * kernel * cin)
+      batch: Int32(l.batch), in_h: Int32(l.height), in_w: Int32(l.width),
+      in_c: Int32(l.inChannels), out_c: Int32(l.outChannels),
+      kernel_h: Int32(g.kernelHeight), kernel_w: Int32(g.kernelWidth), stride: Int32(g.stride),
+      pad_h: Int32(g.paddingHeight), pad_w: Int32(g.paddingWidth), upsample: g.upsample ? 1 : 0)
+    let outH = Int(bk_conv_out_h(&shape)), outW = Int(bk_conv_out_w(&shape))
+    let macs = Double(l.batch * outH * outW * l.outChannels)
+      * Double(g.kernelHeight * g.kernelWidth * l.inChannels)
     return BenchCase(
-      id: "conv/\(name)/\(pass)/\(precision)", kernel: .conv, precision: precision,
+      id: "conv/\(l.name)/\(pass)/\(precision)", kernel: .conv, precision: precision,
       spec: [
-        "batch": batch, "h": hw, "w": hw, "cin": cin, "cout": cout, "kernel": kernel,
-        "stride": 1, "pad": kernel / 2, "upsample": up ? 1 : 0,
+        "batch": l.batch, "h": l.height, "w": l.width, "cin": l.inChannels,
+        "cout": l.outChannels, "kernel_h": g.kernelHeight, "kernel_w": g.kernelWidth,
+        "stride": g.stride, "pad_h": g.paddingHeight, "pad_w": g.paddingWidth,
+        "upsample": g.upsample ? 1 : 0,
       ],
       pass: pass, flops: 2 * macs
     ) {
       let arena = OperandArena()
-      let x = arena.make(batch * hw * hw * cin)
-      let w = arena.make(cout * kernel * kernel * cin)
-      let bias = arena.make(cout)
-      let y = arena.make(batch * out * out * cout)
-      let dx = arena.make(batch * hw * hw * cin)
-      let dw = arena.make(cout * kernel * kernel * cin)
-      let db = arena.make(cout)
+      let xCount = l.batch * l.height * l.width * l.inChannels
+      let wCount = l.outChannels * g.kernelHeight * g.kernelWidth * l.inChannels
+      let x = arena.make(xCount)
+      let w = arena.make(wCount)
+      let bias = arena.make(l.outChannels)
+      let y = arena.make(l.batch * outH * outW * l.outChannels)
+      let dx = arena.make(xCount)
+      let dw = arena.make(wCount)
+      let db = arena.make(l.outChannels)
       let p = precision == .fp32 ? BK_FP32 : BK_BF16
       switch pass {
       case "forward": return arena.keeping { bk_conv2d_forward(p, &shape, x, w, bias, y) }

@@ -28,7 +28,8 @@ private struct ConvCase: Sendable, CustomTestStringConvertible {
   var testDescription: String {
     let g = geometry
     return "\(name): [\(batch),\(height),\(width),\(inChannels)] -> \(outChannels), "
-      + "\(g.kernelHeight)x\(g.kernelWidth) s\(g.stride) p\(g.padding)\(g.upsample ? " up" : "")"
+      + "\(g.kernelHeight)x\(g.kernelWidth) s\(g.stride) p\(g.paddingHeight),\(g.paddingWidth)"
+      + (g.upsample ? " up" : "")
   }
 
   var kh: Int { geometry.kernelHeight }
@@ -36,12 +37,13 @@ private struct ConvCase: Sendable, CustomTestStringConvertible {
   /// The image the kernel slides over.
   var effectiveHeight: Int { geometry.upsample ? 2 * height : height }
   var effectiveWidth: Int { geometry.upsample ? 2 * width : width }
-  var outHeight: Int { (effectiveHeight + 2 * geometry.padding - kh) / geometry.stride + 1 }
-  var outWidth: Int { (effectiveWidth + 2 * geometry.padding - kw) / geometry.stride + 1 }
+  var outHeight: Int { (effectiveHeight + 2 * geometry.paddingHeight - kh) / geometry.stride + 1 }
+  var outWidth: Int { (effectiveWidth + 2 * geometry.paddingWidth - kw) / geometry.stride + 1 }
   var pixels: Int { batch * outHeight * outWidth }
   var k: Int { kh * kw * inChannels }
   var direct: Bool {
-    kh == 1 && kw == 1 && geometry.stride == 1 && geometry.padding == 0 && !geometry.upsample
+    kh == 1 && kw == 1 && geometry.stride == 1 && geometry.paddingHeight == 0
+      && geometry.paddingWidth == 0 && !geometry.upsample
   }
 
   var xShape: [Int] { [batch, height, width, inChannels] }
@@ -52,15 +54,15 @@ private struct ConvCase: Sendable, CustomTestStringConvertible {
     bk_conv_shape(
       batch: Int32(batch), in_h: Int32(height), in_w: Int32(width), in_c: Int32(inChannels),
       out_c: Int32(outChannels), kernel_h: Int32(kh), kernel_w: Int32(kw),
-      stride: Int32(geometry.stride), pad: Int32(geometry.padding),
-      upsample: geometry.upsample ? 1 : 0)
+      stride: Int32(geometry.stride), pad_h: Int32(geometry.paddingHeight),
+      pad_w: Int32(geometry.paddingWidth), upsample: geometry.upsample ? 1 : 0)
   }
 
   /// The input pixel that tap (ki, kj) of output pixel (b, oy, ox) reads,
   /// as an index into [batch][height][width], or nil in the padding.
   func source(_ b: Int, _ oy: Int, _ ox: Int, _ ki: Int, _ kj: Int) -> Int? {
-    let iy = oy * geometry.stride - geometry.padding + ki
-    let ix = ox * geometry.stride - geometry.padding + kj
+    let iy = oy * geometry.stride - geometry.paddingHeight + ki
+    let ix = ox * geometry.stride - geometry.paddingWidth + kj
     guard iy >= 0, iy < effectiveHeight, ix >= 0, ix < effectiveWidth else { return nil }
     let sy = geometry.upsample ? iy / 2 : iy, sx = geometry.upsample ? ix / 2 : ix
     return (b * height + sy) * width + sx
@@ -375,6 +377,14 @@ private func geometry(
   ConvolutionGeometry(kernel: kernel, stride: stride, padding: pad, upsample: up)
 }
 
+private func asymmetric(
+  _ kernelHeight: Int, _ kernelWidth: Int, stride: Int = 1, padding: (Int, Int), up: Bool = false
+) -> ConvolutionGeometry {
+  ConvolutionGeometry(
+    kernelHeight: kernelHeight, kernelWidth: kernelWidth, stride: stride,
+    paddingHeight: padding.0, paddingWidth: padding.1, upsample: up)
+}
+
 /// Kernel sizes 1, 3, 4, 5 and 1x3; strides 1-3; paddings 0-2; upsample on
 /// and off; odd extents; and BigGAN-like layers (upsampling 3x3 blocks, a
 /// wide 1x1 whose K and out_c both exceed one 128-deep pass).
@@ -405,7 +415,29 @@ private let bigGANCases: [ConvCase] = [
   ConvCase("BigGAN 1x1 wide", 2, 4, 4, 160, 144, geometry(1), seed: 22),
 ]
 
-private let allCases = smallCases + bigGANCases
+/// Inception-v3's kernels: 1x7, 7x1, 1x3 and 3x1 padded along their long
+/// side only, 5x5 padding 2, 3x3 valid with strides 1 and 2; odd extents
+/// and 1, 3 and 17 channels on either side.
+private let inceptionCases: [ConvCase] = [
+  ConvCase("1x7 pad (0,3)", 2, 5, 9, 17, 3, asymmetric(1, 7, padding: (0, 3)), seed: 60),
+  ConvCase("7x1 pad (3,0)", 1, 9, 4, 3, 17, asymmetric(7, 1, padding: (3, 0)), seed: 61),
+  ConvCase("1x3 pad (0,1)", 3, 3, 5, 1, 17, asymmetric(1, 3, padding: (0, 1)), seed: 62),
+  ConvCase("3x1 pad (1,0)", 2, 7, 3, 17, 1, asymmetric(3, 1, padding: (1, 0)), seed: 63),
+  ConvCase("5x5 pad 2", 2, 7, 9, 3, 5, geometry(5, pad: 2), seed: 64),
+  ConvCase("3x3 stride 2 valid", 2, 9, 7, 17, 3, geometry(3, stride: 2), seed: 65),
+  ConvCase("3x3 valid", 3, 7, 5, 3, 17, geometry(3), seed: 66),
+  ConvCase("1x7 stride 2 pad (0,3)", 1, 7, 11, 3, 5, asymmetric(1, 7, stride: 2, padding: (0, 3)), seed: 67),
+  ConvCase("3x1 pad (1,0) upsample", 1, 3, 5, 17, 3, asymmetric(3, 1, padding: (1, 0), up: true), seed: 68),
+  ConvCase("1x1 pad (0,1)", 2, 3, 3, 3, 5, asymmetric(1, 1, padding: (0, 1)), seed: 69),
+]
+
+/// Inception-like layers large enough for teams of two in every stage.
+private let inceptionTeamCases: [ConvCase] = [
+  ConvCase("Inception 1x7", 2, 17, 17, 64, 48, asymmetric(1, 7, padding: (0, 3)), seed: 70),
+  ConvCase("Inception 7x1", 2, 17, 17, 48, 64, asymmetric(7, 1, padding: (3, 0)), seed: 71),
+]
+
+private let allCases = smallCases + bigGANCases + inceptionCases + inceptionTeamCases
 
 /// Shapes large enough for multi-thread teams in every stage (GEMM, im2col,
 /// col2im over images and over channel slices, dbias over channel slices).
@@ -413,7 +445,7 @@ private let teamCases: [ConvCase] = [
   bigGANCases[0],
   ConvCase("one image, channel slices", 1, 16, 16, 32, 64, geometry(3, pad: 1, up: true), seed: 30),
   bigGANCases[2],
-]
+] + inceptionTeamCases
 
 /// Shapes whose column matrix exceeds one band: 8192 pixels of K = 576 make
 /// a band of 7168 rows that spans both images, then a partial band; K =
@@ -443,6 +475,13 @@ struct ConvolutionTests {
       (1, 1, geometry(3, pad: 2), (3, 3)),
       (3, 3, geometry(5, pad: 1), (1, 1)),
       (5, 3, ConvolutionGeometry(kernelHeight: 1, kernelWidth: 3, padding: 1), (7, 3)),
+      (17, 17, asymmetric(1, 7, padding: (0, 3)), (17, 17)),
+      (17, 9, asymmetric(7, 1, padding: (3, 0)), (17, 9)),
+      (8, 5, asymmetric(1, 3, padding: (0, 1)), (8, 5)),
+      (149, 149, geometry(3), (147, 147)),
+      (35, 35, geometry(3, stride: 2), (17, 17)),
+      (2, 9, asymmetric(3, 1, padding: (0, 1)), nil),
+      (4, 4, asymmetric(3, 3, padding: (1, -1)), nil),
       (2, 2, geometry(5), nil),
       (2, 2, geometry(5, up: true), nil),
       (4, 4, geometry(3, stride: 0), nil),
@@ -456,7 +495,8 @@ struct ConvolutionTests {
       var shape = bk_conv_shape(
         batch: 1, in_h: Int32(t.h), in_w: Int32(t.w), in_c: 1, out_c: 1,
         kernel_h: Int32(t.g.kernelHeight), kernel_w: Int32(t.g.kernelWidth),
-        stride: Int32(t.g.stride), pad: Int32(t.g.padding), upsample: t.g.upsample ? 1 : 0)
+        stride: Int32(t.g.stride), pad_h: Int32(t.g.paddingHeight),
+        pad_w: Int32(t.g.paddingWidth), upsample: t.g.upsample ? 1 : 0)
       #expect(Int(bk_conv_out_h(&shape)) == (t.out?.0 ?? -1), "\(t.h)x\(t.w) \(t.g)")
       #expect(Int(bk_conv_out_w(&shape)) == (t.out?.1 ?? -1), "\(t.h)x\(t.w) \(t.g)")
     }
@@ -573,7 +613,7 @@ struct ConvolutionTests {
   func instructionSetsAgree() throws {
     let original = Machine.instructionSet
     defer { try? Machine.use(original) }
-    let cases = [smallCases[6], smallCases[12]] + teamCases
+    let cases = [smallCases[6], smallCases[12]] + inceptionCases + teamCases
     for p in Precision.allCases {
       for c in cases {
         let d = ConvData(c)
@@ -606,9 +646,16 @@ struct ConvolutionTests {
   /// (0.25) keeps the fp32 rounding of the forward pass, ~1e-5 of L here,
   /// well under the 1e-3 tolerance, while a wrong tap or index would be off
   /// by a whole term (~0.1 or more).
-  @Test("Gradients match central differences of sum(dy * y)")
-  func finiteDifferences() throws {
-    let c = ConvCase("fd", 2, 3, 3, 2, 3, geometry(3, stride: 2, pad: 1, up: true), seed: 50)
+  @Test(
+    "Gradients match central differences of sum(dy * y)",
+    arguments: [
+      ConvCase("fd", 2, 3, 3, 2, 3, geometry(3, stride: 2, pad: 1, up: true), seed: 50),
+      ConvCase("fd 1x3 pad (0,1)", 2, 3, 4, 2, 3, asymmetric(1, 3, padding: (0, 1)), seed: 51),
+      ConvCase(
+        "fd 3x1 stride 2 pad (1,0)", 1, 5, 3, 2, 3, asymmetric(3, 1, stride: 2, padding: (1, 0)),
+        seed: 52),
+    ])
+  fileprivate func finiteDifferences(_ c: ConvCase) throws {
     let d = ConvData(c)
     let r = try runWrappers(c, d, .fp32)
     func loss(_ x: [Float], _ w: [Float], _ bias: [Float]) throws -> Double {
@@ -711,7 +758,7 @@ struct ConvolutionTests {
   func invalidShapesTouchNothing() {
     let valid = bk_conv_shape(
       batch: 1, in_h: 4, in_w: 4, in_c: 2, out_c: 2, kernel_h: 3, kernel_w: 3, stride: 1,
-      pad: 1, upsample: 0)
+      pad_h: 1, pad_w: 1, upsample: 0)
     var invalid: [bk_conv_shape] = []
     func variant(_ change: (inout bk_conv_shape) -> Void) {
       var s = valid
@@ -724,7 +771,9 @@ struct ConvolutionTests {
     variant { $0.out_c = 0 }
     variant { $0.kernel_w = 0 }
     variant { $0.stride = 0 }
-    variant { $0.pad = -1 }
+    variant { $0.pad_h = -1 }
+    variant { $0.pad_w = -1 }
+    variant { $0.kernel_w = 7; $0.pad_w = 0 }  // wider than the 4-column input, rows padded
     variant { $0.upsample = 2 }
     variant { $0.kernel_h = 7 }  // larger than the padded 6-row input
     variant { $0.in_h = Int32.max; $0.upsample = 1 }  // indices beyond 32 bits

@@ -37,7 +37,7 @@ private struct WinogradCase: Sendable, CustomTestStringConvertible {
   var shape: bk_conv_shape {
     bk_conv_shape(
       batch: Int32(batch), in_h: Int32(height), in_w: Int32(width), in_c: Int32(inChannels),
-      out_c: Int32(outChannels), kernel_h: 3, kernel_w: 3, stride: 1, pad: 1,
+      out_c: Int32(outChannels), kernel_h: 3, kernel_w: 3, stride: 1, pad_h: 1, pad_w: 1,
       upsample: upsample ? 1 : 0)
   }
 
@@ -369,6 +369,7 @@ struct WinogradTests {
       (ConvolutionGeometry(kernel: 3, stride: 2, padding: 1), .fp32),
       (ConvolutionGeometry(kernel: 3, padding: 2), .fp32),
       (ConvolutionGeometry(kernel: 5, padding: 1), .fp32),
+      (ConvolutionGeometry(kernelHeight: 3, kernelWidth: 3, paddingHeight: 1, paddingWidth: 0), .fp32),
       (ConvolutionGeometry(kernel: 3, padding: 1, upsample: true), .bf16),
     ]
     for (g, p) in cases {
