@@ -19,6 +19,10 @@ struct Bench: ParsableCommand {
       the median of --repeats runs after one warm-up, and the process's peak
       resident memory. With --checkpoint the generator is the one in that
       file (e.g. imported BigGAN-deep weights), sampled at --truncation.
+      With --inception FILE it times the FID Inception-v3 instead (the
+      inception pass): --batch uint8 images of --image-size px to pool3
+      features and logits, preprocessing (--resize) included, as
+      torch-fidelity's extractor does.
       Build with `swift build -c release`.
       """)
 
@@ -56,6 +60,15 @@ struct Bench: ParsableCommand {
   @Flag(help: "Print one JSON document.")
   var json = false
 
+  @Option(help: "FID Inception-v3 weights (tools/convert_inception.py): time feature extraction instead.")
+  var inception: String?
+
+  @Option(name: .customLong("image-size"), help: "Input size of the inception pass's images.")
+  var imageSize: Int = 32
+
+  @Option(help: "Preprocessing of the inception pass: tf, clean or pytorch-fid.")
+  var resize: InceptionResize = .tf
+
   func validate() throws {
     guard batch >= 1 else { throw ValidationError("--batch must be at least 1, got \(batch)") }
     guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, got \(repeats)") }
@@ -63,11 +76,56 @@ struct Bench: ParsableCommand {
     guard truncation > 0 && truncation <= 1 else {
       throw ValidationError("--truncation must be in (0, 1], got \(truncation)")
     }
+    guard imageSize >= 1 else { throw ValidationError("--image-size must be at least 1, got \(imageSize)") }
+  }
+
+  /// The median and every time of `repeats` calls after one warm-up.
+  func time(_ call: () throws -> Void) throws -> (median: Double, times: [Double]) {
+    try call()
+    var times: [Double] = []
+    for _ in 0..<repeats {
+      let start = ContinuousClock.now
+      try call()
+      let t = ContinuousClock.now - start
+      times.append(Double(t.components.seconds) + Double(t.components.attoseconds) * 1e-18)
+    }
+    return (times.sorted()[times.count / 2], times)
+  }
+
+  /// The process's peak resident memory in bytes.
+  var peakMemory: Int {
+    var usage = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+    return usage.ru_maxrss * 1024  // kilobytes on Linux
+  }
+
+  /// The inception pass: `--batch` random images through preprocessing and
+  /// the network.
+  func benchInception(_ path: String) throws {
+    let network = try InceptionV3(contentsOf: path, precision: precision)
+    var rng = SeededRandom(seed: 3)
+    let images = (0..<batch).map { _ in
+      PNG.Image(width: imageSize, height: imageSize, pixels: (0..<imageSize * imageSize * 3).map { _ in UInt8(truncatingIfNeeded: rng.next()) })
+    }
+    let (median, times) = try time { _ = try network.features(resize.input(images)) }
+    if json {
+      let doc: [String: Any] = [
+        "config": "inception-v3", "peak_rss_bytes": peakMemory, "resolution": imageSize, "resize": resize.rawValue,
+        "batch": batch, "precision": precision.rawValue, "threads": Machine.threads, "isa": Machine.instructionSet.rawValue,
+        "results": [["pass": "inception", "median_s": median, "times_s": times, "images_per_s": Double(batch) / median]],
+      ]
+      print(String(decoding: try JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys]), as: UTF8.self))
+    } else {
+      print("biggan-fast bench: FID Inception-v3, batch \(batch) of \(imageSize) px, resize \(resize.rawValue), \(precision), \(Machine.threads) threads, \(Machine.instructionSet.rawValue)")
+      print(String(format: "%-20@ %9.1f ms  %8.1f images/s", "inception", median * 1e3, Double(batch) / median))
+      print(String(format: "peak memory          %9.1f MiB", Double(peakMemory) / 1048576))
+    }
   }
 
   func run() throws {
     Machine.keepLargeAllocations()
     if let threads { Machine.threads = threads }
+    if let inception { return try benchInception(inception) }
     let c: BigGANConfiguration, g: Generator
     if let checkpoint {
       let file = try SafeTensorsFile(contentsOf: checkpoint)
@@ -146,16 +204,7 @@ struct Bench: ParsableCommand {
       print("biggan-fast bench: \(checkpoint ?? model.config), batch \(batch), \(precision), \(Machine.threads) threads, \(Machine.instructionSet.rawValue)")
     }
     for p in pass {
-      let call = try body(p)
-      try call()
-      var times: [Double] = []
-      for _ in 0..<repeats {
-        let start = ContinuousClock.now
-        try call()
-        let t = ContinuousClock.now - start
-        times.append(Double(t.components.seconds) + Double(t.components.attoseconds) * 1e-18)
-      }
-      let median = times.sorted()[times.count / 2]
+      let (median, times) = try time(try body(p))
       // An iteration touches 2 x 2B images in the D steps and B in the G step.
       let images = Double(p == .iteration ? 5 * batch : batch)
       if json {
@@ -164,9 +213,7 @@ struct Bench: ParsableCommand {
         print(String(format: "%-20@ %9.1f ms  %8.1f images/s", p.rawValue, median * 1e3, images / median))
       }
     }
-    var usage = rusage()
-    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
-    let peak = usage.ru_maxrss * 1024  // kilobytes on Linux
+    let peak = peakMemory
     if json {
       let doc: [String: Any] = [
         "config": checkpoint ?? model.config, "peak_rss_bytes": peak, "truncation": truncation, "resolution": c.resolution, "ch": c.generatorChannels,

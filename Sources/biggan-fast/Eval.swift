@@ -43,8 +43,11 @@ struct Eval: ParsableCommand {
   @Option(name: .customLong("save-features"), help: "Also write the evaluated images' statistics and features (.npz).") var saveFeatures: String?
   @Flag(help: "Print one JSON object (an array with --truncation-sweep).") var json = false
   @OptionGroup var inception: InceptionOptions
+  @Option(help: "Precision of every product: fp32 or bf16.") var precision: Precision = .fp32
+  @Option(help: "Threads (default: OMP_NUM_THREADS or one per core).") var threads: Int?
 
   func validate() throws {
+    if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
     let sources = [generator.isGiven, images != nil, stats != nil].filter { $0 }.count
     guard sources == 1, !(generator.runName != nil && generator.checkpoint != nil) else {
       throw ValidationError("pass exactly one of --run, --checkpoint, --images and --stats")
@@ -86,7 +89,7 @@ struct Eval: ParsableCommand {
     return values
   }
 
-  var settings: MetricSettings {
+  var metricSettings: MetricSettings {
     var s = MetricSettings()
     s.inceptionScoreSplits = isSplits
     s.kidSubsets = kidSubsets
@@ -97,6 +100,7 @@ struct Eval: ParsableCommand {
 
   func run() throws {
     Machine.keepLargeAllocations()
+    if let threads { Machine.threads = threads }
     let reference = try ref.map { try ReferenceStatistics(contentsOf: $0) }
     if let stats {
       let mine = try ReferenceStatistics(contentsOf: stats)
@@ -109,7 +113,7 @@ struct Eval: ParsableCommand {
     if metricList != [.is] && reference == nil {
       throw ValidationError("--ref is required for \(metricList.filter { $0 != .is }.map(\.rawValue).joined(separator: ", ")) (write one with biggan-fast stats)")
     }
-    let extractor = try inception.extractor()
+    let extractor = try inception.extractor(precision: precision)
     if let images {
       let source = try openImages(images, resolution: nil)
       if let count, count > source.count {
@@ -117,16 +121,21 @@ struct Eval: ParsableCommand {
       }
       let extracted = try extractor.features(of: source, count: count)
       try save(extracted)
-      print(format(try evaluate(extracted, reference: reference, metrics: metricList, settings: settings), extra: [:]))
+      print(format(try evaluate(extracted, reference: reference, metrics: metricList, settings: metricSettings), extra: [:]))
       return
     }
-    let (g, folder) = try generator.generator(precision: inception.precision)
+    let (g, folder) = try generator.generator(precision: precision)
     let sweep = try sweepValues()
     var rows: [(truncation: Double, report: EvaluationReport)] = []
     for t in sweep.isEmpty ? [truncation] : sweep {
-      let extracted = try generatedFeatures(g, extractor: extractor, truncation: t)
+      var settings = GenerationSettings(count: count ?? 50_000)
+      settings.truncation = t
+      settings.truncationMode = Truncation(rawValue: truncationMode)!
+      settings.seed = seed
+      settings.batch = batch
+      let extracted = try extractor.features(of: g, settings)
       if sweep.isEmpty { try save(extracted) }
-      let report = try evaluate(extracted, reference: reference, metrics: metricList, settings: settings)
+      let report = try evaluate(extracted, reference: reference, metrics: metricList, settings: metricSettings)
       rows.append((t, report))
       if !json || sweep.isEmpty { print(format(report, extra: ["truncation": t])) }
     }
@@ -140,27 +149,6 @@ struct Eval: ParsableCommand {
     if let runFolder = generator.runFolder, let folder {
       let step = Int((folder as NSString).lastPathComponent.dropFirst("step-".count)) ?? -1
       for row in rows { try appendToRun(runFolder, step: step, truncation: row.truncation, report: row.report) }
-    }
-  }
-
-  /// The features of `--count` generated images, classes in turn, latents
-  /// drawn in order from one stream so the set does not depend on
-  /// `--batch`.
-  func generatedFeatures(_ g: Generator, extractor: InceptionExtractor, truncation t: Double) throws -> InceptionFeatures {
-    let model = g.configuration, n = count ?? 50_000, r = model.resolution
-    g.truncation = t
-    let mode = Truncation(rawValue: truncationMode)!
-    var rng = SeededRandom(seed: seed)
-    return try extractor.features(count: n) { range in
-      var out: [(image: PNG.Image, label: Int?)] = []
-      for start in stride(from: range.lowerBound, to: range.upperBound, by: batch) {
-        let m = min(batch, range.upperBound - start)
-        let labels = (start..<start + m).map { $0 % model.classes }
-        let z = try Tensor(shape: [m, model.dimZ], storage: mode.latents(count: m, dim: model.dimZ, truncation: Float(t), rng: &rng))
-        let images = try g.forward(z: z, labels: labels, mode: .inference)
-        for i in 0..<m { out.append((PNG.Image(width: r, height: r, pixels: ImageGrid.pixels(images, index: i)), labels[i])) }
-      }
-      return out
     }
   }
 

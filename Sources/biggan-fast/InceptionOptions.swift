@@ -16,19 +16,23 @@ struct InceptionOptions: ParsableArguments {
   var resize: InceptionResize = .tf
 
   @Option(name: .customLong("inception-batch"), help: "Images per Inception batch.") var inceptionBatch: Int = 50
-  @Option(help: "Precision of every product: fp32 or bf16.") var precision: Precision = .fp32
-  @Option(help: "Threads (default: OMP_NUM_THREADS or one per core).") var threads: Int?
 
   func validate() throws {
     guard inceptionBatch >= 1 else { throw ValidationError("--inception-batch must be at least 1, got \(inceptionBatch)") }
-    if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+  }
+
+  /// Whether a weights file was named, by flag or environment.
+  var isGiven: Bool { weightsPath != nil }
+
+  private var weightsPath: String? {
+    let path = inception ?? ProcessInfo.processInfo.environment[Self.environmentVariable]
+    return path?.isEmpty == false ? path : nil
   }
 
   /// The network, loaded; without a weights file, one line on where to get
   /// and how to convert it.
-  func extractor() throws -> InceptionExtractor {
-    if let threads { Machine.threads = threads }
-    guard let path = inception ?? ProcessInfo.processInfo.environment[Self.environmentVariable], !path.isEmpty else {
+  func extractor(precision: Precision) throws -> InceptionExtractor {
+    guard let path = weightsPath else {
       throw ValidationError(
         "no Inception weights: pass --inception FILE or set \(Self.environmentVariable); download pt_inception-2015-12-05-6726825d.pth (github.com/mseitzer/pytorch-fid/releases/tag/fid_weights) and convert it with tools/convert_inception.py")
     }

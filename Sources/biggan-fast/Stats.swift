@@ -29,15 +29,19 @@ struct Stats: ParsableCommand {
   @Flag(help: "Also store the unbiased logits (for the data set's own Inception Score).") var logits = false
   @Flag(name: .customLong("no-features"), help: "Store mu and sigma only (no KID, precision/recall or intra-class FID against this file).") var noFeatures = false
   @OptionGroup var inception: InceptionOptions
+  @Option(help: "Precision of every product: fp32 or bf16.") var precision: Precision = .fp32
+  @Option(help: "Threads (default: OMP_NUM_THREADS or one per core).") var threads: Int?
 
   func validate() throws {
+    if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
     if let resolution, resolution < 1 { throw ValidationError("--resolution must be at least 1, got \(resolution)") }
     if let count, count < 2 { throw ValidationError("--count must be at least 2 (a covariance needs two images), got \(count)") }
   }
 
   func run() throws {
     Machine.keepLargeAllocations()
-    let extractor = try inception.extractor()
+    if let threads { Machine.threads = threads }
+    let extractor = try inception.extractor(precision: precision)
     let source = try openImages(data, resolution: resolution)
     if let count, count > source.count {
       throw ValidationError("--count \(count): \(data) has only \(source.count) images")

@@ -56,6 +56,10 @@ struct Train: ParsableCommand {
   @Option(name: .customLong("sample-every"), help: "Steps between sample grids.") var sampleEvery: Int?
   @Option(name: .customLong("checkpoint-every"), help: "Steps between checkpoints.") var checkpointEvery: Int?
   @Option(help: "Checkpoints kept.") var keep: Int?
+  @Option(name: .customLong("eval-every"), help: "Steps between FID/IS evaluations of G_ema, logged to metrics.jsonl; the best-FID checkpoint is kept in checkpoint/best (needs --ref and Inception weights).") var evalEvery: Int?
+  @Option(name: .customLong("eval-count"), help: "Images generated per evaluation.") var evalCount: Int = 5000
+  @Option(help: "Reference statistics for --eval-every (.npz from biggan-fast stats).") var ref: String?
+  @OptionGroup var inception: InceptionOptions
 
   func validate() throws {
     guard TrainingRecipe.presets[config] != nil else {
@@ -76,6 +80,11 @@ struct Train: ParsableCommand {
     if let ortho, !(ortho >= 0) { throw ValidationError("--ortho must be at least 0, got \(ortho)") }
     if let emaDecay, !(emaDecay >= 0 && emaDecay < 1) { throw ValidationError("--ema-decay must be in [0, 1), got \(emaDecay)") }
     if let emaStart, emaStart < 0 { throw ValidationError("--ema-start must be at least 0, got \(emaStart)") }
+    if let evalEvery {
+      guard evalEvery >= 1 else { throw ValidationError("--eval-every must be at least 1, got \(evalEvery)") }
+      guard ref != nil else { throw ValidationError("--eval-every needs --ref (reference statistics from biggan-fast stats)") }
+    }
+    guard evalCount >= 2 else { throw ValidationError("--eval-count must be at least 2, got \(evalCount)") }
   }
 
   /// The data set `--data` names, at `resolution`.
@@ -173,6 +182,14 @@ struct Train: ParsableCommand {
       return (images, labels)
     }
     let heldBatch = try fixedBatch(heldIndices), trainBatch = try fixedBatch(trainIndices)
+    // Evaluation draws from its own seeded latents and runs G_ema in
+    // inference mode, so it changes no training state: the run's bits are
+    // those of a run without it.
+    let evaluation = try evalEvery.map { every in
+      (every: every, extractor: try inception.extractor(precision: .fp32), reference: try ReferenceStatistics(contentsOf: ref!))
+    }
+    let bestFolder = (checkpoints as NSString).appendingPathComponent("best")
+    var bestFID = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(bestFolder)/best.json"))) as? [String: Any])?["frechet_inception_distance"] as? Double ?? .infinity
     var watch = CollapseWatch(factor: recipe.collapseFactor)
     let stop = StopRequest()
     log.line("training \(config) in \(folder): \(model.resolution) px, G \(trainer.generator.parameterCount) / D \(trainer.discriminator.parameterCount) parameters, batch \(recipe.batch) x \(recipe.accumulate), \(recipe.precision), \(Machine.threads) threads" + (resumeFrom.map { ", resumed at step \(trainer.step) from \($0)" } ?? ""))
@@ -192,6 +209,27 @@ struct Train: ParsableCommand {
       let path = (folder as NSString).appendingPathComponent(String(format: "samples/step-%08d.png", trainer.step))
       try PNG.write(ImageGrid.sheet(images, columns: columns), to: path)
       log.note("samples \(path)")
+    }
+
+    func evaluateModel() throws {
+      guard let evaluation else { return }
+      var settings = GenerationSettings(count: evalCount)
+      settings.seed = 54_321
+      settings.batch = recipe.batch
+      let extracted = try evaluation.extractor.features(of: trainer.average, settings)
+      let report = try evaluate(extracted, reference: evaluation.reference, metrics: [.fid, .is])
+      var values: [String: Any] = ["resize": inception.resize.rawValue]
+      for (key, value) in report.values { values[key] = value }
+      log.record(["step": trainer.step, "eval": values])
+      let fid = report["frechet_inception_distance"]!
+      log.note(String(format: "eval step %d: FID %.3f, IS %.3f +- %.3f (%d images)", trainer.step, fid, report["inception_score_mean"]!, report["inception_score_std"]!, evalCount))
+      guard fid < bestFID else { return }
+      bestFID = fid
+      let path = try Checkpoint.save(trainer, in: bestFolder, keep: 1)
+      values["step"] = trainer.step
+      try JSONSerialization.data(withJSONObject: values, options: [.sortedKeys, .prettyPrinted])
+        .write(to: URL(fileURLWithPath: "\(bestFolder)/best.json"), options: .atomic)
+      log.note("best FID so far: \(path)")
     }
 
     var window: [StepReport] = []
@@ -237,6 +275,7 @@ struct Train: ParsableCommand {
       }
       if trainer.step % recipe.sampleEvery == 0 { try samples() }
       if trainer.step % recipe.checkpointEvery == 0 { try checkpoint() }
+      if let evaluation, trainer.step % evaluation.every == 0 { try evaluateModel() }
     }
     if trainer.step % recipe.checkpointEvery != 0 {
       try samples()
