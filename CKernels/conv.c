@@ -24,7 +24,7 @@
  * the column matrix, so each pass is a GEMM on the tensors themselves, and
  * backward data folds accumulate into that GEMM's beta.
  *
- * All three passes of fp32 3x3, stride 1, pad 1 convolutions may go to
+ * All three passes of fp32 3x3, stride 1, pad 1 or 0 convolutions may go to
  * conv_winograd.c instead (see bk_conv_algorithm), and 1x1
  * convolutions of an upsampled input run before the upsample (below).
  *

@@ -236,7 +236,7 @@ void *bk__plan_publish(bk_weight_plan *p, void *_Atomic *slot, void *fresh,
  * forward (backward = 0: src = x, dst = y, bias may be NULL) or backward
  * data (backward = 1: src = dy, dst = dx, bias unused). Returns 0 when it
  * wrote the result, -1 (nothing touched) when the shape is not a fp32 3x3
- * stride 1 pad 1 convolution, the chosen algorithm says im2col, or memory is
+ * stride 1 convolution with padding 1 or 0 on every side, the chosen algorithm says im2col, or memory is
  * short. A forward plan (may be NULL) supplies the transformed filters. */
 int bk__conv_winograd(bk_precision prec, const bk_conv_shape *s, int backward,
                       const float *src, const float *w, const float *bias,

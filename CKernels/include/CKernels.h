@@ -201,10 +201,10 @@ void bk_conv2d_forward_planned(bk_precision prec, bk_weight_plan *plan,
 /*
  * How the three convolution passes compute. BK_CONV_AUTO (the default)
  * uses Winograd F(4x4, 3x3) for BK_FP32 3x3 convolutions with stride 1 and
- * padding 1 (with or without upsample) where it measured faster than
- * im2col, and im2col + GEMM everywhere else. BK_CONV_IM2COL always uses
- * im2col; BK_CONV_WINOGRAD uses Winograd on every shape it supports and
- * im2col on the rest. BK_BF16 always uses im2col. A 1x1 convolution of
+ * padding 1 or 0 on every side (with or without upsample) where it
+ * measured faster than im2col, and im2col + GEMM everywhere else.
+ * BK_CONV_IM2COL always uses im2col; BK_CONV_WINOGRAD uses Winograd on
+ * every shape it supports and im2col on the rest. BK_BF16 always uses im2col. A 1x1 convolution of
  * an upsampled input (stride 1, pad 0) runs before the upsample, a quarter
  * of the work: forward always (the same bits as im2col), backward except
  * under BK_CONV_IM2COL (its passes sum a pixel's four gradients before the

@@ -256,8 +256,8 @@ public func conv2dBackwardWeight(
 
 /// How `conv2d`, `conv2dBackwardData` and `conv2dBackwardWeight` compute.
 ///
-/// Winograd F(4x4, 3x3) computes a 3x3, stride 1, padding 1 convolution
-/// through transformed tiles, with a quarter of the multiply-adds of the
+/// Winograd F(4x4, 3x3) computes a 3x3, stride 1 convolution with padding
+/// 1 or 0 on every side through transformed tiles, with a quarter of the multiply-adds of the
 /// direct sum. Its results are the same whatever the thread count or
 /// instruction set, but they are not the bits of im2col + GEMM, and their
 /// rounding error is about ten times larger (near 1e-5 of the output's
