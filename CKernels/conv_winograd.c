@@ -266,12 +266,12 @@ filter_grad_tile_impl(const float *u, size_t ps, int n, float *const g[9],
 
 /*
  * One output tile from M at m + xi * ps, n channels: the 4x4 result plus
- * bias (may be NULL) goes to dst[i * 4 + j] (NULL outside the image); with
- * pool, each 2x2 block's sum goes to dst[i * 2 + j] instead. accumulate adds
- * to what dst holds.
+ * bias (may be NULL), through max(v, 0) when relu, goes to dst[i * 4 + j]
+ * (NULL outside the image); with pool, each 2x2 block's sum goes to
+ * dst[i * 2 + j] instead. accumulate adds to what dst holds.
  */
 static inline __attribute__((always_inline)) void
-output_tile_impl(const float *m, size_t ps, int n, const float *bias,
+output_tile_impl(const float *m, size_t ps, int n, const float *bias, int relu,
                  float *const dst[TILE * TILE], int pool, int accumulate)
 {
     float t[TILE * ALPHA][CB], y[TILE * TILE][CB];
@@ -288,8 +288,13 @@ output_tile_impl(const float *m, size_t ps, int n, const float *bias,
             output_1d(n, t[6 * i], t[6 * i + 1], t[6 * i + 2], t[6 * i + 3],
                       t[6 * i + 4], t[6 * i + 5], dst[4 * i], dst[4 * i + 1],
                       dst[4 * i + 2], dst[4 * i + 3]);
-        for (int q = 0; bias && q < TILE * TILE; q++)
-            for (int c = 0; c < n; c++) dst[q][c] += bias[c];
+        for (int q = 0; (bias || relu) && q < TILE * TILE; q++) {
+            float *restrict out = dst[q];
+            if (bias)
+                for (int c = 0; c < n; c++) out[c] += bias[c];
+            if (relu)
+                for (int c = 0; c < n; c++) out[c] = out[c] > 0.0f ? out[c] : 0.0f;
+        }
         return;
     }
     for (int i = 0; i < TILE; i++)
@@ -310,6 +315,8 @@ output_tile_impl(const float *m, size_t ps, int n, const float *bias,
         }
         if (bias)
             for (int c = 0; c < n; c++) r[c] += bias[c];
+        if (relu)
+            for (int c = 0; c < n; c++) r[c] = r[c] > 0.0f ? r[c] : 0.0f;
         if (accumulate)
             for (int c = 0; c < n; c++) out[c] += r[c];
         else
@@ -320,7 +327,7 @@ output_tile_impl(const float *m, size_t ps, int n, const float *bias,
 typedef struct {
     void (*input)(const float *const d[POINTS], int n, float *v, size_t ps);
     void (*weight)(const float *const g[9], int n, float *u, size_t ps);
-    void (*output)(const float *m, size_t ps, int n, const float *bias,
+    void (*output)(const float *m, size_t ps, int n, const float *bias, int relu,
                    float *const dst[TILE * TILE], int pool, int accumulate);
     void (*grad)(const float *const d[TILE * TILE], int n, float *m, size_t ps);
     void (*filter_grad)(const float *u, size_t ps, int n, float *const g[9],
@@ -341,11 +348,11 @@ typedef struct {
         weight_tile_impl(g, n, u, ps);                                        \
     }                                                                         \
     TARGET static void output_##name(const float *m, size_t ps, int n,        \
-                                     const float *bias,                       \
+                                     const float *bias, int relu,             \
                                      float *const dst[TILE * TILE], int pool, \
                                      int accumulate)                          \
     {                                                                         \
-        output_tile_impl(m, ps, n, bias, dst, pool, accumulate);              \
+        output_tile_impl(m, ps, n, bias, relu, dst, pool, accumulate);        \
     }                                                                         \
     TARGET static void grad_##name(const float *const d[TILE * TILE], int n,  \
                                    float *m, size_t ps)                       \
@@ -382,25 +389,26 @@ static const transforms *transforms_active(void)
 /* ------------------------------------------------------------------- jobs -- */
 
 /*
- * One Winograd convolution: src [batch][src_h][src_w][k], read as the h x w
- * image that is its nearest x2 enlargement when up (else src itself),
- * zero-padded by pad on every side, convolved into an oh x ow output
- * (oh = h + 2 pad - 2) of n channels, which the tiles cover; the forward
- * weight w [out_c][3][3][in_c] supplies the filters, as stored (forward:
- * n = out_c, k = in_c) or rotated and transposed (backward data: n = in_c,
- * k = out_c). Backward weight reads src as the forward does and dy
- * [batch][oh][ow][n], n = out_c.
+ * One Winograd convolution: src [batch][src_h][src_w][k] (pixels lds floats
+ * apart), read as the h x w image that is its nearest x2 enlargement when
+ * up (else src itself), zero-padded by pad on every side, convolved into
+ * dst [batch][oh][ow][n] (pixels ldd floats apart; oh = h + 2 pad - 2),
+ * which the tiles cover; the forward weight w [out_c][3][3][in_c] supplies
+ * the filters, as stored (forward: n = out_c, k = in_c) or rotated and
+ * transposed (backward data: n = in_c, k = out_c). Backward weight reads
+ * src as the forward does and dy [batch][oh][ow][n], n = out_c.
  */
 typedef struct {
     const float *src;
-    int batch, src_h, src_w, k, up;
+    int batch, src_h, src_w, k, up, lds;
     int h, w, pad;
     int oh, ow, n;
     const float *wt;
     int backward;
     const float *bias;
+    int relu;
     float *dst;
-    int pool, accumulate;
+    int ldd, pool, accumulate;
     const float *dy; /* backward weight: the output gradient, n channels */
     int th, tw, tiles;
     bk_weight_plan *plan; /* forward only: may hold U, packed */
@@ -413,20 +421,20 @@ static void tile_taps(const job *jb, int t, int c0, const float *d[POINTS])
 {
     int per_image = jb->th * jb->tw, b = t / per_image, r = t % per_image;
     int y0 = r / jb->tw * TILE - jb->pad, x0 = r % jb->tw * TILE - jb->pad;
-    const float *img = jb->src + (size_t)b * jb->src_h * jb->src_w * jb->k + c0;
+    const float *img = jb->src + (size_t)b * jb->src_h * jb->src_w * jb->lds + c0;
     for (int i = 0; i < ALPHA; i++)
         for (int j = 0; j < ALPHA; j++) {
             int y = y0 + i, x = x0 + j;
             d[i * ALPHA + j] =
                 y < 0 || y >= jb->h || x < 0 || x >= jb->w
                     ? zeros
-                    : img + ((size_t)(y >> jb->up) * jb->src_w + (x >> jb->up)) * jb->k;
+                    : img + ((size_t)(y >> jb->up) * jb->src_w + (x >> jb->up)) * jb->lds;
         }
 }
 
-/* Where tile t's pixels lie in an [batch][oh][ow][n] image (halved by pool,
- * side 2): offsets in floats, side x side of them, -1 outside the image. */
-static void tile_pixels(const job *jb, int t, ptrdiff_t off[TILE * TILE])
+/* Which pixels of a [batch][oh][ow] image (halved by pool, side 2) tile t
+ * covers: side x side indices, -1 outside the image. */
+static void tile_pixels(const job *jb, int t, ptrdiff_t px[TILE * TILE])
 {
     int per_image = jb->th * jb->tw, b = t / per_image, r = t % per_image;
     int side = jb->pool ? TILE / 2 : TILE;
@@ -435,29 +443,26 @@ static void tile_pixels(const job *jb, int t, ptrdiff_t off[TILE * TILE])
     for (int i = 0; i < side; i++)
         for (int j = 0; j < side; j++) {
             int y = y0 + i, x = x0 + j;
-            off[i * side + j] =
-                y < oh && x < ow
-                    ? (((ptrdiff_t)b * oh + y) * ow + x) * (ptrdiff_t)jb->n
-                    : -1;
+            px[i * side + j] = y < oh && x < ow ? ((ptrdiff_t)b * oh + y) * ow + x : -1;
         }
 }
 
 /* Where the outputs of tile t go, channels from c0 (see output_tile_impl). */
 static void tile_outputs(const job *jb, int t, int c0, float *dst[TILE * TILE])
 {
-    ptrdiff_t off[TILE * TILE];
-    tile_pixels(jb, t, off);
+    ptrdiff_t px[TILE * TILE];
+    tile_pixels(jb, t, px);
     for (int q = 0; q < TILE * TILE; q++)
-        dst[q] = off[q] < 0 ? NULL : jb->dst + off[q] + c0;
+        dst[q] = px[q] < 0 ? NULL : jb->dst + px[q] * jb->ldd + c0;
 }
 
 /* The dy rows of tile t (weight gradient), channels from c0, or zeros. */
 static void tile_grads(const job *jb, int t, int c0, const float *d[TILE * TILE])
 {
-    ptrdiff_t off[TILE * TILE];
-    tile_pixels(jb, t, off);
+    ptrdiff_t px[TILE * TILE];
+    tile_pixels(jb, t, px);
     for (int q = 0; q < TILE * TILE; q++)
-        d[q] = off[q] < 0 ? zeros : jb->dy + off[q] + c0;
+        d[q] = px[q] < 0 ? zeros : jb->dy + px[q] * jb->n + c0;
 }
 
 /* U for GEMM output channels [n0, n0 + cols): forward U[xi][n - n0][k]
@@ -559,7 +564,7 @@ static void transform_outputs(const transforms *tf, const job *jb, int t0,
             float *dst[TILE * TILE];
             tile_outputs(jb, t0 + t, n0 + c0, dst);
             tf->output(m + (size_t)t * cols + c0, ps, min_int(CB, cols - c0),
-                       jb->bias ? jb->bias + n0 + c0 : NULL, dst, jb->pool,
+                       jb->bias ? jb->bias + n0 + c0 : NULL, jb->relu, dst, jb->pool,
                        jb->accumulate);
         }
 }
@@ -837,36 +842,37 @@ static int tile_grid(job *jb, int in_c)
     return 0;
 }
 
-int bk__conv_winograd(bk_precision prec, const bk_conv_shape *s, int backward,
-                      const float *src, const float *w, const float *bias,
-                      float *dst, int accumulate, bk_weight_plan *plan)
+int bk__conv_winograd_forward(bk_precision prec, bk_weight_plan *plan,
+                              const bk_conv_shape *s, const float *x, int ldx,
+                              const float *w, const float *bias, int relu,
+                              float *y, int ldy)
 {
     if (!supported(prec, s)) return -1;
-    int eh = s->in_h << s->upsample, ew = s->in_w << s->upsample, pad = s->pad_h;
     job jb = {
-        .src = src, .batch = s->batch, .wt = w, .backward = backward, .dst = dst,
-        .accumulate = accumulate,
-        .plan = backward || !plan || plan->prec != prec ? NULL : plan,
+        .src = x, .batch = s->batch, .src_h = s->in_h, .src_w = s->in_w,
+        .k = s->in_c, .up = s->upsample, .lds = ldx,
+        .h = s->in_h << s->upsample, .w = s->in_w << s->upsample, .pad = s->pad_h,
+        .n = s->out_c, .wt = w, .bias = bias, .relu = relu, .dst = y, .ldd = ldy,
+        .plan = plan && plan->prec == prec ? plan : NULL,
     };
-    if (backward) {
-        /* dy, padded by 2 - pad, is as large as the forward's output. */
-        jb.src_h = jb.h = eh + 2 * pad - 2;
-        jb.src_w = jb.w = ew + 2 * pad - 2;
-        jb.pad = 2 - pad;
-        jb.k = s->out_c;
-        jb.n = s->in_c;
-        jb.pool = s->upsample;
-    } else {
-        jb.src_h = s->in_h;
-        jb.src_w = s->in_w;
-        jb.h = eh;
-        jb.w = ew;
-        jb.pad = pad;
-        jb.k = s->in_c;
-        jb.n = s->out_c;
-        jb.up = s->upsample;
-        jb.bias = bias;
-    }
+    return tile_grid(&jb, s->in_c) ? -1 : run(&jb);
+}
+
+int bk__conv_winograd_backward_data(bk_precision prec, const bk_conv_shape *s,
+                                    const float *dy, const float *w, float *dx,
+                                    int accumulate)
+{
+    if (!supported(prec, s)) return -1;
+    /* dy, padded by 2 - pad, is as large as the forward's output. */
+    int dy_h = (s->in_h << s->upsample) + 2 * s->pad_h - 2;
+    int dy_w = (s->in_w << s->upsample) + 2 * s->pad_h - 2;
+    job jb = {
+        .src = dy, .batch = s->batch, .src_h = dy_h, .src_w = dy_w,
+        .k = s->out_c, .lds = s->out_c,
+        .h = dy_h, .w = dy_w, .pad = 2 - s->pad_h,
+        .n = s->in_c, .wt = w, .backward = 1, .dst = dx, .ldd = s->in_c,
+        .pool = s->upsample, .accumulate = accumulate,
+    };
     return tile_grid(&jb, s->in_c) ? -1 : run(&jb);
 }
 
@@ -877,7 +883,7 @@ int bk__conv_winograd_weight(bk_precision prec, const bk_conv_shape *s,
     if (!supported(prec, s)) return -1;
     job jb = {
         .src = x, .batch = s->batch, .src_h = s->in_h, .src_w = s->in_w,
-        .k = s->in_c, .up = s->upsample,
+        .k = s->in_c, .up = s->upsample, .lds = s->in_c,
         .h = s->in_h << s->upsample, .w = s->in_w << s->upsample, .pad = s->pad_h,
         .n = s->out_c, .dy = dy, .accumulate = accumulate,
     };
