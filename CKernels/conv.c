@@ -8,7 +8,8 @@
  * of rows at a time in a bounded per-thread workspace, so memory stays flat
  * whatever the batch or image size; a band may span images.
  *
- *   forward          per band: im2col(x) -> y_band = col W^T -> + bias
+ *   forward          per band: im2col(x) -> y_band = col W^T, + bias (and
+ *                    ReLU) in the GEMM's epilogue while each block is hot
  *   backward data    per band: dcol = dy_band W -> col2im scatter-add to dx
  *   backward weight  per band: im2col(x) -> dW (+)= dy_band^T col
  *
@@ -24,7 +25,11 @@
  * the column matrix, so each pass is a GEMM on the tensors themselves, and
  * backward data folds accumulate into that GEMM's beta.
  *
- * All three passes of fp32 3x3, stride 1, pad 1 convolutions may go to
+ * The forward pass takes pixel strides for x and y (bk_conv2d_forward_ex):
+ * im2col gathers from them, the GEMM reads a direct conv's x and writes y
+ * through its leading dimensions, so a channel slice costs nothing.
+ *
+ * All three passes of fp32 3x3, stride 1, pad 1 or 0 convolutions may go to
  * conv_winograd.c instead (see bk_conv_algorithm), and 1x1
  * convolutions of an upsampled input run before the upsample (below).
  *
@@ -156,13 +161,14 @@ static inline void pixel_origin(const bk_conv_shape *s, const geometry *g,
 
 /* ----------------------------------------------------------------- im2col -- */
 
+/* Row m of the column matrix from x, whose pixels are ldx floats apart. */
 static void im2col_row(const bk_conv_shape *s, const geometry *g,
-                       const float *x, int m, float *dst)
+                       const float *x, int ldx, int m, float *dst)
 {
     int c = s->in_c, kw = s->kernel_w, up = s->upsample;
     int b, y0, x0;
     pixel_origin(s, g, m, &b, &y0, &x0);
-    const float *img = x + (size_t)b * s->in_h * s->in_w * c;
+    const float *img = x + (size_t)b * s->in_h * s->in_w * ldx;
     /* Taps kj in [j0, j1) land inside the image; the rest is padding. */
     int j0 = clamp_int(-x0, 0, kw), j1 = clamp_int(g->ew - x0, j0, kw);
     size_t run = (size_t)kw * c;
@@ -172,31 +178,32 @@ static void im2col_row(const bk_conv_shape *s, const geometry *g,
             memset(dst, 0, run * sizeof(float));
             continue;
         }
-        const float *src = img + (size_t)(iy >> up) * s->in_w * c;
+        const float *src = img + (size_t)(iy >> up) * s->in_w * ldx;
         memset(dst, 0, (size_t)j0 * c * sizeof(float));
-        if (up) {
-            for (int kj = j0; kj < j1; kj++)
-                bk__copy_floats(dst + (size_t)kj * c, src + (size_t)((x0 + kj) >> 1) * c,
-                                (size_t)c);
-        } else {
+        if (!up && ldx == c) {
             /* Neighbouring taps read neighbouring pixels: one copy. */
             bk__copy_floats(dst + (size_t)j0 * c, src + (size_t)(x0 + j0) * c,
                             (size_t)(j1 - j0) * c);
+        } else {
+            for (int kj = j0; kj < j1; kj++)
+                bk__copy_floats(dst + (size_t)kj * c,
+                                src + (size_t)((x0 + kj) >> up) * ldx, (size_t)c);
         }
         memset(dst + (size_t)j1 * c, 0, (size_t)(kw - j1) * c * sizeof(float));
     }
 }
 
-/* Column-matrix rows [m0, m0 + rows): x itself for a direct conv, else
- * gathered into col. */
+/* Column-matrix rows [m0, m0 + rows) from x, whose pixels are ldx floats
+ * apart: x itself for a direct conv (rows ldx apart), else gathered into col
+ * (rows g->k apart). */
 static const float *columns(const bk_conv_shape *s, const geometry *g,
-                            const float *x, int m0, int rows, float *col)
+                            const float *x, int ldx, int m0, int rows, float *col)
 {
-    if (g->direct) return x + (size_t)m0 * g->k;
+    if (g->direct) return x + (size_t)m0 * ldx;
 #pragma omp parallel for schedule(static) \
     num_threads(bk__team_size((double)rows * g->k, COPY_PER_THREAD))
     for (int r = 0; r < rows; r++)
-        im2col_row(s, g, x, m0 + r, col + (size_t)r * g->k);
+        im2col_row(s, g, x, ldx, m0 + r, col + (size_t)r * g->k);
     return col;
 }
 
@@ -254,16 +261,6 @@ static void col2im(const bk_conv_shape *s, const geometry *g,
 
 /* ------------------------------------------------------------------- bias -- */
 
-static void add_bias(float *y, const float *bias, int rows, int n)
-{
-#pragma omp parallel for schedule(static) \
-    num_threads(bk__team_size((double)rows * n, ADD_PER_THREAD))
-    for (int r = 0; r < rows; r++) {
-        float *restrict yr = y + (size_t)r * n;
-        for (int j = 0; j < n; j++) yr[j] += bias[j];
-    }
-}
-
 /* dbias (+)= column sums of dy [pixels][n]. Threads own channel slices and
  * sweep every pixel in order, so each sum has one fixed order. */
 static void bias_grad(const float *dy, int pixels, int n, float *dbias,
@@ -313,14 +310,16 @@ static size_t low_count(const bk_conv_shape *s)
 }
 
 static int forward_before_upsample(bk_precision prec, bk_weight_plan *plan,
-                                   const bk_conv_shape *s, const float *x,
-                                   const float *w, const float *bias, float *y)
+                                   const bk_conv_shape *s, const float *x, int ldx,
+                                   const float *w, const float *bias, int relu,
+                                   float *y)
 {
     bk_conv_shape low;
     if (!pointwise_upsample(s, &low)) return -1;
     float *z = bk__workspace(BK_WS_CONV, low_count(s) * sizeof(float));
     if (!z) return -1;
-    bk_conv2d_forward_planned(prec, plan, &low, x, w, bias, z);
+    /* The ReLU commutes with the copies of the upsample. */
+    bk_conv2d_forward_ex(prec, plan, &low, x, ldx, w, bias, relu, z, s->out_c);
     bk_upsample2x_forward(s->batch, s->in_h, s->in_w, s->out_c, z, y);
     return 0;
 }
@@ -348,29 +347,46 @@ static bk_weight_plan *plan_for(bk_weight_plan *p, const bk_conv_shape *s)
                : NULL;
 }
 
-void bk_conv2d_forward_planned(bk_precision prec, bk_weight_plan *plan,
-                               const bk_conv_shape *s, const float *x,
-                               const float *w, const float *bias, float *y)
+void bk_conv2d_forward_ex(bk_precision prec, bk_weight_plan *plan,
+                          const bk_conv_shape *s, const float *x, int ldx,
+                          const float *w, const float *bias, int relu, float *y,
+                          int ldy)
 {
     geometry g;
-    if (conv_geometry(s, &g)) return;
+    if (conv_geometry(s, &g) || ldx < s->in_c || ldy < s->out_c) return;
     plan = plan_for(plan, s);
-    if (bk__conv_winograd(prec, s, 0, x, w, bias, y, 0, plan) == 0) return;
-    if (forward_before_upsample(prec, plan, s, x, w, bias, y) == 0) return;
+    if (bk__conv_winograd_forward(prec, plan, s, x, ldx, w, bias, relu, y, ldy) == 0)
+        return;
+    /* The upsample writes dense pixels; a strided y takes im2col, the same
+     * bits. */
+    if (ldy == s->out_c &&
+        forward_before_upsample(prec, plan, s, x, ldx, w, bias, relu, y) == 0)
+        return;
     int n = s->out_c;
     int rows = g.direct ? g.pixels : band_rows(&g);
     float *col = g.direct ? NULL : column_buffer(&g, &rows);
     if (!g.direct && !col) {
-        fill_nan(y, (size_t)g.pixels * n);
+        for (int m = 0; m < g.pixels; m++) fill_nan(y + (size_t)m * ldy, (size_t)n);
         return;
     }
+    bk_gemm_args ga = {
+        .prec = prec, .transb = 1, .n = n, .k = g.k, .alpha = 1.0f,
+        .lda = g.direct ? ldx : g.k, .b = w, .ldb = g.k, .ldc = ldy,
+        .bias = bias, .relu = relu,
+    };
     for (int m0 = 0; m0 < g.pixels; m0 += rows) {
-        int r = min_int(rows, g.pixels - m0);
-        float *yb = y + (size_t)m0 * n;
-        bk_gemm_planned(prec, plan, r, n, g.k, 1.0f,
-                        columns(s, &g, x, m0, r, col), g.k, w, g.k, 0.0f, yb, n);
-        if (bias) add_bias(yb, bias, r, n);
+        ga.m = min_int(rows, g.pixels - m0);
+        ga.a = columns(s, &g, x, ldx, m0, ga.m, col);
+        ga.c = y + (size_t)m0 * ldy;
+        bk__gemm_planned(&ga, plan);
     }
+}
+
+void bk_conv2d_forward_planned(bk_precision prec, bk_weight_plan *plan,
+                               const bk_conv_shape *s, const float *x,
+                               const float *w, const float *bias, float *y)
+{
+    if (s) bk_conv2d_forward_ex(prec, plan, s, x, s->in_c, w, bias, 0, y, s->out_c);
 }
 
 void bk_conv2d_forward(bk_precision prec, const bk_conv_shape *s,
@@ -386,7 +402,7 @@ void bk_conv2d_backward_data(bk_precision prec, const bk_conv_shape *s,
 {
     geometry g;
     if (conv_geometry(s, &g)) return;
-    if (bk__conv_winograd(prec, s, 1, dy, w, NULL, dx, accumulate, NULL) == 0) return;
+    if (bk__conv_winograd_backward_data(prec, s, dy, w, dx, accumulate) == 0) return;
     bk_conv_shape low;
     const float *dz = gradient_before_upsample(s, &low, dy);
     if (dz) {
@@ -440,7 +456,7 @@ void bk_conv2d_backward_weight(bk_precision prec, const bk_conv_shape *s,
         int r = min_int(rows, g.pixels - m0);
         float beta = m0 == 0 && !accumulate ? 0.0f : 1.0f;
         bk_gemm(prec, 1, 0, n, g.k, r, 1.0f, dy + (size_t)m0 * n, n,
-                columns(s, &g, x, m0, r, col), g.k, beta, dw, g.k);
+                columns(s, &g, x, s->in_c, m0, r, col), g.k, beta, dw, g.k);
     }
     if (dbias) bias_grad(dy, g.pixels, n, dbias, accumulate);
 }

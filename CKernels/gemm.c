@@ -156,6 +156,20 @@ static void macro_kernel(const bk_kernels *kr, const bk_gemm_args *g,
     }
 }
 
+/* Rows [i0, i0 + rows) and columns [j0, j1) of C through the epilogue (see
+ * bk_gemm_args), once they hold their final sums. */
+static void epilogue(const bk_gemm_args *g, int i0, int rows, int j0, int j1)
+{
+    if (!g->bias && !g->relu) return;
+    for (int i = i0; i < i0 + rows; i++) {
+        float *restrict c = g->c + (size_t)i * g->ldc;
+        if (g->bias)
+            for (int j = j0; j < j1; j++) c[j] += g->bias[j];
+        if (g->relu)
+            for (int j = j0; j < j1; j++) c[j] = c[j] > 0.0f ? c[j] : 0.0f;
+    }
+}
+
 /* ------------------------------------------------------------------ team -- */
 
 /* Budget for the packed B panels of one group of passes: they are re-read
@@ -309,6 +323,7 @@ void bk__gemm_team(const bk_kernels *kr, const bk_gemm_args *g, void *ws,
                        bgroup + pl.pass_bytes * q + (size_t)c0 * BK_KC * es);
             }
             if (barriers) team_barrier(nt);
+            int last = g0 + passes * BK_KC >= g->k;
             for (int i0 = r0; i0 < r1; i0 += pl.mc) {
                 int rows = min_int(pl.mc, r1 - i0);
                 for (int q = 0; q < passes; q++) {
@@ -317,6 +332,8 @@ void bk__gemm_team(const bk_kernels *kr, const bk_gemm_args *g, void *ws,
                     macro_kernel(kr, g, ablock, i0, rows, bpasses + pl.pass_bytes * q,
                                  j0, cols, t0, t1, kc, p0 == 0 ? g->beta : 1.0f);
                 }
+                if (last)
+                    epilogue(g, i0, rows, j0 + t0 * nr, j0 + min_int(cols, t1 * nr));
             }
             if (barriers) team_barrier(nt);
         }
@@ -346,6 +363,7 @@ static void gemm_args_run(const bk_gemm_args *g, int allow_team)
     if (g->m <= 0 || g->n <= 0) return;
     if (g->k <= 0 || g->alpha == 0.0f) {
         scale_c(g);
+        epilogue(g, 0, g->m, 0, g->n);
         return;
     }
     const bk_kernels *kr = bk__kernels();
@@ -364,6 +382,7 @@ static void gemm_args_run(const bk_gemm_args *g, int allow_team)
         bk_gemm_reference(g->prec, g->transa, g->transb, g->m, g->n, g->k,
                           g->alpha, g->a, g->lda, g->b, g->ldb, g->beta, g->c,
                           g->ldc);
+        epilogue(g, 0, g->m, 0, g->n);
         return;
     }
     if (nt == 1) {
@@ -405,14 +424,20 @@ static const void *planned_b(bk_weight_plan *p, const bk_gemm_args *g)
     return bk__plan_publish(p, &p->gemm_b, packed, bytes);
 }
 
+void bk__gemm_planned(const bk_gemm_args *g, bk_weight_plan *plan)
+{
+    bk_gemm_args run = *g;
+    if (g->m > 0 && g->k > 0 && g->alpha != 0.0f) run.packed_b = planned_b(plan, g);
+    gemm_args_run(&run, 1);
+}
+
 void bk_gemm_planned(bk_precision prec, bk_weight_plan *plan, int m, int n,
                      int k, float alpha, const float *a, int lda,
                      const float *w, int ldw, float beta, float *c, int ldc)
 {
     bk_gemm_args g = {prec, 0, 1, m, n, k, alpha, beta,
                       a, w, lda, ldw, c, ldc, NULL};
-    if (m > 0 && k > 0 && alpha != 0.0f) g.packed_b = planned_b(plan, &g);
-    gemm_args_run(&g, 1);
+    bk__gemm_planned(&g, plan);
 }
 
 void bk_gemm_reference(bk_precision prec, int transa, int transb, int m,

@@ -187,6 +187,11 @@ typedef struct {
     int ldc;
     /* B already packed by bk__pack_b_all for the active path, or NULL. */
     const void *packed_b;
+    /* The epilogue of a convolution's forward pass, applied to each C
+     * element after its last pass while the block is still in cache:
+     * c += bias[j] (bias may be NULL), then c = c > 0 ? c : 0 when relu. */
+    const float *bias;
+    int relu;
 } bk_gemm_args;
 
 /* Bytes, and the packing, of a whole op(B) of g (n x k) laid out as the
@@ -207,6 +212,11 @@ void bk__gemm_team(const bk_kernels *kr, const bk_gemm_args *g, void *ws,
 /* A single-threaded GEMM on the calling thread's BK_WS_GEMM workspace; for
  * kernels that already run inside their own parallel region. */
 void bk__gemm_serial(const bk_gemm_args *g);
+
+/* The GEMM of g on a team, with B's packed form from the plan when the plan
+ * (may be NULL) describes B [n][k] for this precision and path (g->b must
+ * then be that W, transb = 1). */
+void bk__gemm_planned(const bk_gemm_args *g, bk_weight_plan *plan);
 
 /* ------------------------------------------------------------------- plan -- */
 
@@ -232,19 +242,23 @@ void *bk__plan_publish(bk_weight_plan *p, void *_Atomic *slot, void *fresh,
 
 /* ------------------------------------------------------------------- conv -- */
 
-/* The Winograd path of a convolution whose shape conv.c has validated:
- * forward (backward = 0: src = x, dst = y, bias may be NULL) or backward
- * data (backward = 1: src = dy, dst = dx, bias unused). Returns 0 when it
- * wrote the result, -1 (nothing touched) when the shape is not a fp32 3x3
- * stride 1 pad 1 convolution, the chosen algorithm says im2col, or memory is
- * short. A forward plan (may be NULL) supplies the transformed filters. */
-int bk__conv_winograd(bk_precision prec, const bk_conv_shape *s, int backward,
-                      const float *src, const float *w, const float *bias,
-                      float *dst, int accumulate, bk_weight_plan *plan);
+/* The Winograd path of a convolution whose shape conv.c has validated,
+ * forward (as bk_conv2d_forward_ex; the plan, may be NULL, supplies the
+ * transformed filters) or backward data. Each returns 0 when it wrote the
+ * result, -1 (nothing touched) when the shape is not a fp32 3x3 stride 1
+ * convolution with padding 1 or 0 on every side, the chosen algorithm says
+ * im2col, or memory is short. */
+int bk__conv_winograd_forward(bk_precision prec, bk_weight_plan *plan,
+                              const bk_conv_shape *s, const float *x, int ldx,
+                              const float *w, const float *bias, int relu,
+                              float *y, int ldy);
+int bk__conv_winograd_backward_data(bk_precision prec, const bk_conv_shape *s,
+                                    const float *dy, const float *w, float *dx,
+                                    int accumulate);
 
 /* The Winograd path of a convolution's parameter gradients: dw (+)=
  * d conv / d w and, unless dbias is NULL, dbias (+)= the sum of dy over
- * pixels, on the same terms as bk__conv_winograd. */
+ * pixels, on the same terms as bk__conv_winograd_backward_data. */
 int bk__conv_winograd_weight(bk_precision prec, const bk_conv_shape *s,
                              const float *x, const float *dy, float *dw,
                              float *dbias, int accumulate);

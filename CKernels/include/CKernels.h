@@ -199,12 +199,29 @@ void bk_conv2d_forward_planned(bk_precision prec, bk_weight_plan *plan,
                                const float *w, const float *bias, float *y);
 
 /*
+ * bk_conv2d_forward_planned for a layer that reads a slice of one tensor's
+ * channels and writes a slice of another's (branches concatenated along
+ * channels, without copies): input pixel p's in_c channels are read at
+ * x + p ldx (ldx >= in_c) and output pixel q's out_c channels written at
+ * y + q ldy (ldy >= out_c); the floats between are neither read nor
+ * written. relu = 1 replaces every output v by v > 0 ? v : 0 as it is
+ * written, in the same pass. Every algorithm and precision gives the bits
+ * of bk_conv2d_forward_planned into a dense y followed by bk_relu_forward.
+ * Strides below the channel counts, like invalid shapes, return without
+ * touching memory.
+ */
+void bk_conv2d_forward_ex(bk_precision prec, bk_weight_plan *plan,
+                          const bk_conv_shape *s, const float *x, int ldx,
+                          const float *w, const float *bias, int relu, float *y,
+                          int ldy);
+
+/*
  * How the three convolution passes compute. BK_CONV_AUTO (the default)
  * uses Winograd F(4x4, 3x3) for BK_FP32 3x3 convolutions with stride 1 and
- * padding 1 (with or without upsample) where it measured faster than
- * im2col, and im2col + GEMM everywhere else. BK_CONV_IM2COL always uses
- * im2col; BK_CONV_WINOGRAD uses Winograd on every shape it supports and
- * im2col on the rest. BK_BF16 always uses im2col. A 1x1 convolution of
+ * padding 1 or 0 on every side (with or without upsample) where it
+ * measured faster than im2col, and im2col + GEMM everywhere else.
+ * BK_CONV_IM2COL always uses im2col; BK_CONV_WINOGRAD uses Winograd on
+ * every shape it supports and im2col on the rest. BK_BF16 always uses im2col. A 1x1 convolution of
  * an upsampled input (stride 1, pad 0) runs before the upsample, a quarter
  * of the work: forward always (the same bits as im2col), backward except
  * under BK_CONV_IM2COL (its passes sum a pixel's four gradients before the

@@ -143,7 +143,8 @@ private func checkActivation(_ function: String, _ x: Tensor, _ name: String) th
   return x.shape
 }
 
-/// The 2-D convolution `y = conv(x, weight) + bias`.
+/// The 2-D convolution `y = conv(x, weight) + bias`, through a ReLU when
+/// `relu`.
 ///
 /// - Parameters:
 ///   - x: `[batch, height, width, inChannels]`.
@@ -151,33 +152,88 @@ private func checkActivation(_ function: String, _ x: Tensor, _ name: String) th
 ///   - bias: `[outChannels]`, or `nil` for none.
 ///   - plan: a plan made for `weight` (see `WeightPlan`): the same bits,
 ///     without repacking or retransforming the weight on every call.
+///   - relu: whether every output `v` becomes `max(v, 0)` as it is written
+///     (the bits of `relu(_:)` applied afterwards, without the extra pass).
 /// - Returns: `y`, `[batch, outHeight, outWidth, outChannels]` with the
 ///   extents of `geometry.outputSize`.
 /// - Throws: `KernelError.shape` when the shapes do not fit together.
 public func conv2d(
   _ x: Tensor, weight: Tensor, bias: Tensor?, geometry: ConvolutionGeometry,
-  precision: Precision = .fp32, plan: WeightPlan? = nil
+  precision: Precision = .fp32, plan: WeightPlan? = nil, relu: Bool = false
 ) throws(KernelError) -> Tensor {
   let xs = try checkActivation("conv2d", x, "x")
   let outChannels = try checkWeight("conv2d", weight, inChannels: xs[3], geometry)
+  let (_, outShape) = try geometry.plan("conv2d", input: xs, outChannels: outChannels)
+  var y = Tensor(overwrittenShape: outShape)
+  try conv2d(
+    x, weight: weight, bias: bias, geometry: geometry, precision: precision, plan: plan,
+    relu: relu, into: &y)
+  return y
+}
+
+/// The 2-D convolution of a slice of `x`'s channels, written into a slice
+/// of `y`'s channels: an Inception branch that reads part of a
+/// concatenated tensor and writes its own part of the concatenated output,
+/// with no copies.
+///
+/// Reads channels `inputChannels` of every pixel of `x` and writes
+/// `conv + bias` (through a ReLU when `relu`) to channels `channelOffset
+/// ..< channelOffset + outChannels` of every pixel of `y`; `y`'s other
+/// channels keep what they held. The slice gets exactly the bits that
+/// `conv2d` of the sliced input would return.
+///
+/// - Parameters:
+///   - x: `[batch, height, width, channels]`.
+///   - inputChannels: the channels the convolution reads, within
+///     `0..<channels`; `nil` for all of them.
+///   - weight: `[outChannels, kernelHeight, kernelWidth,
+///     inputChannels.count]`.
+///   - bias: `[outChannels]`, or `nil` for none.
+///   - plan: a plan made for `weight` (see `WeightPlan`).
+///   - relu: whether every output `v` becomes `max(v, 0)` as it is written.
+///   - y: `[batch, outHeight, outWidth, yChannels]` with the extents of
+///     `geometry.outputSize`, `yChannels >= channelOffset + outChannels`.
+///   - channelOffset: the first of `y`'s channels the result goes to.
+/// - Throws: `KernelError.shape` when the shapes, the channel range or the
+///   offset do not fit together; `y` is then untouched.
+public func conv2d(
+  _ x: Tensor, inputChannels: Range<Int>? = nil, weight: Tensor, bias: Tensor?,
+  geometry: ConvolutionGeometry, precision: Precision = .fp32, plan: WeightPlan? = nil,
+  relu: Bool = false, into y: inout Tensor, channelOffset: Int = 0
+) throws(KernelError) {
+  let xs = try checkActivation("conv2d", x, "x")
+  let channels = inputChannels ?? 0..<xs[3]
+  guard channels.lowerBound >= 0, channels.upperBound <= xs[3], !channels.isEmpty else {
+    throw .shape(
+      "conv2d: inputChannels \(channels) is not a non-empty range within x's \(xs[3]) channels")
+  }
+  let outChannels = try checkWeight("conv2d", weight, inChannels: channels.count, geometry)
   if let bias { try bias.expect([outChannels], "conv2d: bias") }
   if let plan, plan.weightShape != weight.shape {
     throw .shape("conv2d: weight has shape \(weight.shape), but the plan was made for \(plan.weightShape)")
   }
-  var (shape, outShape) = try geometry.plan("conv2d", input: xs, outChannels: outChannels)
-  var y = Tensor(overwrittenShape: outShape)
+  var (shape, outShape) = try geometry.plan(
+    "conv2d", input: [xs[0], xs[1], xs[2], channels.count], outChannels: outChannels)
+  let ys = try checkActivation("conv2d", y, "y")
+  guard ys.dropLast() == outShape.dropLast(), channelOffset >= 0,
+    channelOffset <= ys[3] - outChannels
+  else {
+    throw .shape(
+      "conv2d: y has shape \(ys) and channelOffset \(channelOffset), expected [\(outShape[0]), \(outShape[1]), \(outShape[2]), channels] holding channels \(channelOffset)..<\(channelOffset + outChannels)")
+  }
+  try checkInt32(xs[3], ys[3])
   x.storage.withUnsafeBufferPointer { px in
     weight.storage.withUnsafeBufferPointer { pw in
       (bias?.storage ?? []).withUnsafeBufferPointer { pb in
         y.storage.withUnsafeMutableBufferPointer { py in
-          bk_conv2d_forward_planned(
-            precision.c, plan?.pointer, &shape, px.baseAddress, pw.baseAddress,
-            bias == nil ? nil : pb.baseAddress, py.baseAddress)
+          bk_conv2d_forward_ex(
+            precision.c, plan?.pointer, &shape, px.baseAddress! + channels.lowerBound,
+            Int32(xs[3]), pw.baseAddress, bias == nil ? nil : pb.baseAddress, relu ? 1 : 0,
+            py.baseAddress! + channelOffset, Int32(ys[3]))
         }
       }
     }
   }
-  return y
 }
 
 /// The gradient of `conv2d` with respect to its input.
@@ -256,8 +312,8 @@ public func conv2dBackwardWeight(
 
 /// How `conv2d`, `conv2dBackwardData` and `conv2dBackwardWeight` compute.
 ///
-/// Winograd F(4x4, 3x3) computes a 3x3, stride 1, padding 1 convolution
-/// through transformed tiles, with a quarter of the multiply-adds of the
+/// Winograd F(4x4, 3x3) computes a 3x3, stride 1 convolution with padding
+/// 1 or 0 on every side through transformed tiles, with a quarter of the multiply-adds of the
 /// direct sum. Its results are the same whatever the thread count or
 /// instruction set, but they are not the bits of im2col + GEMM, and their
 /// rounding error is about ten times larger (near 1e-5 of the output's

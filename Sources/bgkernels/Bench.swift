@@ -6,7 +6,7 @@ import Foundation
 /// machine's own measured FMA peak.
 struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Time GEMM, convolution and attention at BigGAN's shapes.",
+    abstract: "Time GEMM, convolution and attention at BigGAN's shapes, and Inception-v3's convolutions.",
     discussion: """
       Measures the FMA peak of the active instruction set first, then reports
       for every case the median time of repeated runs, GFLOP/s and the
@@ -23,6 +23,13 @@ struct Bench: ParsableCommand {
 
   @Option(help: "Kernels to time: \(Selection.allCases.map(\.rawValue).joined(separator: ", ")).")
   var kernel: Selection = .all
+
+  enum GroupChoice: String, ExpressibleByArgument, CaseIterable {
+    case biggan, inception, all
+  }
+
+  @Option(help: "Network whose layer shapes to time: biggan, inception (forward convolutions) or all.")
+  var group: GroupChoice = .all
 
   @Option(help: "Precision: fp32, bf16 or all.")
   var precision: PrecisionChoice = .all
@@ -68,6 +75,7 @@ struct Bench: ParsableCommand {
     BenchSuite.all(quick: quick && cases.isEmpty).filter { c in
       if !cases.isEmpty { return cases.contains(c.id) }
       return (kernel == .all || c.kernel.rawValue == kernel.rawValue)
+        && (group == .all || c.group.rawValue == group.rawValue)
         && (precision == .all || c.precision.rawValue == precision.rawValue)
     }
   }

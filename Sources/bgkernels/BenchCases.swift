@@ -9,8 +9,14 @@ struct BenchCase {
     case gemm, conv, attention
   }
 
+  /// The network whose layers the case comes from.
+  enum Group: String, CaseIterable, ExpressibleByArgument {
+    case biggan, inception
+  }
+
   var id: String
   var kernel: Kernel
+  var group: Group = .biggan
   var precision: Precision
   /// Shape fields, written into the JSON report for side-by-side runs.
   var spec: [String: Int]
@@ -100,6 +106,47 @@ enum BenchSuite {
     ("deep128_3x3_128", 1, 128, 64, 64, 3, false),
   ]
 
+  /// Inception-v3's convolutions (the FID network, 299x299 inputs) at
+  /// batch 50, forward only: the stem, then one of each kernel of the
+  /// 35x35, 17x17 and 8x8 blocks and of the reductions between them. Names
+  /// give the output size.
+  static let inceptionShapes: [ConvLayer] = {
+    func layer(
+      _ name: String, _ hw: Int, _ cin: Int, _ cout: Int, _ kh: Int, _ kw: Int,
+      stride: Int = 1, pad: (Int, Int) = (0, 0)
+    ) -> ConvLayer {
+      ConvLayer(
+        name: "inception_" + name, batch: 50, height: hw, width: hw, inChannels: cin,
+        outChannels: cout,
+        geometry: ConvolutionGeometry(
+          kernelHeight: kh, kernelWidth: kw, stride: stride, paddingHeight: pad.0,
+          paddingWidth: pad.1))
+    }
+    return [
+      layer("stem_3x3s2_149", 299, 3, 32, 3, 3, stride: 2),
+      layer("stem_3x3_147", 149, 32, 32, 3, 3),
+      layer("stem_3x3p1_147", 147, 32, 64, 3, 3, pad: (1, 1)),
+      layer("stem_1x1_73", 73, 64, 80, 1, 1),
+      layer("stem_3x3_71", 73, 80, 192, 3, 3),
+      layer("1x1_35", 35, 192, 64, 1, 1),
+      layer("5x5_35", 35, 48, 64, 5, 5, pad: (2, 2)),
+      layer("3x3_35_64_96", 35, 64, 96, 3, 3, pad: (1, 1)),
+      layer("3x3_35_96_96", 35, 96, 96, 3, 3, pad: (1, 1)),
+      layer("3x3s2_17_288_384", 35, 288, 384, 3, 3, stride: 2),
+      layer("3x3s2_17_96_96", 35, 96, 96, 3, 3, stride: 2),
+      layer("1x1_17", 17, 768, 192, 1, 1),
+      layer("1x7_17_128", 17, 128, 128, 1, 7, pad: (0, 3)),
+      layer("7x1_17_128_192", 17, 128, 192, 7, 1, pad: (3, 0)),
+      layer("1x7_17_192", 17, 192, 192, 1, 7, pad: (0, 3)),
+      layer("7x1_17_192", 17, 192, 192, 7, 1, pad: (3, 0)),
+      layer("3x3s2_8_192_320", 17, 192, 320, 3, 3, stride: 2),
+      layer("1x1_8", 8, 2048, 448, 1, 1),
+      layer("3x3_8_448_384", 8, 448, 384, 3, 3, pad: (1, 1)),
+      layer("1x3_8", 8, 384, 384, 1, 3, pad: (0, 1)),
+      layer("3x1_8", 8, 384, 384, 3, 1, pad: (1, 0)),
+    ]
+  }()
+
   /// Attention cores: SAGAN at 64x64 in G (C = 192) and D (C = 96), batch 8,
   /// and a 32x32 one (C = 256, batch 16).
   static let attentionShapes: [(name: String, batch: Int, n: Int, m: Int, dk: Int, dv: Int)] = [
@@ -122,6 +169,11 @@ enum BenchSuite {
         for pass in ["forward", "backward_data", "backward_weight"] {
           cases.append(conv(layer, pass, precision))
         }
+      }
+      for l in inceptionShapes where !quick {
+        var c = conv(l, "forward", precision)
+        c.group = .inception
+        cases.append(c)
       }
       for s in attentionShapes where !quick || s.name == "attn32" {
         for pass in ["forward", "backward"] {

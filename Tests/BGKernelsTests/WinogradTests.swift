@@ -4,15 +4,17 @@ import Testing
 
 // MARK: - Problems
 
-/// A 3x3, stride 1, padding 1 convolution, the shape Winograd handles.
+/// A 3x3, stride 1 convolution with padding 1 ("same") or 0 ("valid"),
+/// the shapes Winograd handles.
 private struct WinogradCase: Sendable, CustomTestStringConvertible {
   var batch, height, width, inChannels, outChannels: Int
   var upsample: Bool
+  var padding: Int
   var seed: UInt64
 
   init(
     _ batch: Int, _ height: Int, _ width: Int, _ inChannels: Int, _ outChannels: Int,
-    up: Bool = false, seed: UInt64
+    up: Bool = false, padding: Int = 1, seed: UInt64
   ) {
     self.batch = batch
     self.height = height
@@ -20,16 +22,21 @@ private struct WinogradCase: Sendable, CustomTestStringConvertible {
     self.inChannels = inChannels
     self.outChannels = outChannels
     self.upsample = up
+    self.padding = padding
     self.seed = seed
   }
 
   var testDescription: String {
     "[\(batch),\(height),\(width),\(inChannels)] -> \(outChannels)\(upsample ? " up" : "")"
+      + (padding == 0 ? " valid" : "")
   }
 
-  /// The output extents: the (upsampled) input's.
-  var outHeight: Int { upsample ? 2 * height : height }
-  var outWidth: Int { upsample ? 2 * width : width }
+  /// The image the kernel slides over.
+  var effectiveHeight: Int { upsample ? 2 * height : height }
+  var effectiveWidth: Int { upsample ? 2 * width : width }
+  /// The output extents: the (upsampled) input's, 2 fewer when valid.
+  var outHeight: Int { effectiveHeight + 2 * padding - 2 }
+  var outWidth: Int { effectiveWidth + 2 * padding - 2 }
   var xCount: Int { batch * height * width * inChannels }
   var yCount: Int { batch * outHeight * outWidth * outChannels }
   var wCount: Int { outChannels * 9 * inChannels }
@@ -37,15 +44,15 @@ private struct WinogradCase: Sendable, CustomTestStringConvertible {
   var shape: bk_conv_shape {
     bk_conv_shape(
       batch: Int32(batch), in_h: Int32(height), in_w: Int32(width), in_c: Int32(inChannels),
-      out_c: Int32(outChannels), kernel_h: 3, kernel_w: 3, stride: 1, pad_h: 1, pad_w: 1,
-      upsample: upsample ? 1 : 0)
+      out_c: Int32(outChannels), kernel_h: 3, kernel_w: 3, stride: 1, pad_h: Int32(padding),
+      pad_w: Int32(padding), upsample: upsample ? 1 : 0)
   }
 
   /// The input pixel that tap (ki, kj) of output pixel (b, oy, ox) reads, as
   /// an index into [batch][height][width], or nil in the padding.
   func source(_ b: Int, _ oy: Int, _ ox: Int, _ ki: Int, _ kj: Int) -> Int? {
-    let iy = oy - 1 + ki, ix = ox - 1 + kj
-    guard iy >= 0, iy < outHeight, ix >= 0, ix < outWidth else { return nil }
+    let iy = oy - padding + ki, ix = ox - padding + kj
+    guard iy >= 0, iy < effectiveHeight, ix >= 0, ix < effectiveWidth else { return nil }
     let sy = upsample ? iy / 2 : iy, sx = upsample ? ix / 2 : ix
     return (b * height + sy) * width + sx
   }
@@ -238,17 +245,32 @@ private let oddCases: [WinogradCase] = [
   }
 }
 
+/// Shapes like the odd cases' without padding ("valid"), where the kernel
+/// fits: outputs from 1 to 32 pixels a side, most of them partial tiles.
+private let validCases: [WinogradCase] = [
+  (1, 3, 3, 3, 17), (3, 2, 2, 17, 3), (3, 5, 7, 3, 17), (1, 7, 5, 17, 129),
+  (1, 9, 9, 129, 3), (3, 17, 17, 3, 1), (1, 2, 3, 129, 129), (2, 10, 6, 1, 1),
+].enumerated().flatMap { i, s in
+  [false, true].compactMap { up in
+    let scale = up ? 2 : 1
+    guard s.1 * scale >= 3, s.2 * scale >= 3 else { return nil }
+    return WinogradCase(
+      s.0, s.1, s.2, s.3, s.4, up: up, padding: 0, seed: 500 + UInt64(2 * i) + (up ? 1 : 0))
+  }
+}
+
 /// Large enough that every stage runs on a team of two.
 private let teamCases: [WinogradCase] = [
   WinogradCase(2, 16, 16, 64, 96, seed: 200),
   WinogradCase(3, 8, 5, 96, 64, up: true, seed: 201),
+  WinogradCase(2, 19, 17, 64, 48, padding: 0, seed: 202),
 ]
 
 // MARK: - Specification
 
 @Suite(.serialized)
 struct WinogradTests {
-  @Test("Forward matches a double-precision convolution on every path", arguments: oddCases)
+  @Test("Forward matches a double-precision convolution on every path", arguments: oddCases + validCases)
   fileprivate func forwardIsAConvolution(_ c: WinogradCase) {
     let d = WinogradData(c)
     let exact = referenceForward(c, d)
@@ -262,7 +284,7 @@ struct WinogradTests {
     }
   }
 
-  @Test("Backward data matches the exact input gradient on every path", arguments: oddCases)
+  @Test("Backward data matches the exact input gradient on every path", arguments: oddCases + validCases)
   fileprivate func backwardDataIsTheInputGradient(_ c: WinogradCase) {
     let d = WinogradData(c)
     let exact = referenceBackwardData(c, d)
@@ -278,7 +300,9 @@ struct WinogradTests {
     }
   }
 
-  @Test("Backward weight matches the exact parameter gradient on every path", arguments: oddCases)
+  @Test(
+    "Backward weight matches the exact parameter gradient on every path",
+    arguments: oddCases + validCases)
   fileprivate func backwardWeightIsTheParameterGradient(_ c: WinogradCase) {
     let d = WinogradData(c)
     let exact = referenceBackwardWeight(c, d), bias = exactBiasGradient(c, d)
@@ -368,6 +392,7 @@ struct WinogradTests {
     let cases: [(ConvolutionGeometry, Precision)] = [
       (ConvolutionGeometry(kernel: 3, stride: 2, padding: 1), .fp32),
       (ConvolutionGeometry(kernel: 3, padding: 2), .fp32),
+      (ConvolutionGeometry(kernel: 3, stride: 2), .fp32),
       (ConvolutionGeometry(kernel: 5, padding: 1), .fp32),
       (ConvolutionGeometry(kernelHeight: 3, kernelWidth: 3, paddingHeight: 1, paddingWidth: 0), .fp32),
       (ConvolutionGeometry(kernel: 3, padding: 1, upsample: true), .bf16),
