@@ -48,6 +48,9 @@ public final class InceptionV3: @unchecked Sendable {
       }
       layers[spec.name] = try FoldedConvolution(file, spec, precision: precision)
     }
+    for (block, branches) in Self.mergedHeads {
+      layers["\(block).heads"] = try FoldedConvolution(merging: branches.map { layers["\(block).\($0)"]! }, name: "\(block).heads")
+    }
     if let stray = file.names.sorted().first(where: { !expected.contains($0) }) {
       throw EvaluationError("\(path): unexpected tensor '\(stray)'; expected only the 472 tensors of the FID Inception-v3")
     }
@@ -115,71 +118,121 @@ public final class InceptionV3: @unchecked Sendable {
   }
 
   // MARK: - Blocks
+  //
+  // Each block allocates its concatenated output once; every branch's last
+  // convolution (ReLU fused) or pool writes its channel slice in place.
+  // Branch-opening 1x1 convolutions that read the same input run as one
+  // merged GEMM (see `merged`), later layers reading their slice of it.
 
-  private func conv(_ name: String, _ x: Tensor) throws -> Tensor {
-    guard let layer = layers[name] else { throw EvaluationError("Inception-v3: no layer \(name)") }
-    return try layer(x)
+  private func conv(_ name: String, _ x: Tensor, channels: Range<Int>? = nil) throws -> Tensor {
+    try layer(name).apply(x, channels: channels)
   }
 
-  private func poolBranch(_ x: Tensor) throws -> Tensor {
-    try averagePool(x, kernel: 3, stride: 1, padding: 1, countsPadding: false)
+  private func conv(
+    _ name: String, _ x: Tensor, channels: Range<Int>? = nil, into y: inout Tensor, at offset: inout Int
+  ) throws {
+    let l = try layer(name)
+    try l.apply(x, channels: channels, into: &y, channelOffset: offset)
+    offset += l.outChannels
+  }
+
+  private func layer(_ name: String) throws -> FoldedConvolution {
+    guard let layer = layers[name] else { throw EvaluationError("Inception-v3: no layer \(name)") }
+    return layer
+  }
+
+  /// `[N, H, W, channels]` of `x`'s batch and size, for a block's output.
+  private func output(_ x: Tensor, height: Int? = nil, width: Int? = nil, channels: Int) -> Tensor {
+    Tensor(shape: [x.shape[0], height ?? x.shape[1], width ?? x.shape[2], channels])
+  }
+
+  private func outChannels(_ names: [String]) throws -> Int {
+    try names.reduce(0) { $0 + (try layer($1)).outChannels }
   }
 
   /// Mixed_5b-d: 1x1 | 1x1, 5x5 | 1x1, 3x3, 3x3 | avg pool, 1x1.
   private func blockA(_ n: String, _ x: Tensor) throws -> Tensor {
-    try concatenateChannels([
-      conv("\(n).branch1x1", x),
-      conv("\(n).branch5x5_2", conv("\(n).branch5x5_1", x)),
-      conv("\(n).branch3x3dbl_3", conv("\(n).branch3x3dbl_2", conv("\(n).branch3x3dbl_1", x))),
-      conv("\(n).branch_pool", poolBranch(x)),
-    ])
+    let heads = try conv("\(n).heads", x)
+    let split = try layer("\(n).branch5x5_1").outChannels
+    var y = output(x, channels: try outChannels(["\(n).branch1x1", "\(n).branch5x5_2", "\(n).branch3x3dbl_3", "\(n).branch_pool"]))
+    var at = 0
+    try conv("\(n).branch1x1", x, into: &y, at: &at)
+    try conv("\(n).branch5x5_2", heads, channels: 0..<split, into: &y, at: &at)
+    let double = try conv("\(n).branch3x3dbl_2", heads, channels: split..<heads.shape[3])
+    try conv("\(n).branch3x3dbl_3", double, into: &y, at: &at)
+    try conv("\(n).branch_pool", averagePool(x, kernel: 3, stride: 1, padding: 1, countsPadding: false), into: &y, at: &at)
+    return y
   }
 
   /// Mixed_6a: 3x3 stride 2 | 1x1, 3x3, 3x3 stride 2 | max pool stride 2.
   private func blockB(_ n: String, _ x: Tensor) throws -> Tensor {
-    try concatenateChannels([
-      conv("\(n).branch3x3", x),
-      conv("\(n).branch3x3dbl_3", conv("\(n).branch3x3dbl_2", conv("\(n).branch3x3dbl_1", x))),
-      maxPool(x, kernel: 3, stride: 2, padding: 0),
-    ])
+    let (h, w) = ((x.shape[1] - 3) / 2 + 1, (x.shape[2] - 3) / 2 + 1)
+    var y = output(x, height: h, width: w, channels: try outChannels(["\(n).branch3x3", "\(n).branch3x3dbl_3"]) + x.shape[3])
+    var at = 0
+    try conv("\(n).branch3x3", x, into: &y, at: &at)
+    try conv("\(n).branch3x3dbl_3", conv("\(n).branch3x3dbl_2", conv("\(n).branch3x3dbl_1", x)), into: &y, at: &at)
+    try maxPool(x, kernel: 3, stride: 2, padding: 0, into: &y, channelOffset: at)
+    return y
   }
 
   /// Mixed_6b-e: 1x1 | 1x1, 1x7, 7x1 | 1x1, 7x1, 1x7, 7x1, 1x7 | avg pool, 1x1.
   private func blockC(_ n: String, _ x: Tensor) throws -> Tensor {
-    var double = try conv("\(n).branch7x7dbl_1", x)
-    for i in 2...5 { double = try conv("\(n).branch7x7dbl_\(i)", double) }
-    return try concatenateChannels([
-      conv("\(n).branch1x1", x),
-      conv("\(n).branch7x7_3", conv("\(n).branch7x7_2", conv("\(n).branch7x7_1", x))),
-      double,
-      conv("\(n).branch_pool", poolBranch(x)),
-    ])
+    let heads = try conv("\(n).heads", x)
+    let split = try layer("\(n).branch7x7_1").outChannels
+    var y = output(x, channels: try outChannels(["\(n).branch1x1", "\(n).branch7x7_3", "\(n).branch7x7dbl_5", "\(n).branch_pool"]))
+    var at = 0
+    try conv("\(n).branch1x1", x, into: &y, at: &at)
+    try conv("\(n).branch7x7_3", conv("\(n).branch7x7_2", heads, channels: 0..<split), into: &y, at: &at)
+    var double = try conv("\(n).branch7x7dbl_2", heads, channels: split..<heads.shape[3])
+    for i in 3...4 { double = try conv("\(n).branch7x7dbl_\(i)", double) }
+    try conv("\(n).branch7x7dbl_5", double, into: &y, at: &at)
+    try conv("\(n).branch_pool", averagePool(x, kernel: 3, stride: 1, padding: 1, countsPadding: false), into: &y, at: &at)
+    return y
   }
 
   /// Mixed_7a: 1x1, 3x3 stride 2 | 1x1, 1x7, 7x1, 3x3 stride 2 | max pool stride 2.
   private func blockD(_ n: String, _ x: Tensor) throws -> Tensor {
-    var seven = try conv("\(n).branch7x7x3_1", x)
-    for i in 2...4 { seven = try conv("\(n).branch7x7x3_\(i)", seven) }
-    return try concatenateChannels([
-      conv("\(n).branch3x3_2", conv("\(n).branch3x3_1", x)),
-      seven,
-      maxPool(x, kernel: 3, stride: 2, padding: 0),
-    ])
+    let heads = try conv("\(n).heads", x)
+    let split = try layer("\(n).branch3x3_1").outChannels
+    let (h, w) = ((x.shape[1] - 3) / 2 + 1, (x.shape[2] - 3) / 2 + 1)
+    var y = output(x, height: h, width: w, channels: try outChannels(["\(n).branch3x3_2", "\(n).branch7x7x3_4"]) + x.shape[3])
+    var at = 0
+    try conv("\(n).branch3x3_2", heads, channels: 0..<split, into: &y, at: &at)
+    var seven = try conv("\(n).branch7x7x3_2", heads, channels: split..<heads.shape[3])
+    seven = try conv("\(n).branch7x7x3_3", seven)
+    try conv("\(n).branch7x7x3_4", seven, into: &y, at: &at)
+    try maxPool(x, kernel: 3, stride: 2, padding: 0, into: &y, channelOffset: at)
+    return y
   }
 
   /// Mixed_7b-c: 1x1 | 1x1, (1x3 | 3x1) | 1x1, 3x3, (1x3 | 3x1) | pool, 1x1;
   /// the pool averages (7b) or takes the maximum (7c, the FID graph's quirk).
   private func blockE(_ n: String, _ x: Tensor, maxPooled: Bool) throws -> Tensor {
-    let single = try conv("\(n).branch3x3_1", x)
-    let double = try conv("\(n).branch3x3dbl_2", conv("\(n).branch3x3dbl_1", x))
-    let pooled = try maxPooled ? maxPool(x, kernel: 3, stride: 1, padding: 1) : poolBranch(x)
-    return try concatenateChannels([
-      conv("\(n).branch1x1", x),
-      conv("\(n).branch3x3_2a", single), conv("\(n).branch3x3_2b", single),
-      conv("\(n).branch3x3dbl_3a", double), conv("\(n).branch3x3dbl_3b", double),
-      conv("\(n).branch_pool", pooled),
-    ])
+    let heads = try conv("\(n).heads", x)
+    let split = try layer("\(n).branch3x3_1").outChannels
+    var y = output(x, channels: try outChannels([
+      "\(n).branch1x1", "\(n).branch3x3_2a", "\(n).branch3x3_2b", "\(n).branch3x3dbl_3a", "\(n).branch3x3dbl_3b", "\(n).branch_pool",
+    ]))
+    var at = 0
+    try conv("\(n).branch1x1", x, into: &y, at: &at)
+    try conv("\(n).branch3x3_2a", heads, channels: 0..<split, into: &y, at: &at)
+    try conv("\(n).branch3x3_2b", heads, channels: 0..<split, into: &y, at: &at)
+    let double = try conv("\(n).branch3x3dbl_2", heads, channels: split..<heads.shape[3])
+    try conv("\(n).branch3x3dbl_3a", double, into: &y, at: &at)
+    try conv("\(n).branch3x3dbl_3b", double, into: &y, at: &at)
+    let pooled = try maxPooled
+      ? maxPool(x, kernel: 3, stride: 1, padding: 1) : averagePool(x, kernel: 3, stride: 1, padding: 1, countsPadding: false)
+    try conv("\(n).branch_pool", pooled, into: &y, at: &at)
+    return y
   }
+
+  /// The branch-opening 1x1 convolutions each block merges into one
+  /// (`BLOCK.heads`), in output-channel order.
+  static let mergedHeads: [(block: String, branches: [String])] =
+    ["Mixed_5b", "Mixed_5c", "Mixed_5d"].map { ($0, ["branch5x5_1", "branch3x3dbl_1"]) }
+    + ["Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e"].map { ($0, ["branch7x7_1", "branch7x7dbl_1"]) }
+    + [("Mixed_7a", ["branch3x3_1", "branch7x7x3_1"])]
+    + ["Mixed_7b", "Mixed_7c"].map { ($0, ["branch3x3_1", "branch3x3dbl_1"]) }
 
   // MARK: - The layer table
 
@@ -305,35 +358,41 @@ struct FoldedConvolution {
     self.plan = WeightPlan(convolutionWeight: weight.shape, precision: precision)
   }
 
-  func callAsFunction(_ x: Tensor) throws(EvaluationError) -> Tensor {
+  /// Convolutions of one geometry that read the same input, as one with
+  /// their output channels side by side.
+  init(merging parts: [FoldedConvolution], name: String) throws(EvaluationError) {
+    let first = parts[0]
+    guard parts.allSatisfy({ $0.geometry == first.geometry && Array($0.weight.shape.dropFirst()) == Array(first.weight.shape.dropFirst()) })
+    else { throw EvaluationError("Inception-v3: \(parts.map(\.name)) do not take the same input; cannot merge them") }
+    let out = parts.reduce(0) { $0 + $1.outChannels }
+    self.name = name
+    self.weight = try! Tensor(shape: [out] + first.weight.shape.dropFirst(), storage: parts.flatMap(\.weight.storage))
+    self.bias = try! Tensor(shape: [out], storage: parts.flatMap(\.bias.storage))
+    self.geometry = first.geometry
+    self.precision = first.precision
+    self.plan = WeightPlan(convolutionWeight: weight.shape, precision: precision)
+  }
+
+  var outChannels: Int { weight.shape[0] }
+
+  /// ReLU(conv(x) + bias) of `x`'s `channels` (all when `nil`).
+  func apply(_ x: Tensor, channels: Range<Int>? = nil) throws(EvaluationError) -> Tensor {
+    guard let out = geometry.outputSize(height: x.shape[1], width: x.shape[2]) else {
+      throw EvaluationError("Inception-v3 layer \(name): a \(x.shape[1])x\(x.shape[2]) input is too small")
+    }
+    var y = Tensor(shape: [x.shape[0], out.height, out.width, outChannels])
+    try apply(x, channels: channels, into: &y, channelOffset: 0)
+    return y
+  }
+
+  /// `apply(_:channels:)` written into channels `channelOffset...` of `y`.
+  func apply(_ x: Tensor, channels: Range<Int>?, into y: inout Tensor, channelOffset: Int) throws(EvaluationError) {
     do {
-      return relu(try conv2d(x, weight: weight, bias: bias, geometry: geometry, precision: precision, plan: plan))
+      try conv2d(
+        x, inputChannels: channels, weight: weight, bias: bias, geometry: geometry, precision: precision,
+        plan: plan, relu: true, into: &y, channelOffset: channelOffset)
     } catch {
       throw EvaluationError("Inception-v3 layer \(name): \(error)")
     }
   }
-}
-
-/// `[N, H, W, C_i]` tensors joined along channels.
-func concatenateChannels(_ parts: [Tensor]) throws -> Tensor {
-  let first = parts[0].shape
-  let pixels = first[0] * first[1] * first[2]
-  let total = parts.reduce(0) { $0 + $1.shape[3] }
-  var out = Tensor(shape: Array(first.dropLast()) + [total])
-  var offset = 0
-  for part in parts {
-    let c = part.shape[3]
-    guard Array(part.shape.dropLast()) == Array(first.dropLast()) else {
-      throw EvaluationError("Inception-v3: branch outputs \(part.shape) and \(first) differ in size")
-    }
-    part.storage.withUnsafeBufferPointer { src in
-      out.storage.withUnsafeMutableBufferPointer { dst in
-        for p in 0..<pixels {
-          for j in 0..<c { dst[p * total + offset + j] = src[p * c + j] }
-        }
-      }
-    }
-    offset += c
-  }
-  return out
 }
