@@ -808,9 +808,9 @@ bk_conv_algorithm bk_get_conv_algorithm(void) { return (bk_conv_algorithm)algori
  * 6x6 to 3x3 transform of every filter, outweighs the GEMMs.
  *
  * Without padding the same rule holds: Inception-v3's valid 3x3 layers at
- * batch 50 (149x149, 32 -> 32 and 73x73, 80 -> 192 channels) ran 3.7x and
- * 2.6x faster forward than im2col (AVX2, 2 threads), its padded ones
- * 1.5-3x (8x8 to 147x147, 32 to 448 channels).
+ * batch 50 (149x149, 32 -> 32 and 73x73, 80 -> 192 channels) ran 2.5-3.7x
+ * faster forward than im2col (AVX2, 2 threads, two sessions of interleaved
+ * runs), its padded ones 1.5-3.2x (8x8 to 147x147, 32 to 448 channels).
  */
 #define PLANNED_MIN_TILES 4
 

@@ -138,11 +138,12 @@ static int _Atomic requested_threads;
 
 int bk_threads(void)
 {
-    int n = requested_threads;
-    if (n > 0) return n;
 #ifdef _OPENMP
-    return omp_get_max_threads();
+    int n = requested_threads;
+    return n > 0 ? n : omp_get_max_threads();
 #else
+    /* Without OpenMP the kernels' parallel regions do not run a team: a
+     * count above 1 would leave the work of the other members undone. */
     return 1;
 #endif
 }

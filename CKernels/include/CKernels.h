@@ -62,7 +62,8 @@ const char *bk_isa_name(bk_isa isa);
 int bk_isa_parse(const char *name);
 
 /* Threads used by the kernels (default: OpenMP's, i.e. OMP_NUM_THREADS or
- * the core count). bk_set_threads(n) with n < 1 restores the default. */
+ * the core count; always 1 in a build without OpenMP). bk_set_threads(n)
+ * with n < 1 restores the default. */
 int bk_threads(void);
 void bk_set_threads(int n);
 
