@@ -302,6 +302,29 @@ void bk_maxpool2x2_backward(int n, int h, int w, int c, const float *dy,
 void bk_sumpool_forward(int n, int hw, int c, const float *x, float *y);
 void bk_sumpool_backward(int n, int hw, int c, const float *dy, float *dx);
 
+/*
+ * k x k pooling windows `stride` apart over x [n][h][w][c] padded by `pad`
+ * on every side (0 <= pad <= k/2), forward only, as PyTorch's max_pool2d and
+ * avg_pool2d with ceil_mode False: the output is [n][oh][ow][c] with
+ * oh = bk_pool_out_size(h, ...), ow likewise, and pixel (b, i, j) starts at
+ * y + ((b oh + i) ow + j) ldy (ldy >= c), so that a pool can fill a slice
+ * of channels of a wider tensor. Padding never wins a maximum; a NaN in a
+ * window does. The average sums the window in float, row by row, and
+ * divides by k^2 (count_pad = 1) or by the number of image pixels in the
+ * window (count_pad = 0).
+ */
+/* (size + 2 pad - kernel) / stride + 1, or -1 when the window or the padding
+ * is invalid or does not fit the padded size. */
+int bk_pool_out_size(int size, int kernel, int stride, int pad);
+void bk_maxpool_forward(int n, int h, int w, int c, int kernel, int stride,
+                        int pad, const float *x, float *y, int ldy);
+void bk_avgpool_forward(int n, int h, int w, int c, int kernel, int stride,
+                        int pad, int count_pad, const float *x, float *y, int ldy);
+
+/* y [n][c] = the mean over the hw pixels of x [n][hw][c]: the float sum of
+ * bk_sumpool_forward divided by hw. */
+void bk_meanpool_forward(int n, int hw, int c, const float *x, float *y);
+
 /* Nearest-neighbour x2 upsample of x [n][h][w][c] into [n][2h][2w][c]; the
  * backward sums each 2x2 block of dy into dx [n][h][w][c]. */
 void bk_upsample2x_forward(int n, int h, int w, int c, const float *x, float *y);
