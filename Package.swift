@@ -90,7 +90,11 @@ let package = Package(
       ]
     ),
     // MARK: - Unit test bundles
-    .testTarget(name: "BGKernelsTests", dependencies: ["BGKernels", "CKernels"]),
+    .testTarget(
+      name: "BGKernelsTests",
+      dependencies: ["BGKernels", "CKernels"],
+      resources: [.copy("Fixtures")]
+    ),
     .testTarget(name: "CommandLineTests", dependencies: ["biggan-fast", "bgkernels", "BigGAN"]),
     .testTarget(
       name: "BigGANTests",

@@ -2,8 +2,9 @@
  * Pooling and nearest-neighbour upsampling on NHWC activations: 2x2 average
  * and max pooling (stride 2; an odd last row or column is dropped, as
  * PyTorch's AvgPool2d(2) and MaxPool2d(2) do), global sum pooling, and the
- * x2 nearest upsample, each with its backward. Every output element is
- * written by one thread, so nothing depends on the thread count.
+ * x2 nearest upsample, each with its backward; and, forward only, general
+ * k x k max and average pooling and the global mean. Every output element
+ * is written by one thread, so nothing depends on the thread count.
  */
 #include "internal.h"
 
@@ -100,6 +101,70 @@ void bk_maxpool2x2_backward(int n, int h, int w, int c, const float *dy,
     pool2x2_backward(n, h, w, c, dy, argmax, dx);
 }
 
+int bk_pool_out_size(int size, int kernel, int stride, int pad)
+{
+    if (size < 1 || kernel < 1 || stride < 1 || pad < 0 || 2 * pad > kernel ||
+        size + 2 * pad < kernel)
+        return -1;
+    return (size + 2 * pad - kernel) / stride + 1;
+}
+
+/* The k x k pooling behind bk_maxpool_forward (avg = 0) and
+ * bk_avgpool_forward (avg = 1). Each window is clipped to the image first:
+ * with pad <= k/2 and the floor rule for the output size, the clipped
+ * window always keeps a pixel, and the unclipped one never reaches past
+ * the padding, so k^2 is the divisor that counts the padding. */
+static void pool_forward(int avg, int n, int h, int w, int c, int kernel,
+                         int stride, int pad, int count_pad, const float *x,
+                         float *y, int ldy)
+{
+    int oh = bk_pool_out_size(h, kernel, stride, pad);
+    int ow = bk_pool_out_size(w, kernel, stride, pad);
+    if (n <= 0 || c <= 0 || oh < 1 || ow < 1 || ldy < c) return;
+    int nt = bk__team_size((double)n * oh * ow * c * kernel * kernel, POOL_PER_THREAD);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (long r = 0; r < (long)n * oh; r++) {
+        int b = (int)(r / oh), i = (int)(r % oh);
+        int y0 = i * stride - pad, y1 = y0 + kernel;
+        if (y0 < 0) y0 = 0;
+        if (y1 > h) y1 = h;
+        for (int j = 0; j < ow; j++) {
+            int x0 = j * stride - pad, x1 = x0 + kernel;
+            if (x0 < 0) x0 = 0;
+            if (x1 > w) x1 = w;
+            float *o = y + ((size_t)r * ow + j) * ldy;
+            for (int k = 0; k < c; k++) o[k] = avg ? 0.0f : -INFINITY;
+            /* Row-major window order and a float sum, as PyTorch's CPU
+             * kernels; a NaN wins a maximum, as in PyTorch. */
+            for (int yy = y0; yy < y1; yy++)
+                for (int xx = x0; xx < x1; xx++) {
+                    const float *p = x + at(b, yy, xx, h, w, c);
+                    if (avg)
+                        for (int k = 0; k < c; k++) o[k] += p[k];
+                    else
+                        for (int k = 0; k < c; k++)
+                            if (p[k] > o[k] || p[k] != p[k]) o[k] = p[k];
+                }
+            if (avg) {
+                float d = (float)(count_pad ? kernel * kernel : (y1 - y0) * (x1 - x0));
+                for (int k = 0; k < c; k++) o[k] /= d;
+            }
+        }
+    }
+}
+
+void bk_maxpool_forward(int n, int h, int w, int c, int kernel, int stride,
+                        int pad, const float *x, float *y, int ldy)
+{
+    pool_forward(0, n, h, w, c, kernel, stride, pad, 0, x, y, ldy);
+}
+
+void bk_avgpool_forward(int n, int h, int w, int c, int kernel, int stride,
+                        int pad, int count_pad, const float *x, float *y, int ldy)
+{
+    pool_forward(1, n, h, w, c, kernel, stride, pad, count_pad, x, y, ldy);
+}
+
 void bk_sumpool_forward(int n, int hw, int c, const float *x, float *y)
 {
     if (n <= 0 || hw <= 0 || c <= 0) return;
@@ -113,6 +178,13 @@ void bk_sumpool_forward(int n, int hw, int c, const float *x, float *y)
             for (int k = 0; k < c; k++) o[k] += xr[k];
         }
     }
+}
+
+void bk_meanpool_forward(int n, int hw, int c, const float *x, float *y)
+{
+    if (n <= 0 || hw <= 0 || c <= 0) return;
+    bk_sumpool_forward(n, hw, c, x, y);
+    for (size_t i = 0; i < (size_t)n * c; i++) y[i] /= (float)hw;
 }
 
 void bk_sumpool_backward(int n, int hw, int c, const float *dy, float *dx)

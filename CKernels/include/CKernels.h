@@ -323,10 +323,71 @@ void bk_maxpool2x2_backward(int n, int h, int w, int c, const float *dy,
 void bk_sumpool_forward(int n, int hw, int c, const float *x, float *y);
 void bk_sumpool_backward(int n, int hw, int c, const float *dy, float *dx);
 
+/*
+ * k x k pooling windows `stride` apart over x [n][h][w][c] padded by `pad`
+ * on every side (0 <= pad <= k/2), forward only, as PyTorch's max_pool2d and
+ * avg_pool2d with ceil_mode False: the output is [n][oh][ow][c] with
+ * oh = bk_pool_out_size(h, ...), ow likewise, and pixel (b, i, j) starts at
+ * y + ((b oh + i) ow + j) ldy (ldy >= c), so that a pool can fill a slice
+ * of channels of a wider tensor. Padding never wins a maximum; a NaN in a
+ * window does. The average sums the window in float, row by row, and
+ * divides by k^2 (count_pad = 1) or by the number of image pixels in the
+ * window (count_pad = 0).
+ */
+/* (size + 2 pad - kernel) / stride + 1, or -1 when the window or the padding
+ * is invalid or does not fit the padded size. */
+int bk_pool_out_size(int size, int kernel, int stride, int pad);
+void bk_maxpool_forward(int n, int h, int w, int c, int kernel, int stride,
+                        int pad, const float *x, float *y, int ldy);
+void bk_avgpool_forward(int n, int h, int w, int c, int kernel, int stride,
+                        int pad, int count_pad, const float *x, float *y, int ldy);
+
+/* y [n][c] = the mean over the hw pixels of x [n][hw][c]: the float sum of
+ * bk_sumpool_forward divided by hw. */
+void bk_meanpool_forward(int n, int hw, int c, const float *x, float *y);
+
 /* Nearest-neighbour x2 upsample of x [n][h][w][c] into [n][2h][2w][c]; the
  * backward sums each 2x2 block of dy into dx [n][h][w][c]. */
 void bk_upsample2x_forward(int n, int h, int w, int c, const float *x, float *y);
 void bk_upsample2x_backward(int n, int h, int w, int c, const float *dy, float *dx);
+
+/* ------------------------------------------------------------- resize.c -- */
+
+/*
+ * The resamplers FID tools apply before Inception-v3, on NHWC float images,
+ * each reproduced to the bit (checked against the libraries by
+ * tools/check_resize.py):
+ *   BK_RESIZE_TF_BILINEAR     TensorFlow 1.x resize_bilinear without
+ *       align_corners or half-pixel centres, as torch-fidelity's
+ *       interpolate_bilinear_2d_like_tensorflow1x computes it: source
+ *       position o * in / out, lerp along the width, then the height.
+ *   BK_RESIZE_TORCH_BILINEAR  PyTorch's F.interpolate(mode='bilinear',
+ *       align_corners=False) on an NCHW float tensor (pytorch-fid):
+ *       half-pixel centres, sources clamped at 0, no antialiasing, and the
+ *       fused multiply-add its x86 AVX2 kernel computes. PyTorch rounds
+ *       differently (by up to about 1e-3 on values in 0..255) where it takes its
+ *       channels-last kernel instead: outputs whose height + width is at
+ *       most 128, and 3 channels on one thread.
+ *   BK_RESIZE_PIL_BICUBIC     Pillow's Image.resize(BICUBIC) of each channel
+ *       as a mode 'F' image (clean-fid): Keys cubic with a = -0.5, support
+ *       widened by the shrink factor, weights normalised by their sum,
+ *       double sums, one pass into a float image and then the other: the
+ *       width first, unless the height loses more than twice as many pixels
+ *       as the width (Pillow 13.0's rule; earlier Pillow always starts with
+ *       the width). A pass whose size does not change is skipped. No
+ *       clipping of the result.
+ */
+typedef enum {
+    BK_RESIZE_TF_BILINEAR = 0,
+    BK_RESIZE_TORCH_BILINEAR = 1,
+    BK_RESIZE_PIL_BICUBIC = 2
+} bk_resize_filter;
+
+/* x [n][in_h][in_w][c] resampled into y [n][out_h][out_w][c]. Returns 0, or
+ * -1 (y untouched) when an extent is below 1 (n below 0), the filter is
+ * unknown or memory for the tables and one image's intermediate is short. */
+int bk_resize(bk_resize_filter filter, int n, int in_h, int in_w, int c,
+              const float *x, int out_h, int out_w, float *y);
 
 /* -------------------------------------------------------- elementwise.c -- */
 

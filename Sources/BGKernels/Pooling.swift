@@ -102,3 +102,120 @@ public func upsample2xBackward(_ dy: Tensor) throws(KernelError) -> Tensor {
   }
   return dx
 }
+
+/// Max pooling over `kernel`x`kernel` windows `stride` apart: `[n, h, w, c]`
+/// to `[n, (h + 2 padding - kernel) / stride + 1, ..., c]`, as PyTorch's
+/// `max_pool2d` (ceil mode off). The input is padded by `padding` on every
+/// side (at most `kernel / 2`); padding never wins a window, a NaN does.
+public func maxPool(_ x: Tensor, kernel: Int, stride: Int, padding: Int = 0) throws(KernelError)
+  -> Tensor
+{
+  let window = try PoolWindow(x, kernel: kernel, stride: stride, padding: padding, "maxPool")
+  var y = Tensor(overwrittenShape: window.outputShape(channels: window.c))
+  try window.run(x, average: nil, into: &y, channelOffset: 0)
+  return y
+}
+
+/// `maxPool(_:kernel:stride:padding:)` written into channels
+/// `channelOffset..<channelOffset + c` of `output` `[n, oh, ow, C]`, the
+/// other channels untouched: one branch of a concatenation along channels.
+public func maxPool(
+  _ x: Tensor, kernel: Int, stride: Int, padding: Int = 0,
+  into output: inout Tensor, channelOffset: Int
+) throws(KernelError) {
+  let window = try PoolWindow(x, kernel: kernel, stride: stride, padding: padding, "maxPool")
+  try window.run(x, average: nil, into: &output, channelOffset: channelOffset)
+}
+
+/// Average pooling over `kernel`x`kernel` windows `stride` apart, shaped as
+/// `maxPool(_:kernel:stride:padding:)`, as PyTorch's `avg_pool2d`: each
+/// window's float sum divided by `kernel * kernel` when `countsPadding`
+/// (PyTorch's `count_include_pad`), else by its pixels inside the image.
+public func averagePool(
+  _ x: Tensor, kernel: Int, stride: Int, padding: Int = 0, countsPadding: Bool = true
+) throws(KernelError) -> Tensor {
+  let window = try PoolWindow(x, kernel: kernel, stride: stride, padding: padding, "averagePool")
+  var y = Tensor(overwrittenShape: window.outputShape(channels: window.c))
+  try window.run(x, average: countsPadding, into: &y, channelOffset: 0)
+  return y
+}
+
+/// `averagePool(_:kernel:stride:padding:countsPadding:)` written into
+/// channels `channelOffset..<channelOffset + c` of `output` `[n, oh, ow, C]`,
+/// the other channels untouched.
+public func averagePool(
+  _ x: Tensor, kernel: Int, stride: Int, padding: Int = 0, countsPadding: Bool = true,
+  into output: inout Tensor, channelOffset: Int
+) throws(KernelError) {
+  let window = try PoolWindow(x, kernel: kernel, stride: stride, padding: padding, "averagePool")
+  try window.run(x, average: countsPadding, into: &output, channelOffset: channelOffset)
+}
+
+/// Mean over all positions: `[n, h, w, c]` to `[n, c]` (the float sum of
+/// `sumPool(_:)`, pixel by pixel in order, divided by `h * w`).
+public func globalAveragePool(_ x: Tensor) throws(KernelError) -> Tensor {
+  let (n, h, w, c) = try nhwc(x, "globalAveragePool: x")
+  guard h * w > 0 || n * c == 0 else {
+    throw .shape("globalAveragePool: x has shape \(x.shape), which has no pixels to average")
+  }
+  var y = Tensor(overwrittenShape: [n, c])
+  y.storage.withUnsafeMutableBufferPointer {
+    bk_meanpool_forward(Int32(n), Int32(h * w), Int32(c), x.storage, $0.baseAddress)
+  }
+  return y
+}
+
+/// A pooling window checked against its input: the extents of both sides.
+private struct PoolWindow {
+  let n, h, w, c, kernel, stride, padding, outHeight, outWidth: Int
+  let function: String
+
+  init(_ x: Tensor, kernel: Int, stride: Int, padding: Int, _ function: String)
+    throws(KernelError)
+  {
+    (n, h, w, c) = try nhwc(x, "\(function): x")
+    try checkInt32(kernel, stride, padding)
+    (self.kernel, self.stride, self.padding, self.function) = (kernel, stride, padding, function)
+    guard kernel >= 1, stride >= 1, padding >= 0, 2 * padding <= kernel else {
+      throw .shape(
+        "\(function): kernel \(kernel), stride \(stride), padding \(padding): expected kernel and stride >= 1 and padding in 0...kernel/2")
+    }
+    outHeight = Int(bk_pool_out_size(Int32(h), Int32(kernel), Int32(stride), Int32(padding)))
+    outWidth = Int(bk_pool_out_size(Int32(w), Int32(kernel), Int32(stride), Int32(padding)))
+    guard outHeight >= 1, outWidth >= 1 else {
+      throw .shape(
+        "\(function): a \(kernel)x\(kernel) window with padding \(padding) does not fit the \(h)x\(w) input")
+    }
+  }
+
+  func outputShape(channels: Int) -> [Int] { [n, outHeight, outWidth, channels] }
+
+  /// Pools `x` into channels `channelOffset...` of `output`: the maximum when
+  /// `average` is nil, else the mean, counting the padding when true.
+  func run(_ x: Tensor, average: Bool?, into output: inout Tensor, channelOffset: Int)
+    throws(KernelError)
+  {
+    let total = output.shape.last ?? 0
+    guard output.shape == outputShape(channels: total), channelOffset >= 0,
+      channelOffset + c <= total
+    else {
+      throw .shape(
+        "\(function): output has shape \(output.shape), expected \(outputShape(channels: c)) with channels \(channelOffset)..<\(channelOffset + c) inside its last axis")
+    }
+    try checkInt32(output.count)
+    guard output.count > 0 else { return }
+    output.storage.withUnsafeMutableBufferPointer {
+      let y = $0.baseAddress! + channelOffset
+      let dims = (Int32(n), Int32(h), Int32(w), Int32(c))
+      let window = (Int32(kernel), Int32(stride), Int32(padding))
+      if let countsPadding = average {
+        bk_avgpool_forward(
+          dims.0, dims.1, dims.2, dims.3, window.0, window.1, window.2,
+          countsPadding ? 1 : 0, x.storage, y, Int32(total))
+      } else {
+        bk_maxpool_forward(
+          dims.0, dims.1, dims.2, dims.3, window.0, window.1, window.2, x.storage, y, Int32(total))
+      }
+    }
+  }
+}
