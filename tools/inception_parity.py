@@ -40,7 +40,9 @@ num_batches_tracked). Every .pth goes through `convert_inception.py`.
 2. metrics at 32 px: folder A (kind "a") against folder B (80% kind "a"
    from other seeds, 20% kind "b"):
    * end to end: torch-fidelity's `calculate_metrics(input1=A, input2=B,
-     isc, fid, kid, prc)` against `biggan-fast stats --data B` then `eval
+     isc, fid, kid, prc, feature_extractor='inception-v3-compat')` (named,
+     because torch-fidelity computes precision and recall on VGG16 features
+     by default) against `biggan-fast stats --data B` then `eval
      --images A --ref B.npz --metrics fid,is,kid,pr --json`;
    * the metric code alone: torch-fidelity's fid_statistics_to_metric,
      isc_features_to_metric, kid_features_to_metric and
@@ -68,11 +70,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # pytorch-fid's progress bars
+# torch-fidelity's loader asks for 4 workers on 2 cores; harmless here.
+warnings.filterwarnings("ignore", message="This DataLoader will create")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -517,7 +522,9 @@ def check_metrics(report: Report, binary: Binary, weights: Weights, work: Path,
                 "--kid-subset-size", str(subset_size), "--pr-neighbours", "3"]
     t = time.time()
     fidelity = torch_fidelity.calculate_metrics(
-        input1=str(a), input2=str(b), cuda=False, batch_size=BATCH, isc=True, fid=True,
+        # The extractor named: torch-fidelity's default for prc is VGG16 (fc2).
+        input1=str(a), input2=str(b), feature_extractor="inception-v3-compat",
+        cuda=False, batch_size=BATCH, isc=True, fid=True,
         kid=True, prc=True, feature_extractor_weights_path=str(weights.fidelity_pth),
         isc_splits=splits, kid_subsets=subsets, kid_subset_size=subset_size,
         prc_neighborhood=3, verbose=False, cache=False, samples_find_deep=False)
