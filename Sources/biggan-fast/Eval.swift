@@ -119,11 +119,17 @@ struct Eval: ParsableCommand {
       if let count, count > source.count {
         throw ValidationError("--count \(count): \(images) has only \(source.count) images")
       }
+      try checkEvaluable(
+        count: count ?? source.count, featureDimension: extractor.network.featureDimension, reference: reference,
+        metrics: metricList, settings: metricSettings)
       let extracted = try extractor.features(of: source, count: count)
       try save(extracted)
       print(format(try evaluate(extracted, reference: reference, metrics: metricList, settings: metricSettings), extra: [:]))
       return
     }
+    try checkEvaluable(
+      count: count ?? 50_000, featureDimension: extractor.network.featureDimension, reference: reference,
+      metrics: metricList, settings: metricSettings)
     let (g, folder) = try generator.generator(precision: precision)
     let sweep = try sweepValues()
     var rows: [(truncation: Double, report: EvaluationReport)] = []
@@ -137,9 +143,10 @@ struct Eval: ParsableCommand {
       if sweep.isEmpty { try save(extracted) }
       let report = try evaluate(extracted, reference: reference, metrics: metricList, settings: metricSettings)
       rows.append((t, report))
-      if !json || sweep.isEmpty { print(format(report, extra: ["truncation": t])) }
+      if !json && sweep.isEmpty { print(format(report, extra: ["truncation": t])) }
     }
     if !sweep.isEmpty {
+      if !json { print(sweepTable(rows)) }
       if json { print("[" + rows.map { format($0.report, extra: ["truncation": $0.truncation]) }.joined(separator: ",\n") + "]") }
       if let plot {
         try TradeoffPlot.write(rows.map { ($0.truncation, $0.report) }, to: plot)
@@ -166,6 +173,17 @@ struct Eval: ParsableCommand {
     }
     var lines = extra.map { "\($0.key): \($0.value)" }
     lines += report.values.map { "\($0.key): \($0.key == "count" ? String(Int($0.value)) : String(format: "%.6g", $0.value))" }
+    return lines.joined(separator: "\n")
+  }
+
+  /// The sweep as a Markdown table: one row per truncation, one column per
+  /// value.
+  func sweepTable(_ rows: [(truncation: Double, report: EvaluationReport)]) -> String {
+    let keys = rows[0].report.values.map(\.key).filter { $0 != "count" }
+    var lines = ["| truncation | " + keys.joined(separator: " | ") + " |", "|---" + String(repeating: "|---", count: keys.count) + "|"]
+    for row in rows {
+      lines.append("| \(row.truncation) | " + keys.map { String(format: "%.4f", row.report[$0] ?? .nan) }.joined(separator: " | ") + " |")
+    }
     return lines.joined(separator: "\n")
   }
 

@@ -186,7 +186,9 @@ struct Train: ParsableCommand {
     // inference mode, so it changes no training state: the run's bits are
     // those of a run without it.
     let evaluation = try evalEvery.map { every in
-      (every: every, extractor: try inception.extractor(precision: .fp32), reference: try ReferenceStatistics(contentsOf: ref!))
+      let extractor = try inception.extractor(precision: .fp32), reference = try ReferenceStatistics(contentsOf: ref!)
+      try checkEvaluable(count: evalCount, featureDimension: extractor.network.featureDimension, reference: reference, metrics: [.fid, .is])
+      return (every: every, extractor: extractor, reference: reference)
     }
     let bestFolder = (checkpoints as NSString).appendingPathComponent("best")
     var bestFID = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(bestFolder)/best.json"))) as? [String: Any])?["frechet_inception_distance"] as? Double ?? .infinity

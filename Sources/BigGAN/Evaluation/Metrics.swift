@@ -36,6 +36,43 @@ public struct EvaluationReport: Sendable {
   mutating func add(_ key: String, _ value: Double) { values.append((key, value)) }
 }
 
+/// Checks, before any image is scored, that `count` images with features
+/// of `featureDimension` can give `metrics` against `reference`: the
+/// reference has the right dimension and what each metric reads, and there
+/// are enough images for IS's splits and KID's subsets.
+public func checkEvaluable(
+  count: Int, featureDimension: Int, reference: ReferenceStatistics?, metrics: [EvaluationMetric],
+  settings: MetricSettings = MetricSettings()
+) throws(EvaluationError) {
+  for metric in metrics {
+    if metric != .is {
+      guard let reference else {
+        throw EvaluationError("\(metric.rawValue): needs reference statistics (--ref FILE.npz, from biggan-fast stats)")
+      }
+      guard reference.statistics.dimension == featureDimension else {
+        throw EvaluationError(
+          "\(metric.rawValue): the reference statistics have \(reference.statistics.dimension) dimensions but the network gives \(featureDimension); they come from another network")
+      }
+      if metric != .fid, reference.features == nil {
+        throw EvaluationError("\(metric.rawValue): the reference file has mu and sigma only; it needs the features (write it with biggan-fast stats)")
+      }
+      if metric == .ifid, reference.labels == nil {
+        throw EvaluationError("ifid: the reference file has no labels (write it with biggan-fast stats on labelled data)")
+      }
+    }
+    switch metric {
+    case .is where count < settings.inceptionScoreSplits:
+      throw EvaluationError("IS: \(count) images cannot make \(settings.inceptionScoreSplits) splits; use more images or fewer --is-splits")
+    case .kid where count < settings.kidSubsetSize || reference!.features!.shape[0] < settings.kidSubsetSize:
+      throw EvaluationError(
+        "KID: \(count) images and \(reference!.features!.shape[0]) reference images, fewer than the subset size \(settings.kidSubsetSize); use more images or a smaller --kid-subset-size")
+    case .pr where count <= settings.neighbours:
+      throw EvaluationError("precision/recall: \(count) images; expected more than the \(settings.neighbours) neighbours")
+    default: break
+    }
+  }
+}
+
 /// Computes `metrics` for `evaluated` features against `reference` (needed
 /// by every metric but IS).
 public func evaluate(

@@ -34,7 +34,7 @@ public enum TradeoffPlot {
     canvas.line(left, bottom, right, bottom, black)
     canvas.line(left, top, left, bottom, black)
     canvas.text("IS", centredAt: (left + right) / 2, y: bottom + 40, black)
-    canvas.text("FID", rightAlignedAt: left - 40, y: (top + bottom) / 2 - 7, black)
+    canvas.text("FID", x: 12, y: 6, black)
     for (a, b) in zip(points, points.dropFirst()) { canvas.line(px(a.x), py(a.y), px(b.x), py(b.y), blue, thickness: 2) }
     for p in points {
       canvas.disc(px(p.x), py(p.y), radius: 5, blue)
