@@ -109,6 +109,22 @@ int bk_pool_out_size(int size, int kernel, int stride, int pad)
     return (size + 2 * pad - kernel) / stride + 1;
 }
 
+/* One window pixel into a channel row. Separate restrict-qualified loops
+ * so they vectorise: the maximum as a select (a NaN wins, as in
+ * PyTorch), the sum in the window's row-major order. */
+static inline void window_add(float *restrict o, const float *restrict p, int c)
+{
+    for (int k = 0; k < c; k++) o[k] += p[k];
+}
+
+static inline void window_max(float *restrict o, const float *restrict p, int c)
+{
+    for (int k = 0; k < c; k++) {
+        float v = p[k];
+        o[k] = (v > o[k] || v != v) ? v : o[k];
+    }
+}
+
 /* The k x k pooling behind bk_maxpool_forward (avg = 0) and
  * bk_avgpool_forward (avg = 1). Each window is clipped to the image first:
  * with pad <= k/2 and the floor rule for the output size, the clipped
@@ -134,16 +150,13 @@ static void pool_forward(int avg, int n, int h, int w, int c, int kernel,
             if (x1 > w) x1 = w;
             float *o = y + ((size_t)r * ow + j) * ldy;
             for (int k = 0; k < c; k++) o[k] = avg ? 0.0f : -INFINITY;
-            /* Row-major window order and a float sum, as PyTorch's CPU
-             * kernels; a NaN wins a maximum, as in PyTorch. */
             for (int yy = y0; yy < y1; yy++)
                 for (int xx = x0; xx < x1; xx++) {
                     const float *p = x + at(b, yy, xx, h, w, c);
                     if (avg)
-                        for (int k = 0; k < c; k++) o[k] += p[k];
+                        window_add(o, p, c);
                     else
-                        for (int k = 0; k < c; k++)
-                            if (p[k] > o[k] || p[k] != p[k]) o[k] = p[k];
+                        window_max(o, p, c);
                 }
             if (avg) {
                 float d = (float)(count_pad ? kernel * kernel : (y1 - y0) * (x1 - x0));
