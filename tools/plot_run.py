@@ -8,16 +8,20 @@ runs/NAME/metrics.jsonl holds one JSON object per line, of three kinds:
                         and, with a held-out slice, d_train_mean, d_heldout_mean,
                         d_train_accuracy, d_heldout_accuracy
   singular-value lines  step, singular_values: {"G/<weight>": [s0, s1, s2], "D/<weight>": ...}
+  evaluation lines      step, eval: {frechet_inception_distance, inception_score_mean, ...,
+                        truncation (from biggan-fast eval; absent during training)}
   warnings              step, warning: "text"
 Any key may be missing; unknown keys are ignored, and so are lines without a step.
 After a --resume a step can be logged twice; the later line wins.
 
-Writes four PNGs, each with warning steps as vertical dashed lines:
+Writes five PNGs, each with warning steps as vertical dashed lines:
   losses.png               D hinge terms on real and fake, and G loss, vs step
   d_outputs.png            D's mean output on real and fake; train vs held-out means
                            and accuracies when the run logged them
   singular_values_G.png    top singular value s0 of every G weight (log scale) and s0/s1
   singular_values_D.png    the same for D
+  evaluation.png           FID and IS of G_ema vs step (train --eval-every, and eval --run
+                           at truncation 1), the best FID marked
 A plot whose data is absent from metrics.jsonl is skipped with a note on stderr.
 """
 
@@ -98,6 +102,11 @@ def load_metrics(path):
                 if (network in metrics.singular and layer and isinstance(values, list)
                         and values and all(is_number(v) for v in values)):
                     metrics.singular[network][layer][step] = [float(v) for v in values]
+        evaluation = entry.get('eval')
+        if isinstance(evaluation, dict) and evaluation.get('truncation', 1) == 1:
+            for key, value in evaluation.items():
+                if is_number(value):
+                    metrics.scalars['eval/' + key][step] = float(value)
         if 'warning' in entry:
             warnings.add(step)
     if not seen_any:
@@ -196,6 +205,33 @@ def plot_d_outputs(metrics, title, path):
     return True
 
 
+def plot_evaluation(metrics, title, path):
+    """Write FID and IS vs step, the best FID marked; False if no evaluation was logged."""
+    fid = metrics.scalars.get('eval/frechet_inception_distance')
+    score = metrics.scalars.get('eval/inception_score_mean')
+    if not fid and not score:
+        return False
+    panels = [(name, values) for name, values in [('FID', fid), ('IS', score)] if values]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(10, 3.5 * len(panels) + 0.5),
+                             sharex=True, squeeze=False, layout='constrained')
+    axes = axes[:, 0]
+    for ax, (name, values) in zip(axes, panels):
+        steps, ys = series(values)
+        ax.plot(steps, ys, linewidth=1, marker='o', label=name)
+        if name == 'FID':
+            best = min(range(len(ys)), key=ys.__getitem__)
+            ax.scatter([steps[best]], [ys[best]], color='tab:red', zorder=3,
+                       label=f'best FID {ys[best]:.2f} at step {steps[best]}')
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    mark_warnings(axes, metrics.warning_steps)
+    axes[0].set_title(f'{title}: evaluation of G_ema')
+    axes[-1].set_xlabel('step')
+    save(fig, path)
+    return True
+
+
 def plot_singular_values(metrics, network, title, path):
     """Write s0 and s0/s1 of every `network` layer vs step; False if none were logged.
 
@@ -262,6 +298,7 @@ def main(argv=None):
          lambda p: plot_singular_values(metrics, 'G', title, p)),
         ('singular_values_D.png', 'no D singular values',
          lambda p: plot_singular_values(metrics, 'D', title, p)),
+        ('evaluation.png', 'no evaluation lines', lambda p: plot_evaluation(metrics, title, p)),
     ]
     for name, missing, plot in plots:
         if not plot(os.path.join(out, name)):
