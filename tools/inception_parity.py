@@ -424,7 +424,7 @@ class Binary:
 
     def stats(self, data: Path, out: Path, resize: str, logits: bool = False) -> dict:
         self.run(["stats", "--data", str(data), "--inception", str(self.inception),
-                  "--out", str(out), "--resize", resize, "--batch", str(BATCH),
+                  "--out", str(out), "--resize", resize, "--inception-batch", str(BATCH),
                   "--threads", str(self.threads), *(["--logits"] if logits else [])])
         with np.load(out) as f:
             return {k: f[k] for k in f.files}

@@ -78,15 +78,7 @@ struct Eval: ParsableCommand {
   }
 
   func sweepValues() throws -> [Double] {
-    guard let truncationSweep else { return [] }
-    let values = try truncationSweep.split(separator: ",").map { part -> Double in
-      guard let v = Double(part.trimmingCharacters(in: .whitespaces)), v > 0, v <= 1 else {
-        throw ValidationError("--truncation-sweep: '\(part)' is not a truncation in (0, 1]")
-      }
-      return v
-    }
-    guard !values.isEmpty else { throw ValidationError("--truncation-sweep needs at least one value") }
-    return values
+    try truncationSweep.map { try truncations($0, flag: "--truncation-sweep") } ?? []
   }
 
   var metricSettings: MetricSettings {

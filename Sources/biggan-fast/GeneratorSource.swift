@@ -53,3 +53,15 @@ struct GeneratorSource: ParsableArguments {
     return (g, folder)
   }
 }
+
+/// Comma-separated truncations, each in (0, 1], at least one.
+func truncations(_ text: String, flag: String) throws -> [Double] {
+  let values = try text.split(separator: ",").map { part -> Double in
+    guard let v = Double(part.trimmingCharacters(in: .whitespaces)), v > 0, v <= 1 else {
+      throw ValidationError("\(flag): '\(part)' is not a truncation in (0, 1]")
+    }
+    return v
+  }
+  guard !values.isEmpty else { throw ValidationError("\(flag) needs at least one value") }
+  return values
+}

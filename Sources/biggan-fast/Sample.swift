@@ -73,17 +73,7 @@ struct Sample: ParsableCommand {
   }
 
   /// The truncation values of `--sweep`, each in (0, 1].
-  func sweepValues() throws -> [Double] {
-    guard let sweep else { return [] }
-    let values = try sweep.split(separator: ",").map { part -> Double in
-      guard let v = Double(part.trimmingCharacters(in: .whitespaces)), v > 0, v <= 1 else {
-        throw ValidationError("--sweep: '\(part)' is not a truncation in (0, 1]")
-      }
-      return v
-    }
-    guard !values.isEmpty else { throw ValidationError("--sweep needs at least one value") }
-    return values
-  }
+  func sweepValues() throws -> [Double] { try sweep.map { try truncations($0, flag: "--sweep") } ?? [] }
 
   func run() throws {
     Machine.keepLargeAllocations()
