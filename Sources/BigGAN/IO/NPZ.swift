@@ -83,10 +83,15 @@ public enum NPZ {
     guard zip_stat_index(archive, index, 0, &stat) == 0,
       stat.valid & UInt64(ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE) == UInt64(ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE)
     else { throw NPY.Failure(description: "\(name): unreadable archive entry") }
-    // Deflate expands at most ~1032x; anything beyond is a forged size.
+    // Deflate expands at most ~1032x; anything beyond is a forged size. An
+    // array over 4 GiB (a million 1024-d features) is refused before it is
+    // allocated.
     let limit = stat.comp_size.multipliedReportingOverflow(by: 1100)
-    guard !limit.overflow, stat.size <= limit.partialValue + 4096, stat.size <= UInt64(1) << 40 else {
+    guard !limit.overflow, stat.size <= limit.partialValue + 4096 else {
       throw NPY.Failure(description: "\(name): entry claims \(stat.size) bytes from \(stat.comp_size) compressed; the archive is damaged")
+    }
+    guard stat.size <= UInt64(1) << 32 else {
+      throw NPY.Failure(description: "\(name): entry holds \(stat.size) bytes; arrays over 4 GiB are not read")
     }
     guard let file = zip_fopen_index(archive, index, 0) else {
       throw NPY.Failure(description: "\(name): cannot open the entry (\(String(cString: zip_strerror(archive))))")
