@@ -40,7 +40,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pretrained_common import write_safetensors  # noqa: E402
+from pretrained_common import read_state_dict, write_safetensors  # noqa: E402
 
 PYTORCH_FID_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/"
                    "fid_weights/pt_inception-2015-12-05-6726825d.pth")
@@ -214,20 +214,7 @@ def check_and_convert(state: dict[str, torch.Tensor], width_divisor: int = 1
 
 def load_state(path: Path) -> dict[str, torch.Tensor]:
     """Reads a pickled state dict of tensors (torch.load, weights_only)."""
-    if not path.is_file():
-        raise ConversionError(f"missing weights file {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many kinds for a bad file
-        raise ConversionError(f"cannot read {path} as a PyTorch state dict of tensors "
-                              f"(torch.load with weights_only=True: {type(e).__name__})"
-                              ) from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"],
-                                                                        dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
-        raise ConversionError(f"{path} does not hold a state dict of named tensors")
-    return dict(state)
+    return read_state_dict(path, ConversionError)
 
 
 def metadata(source: str, width_divisor: int) -> dict[str, str]:

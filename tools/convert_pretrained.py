@@ -42,7 +42,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pretrained_common import (  # noqa: E402
-    ATTENTION_POSITION, OUR_ATTENTION, STAGE_PLANS, hf_layer_module, our_block_prefix,
+    ATTENTION_POSITION, OUR_ATTENTION, STAGE_PLANS, hf_layer_module, our_block_prefix, read_state_dict,
     write_safetensors,
 )
 
@@ -166,18 +166,7 @@ def load_config(path: Path) -> dict:
 
 def load_weights(path: Path) -> dict[str, torch.Tensor]:
     """Reads pytorch_model.bin (a pickled state dict of tensors)."""
-    if not path.is_file():
-        raise ConversionError(f"missing weights file {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many kinds for a bad file
-        raise ConversionError(f"cannot read {path} as a PyTorch state dict of tensors "
-                              f"(torch.load with weights_only=True: {type(e).__name__})"
-                              ) from None
-    if not isinstance(state, dict) or not all(
-            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
-        raise ConversionError(f"{path} does not hold a state dict of named tensors")
-    return state
+    return read_state_dict(path, ConversionError)
 
 
 # ------------------------------------------------------------- conversion --

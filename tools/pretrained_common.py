@@ -97,3 +97,21 @@ def run_converter(source: Path, out: Path) -> str:
         raise RuntimeError(f"convert_pretrained.py failed: "
                            f"{proc.stderr.strip() or proc.stdout.strip()}")
     return proc.stdout.strip()
+
+
+def read_state_dict(path: Path, error: type) -> dict:
+    """Reads a pickled state dict of named tensors (torch.load, weights_only), unwrapping
+    a {"state_dict": ...} checkpoint; raises `error` with one line naming the file."""
+    if not path.is_file():
+        raise error(f"missing weights file {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many kinds for a bad file
+        raise error(f"cannot read {path} as a PyTorch state dict of tensors "
+                    f"(torch.load with weights_only=True: {type(e).__name__})") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise error(f"{path} does not hold a state dict of named tensors")
+    return dict(state)
