@@ -179,18 +179,11 @@ struct Eval: ParsableCommand {
     return lines.joined(separator: "\n")
   }
 
-  /// Appends `{"step", "eval": {...}}` to the run's metrics.jsonl as one
-  /// whole-line write.
+  /// Appends `{"step", "eval": {...}}` to the run's metrics.jsonl.
   func appendToRun(_ runFolder: String, step: Int, truncation: Double, report: EvaluationReport) throws {
     var values: [String: Any] = ["truncation": truncation, "resize": inception.resize.rawValue]
     for (key, value) in report.values { values[key] = value }
     let entry: [String: Any] = ["step": step, "eval": values]
-    let line = try JSONSerialization.data(withJSONObject: entry, options: [.sortedKeys]) + Data("\n".utf8)
-    let path = (runFolder as NSString).appendingPathComponent("metrics.jsonl")
-    let fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
-    guard fd >= 0 else { throw ValidationError("\(path): cannot append the results (\(String(cString: strerror(errno))))") }
-    defer { close(fd) }
-    let written = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-    guard written == line.count else { throw ValidationError("\(path): cannot append the results (\(String(cString: strerror(errno))))") }
+    try MetricsFile(path: (runFolder as NSString).appendingPathComponent("metrics.jsonl")).record(entry)
   }
 }

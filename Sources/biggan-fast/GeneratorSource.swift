@@ -23,7 +23,7 @@ struct GeneratorSource: ParsableArguments {
     let name = raw ? "G.safetensors" : "G_ema.safetensors"
     var path: String, folder: String?
     if let runFolder {
-      guard let latest = Checkpoint.all(in: (runFolder as NSString).appendingPathComponent("checkpoint")).last else {
+      guard let latest = Checkpoint.newestValid(in: (runFolder as NSString).appendingPathComponent("checkpoint")) else {
         throw ValidationError("no checkpoint in \(runFolder); train first or pass --checkpoint")
       }
       folder = latest

@@ -6,11 +6,13 @@ import Foundation
 /// one line per logged step otherwise).
 final class RunLog {
   let folder: String
-  private let metricsHandle: FileHandle
+  private let metricsFile: MetricsFile
   private let interactive = isatty(STDERR_FILENO) != 0
   private var lastProgressLength = 0
 
-  init(folder: String, model: BigGANConfiguration, recipe: TrainingRecipe, data: String) throws {
+  /// Opens the run's files; `resumedStep` drops metrics lines logged after
+  /// the checkpoint a resumed run continues from.
+  init(folder: String, model: BigGANConfiguration, recipe: TrainingRecipe, data: String, resumedStep: Int?) throws {
     self.folder = folder
     let fm = FileManager.default
     for sub in ["", "samples", "checkpoint"] {
@@ -21,19 +23,13 @@ final class RunLog {
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     try encoder.encode(Config(model: model, recipe: recipe, data: data))
       .write(to: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("config.json")), options: .atomic)
-    let metrics = (folder as NSString).appendingPathComponent("metrics.jsonl")
-    if !fm.fileExists(atPath: metrics) { _ = fm.createFile(atPath: metrics, contents: nil) }
-    guard let handle = FileHandle(forWritingAtPath: metrics) else {
-      throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: metrics])
-    }
-    handle.seekToEndOfFile()
-    metricsHandle = handle
+    metricsFile = try MetricsFile(path: (folder as NSString).appendingPathComponent("metrics.jsonl"), through: resumedStep)
   }
 
   /// A line that stays on screen.
   func line(_ text: String) {
     clearProgress()
-    FileHandle.standardError.write(Data((text + "\n").utf8))
+    StandardError.write(text + "\n")
   }
 
   /// A line only worth showing on a terminal's scroll-back.
@@ -48,7 +44,7 @@ final class RunLog {
       report.step, total, imagesPerSecond, duration(eta), report.lossDiscriminatorReal,
       report.lossDiscriminatorFake, report.lossGenerator)
     let padding = String(repeating: " ", count: max(0, lastProgressLength - text.count))
-    FileHandle.standardError.write(Data(("\r" + text + padding).utf8))
+    StandardError.write("\r" + text + padding)
     lastProgressLength = text.count
   }
 
@@ -77,20 +73,15 @@ final class RunLog {
   }
 
   /// Appends one JSON object to metrics.jsonl.
-  func record(_ entry: [String: Any]) {
-    if let data = try? JSONSerialization.data(withJSONObject: entry, options: [.sortedKeys]) {
-      metricsHandle.write(data + Data("\n".utf8))
-    }
-  }
+  func record(_ entry: [String: Any]) { metricsFile.record(entry) }
 
   func finish() {
     clearProgress()
-    try? metricsHandle.close()
   }
 
   private func clearProgress() {
     guard interactive, lastProgressLength > 0 else { return }
-    FileHandle.standardError.write(Data(("\r" + String(repeating: " ", count: lastProgressLength) + "\r").utf8))
+    StandardError.write("\r" + String(repeating: " ", count: lastProgressLength) + "\r")
     lastProgressLength = 0
   }
 

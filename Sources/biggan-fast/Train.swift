@@ -20,8 +20,11 @@ struct Train: ParsableCommand {
   @Option(help: "Preset: \(TrainingRecipe.presets.keys.sorted().joined(separator: ", ")).")
   var config: String = "tiny"
 
-  @Option(help: "Data: 'builtin' (generated shapes), a folder with one sub-folder of PNG/JPEG images per class, or cifar10:FOLDER (the binary data_batch_*.bin files).")
-  var data: String = "builtin"
+  @Option(help: "Data: 'builtin' (generated shapes, the default), a folder with one sub-folder of PNG/JPEG images per class, or cifar10:FOLDER (the binary data_batch_*.bin files). A resumed run keeps its own.")
+  var data: String?
+
+  @Flag(name: .customLong("change-data"), help: "With --resume: continue on the --data given instead of the run's own.")
+  var changeData = false
 
   @Flag(help: "Mirror images at random (folder data).") var flip = false
   @Flag(name: .customLong("skip-bad"), help: "Skip unreadable images (reported by path) instead of stopping.") var skipBad = false
@@ -88,7 +91,7 @@ struct Train: ParsableCommand {
   }
 
   /// The data set `--data` names, at `resolution`.
-  func makeDataset(resolution: Int, seed: UInt64) throws -> any ImageDataset {
+  func makeDataset(_ data: String, resolution: Int, seed: UInt64) throws -> any ImageDataset {
     if data == "builtin" { return ShapesDataset(resolution: resolution, seed: seed) }
     if data.hasPrefix("cifar10:") {
       guard resolution == 32 else {
@@ -97,6 +100,14 @@ struct Train: ParsableCommand {
       return try CIFAR10Dataset(folder: String(data.dropFirst("cifar10:".count)))
     }
     return try FolderDataset(root: data, resolution: resolution, flip: flip, skipBad: skipBad)
+  }
+
+  /// The data a run trained on, as its config.json records it.
+  static func savedData(in folder: String) -> String? {
+    guard let bytes = FileManager.default.contents(atPath: (folder as NSString).appendingPathComponent("config.json")),
+      let object = try? JSONSerialization.jsonObject(with: bytes) as? [String: Any]
+    else { return nil }
+    return object["data"] as? String
   }
 
   func recipe(from base: TrainingRecipe) -> TrainingRecipe {
@@ -129,13 +140,27 @@ struct Train: ParsableCommand {
     let preset = TrainingRecipe.presets[config]!
     let folder = (runs as NSString).appendingPathComponent(runName ?? config)
     let checkpoints = (folder as NSString).appendingPathComponent("checkpoint")
+    guard !(runName ?? config).isEmpty, !(runName ?? config).contains("/") else {
+      throw ValidationError("--run '\(runName ?? "")': expected a non-empty name without '/'")
+    }
+    // Held until the process ends: a second train on this run stops here.
+    let lock = try RunFolderLock(folder: folder)
+    defer { withExtendedLifetime(lock) {} }
+    Checkpoint.removeStale(in: checkpoints)
     let existing = Checkpoint.all(in: checkpoints)
     var model = preset.model, recipe = recipe(from: preset.recipe)
     var resumeFrom: String?
     var position = DataPosition()
+    var data = self.data ?? "builtin"
     if resume {
-      guard let latest = existing.last else {
-        throw ValidationError("--resume: no checkpoint in \(checkpoints); train without --resume first")
+      guard let latest = Checkpoint.newestValid(in: checkpoints, skipped: { StandardError.write("skipping \($0)\n") }) else {
+        throw ValidationError("--resume: no complete checkpoint in \(checkpoints); train without --resume first")
+      }
+      if let saved = Self.savedData(in: folder) {
+        if let asked = self.data, asked != saved, !changeData {
+          throw ValidationError("--data \(asked): this run trained on \(saved); resume without --data, or pass --change-data to switch")
+        }
+        data = changeData ? (self.data ?? saved) : saved
       }
       let state = try Checkpoint.state(at: latest)
       model = state.model
@@ -151,7 +176,7 @@ struct Train: ParsableCommand {
     if resumeFrom == nil && !existing.isEmpty {
       throw ValidationError("\(folder) already has checkpoints; pass --resume to continue it or --run to start another")
     }
-    let dataset = try makeDataset(resolution: model.resolution, seed: recipe.seed)
+    let dataset = try makeDataset(data, resolution: model.resolution, seed: recipe.seed)
     if dataset.classes != model.classes {
       guard resumeFrom == nil else {
         throw ValidationError("--data \(data) has \(dataset.classes) classes but the checkpoint's model has \(model.classes)")
@@ -166,7 +191,7 @@ struct Train: ParsableCommand {
     let heldIndices = Array(order[0..<heldCount]), trainIndices = Array(order[heldCount...])
     let trainer = try Trainer(model: model, recipe: recipe, dataset: dataset, indices: trainIndices, position: position)
     if let resumeFrom { try Checkpoint.restore(trainer, from: resumeFrom) }
-    let log = try RunLog(folder: folder, model: model, recipe: recipe, data: data)
+    let log = try RunLog(folder: folder, model: model, recipe: recipe, data: data, resumedStep: resumeFrom == nil ? nil : trainer.step)
     try JSONSerialization.data(withJSONObject: dataset.classNames, options: [.prettyPrinted])
       .write(to: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("classes.json")), options: .atomic)
     func fixedBatch(_ indices: [Int]) throws -> (Tensor, [Int])? {
@@ -207,7 +232,16 @@ struct Train: ParsableCommand {
       log.note("checkpoint \(path)")
     }
     func samples() throws {
-      let images = try trainer.average.forward(z: sampleZ, labels: sampleLabels, mode: .inference)
+      // In batches of the training batch, so the sheet never needs more
+      // memory than a training step.
+      var images = Tensor(shape: [sampleLabels.count, model.resolution, model.resolution, 3])
+      let size = model.resolution * model.resolution * 3
+      for start in stride(from: 0, to: sampleLabels.count, by: recipe.batch) {
+        let end = min(sampleLabels.count, start + recipe.batch)
+        let z = try Tensor(shape: [end - start, model.dimZ], storage: Array(sampleZ.storage[start * model.dimZ..<end * model.dimZ]))
+        let part = try trainer.average.forward(z: z, labels: Array(sampleLabels[start..<end]), mode: .inference)
+        images.storage.replaceSubrange(start * size..<end * size, with: part.storage)
+      }
       let path = (folder as NSString).appendingPathComponent(String(format: "samples/step-%08d.png", trainer.step))
       try PNG.write(ImageGrid.sheet(images, columns: columns), to: path)
       log.note("samples \(path)")
@@ -275,13 +309,14 @@ struct Train: ParsableCommand {
           }
         }
       }
-      if trainer.step % recipe.sampleEvery == 0 { try samples() }
+      // The checkpoint first: a sample sheet that fails must not cost it.
       if trainer.step % recipe.checkpointEvery == 0 { try checkpoint() }
+      if trainer.step % recipe.sampleEvery == 0 { try samples() }
       if let evaluation, trainer.step % evaluation.every == 0 { try evaluateModel() }
     }
     if trainer.step % recipe.checkpointEvery != 0 {
-      try samples()
       try checkpoint()
+      try samples()
     }
     log.finish()
     if stop.requested {

@@ -64,7 +64,7 @@ public struct FolderDataset: ImageDataset {
         return (image.centreSquare(size: resolution, mirrored: flip && rng.next() & 1 == 1), label)
       } catch {
         guard skipBad else { throw DatasetError(description: "\(error.description); pass --skip-bad to skip such files") }
-        FileHandle.standardError.write(Data("skipping \(error.description)\n".utf8))
+        StandardError.write("skipping \(error.description)\n")
         i = (i + 1) % files.count
       }
     }

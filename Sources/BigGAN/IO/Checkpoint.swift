@@ -51,20 +51,85 @@ public enum Checkpoint {
       discriminatorOptimizerStep: t.optimizerD.step)
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    try encoder.encode(state).write(to: URL(fileURLWithPath: "\(temp)/state.json"))
-    try? fm.removeItem(atPath: final)
-    guard rename(temp, final) == 0 else {
-      throw CheckpointError(description: "\(final): cannot move the checkpoint into place (\(String(cString: strerror(errno))))")
+    try durablyWrite(try encoder.encode(state), to: "\(temp)/state.json")
+    syncFolder(temp)
+    // A checkpoint of the same step (a resumed finished run, a signal right
+    // after a resume) is moved aside, not deleted, until the new one is in
+    // place: a crash in between leaves one of the two complete.
+    let aside = (folder as NSString).appendingPathComponent(".\(name).old-\(getpid())")
+    let replacing = fm.fileExists(atPath: final)
+    if replacing {
+      try? fm.removeItem(atPath: aside)
+      guard rename(final, aside) == 0 else {
+        throw CheckpointError(description: "\(final): cannot move the previous checkpoint aside (\(String(cString: strerror(errno))))")
+      }
     }
+    guard rename(temp, final) == 0 else {
+      let reason = String(cString: strerror(errno))
+      if replacing { _ = rename(aside, final) }
+      throw CheckpointError(description: "\(final): cannot move the checkpoint into place (\(reason))")
+    }
+    syncFolder(folder)
+    if replacing { try? fm.removeItem(atPath: aside) }
     for old in all(in: folder).dropLast(max(keep, 1)) { try? fm.removeItem(atPath: old) }
     return final
   }
 
-  /// Complete checkpoint folders in `folder`, oldest first.
+  /// Checkpoint folders in `folder` (named `step-` and eight digits),
+  /// oldest first.
   public static func all(in folder: String) -> [String] {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
-    return names.filter { $0.hasPrefix("step-") }.sorted()
-      .map { (folder as NSString).appendingPathComponent($0) }
+    return names.filter { $0.count == 13 && $0.hasPrefix("step-") && $0.dropFirst(5).allSatisfy { $0 >= "0" && $0 <= "9" } }
+      .sorted().map { (folder as NSString).appendingPathComponent($0) }
+  }
+
+  /// The newest checkpoint in `folder` whose files are all there and whose
+  /// `state.json` reads; `skipped` hears of each newer folder passed over
+  /// and why.
+  public static func newestValid(in folder: String, skipped: (String) -> Void = { _ in }) -> String? {
+    let fm = FileManager.default
+    for path in all(in: folder).reversed() {
+      if let missing = ["G.safetensors", "G_ema.safetensors", "D.safetensors", "optimizer.safetensors", "state.json"]
+        .first(where: { !fm.fileExists(atPath: "\(path)/\($0)") })
+      {
+        skipped("\(path): incomplete (no \(missing))")
+        continue
+      }
+      do { _ = try state(at: path) } catch {
+        skipped("\(error)")
+        continue
+      }
+      return path
+    }
+    return nil
+  }
+
+  /// Removes what interrupted saves leave in `folder` (hidden temporary and
+  /// set-aside checkpoint folders); call while holding the run's lock.
+  public static func removeStale(in folder: String) {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+    for name in names where name.hasPrefix(".step-") && (name.contains(".tmp-") || name.contains(".old-")) {
+      try? FileManager.default.removeItem(atPath: (folder as NSString).appendingPathComponent(name))
+    }
+  }
+
+  /// Writes `data` to `path` and flushes it to disk.
+  static func durablyWrite(_ data: Data, to path: String) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw CheckpointError(description: "\(path): cannot create (\(String(cString: strerror(errno))))") }
+    defer { close(fd) }
+    guard writeAll(fd, Array(data)), fsync(fd) == 0 else {
+      throw CheckpointError(description: "\(path): cannot write (\(String(cString: strerror(errno))))")
+    }
+  }
+
+  /// Flushes a folder's entries (renames, new files) to disk.
+  static func syncFolder(_ path: String) {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    if fd >= 0 {
+      _ = fsync(fd)
+      close(fd)
+    }
   }
 
   /// The model configuration a weights file carries in its metadata.

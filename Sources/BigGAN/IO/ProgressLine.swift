@@ -20,11 +20,11 @@ public struct ProgressLine {
     let seconds = Double(t.components.seconds) + Double(t.components.attoseconds) * 1e-18
     let rate = Double(done) / max(seconds, 1e-9)
     let line = String(format: "\r%d/%d %@  %.2f %@/s  ETA %.0f s ", done, total, unit, rate, unit, Double(total - done) / max(rate, 1e-9))
-    FileHandle.standardError.write(Data(line.utf8))
+    StandardError.write(line)
   }
 
   /// Ends the line.
   public func finish() {
-    if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
+    if terminal { StandardError.write("\n") }
   }
 }

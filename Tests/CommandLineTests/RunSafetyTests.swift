@@ -1,0 +1,122 @@
+import BigGAN
+import Foundation
+import Testing
+
+/// A run folder under a flaky machine and careless users: two processes on
+/// one run, broken and stray checkpoints, SIGKILL while checkpointing, a
+/// closed stderr, a metrics file on a full device, a resume on other data.
+@Suite(.serialized)
+struct RunSafetyTests {
+  static func train(_ arguments: [String], in dir: String) throws -> CommandLineTests.Result {
+    try CommandLineTests.run("biggan-fast", ["train"] + arguments, in: dir)
+  }
+
+  static func launch(_ arguments: [String], in dir: String, stderr: FileHandle? = nil) throws -> Process {
+    let products = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    var binary = products.appendingPathComponent("biggan-fast")
+    if !FileManager.default.fileExists(atPath: binary.path) {
+      binary = products.deletingLastPathComponent().appendingPathComponent("biggan-fast")
+    }
+    let process = Process()
+    process.executableURL = binary
+    process.arguments = ["train"] + arguments
+    process.currentDirectoryURL = URL(fileURLWithPath: dir)
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = stderr ?? FileHandle.nullDevice
+    try process.run()
+    return process
+  }
+
+  @Test("a second train on a held run stops with one line naming the holder; the first finishes")
+  func twoProcesses() throws {
+    let dir = try CommandLineTests.scratch("lock")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let first = try Self.launch(["--steps", "400", "--run", "r", "--batch", "8"], in: dir)
+    // Wait until the first holds the lock (its run folder exists).
+    for _ in 0..<200 where !FileManager.default.fileExists(atPath: "\(dir)/runs/r/config.json") { usleep(20_000) }
+    let second = try Self.train(["--steps", "5", "--run", "r"], in: dir)
+    CommandLineTests.expectError(second, "runs/r is in use by another biggan-fast process (pid \(first.processIdentifier))")
+    first.terminate()
+    first.waitUntilExit()
+  }
+
+  @Test("--resume skips broken, partial and stray checkpoint folders, saying which; stale temporaries go; metrics past the resumed step are dropped")
+  func resumeFallback() throws {
+    let dir = try CommandLineTests.scratch("fallback")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let common = ["--run", "f", "--batch", "8", "--checkpoint-every", "2", "--log-every", "1", "--keep", "5"]
+    #expect(try Self.train(common + ["--steps", "4"], in: dir).status == 0)
+    let checkpoints = "\(dir)/runs/f/checkpoint"
+    try FileManager.default.removeItem(atPath: "\(checkpoints)/step-00000004/state.json")
+    try FileManager.default.createDirectory(atPath: "\(checkpoints)/step-abc", withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(atPath: "\(checkpoints)/.step-00000006.tmp-1", withIntermediateDirectories: true)
+    let resumed = try Self.train(common + ["--steps", "4", "--resume"], in: dir)
+    #expect(resumed.status == 0, "\(resumed.output)")
+    #expect(resumed.output.contains("skipping \(checkpoints.replacingOccurrences(of: "\(dir)/", with: ""))/step-00000004: incomplete (no state.json)"), "\(resumed.output)")
+    #expect(resumed.output.contains("resumed at step 2"))
+    #expect(!FileManager.default.fileExists(atPath: "\(checkpoints)/.step-00000006.tmp-1"))
+    // Steps 3 and 4 were logged twice (before and after the resume): once each now.
+    let steps = try String(contentsOfFile: "\(dir)/runs/f/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+      .compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["step"] as? Int }
+    #expect(steps == [1, 2, 3, 4], "\(steps)")
+    #expect(FileManager.default.fileExists(atPath: "\(checkpoints)/step-00000004/state.json"))
+  }
+
+  @Test("a resumed run keeps its data; another --data is refused unless --change-data")
+  func resumeRemembersData() throws {
+    let dir = try CommandLineTests.scratch("data")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    #expect(try Self.train(["--run", "d", "--batch", "8", "--steps", "2"], in: dir).status == 0)
+    CommandLineTests.expectError(
+      try Self.train(["--run", "d", "--steps", "3", "--resume", "--data", "cifar10:elsewhere"], in: dir),
+      "this run trained on builtin; resume without --data, or pass --change-data")
+    let resumed = try Self.train(["--run", "d", "--steps", "3", "--resume"], in: dir)
+    #expect(resumed.status == 0, "\(resumed.output)")
+  }
+
+  @Test("SIGKILL at any moment while checkpointing every step leaves a complete checkpoint to resume from")
+  func killedWhileCheckpointing() throws {
+    let dir = try CommandLineTests.scratch("kill")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let common = ["--run", "k", "--batch", "8", "--checkpoint-every", "1", "--sample-every", "1000", "--keep", "2"]
+    let checkpoints = "\(dir)/runs/k/checkpoint"
+    for round in 0..<4 {
+      let before = Checkpoint.newestValid(in: checkpoints)
+      let process = try Self.launch(common + ["--steps", "1000"] + (round == 0 ? [] : ["--resume"]), in: dir)
+      // Once a new checkpoint is out, kill at a different offset into the
+      // following saves each round.
+      for _ in 0..<3000 where Checkpoint.newestValid(in: checkpoints) == before { usleep(10_000) }
+      usleep(UInt32(37_000 * (round + 1)))
+      kill(process.processIdentifier, SIGKILL)
+      process.waitUntilExit()
+      #expect(Checkpoint.newestValid(in: "\(dir)/runs/k/checkpoint") != nil, "round \(round): no complete checkpoint")
+    }
+    let finished = try Self.train(common + ["--steps", "1", "--resume"], in: dir)
+    #expect(finished.status == 0, "\(finished.output)")
+  }
+
+  @Test("a closed stderr keeps log lines out of metrics.jsonl; a metrics file on a full device loses lines, not the run")
+  func loggingFailures() throws {
+    let dir = try CommandLineTests.scratch("logging")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let closed = Process()
+    closed.executableURL = URL(fileURLWithPath: "/bin/sh")
+    let products = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    var binary = products.appendingPathComponent("biggan-fast").path
+    if !FileManager.default.fileExists(atPath: binary) { binary = products.deletingLastPathComponent().appendingPathComponent("biggan-fast").path }
+    closed.arguments = ["-c", "'\(binary)' train --run c --batch 8 --steps 2 --log-every 1 2>&-"]
+    closed.currentDirectoryURL = URL(fileURLWithPath: dir)
+    try closed.run()
+    closed.waitUntilExit()
+    #expect(closed.terminationStatus == 0)
+    let lines = try String(contentsOfFile: "\(dir)/runs/c/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+    #expect(lines.count == 2 && lines.allSatisfy { $0.hasPrefix("{") }, "\(lines)")
+
+    try FileManager.default.createDirectory(atPath: "\(dir)/runs/full", withIntermediateDirectories: true)
+    try FileManager.default.createSymbolicLink(atPath: "\(dir)/runs/full/metrics.jsonl", withDestinationPath: "/dev/full")
+    let full = try Self.train(["--run", "full", "--batch", "8", "--steps", "2", "--log-every", "1"], in: dir)
+    #expect(full.status == 0, "\(full.output)")
+    #expect(full.output.contains("cannot append"))
+    #expect(Checkpoint.newestValid(in: "\(dir)/runs/full/checkpoint") != nil)
+  }
+}
