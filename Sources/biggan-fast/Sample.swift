@@ -272,6 +272,9 @@ struct Sample: ParsableCommand {
   /// models.
   func classList(_ classes: Int) throws -> [Int] {
     if self.classes == "all" { return Array(0..<classes) }
+    guard self.classes.contains(where: { $0 != "," && $0 != " " }) else {
+      throw ValidationError("--classes is empty; expected indices, ImageNet names or 'all'")
+    }
     return try self.classes.split(separator: ",").map { part in
       let text = String(part).trimmingCharacters(in: .whitespaces)
       if let k = Int(text) {

@@ -47,6 +47,20 @@ struct CommandLineTests {
     #expect(!r.output.contains("Fatal error") && !r.output.contains("Stack dump"), sourceLocation: sourceLocation)
   }
 
+  @Test("a truncation near 0 does not hang the resample loop; empty --classes is an error")
+  func tinyTruncation() throws {
+    var rng = SeededRandom(seed: 1)
+    let z = Truncation.resample.latents(count: 4, dim: 128, truncation: 1e-30, rng: &rng)
+    #expect(z.allSatisfy { abs($0) <= 2e-30 })
+    rng = SeededRandom(seed: 1)
+    let usual = Truncation.resample.latents(count: 4, dim: 128, truncation: 0.5, rng: &rng)
+    #expect(usual.allSatisfy { abs($0) <= 1 } && Set(usual).count == usual.count)
+    let dir = try Self.scratch("classes")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    #expect(try Self.run("biggan-fast", ["train", "--run", "t", "--batch", "8", "--steps", "1"], in: dir).status == 0)
+    Self.expectError(try Self.run("biggan-fast", ["sample", "--run", "t", "--classes", ""], in: dir), "--classes is empty")
+  }
+
   @Test("bad flags and values are one line naming the problem, exit status non-zero")
   func badFlags() throws {
     let dir = try Self.scratch("flags")

@@ -119,4 +119,26 @@ struct RunSafetyTests {
     #expect(full.output.contains("cannot append"))
     #expect(Checkpoint.newestValid(in: "\(dir)/runs/full/checkpoint") != nil)
   }
+
+  @Test("damaged state.json values (checkpointEvery 0, short RNG state, negative position, emaDecay 2) are refused by name")
+  func damagedState() throws {
+    let dir = try CommandLineTests.scratch("state")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    #expect(try Self.train(["--run", "s", "--batch", "8", "--steps", "2"], in: dir).status == 0)
+    let path = "\(dir)/runs/s/checkpoint/step-00000002/state.json"
+    let bytes = try #require(FileManager.default.contents(atPath: path))
+    let original = try #require(try JSONSerialization.jsonObject(with: bytes) as? [String: Any])
+    let edits: [(String, ([String: Any]) -> [String: Any], String)] = [
+      ("checkpointEvery 0", { var o = $0; var r = o["recipe"] as! [String: Any]; r["checkpointEvery"] = 0; o["recipe"] = r; return o }, "checkpointEvery is 0"),
+      ("emaDecay 2", { var o = $0; var r = o["recipe"] as! [String: Any]; r["emaDecay"] = 2; o["recipe"] = r; return o }, "emaDecay is 2"),
+      ("negative offset", { var o = $0; var d = o["data"] as! [String: Any]; d["offset"] = -1; o["data"] = d; return o }, "data position"),
+      ("short RNG state", { var o = $0; o["latentRandom"] = [1, 2]; return o }, "latentRandom has 2 words"),
+    ]
+    for (name, edit, fragment) in edits {
+      try JSONSerialization.data(withJSONObject: edit(original)).write(to: URL(fileURLWithPath: path))
+      let r = try Self.train(["--run", "s", "--steps", "3", "--resume"], in: dir)
+      #expect(r.status != 0 && r.output.contains(fragment) && r.output.contains("no complete checkpoint"), "\(name): \(r.output)")
+      #expect(!r.output.contains("Fatal error"))
+    }
+  }
 }

@@ -12,6 +12,23 @@ public struct CheckpointState: Codable, Equatable, Sendable {
   public var discriminatorOptimizerStep: Int
 }
 
+extension CheckpointState {
+  /// Checks every field a resumed run reads.
+  public func validate() throws(CheckpointError) {
+    guard step >= 0, generatorOptimizerStep >= 0, discriminatorOptimizerStep >= 0 else {
+      throw CheckpointError(description: "negative step counts (step \(step), optimizer steps \(generatorOptimizerStep), \(discriminatorOptimizerStep))")
+    }
+    guard latentRandom.count == 4, latentRandom.contains(where: { $0 != 0 }) else {
+      throw CheckpointError(description: "latentRandom has \(latentRandom.count) words; expected the generator's 4 state words, not all zero")
+    }
+    guard data.epoch >= 0, data.offset >= 0 else {
+      throw CheckpointError(description: "data position epoch \(data.epoch), offset \(data.offset); expected both at least 0")
+    }
+    try recipe.validate()
+    do { try model.validate() } catch { throw CheckpointError(description: "model: \(error)") }
+  }
+}
+
 /// A checkpoint folder that cannot be used, named with what is wrong.
 public struct CheckpointError: Error, CustomStringConvertible, Equatable {
   public let description: String
@@ -148,9 +165,12 @@ public enum Checkpoint {
     guard let data = FileManager.default.contents(atPath: file) else {
       throw CheckpointError(description: "\(file): missing; not a biggan-fast checkpoint")
     }
-    do { return try JSONDecoder().decode(CheckpointState.self, from: data) } catch {
+    let state: CheckpointState
+    do { state = try JSONDecoder().decode(CheckpointState.self, from: data) } catch {
       throw CheckpointError(description: "\(file): unreadable (\(error))")
     }
+    do { try state.validate() } catch { throw CheckpointError(description: "\(file): \(error.description)") }
+    return state
   }
 
   /// Restores weights, moments, random state and step into `t`, which must

@@ -109,3 +109,30 @@ public struct TrainingRecipe: Codable, Equatable, Sendable {
     ]
   }
 }
+
+extension TrainingRecipe {
+  /// Checks every value a run reads (a recipe from a hand-edited or damaged
+  /// `state.json` included); the message names the field and its range.
+  public func validate() throws(CheckpointError) {
+    func check(_ ok: Bool, _ text: String) throws(CheckpointError) {
+      if !ok { throw CheckpointError(description: "recipe: \(text)") }
+    }
+    for (name, value) in [
+      ("batch", batch), ("accumulate", accumulate), ("discriminatorSteps", discriminatorSteps), ("steps", steps),
+      ("logEvery", logEvery), ("sampleEvery", sampleEvery), ("checkpointEvery", checkpointEvery),
+      ("keepCheckpoints", keepCheckpoints), ("singularValueEvery", singularValueEvery),
+    ] {
+      try check(value >= 1, "\(name) is \(value); expected at least 1")
+    }
+    try check(emaStart >= 0, "emaStart is \(emaStart); expected at least 0")
+    for (name, value) in [("generatorLearningRate", generatorLearningRate), ("discriminatorLearningRate", discriminatorLearningRate), ("adamEpsilon", adamEpsilon)] {
+      try check(value > 0 && value.isFinite, "\(name) is \(value); expected a positive number")
+    }
+    try check(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, "Adam betas \(beta1), \(beta2); expected each in [0, 1)")
+    try check(orthogonalStrength >= 0 && orthogonalStrength.isFinite, "orthogonalStrength is \(orthogonalStrength); expected at least 0")
+    try check(emaDecay >= 0 && emaDecay < 1, "emaDecay is \(emaDecay); expected [0, 1)")
+    try check(heldOut >= 0 && heldOut < 1, "heldOut is \(heldOut); expected [0, 1)")
+    try check(collapseFactor > 1 && collapseFactor.isFinite, "collapseFactor is \(collapseFactor); expected above 1")
+    try check(["fp32", "bf16"].contains(precision), "precision is '\(precision)'; expected fp32 or bf16")
+  }
+}
