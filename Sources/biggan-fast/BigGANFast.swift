@@ -14,7 +14,7 @@ struct BigGANFast: ParsableCommand {
 
 /// Options that pick an architecture: a preset, then overrides.
 struct ModelOptions: ParsableArguments {
-  @Option(help: "Preset: \(BigGANConfiguration.presets.keys.sorted().joined(separator: ", ")).")
+  @Option(help: "Preset: \(TrainingRecipe.presets.keys.sorted().joined(separator: ", ")).")
   var config: String = "cifar32"
 
   @Option(help: "Channel multiplier of both networks (overrides the preset).")
@@ -37,9 +37,9 @@ struct ModelOptions: ParsableArguments {
 
   /// The chosen configuration, validated.
   func resolve() throws -> BigGANConfiguration {
-    guard var c = BigGANConfiguration.presets[config] else {
+    guard var c = TrainingRecipe.presets[config]?.model else {
       throw ValidationError(
-        "unknown config '\(config)'; expected one of \(BigGANConfiguration.presets.keys.sorted().joined(separator: ", "))")
+        "unknown config '\(config)'; expected one of \(TrainingRecipe.presets.keys.sorted().joined(separator: ", "))")
     }
     if let ch { c.generatorChannels = ch; c.discriminatorChannels = ch }
     if let dimZ { c.dimZ = dimZ }

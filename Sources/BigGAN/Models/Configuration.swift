@@ -337,13 +337,6 @@ public struct BigGANConfiguration: Codable, Equatable, Sendable {
       dimZ: 128, sharedDim: 128, classes: 1000, hierarchical: false, generatorAttention: [64],
       discriminatorAttention: [64])
   }
-
-  /// The named presets.
-  public static let presets: [String: BigGANConfiguration] = [
-    "cifar32": cifar32, "imagenet64": imagenet64, "imagenet128": imagenet128,
-    "imagenet256": imagenet256, "imagenet512": imagenet512, "imagenet128-deep": imagenet128Deep,
-    "imagenet256-deep": imagenet256Deep, "imagenet512-deep": imagenet512Deep,
-  ]
 }
 
 /// A run of columns of a conditioning vector: the shared class embedding,

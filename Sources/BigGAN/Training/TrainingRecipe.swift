@@ -93,6 +93,14 @@ public struct TrainingRecipe: Codable, Equatable, Sendable {
     return Preset(model: .imagenet128, recipe: r, summary: "the paper's BigGAN at 128 px, ch 96, batch 256 x 8")
   }
 
+  /// BigGAN with the paper's recipe (batch 2048 = 256 x 8) at 256 or 512
+  /// px.
+  public static func imagenet(_ model: BigGANConfiguration) -> Preset {
+    var r = TrainingRecipe()
+    r.accumulate = 8
+    return Preset(model: model, recipe: r, summary: "the paper's BigGAN at \(model.resolution) px, batch 256 x 8")
+  }
+
   /// BigGAN-deep with the paper's recipe (batch 2048 = 256 x 8) at 128,
   /// 256 or 512 px.
   public static func imagenetDeep(_ model: BigGANConfiguration) -> Preset {
@@ -101,9 +109,12 @@ public struct TrainingRecipe: Codable, Equatable, Sendable {
     return Preset(model: model, recipe: r, summary: "BigGAN-deep at \(model.resolution) px, ch 128, batch 256 x 8")
   }
 
+  /// Every named configuration, for every command (`train --config`, `info
+  /// --config`, `bench --config`).
   public static var presets: [String: Preset] {
     [
       "tiny": tiny, "cifar32": cifar32, "imagenet64": imagenet64, "imagenet128": imagenet128,
+      "imagenet256": imagenet(.imagenet256), "imagenet512": imagenet(.imagenet512),
       "imagenet128-deep": imagenetDeep(.imagenet128Deep), "imagenet256-deep": imagenetDeep(.imagenet256Deep),
       "imagenet512-deep": imagenetDeep(.imagenet512Deep),
     ]
