@@ -44,6 +44,10 @@ public enum SafeTensorsError: Error, CustomStringConvertible, Equatable, Sendabl
   case offsetsOutOfRange(file: String, tensor: String, begin: Int, end: Int, dataSize: Int)
   /// The bytes of `tensor` overlap those of `other`.
   case overlappingTensors(file: String, tensor: String, other: String)
+  /// The tensors do not tile the data section: bytes `offset` on are not
+  /// where the header says the next tensor (or the end) is. A header
+  /// length a few bytes off shows up here.
+  case dataNotCovered(file: String, offset: Int, expected: Int, dataSize: Int)
   /// The byte range does not hold `product(shape)` elements of the dtype.
   case byteCountMismatch(
     file: String, tensor: String, dtype: SafeTensorsDType, shape: [Int], expected: Int, actual: Int)
@@ -80,6 +84,7 @@ public enum SafeTensorsError: Error, CustomStringConvertible, Equatable, Sendabl
       .unknownDType(let file, _, _), .invalidShape(let file, _, _),
       .tensorTooLarge(let file, _, _), .offsetsReversed(let file, _, _, _),
       .offsetsOutOfRange(let file, _, _, _, _), .overlappingTensors(let file, _, _),
+      .dataNotCovered(let file, _, _, _),
       .byteCountMismatch(let file, _, _, _, _, _), .tensorNotFound(let file, _, _, _),
       .shapeMismatch(let file, _, _, _), .notFloatingPoint(let file, _, _),
       .notInteger(let file, _, _), .duplicateName(let file, _), .reservedName(let file, _),
@@ -130,6 +135,8 @@ public enum SafeTensorsError: Error, CustomStringConvertible, Equatable, Sendabl
         + "beyond the \(dataSize)-byte data section"
     case .overlappingTensors(_, let tensor, let other):
       return "tensor \(quoted(tensor)) overlaps tensor \(quoted(other))"
+    case .dataNotCovered(_, let offset, let expected, let dataSize):
+      return "the tensors do not cover the \(dataSize)-byte data section without gaps: a tensor or the end was expected at byte \(expected), found \(offset) (damaged header or file?)"
     case .byteCountMismatch(_, let tensor, let dtype, let shape, let expected, let actual):
       return "tensor \(quoted(tensor)) (\(dtype.rawValue) \(shape)) needs \(expected) bytes, "
         + "data_offsets span \(actual)"

@@ -49,6 +49,17 @@ struct SafeTensorsHeader {
     where next.value.byteRange.lowerBound < previous.value.byteRange.upperBound {
       throw .overlappingTensors(file: file, tensor: next.key, other: previous.key)
     }
+    // The format indexes the whole buffer without holes; a gap or a tail
+    // means the header and the data disagree (e.g. a header length a few
+    // bytes short, which would read every tensor shifted).
+    var end = 0
+    for (_, info) in occupied {
+      guard info.byteRange.lowerBound == end else {
+        throw .dataNotCovered(file: file, offset: info.byteRange.lowerBound, expected: end, dataSize: dataSize)
+      }
+      end = info.byteRange.upperBound
+    }
+    guard end == dataSize else { throw .dataNotCovered(file: file, offset: dataSize, expected: end, dataSize: dataSize) }
   }
 
   /// The `__metadata__` object as strings; empty when absent or null.

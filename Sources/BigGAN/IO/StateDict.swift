@@ -39,6 +39,7 @@ public enum StateDict {
       guard t.shape == want else {
         throw .shape(file: file.path, name: name, found: t.shape, expected: want)
       }
+      guard t.storage.allSatisfy(\.isFinite) else { throw .nonFinite(file: file.path, name: name) }
       return fromFile(name, t, ourShape: current.shape, stem: stem)
     }
     for p in model.parameters { p.value = try fill(p.name, p.value) }
@@ -126,6 +127,7 @@ public enum StateDictError: Error, CustomStringConvertible, Equatable {
   case unexpected(file: String, name: String)
   case shape(file: String, name: String, found: [Int], expected: [Int])
   case unreadable(String)
+  case nonFinite(file: String, name: String)
 
   public var description: String {
     switch self {
@@ -134,6 +136,7 @@ public enum StateDictError: Error, CustomStringConvertible, Equatable {
     case .shape(let f, let n, let found, let expected):
       return "\(f): tensor '\(n)' has shape \(found), this model expects \(expected) (another configuration?)"
     case .unreadable(let m): return m
+    case .nonFinite(let f, let n): return "\(f): tensor '\(n)' holds NaN or infinity (a diverged or damaged checkpoint)"
     }
   }
 }

@@ -1,0 +1,55 @@
+import BGKernels
+import Foundation
+import Testing
+
+@testable import BigGAN
+
+/// Files damaged in ways that would otherwise read as plausible numbers.
+struct DamagedFileTests {
+  static func file(_ name: String) -> String {
+    FileManager.default.temporaryDirectory.appendingPathComponent("damaged-\(getpid())-\(name)").path
+  }
+
+  @Test("a safetensors header length a few bytes short, or a gap in the data, is refused instead of read shifted")
+  func shiftedHeader() throws {
+    var writer = SafeTensorsWriter()
+    writer.add("a", try Tensor(shape: [3], storage: [1, 2, 3]))
+    writer.add("b", try Tensor(shape: [2], storage: [4, 5]))
+    let path = Self.file("ok.safetensors")
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    try writer.write(to: path)
+    #expect(try SafeTensorsFile(contentsOf: path).tensor("b").storage == [4, 5])
+    let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+    let length = Int(bytes[0]) | Int(bytes[1]) << 8
+    for shortBy in [1, 2] {
+      var damaged = bytes
+      damaged[0] = UInt8((length - shortBy) & 0xff)
+      damaged[1] = UInt8((length - shortBy) >> 8)
+      #expect(throws: SafeTensorsError.self, "header \(shortBy) bytes short") {
+        _ = try SafeTensorsFile(data: Data(damaged), name: "short")
+      }
+    }
+    #expect(throws: SafeTensorsError.self, "trailing bytes") {
+      _ = try SafeTensorsFile(data: Data(bytes + [0, 0, 0, 0]), name: "tail")
+    }
+  }
+
+  @Test("weights holding NaN or infinity are refused on load, naming the tensor")
+  func nonFiniteWeights() throws {
+    let model = BigGANConfiguration(
+      resolution: 32, generatorChannels: 4, discriminatorChannels: 4, dimZ: 8, sharedDim: 4,
+      classes: 2, generatorAttention: [], discriminatorAttention: [])
+    let g = try Generator(model, seed: 1, initialization: .normal(std: 0.02))
+    let path = Self.file("nan.safetensors")
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let victim = g.parameters[3]
+    victim.value.storage[0] = .nan
+    try StateDict.save(g, to: path)
+    do {
+      try StateDict.load(try Generator(model, seed: 2, initialization: .zeros), from: SafeTensorsFile(contentsOf: path))
+      Issue.record("loaded NaN weights")
+    } catch {
+      #expect("\(error)".contains("holds NaN or infinity"), "\(error)")
+    }
+  }
+}
