@@ -187,7 +187,9 @@ struct Train: ParsableCommand {
     var order = Array(0..<dataset.count)
     var splitRandom = SeededRandom(seed: recipe.seed &+ 5)
     order.shuffle(using: &splitRandom)
-    let heldCount = recipe.heldOut > 0 ? max(1, min(dataset.count - 1, Int(Float(dataset.count) * recipe.heldOut))) : 0
+    // A data set of one image has nothing to hold out.
+    let heldCount = recipe.heldOut > 0 && dataset.count >= 2
+      ? max(1, min(dataset.count - 1, Int(Float(dataset.count) * recipe.heldOut))) : 0
     let heldIndices = Array(order[0..<heldCount]), trainIndices = Array(order[heldCount...])
     let trainer = try Trainer(model: model, recipe: recipe, dataset: dataset, indices: trainIndices, position: position)
     if let resumeFrom { try Checkpoint.restore(trainer, from: resumeFrom) }

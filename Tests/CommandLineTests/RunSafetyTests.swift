@@ -141,4 +141,18 @@ struct RunSafetyTests {
       #expect(!r.output.contains("Fatal error"))
     }
   }
+
+  @Test("a data set of one image trains; a FIFO named like an image is refused instead of hanging")
+  func oddData() throws {
+    let dir = try CommandLineTests.scratch("odd-data")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try FileManager.default.createDirectory(atPath: "\(dir)/data/a", withIntermediateDirectories: true)
+    try PNG.write(PNG.Image(width: 8, height: 8, pixels: [UInt8](repeating: 90, count: 192)), to: "\(dir)/data/a/x.png")
+    let one = try Self.train(["--data", "data", "--run", "one", "--batch", "4", "--steps", "2"], in: dir)
+    #expect(one.status == 0, "\(one.output)")
+    #expect(mkfifo("\(dir)/data/a/y.png", 0o644) == 0)
+    CommandLineTests.expectError(
+      try Self.train(["--data", "data", "--run", "two", "--batch", "4", "--steps", "2"], in: dir),
+      "data/a/y.png: not a regular file")
+  }
 }

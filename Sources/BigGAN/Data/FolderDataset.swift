@@ -43,6 +43,9 @@ public struct FolderDataset: ImageDataset {
       guard !images.isEmpty else {
         throw DatasetError(description: "\(root)/\(name): empty class folder; expected PNG or JPEG images")
       }
+      for image in images where !isRegularFile("\(root)/\(name)/\(image)") {
+        throw DatasetError(description: "\(root)/\(name)/\(image): not a regular file (a FIFO, device or folder); expected a PNG or JPEG image")
+      }
       files += images.map { ("\(root)/\(name)/\($0)", label) }
     }
     self.root = root
@@ -118,4 +121,11 @@ public struct CIFAR10Dataset: ImageDataset {
     }
     return (pixels, Int(records[r]))
   }
+}
+
+/// Whether `path` is a plain file (reading a FIFO or device named like an
+/// image would block or never end).
+func isRegularFile(_ path: String) -> Bool {
+  var info = stat()
+  return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
 }

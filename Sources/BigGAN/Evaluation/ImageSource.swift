@@ -41,6 +41,9 @@ public struct ImageFolder: ImageSource {
       }
     }
     relative.sort()
+    if let odd = relative.first(where: { !isRegularFile("\(root)/\($0)") }) {
+      throw EvaluationError("\(root)/\(odd): not a regular file (a FIFO, device or folder); expected a PNG or JPEG image")
+    }
     guard !relative.isEmpty else {
       throw EvaluationError("\(root): no PNG or JPEG images; expected a folder of images (or one sub-folder per class)")
     }
