@@ -33,7 +33,6 @@ order, the header's keys in a fixed order, so equal inputs give equal bytes).
 """
 
 import argparse
-import math
 import sys
 from pathlib import Path
 

@@ -358,9 +358,12 @@ def random_fid_inception(width_divisor: int, seed: int, calibration: torch.Tenso
     are measured on `calibration` (uint8 images, fed through `resize`), one
     layer after the other in a single forward pass, and then perturbed:
     running_mean = mean + 0.1 std N(0, 1), running_var = var exp(0.2 N(0, 1))
-    (positive), gamma = U(0.7, 1.3), beta = 0.2 N(0, 1). So each layer's
-    output is about ReLU(N(beta, gamma^2)) on images like the calibration
-    set, and pool3 features are O(0.1-1). fc.weight is N(0, 1) *
+    (positive), gamma = U(0.7, 1.3), beta = 0.8 + 0.2 N(0, 1). So each
+    layer's output is about ReLU(N(beta, gamma^2)) on images like the
+    calibration set (about a fifth of it cut by the ReLU), and pool3 features
+    are O(0.1-3). The positive beta keeps the narrow layers of reduced widths
+    alive (the stem has 2 channels at width divisor 16) on images whose
+    colours differ from the calibration set's mean. fc.weight is N(0, 1) *
     logit_scale / sqrt(2048/d) and fc.bias 0.1 N(0, 1), so the logits of one
     image spread over several units.
     """
