@@ -90,8 +90,11 @@ struct Train: ParsableCommand {
     guard evalCount >= 2 else { throw ValidationError("--eval-count must be at least 2, got \(evalCount)") }
   }
 
-  /// The data set `--data` names, at `resolution`.
-  func makeDataset(_ data: String, resolution: Int, seed: UInt64) throws -> any ImageDataset {
+  /// The data set a `--data` spec names, at `resolution`: 'builtin',
+  /// cifar10:FOLDER or a folder of class sub-folders.
+  static func dataset(
+    _ data: String, resolution: Int, seed: UInt64, flip: Bool = false, skipBad: Bool = false
+  ) throws -> any ImageDataset {
     if data == "builtin" { return ShapesDataset(resolution: resolution, seed: seed) }
     if data.hasPrefix("cifar10:") {
       guard resolution == 32 else {
@@ -176,7 +179,7 @@ struct Train: ParsableCommand {
     if resumeFrom == nil && !existing.isEmpty {
       throw ValidationError("\(folder) already has checkpoints; pass --resume to continue it or --run to start another")
     }
-    let dataset = try makeDataset(data, resolution: model.resolution, seed: recipe.seed)
+    let dataset = try Self.dataset(data, resolution: model.resolution, seed: recipe.seed, flip: flip, skipBad: skipBad)
     if dataset.classes != model.classes {
       guard resumeFrom == nil else {
         throw ValidationError("--data \(data) has \(dataset.classes) classes but the checkpoint's model has \(model.classes)")

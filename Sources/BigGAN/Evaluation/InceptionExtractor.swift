@@ -35,18 +35,28 @@ public struct InceptionExtractor {
       guard batch.count == range.count else {
         throw EvaluationError("image batch \(range) holds \(batch.count) images; expected \(range.count)")
       }
-      var input = Tensor(shape: [batch.count, InceptionResize.inputSize, InceptionResize.inputSize, 3])
-      let stride = InceptionResize.inputSize * InceptionResize.inputSize * 3
+      // Runs of equal-sized images share one resize call (a whole batch of
+      // generated or data-set images is one run).
+      var runs: [Range<Int>] = []
       var i = 0
       while i < batch.count {
-        // Runs of equal-sized images share one resize call.
         var j = i + 1
         while j < batch.count, batch[j].image.width == batch[i].image.width,
           batch[j].image.height == batch[i].image.height
         { j += 1 }
-        let resized = try resize.input(batch[i..<j].map(\.image))
-        input.storage.replaceSubrange(i * stride..<j * stride, with: resized.storage)
+        runs.append(i..<j)
         i = j
+      }
+      var input: Tensor
+      if runs.count == 1 {
+        input = try resize.input(batch.map(\.image))
+      } else {
+        input = Tensor(shape: [batch.count, InceptionResize.inputSize, InceptionResize.inputSize, 3])
+        let stride = InceptionResize.inputSize * InceptionResize.inputSize * 3
+        for run in runs {
+          let resized = try resize.input(batch[run].map(\.image))
+          input.storage.replaceSubrange(run.lowerBound * stride..<run.upperBound * stride, with: resized.storage)
+        }
       }
       let out = try network.features(input)
       features.storage.replaceSubrange(range.lowerBound * d..<range.upperBound * d, with: out.features.storage)
@@ -67,11 +77,6 @@ public struct InceptionExtractor {
     guard n >= 1, n <= source.count else {
       throw EvaluationError("\(n) images asked for, but the source has \(source.count)")
     }
-    return try features(count: n) { range in
-      try range.map { i in
-        let (image, label) = try source.image(i)
-        return (image, label)
-      }
-    }
+    return try features(count: n) { range in try range.map { try source.image($0) } }
   }
 }

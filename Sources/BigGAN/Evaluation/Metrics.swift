@@ -74,32 +74,20 @@ public func checkEvaluable(
 }
 
 /// Computes `metrics` for `evaluated` features against `reference` (needed
-/// by every metric but IS).
+/// by every metric but IS), after `checkEvaluable`.
 public func evaluate(
   _ evaluated: InceptionFeatures, reference: ReferenceStatistics?, metrics: [EvaluationMetric],
   settings: MetricSettings = MetricSettings()
 ) throws(EvaluationError) -> EvaluationReport {
+  try checkEvaluable(
+    count: evaluated.features.shape[0], featureDimension: evaluated.features.shape[1], reference: reference,
+    metrics: metrics, settings: settings)
   var report = EvaluationReport()
   report.add("count", Double(evaluated.features.shape[0]))
-  func needReference(_ metric: EvaluationMetric) throws(EvaluationError) -> ReferenceStatistics {
-    guard let reference else { throw EvaluationError("\(metric.rawValue): needs reference statistics (--ref FILE.npz, from biggan-fast stats)") }
-    guard reference.statistics.dimension == evaluated.features.shape[1] else {
-      throw EvaluationError(
-        "\(metric.rawValue): the reference statistics have \(reference.statistics.dimension) dimensions but the network gives \(evaluated.features.shape[1])")
-    }
-    return reference
-  }
-  func needFeatures(_ metric: EvaluationMetric) throws(EvaluationError) -> Tensor {
-    guard let features = try needReference(metric).features else {
-      throw EvaluationError("\(metric.rawValue): the reference file has mu and sigma only; it needs the features (write it with biggan-fast stats)")
-    }
-    return features
-  }
   for metric in metrics {
     switch metric {
     case .fid:
-      let ref = try needReference(metric)
-      let fid = try FeatureStatistics(features: evaluated.features).frechetDistance(to: ref.statistics)
+      let fid = try FeatureStatistics(features: evaluated.features).frechetDistance(to: reference!.statistics)
       report.add("frechet_inception_distance", fid)
     case .is:
       let score = try inceptionScore(logits: evaluated.logits, splits: settings.inceptionScoreSplits)
@@ -107,16 +95,16 @@ public func evaluate(
       report.add("inception_score_std", score.standardDeviation)
     case .kid:
       let kid = try kernelInceptionDistance(
-        generated: evaluated.features, reference: needFeatures(metric), subsets: settings.kidSubsets,
+        generated: evaluated.features, reference: reference!.features!, subsets: settings.kidSubsets,
         subsetSize: settings.kidSubsetSize)
       report.add("kernel_inception_distance_mean", kid.mean)
       report.add("kernel_inception_distance_std", kid.standardDeviation)
     case .pr:
-      let pr = try precisionRecall(generated: evaluated.features, reference: needFeatures(metric), neighbours: settings.neighbours)
+      let pr = try precisionRecall(generated: evaluated.features, reference: reference!.features!, neighbours: settings.neighbours)
       report.add("precision", pr.precision)
       report.add("recall", pr.recall)
     case .ifid:
-      report.add("intra_class_frechet_inception_distance", try intraClassFID(evaluated, reference: needFeatures(metric), needReference(metric).labels))
+      report.add("intra_class_frechet_inception_distance", try intraClassFID(evaluated, reference: reference!.features!, reference!.labels!))
     }
   }
   return report
@@ -124,11 +112,10 @@ public func evaluate(
 
 /// The mean over classes of the FID between each class's evaluated and
 /// reference features.
-func intraClassFID(_ evaluated: InceptionFeatures, reference: Tensor, _ referenceLabels: [Int]?)
+func intraClassFID(_ evaluated: InceptionFeatures, reference: Tensor, _ referenceLabels: [Int])
   throws(EvaluationError) -> Double
 {
   guard let labels = evaluated.labels else { throw EvaluationError("ifid: the evaluated images have no class labels") }
-  guard let referenceLabels else { throw EvaluationError("ifid: the reference file has no labels (write it with biggan-fast stats on labelled data)") }
   var total = 0.0, classes = 0
   for k in Set(referenceLabels).sorted() {
     let mine = labels.indices.filter { labels[$0] == k }

@@ -14,7 +14,7 @@ public enum StandardError {
 func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
   var done = 0
   while done < bytes.count {
-    let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
+    let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
     if n < 0 && errno == EINTR { continue }
     guard n > 0 else { return false }
     done += n
@@ -74,7 +74,11 @@ public final class MetricsFile {
         guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else { return false }
         return ((object["step"] as? NSNumber)?.intValue ?? 0) <= step
       }
-      let text = kept.map { Data($0) + Data("\n".utf8) }.reduce(Data(), +)
+      var text = Data()
+      for line in kept {
+        text.append(contentsOf: line)
+        text.append(UInt8(ascii: "\n"))
+      }
       try text.write(to: URL(fileURLWithPath: path), options: .atomic)
     }
     descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
