@@ -74,7 +74,10 @@ let package = Package(
     .systemLibrary(
       name: "CLAPACK", path: "Sources/CLAPACK",
       providers: [.apt(["libopenblas-dev"])]),
-    .target(name: "BigGAN", dependencies: ["BGKernels", "CPNG", "CImageIO", "CZip", "CLAPACK"]),
+    .systemLibrary(
+      name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+      providers: [.apt(["libopenmpi-dev"])]),
+    .target(name: "BigGAN", dependencies: ["BGKernels", "CPNG", "CImageIO", "CZip", "CLAPACK", "CMPI"]),
     .executableTarget(
       name: "bgkernels",
       dependencies: [

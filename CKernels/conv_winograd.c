@@ -814,7 +814,16 @@ bk_conv_algorithm bk_get_conv_algorithm(void) { return (bk_conv_algorithm)algori
  */
 #define PLANNED_MIN_TILES 4
 
-static int winograd_faster(int in_c, int tiles, int planned)
+static int _Atomic batch_scale = 1;
+
+void bk_set_conv_batch_scale(int scale)
+{
+    if (scale >= 1) batch_scale = scale;
+}
+
+int bk_get_conv_batch_scale(void) { return batch_scale; }
+
+static int winograd_faster(int in_c, int64_t tiles, int planned)
 {
     return in_c >= 16 && tiles >= (planned ? PLANNED_MIN_TILES : 24);
 }
@@ -837,7 +846,8 @@ static int tile_grid(job *jb, int in_c)
     jb->tw = (jb->ow + TILE - 1) / TILE;
     if ((int64_t)jb->th * jb->tw * jb->batch > INT32_MAX) return -1;
     jb->tiles = jb->th * jb->tw * jb->batch;
-    if (algorithm == BK_CONV_AUTO && !winograd_faster(in_c, jb->tiles, jb->plan != NULL))
+    if (algorithm == BK_CONV_AUTO &&
+        !winograd_faster(in_c, (int64_t)jb->tiles * batch_scale, jb->plan != NULL))
         return -1;
     return 0;
 }

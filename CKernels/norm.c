@@ -141,6 +141,29 @@ static inline void input_gradient(int w, const float *restrict x,
     else input_gradient_impl(0, w, x, dy, y, mu, rstd, scale, md, mdx, dx);
 }
 
+/* Mean s and sum of squared deviations q of channels [c0, c0 + w) over
+ * rows, in two passes. */
+static void moments_slice(int rows, int c, const float *x, int c0, int w,
+                          double *restrict s, double *restrict q)
+{
+    for (int j = 0; j < w; j++) s[j] = q[j] = 0.0;
+    for (int r = 0; r < rows; r++) add_row(w, x + (size_t)r * c + c0, s);
+    for (int j = 0; j < w; j++) s[j] /= rows;
+    for (int r = 0; r < rows; r++) add_squares(w, x + (size_t)r * c + c0, s, q);
+}
+
+void bk_bn_moments(int rows, int c, const float *x, double *mean, double *m2)
+{
+    if (rows <= 0 || c <= 0) return;
+    int nt = bk__team_size((double)rows * c, NORM_PER_THREAD);
+#pragma omp parallel num_threads(nt)
+    {
+        int c0, c1;
+        channel_slice(c, TEAM_ID, TEAM_SIZE, &c0, &c1);
+        if (c1 > c0) moments_slice(rows, c, x, c0, c1 - c0, mean + c0, m2 + c0);
+    }
+}
+
 void bk_bn_stats(int rows, int c, const float *x, float *mean, float *var)
 {
     if (rows <= 0 || c <= 0) return;
@@ -153,10 +176,7 @@ void bk_bn_stats(int rows, int c, const float *x, float *mean, float *var)
         double *acc = bk__workspace(BK_WS_NORM, sizeof(double) * 2 * (size_t)(w > 0 ? w : 1));
         if (acc && w > 0) {
             double *s = acc, *q = acc + w;
-            for (int j = 0; j < w; j++) s[j] = q[j] = 0.0;
-            for (int r = 0; r < rows; r++) add_row(w, x + (size_t)r * c + c0, s);
-            for (int j = 0; j < w; j++) s[j] /= rows;
-            for (int r = 0; r < rows; r++) add_squares(w, x + (size_t)r * c + c0, s, q);
+            moments_slice(rows, c, x, c0, w, s, q);
             for (int j = 0; j < w; j++) {
                 mean[c0 + j] = (float)s[j];
                 var[c0 + j] = (float)(q[j] / rows);
@@ -183,6 +203,109 @@ void bk_bn_forward(int n, int hw, int c, const float *x, const float *mean,
     }
 }
 
+/* One thread's channels [c0, c0 + w) of the backward: its scratch and the
+ * statistics it reads, per channel of the slice. */
+typedef struct {
+    int c0, w;
+    float *rstd, *mu, *pd, *pdx, *scale;
+    double *gd, *gdx;
+} norm_slice;
+
+/* The workspace bytes of a slice of w channels. */
+static size_t slice_bytes(int w)
+{
+    size_t n = (size_t)(w > 0 ? w : 1);
+    return sizeof(double) * 4 * n + sizeof(float) * 5 * n;
+}
+
+/* Lays out a slice in this thread's workspace (NULL when it cannot be had)
+ * and loads its statistics. The first 2w doubles are left for sums the
+ * caller may keep there. */
+static int slice_begin(norm_slice *sl, int c0, int w, const float *mean,
+                       const float *var, float eps)
+{
+    double *acc = bk__workspace(BK_WS_NORM, slice_bytes(w));
+    if (!acc || w <= 0) return 0;
+    sl->c0 = c0;
+    sl->w = w;
+    sl->gd = acc + 2 * w;
+    sl->gdx = acc + 3 * w;
+    sl->rstd = (float *)(acc + 4 * w);
+    sl->mu = sl->rstd + w;
+    sl->pd = sl->mu + w;
+    sl->pdx = sl->pd + w;
+    sl->scale = sl->pdx + w;
+    for (int j = 0; j < w; j++) {
+        sl->rstd[j] = 1.0f / sqrtf(var[c0 + j] + eps);
+        sl->mu[j] = mean[c0 + j];
+    }
+    return 1;
+}
+
+/* Per channel of the slice: sums over all pixels of dy*gain (sd) and
+ * dy*gain*xhat (sdx), what batch statistics feed back; and per gain row the
+ * sums of dy and dy*xhat, the gain and bias gradients. One sample's pixels
+ * are summed in float, so the inner loop vectorises, then folded into double
+ * totals in sample order. */
+static void gradient_sums_slice(const norm_slice *sl, int n, int hw, int c,
+                                const float *x, const float *gain, int stride,
+                                const float *y, const float *dy,
+                                double *restrict sd, double *restrict sdx,
+                                float *dgain, float *dbias)
+{
+    int c0 = sl->c0, w = sl->w;
+    double *gd = sl->gd, *gdx = sl->gdx;
+    float *pd = sl->pd, *pdx = sl->pdx, *scale = sl->scale;
+    for (int j = 0; j < w; j++) sd[j] = sdx[j] = gd[j] = gdx[j] = 0.0;
+    for (int s = 0; s < n; s++) {
+        const float *gs = gain ? gain + (size_t)s * stride + c0 : NULL;
+        for (int j = 0; j < w; j++) {
+            pd[j] = pdx[j] = 0.0f;
+            scale[j] = gs ? gs[j] : 1.0f;
+        }
+        for (int p = 0; p < hw; p++) {
+            size_t o = ((size_t)s * hw + p) * c + c0;
+            gradient_sums(w, x + o, dy + o, y ? y + o : NULL, sl->mu, sl->rstd, pd, pdx);
+        }
+        /* dy*gain sums follow from dy sums: the gain is constant over a
+         * sample's pixels. */
+        for (int j = 0; j < w; j++) {
+            sd[j] += pd[j] * scale[j];
+            sdx[j] += pdx[j] * scale[j];
+            gd[j] += pd[j];
+            gdx[j] += pdx[j];
+        }
+        /* A gain row ends with a sample (stride > 0) or the batch. */
+        if (stride || s == n - 1) {
+            size_t o = (size_t)s * stride + c0;
+            for (int j = 0; j < w; j++) {
+                if (dgain) dgain[o + j] = (float)gdx[j];
+                if (dbias) dbias[o + j] = (float)gd[j];
+                gd[j] = gdx[j] = 0.0;
+            }
+        }
+    }
+}
+
+/* dx of the slice; md and mdx (the slice's mean gradients through the batch
+ * statistics) NULL for fixed statistics. */
+static void input_gradient_slice(const norm_slice *sl, int n, int hw, int c,
+                                 const float *x, const float *gain, int stride,
+                                 const float *y, const float *dy,
+                                 const float *md, const float *mdx, float *dx)
+{
+    int c0 = sl->c0, w = sl->w;
+    for (int s = 0; s < n; s++) {
+        const float *gs = gain ? gain + (size_t)s * stride + c0 : NULL;
+        for (int j = 0; j < w; j++) sl->scale[j] = gs ? gs[j] : 1.0f;
+        for (int p = 0; p < hw; p++) {
+            size_t o = ((size_t)s * hw + p) * c + c0;
+            input_gradient(w, x + o, dy + o, y ? y + o : NULL, sl->mu, sl->rstd, sl->scale,
+                           md, mdx, dx + o);
+        }
+    }
+}
+
 void bk_bn_backward(int n, int hw, int c, const float *x, const float *mean,
                     const float *var, float eps, const float *gain,
                     int stride, const float *y, const float *dy,
@@ -195,66 +318,56 @@ void bk_bn_backward(int n, int hw, int c, const float *x, const float *mean,
     {
         int c0, c1;
         channel_slice(c, TEAM_ID, TEAM_SIZE, &c0, &c1);
-        int w = c1 - c0;
-        /* Per channel of this thread's slice: sums over all pixels of
-         * dy*gain and dy*gain*xhat (what batch statistics feed back), and
-         * per gain row the sums of dy and dy*xhat (the gain and bias
-         * gradients). One sample's pixels are summed in float, so the inner
-         * loop vectorises, then folded into double totals in sample order. */
-        size_t bytes = sizeof(double) * 4 * (size_t)(w > 0 ? w : 1) + sizeof(float) * 7 * (size_t)(w > 0 ? w : 1);
-        double *acc = bk__workspace(BK_WS_NORM, bytes);
-        if (acc && w > 0) {
-            double *sd = acc, *sdx = acc + w, *gd = acc + 2 * w, *gdx = acc + 3 * w;
-            float *rstd = (float *)(acc + 4 * w), *mu = rstd + w;
-            float *pd = mu + w, *pdx = pd + w, *psd = pdx + w, *psdx = psd + w, *scale = psdx + w;
+        norm_slice sl;
+        if (slice_begin(&sl, c0, c1 - c0, mean, var, eps)) {
+            int w = sl.w;
+            double *sd = sl.gd - 2 * w, *sdx = sl.gd - w;
+            gradient_sums_slice(&sl, n, hw, c, x, gain, stride, y, dy, sd, sdx, dgain, dbias);
             for (int j = 0; j < w; j++) {
-                sd[j] = sdx[j] = gd[j] = gdx[j] = 0.0;
-                rstd[j] = 1.0f / sqrtf(var[c0 + j] + eps);
-                mu[j] = mean[c0 + j];
+                sl.pd[j] = (float)(sd[j] / rows);
+                sl.pdx[j] = (float)(sdx[j] / rows);
             }
-            for (int s = 0; s < n; s++) {
-                const float *gs = gain ? gain + (size_t)s * stride + c0 : NULL;
-                for (int j = 0; j < w; j++) {
-                    pd[j] = pdx[j] = 0.0f;
-                    scale[j] = gs ? gs[j] : 1.0f;
-                }
-                for (int p = 0; p < hw; p++) {
-                    size_t o = ((size_t)s * hw + p) * c + c0;
-                    gradient_sums(w, x + o, dy + o, y ? y + o : NULL, mu, rstd, pd, pdx);
-                }
-                /* dy*gain sums follow from dy sums: the gain is constant
-                 * over a sample's pixels. */
-                for (int j = 0; j < w; j++) {
-                    psd[j] = pd[j] * scale[j];
-                    psdx[j] = pdx[j] * scale[j];
-                    sd[j] += psd[j];
-                    sdx[j] += psdx[j];
-                    gd[j] += pd[j];
-                    gdx[j] += pdx[j];
-                }
-                /* A gain row ends with a sample (stride > 0) or the batch. */
-                if (stride || s == n - 1) {
-                    size_t o = (size_t)s * stride + c0;
-                    for (int j = 0; j < w; j++) {
-                        if (dgain) dgain[o + j] = (float)gdx[j];
-                        if (dbias) dbias[o + j] = (float)gd[j];
-                        gd[j] = gdx[j] = 0.0;
-                    }
-                }
-            }
-            for (int j = 0; j < w; j++) {
-                pd[j] = (float)(sd[j] / rows);
-                pdx[j] = (float)(sdx[j] / rows);
-            }
-            for (int s = 0; s < n; s++) {
-                const float *gs = gain ? gain + (size_t)s * stride + c0 : NULL;
-                for (int j = 0; j < w; j++) scale[j] = gs ? gs[j] : 1.0f;
-                for (int p = 0; p < hw; p++) {
-                    size_t o = ((size_t)s * hw + p) * c + c0;
-                    input_gradient(w, x + o, dy + o, y ? y + o : NULL, mu, rstd, scale,
-                                   batch_stats ? pd : NULL, pdx, dx + o);
-                }
-            }
+            input_gradient_slice(&sl, n, hw, c, x, gain, stride, y, dy,
+                                 batch_stats ? sl.pd : NULL, sl.pdx, dx);
         }
+    }
+}
+
+void bk_bn_backward_sums(int n, int hw, int c, const float *x, const float *mean,
+                         const float *var, float eps, const float *gain,
+                         int stride, const float *y, const float *dy,
+                         double *sum_dy, double *sum_dy_xhat, float *dgain,
+                         float *dbias)
+{
+    if (n <= 0 || hw <= 0 || c <= 0) return;
+    int nt = bk__team_size((double)n * hw * c, NORM_PER_THREAD / 2);
+#pragma omp parallel num_threads(nt)
+    {
+        int c0, c1;
+        channel_slice(c, TEAM_ID, TEAM_SIZE, &c0, &c1);
+        norm_slice sl;
+        if (slice_begin(&sl, c0, c1 - c0, mean, var, eps))
+            gradient_sums_slice(&sl, n, hw, c, x, gain, stride, y, dy,
+                                sum_dy + c0, sum_dy_xhat + c0, dgain, dbias);
+    }
+}
+
+void bk_bn_backward_input(int n, int hw, int c, const float *x,
+                          const float *mean, const float *var, float eps,
+                          const float *gain, int stride, const float *y,
+                          const float *dy, const float *mean_dy,
+                          const float *mean_dy_xhat, float *dx)
+{
+    if (n <= 0 || hw <= 0 || c <= 0) return;
+    int nt = bk__team_size((double)n * hw * c, NORM_PER_THREAD / 2);
+#pragma omp parallel num_threads(nt)
+    {
+        int c0, c1;
+        channel_slice(c, TEAM_ID, TEAM_SIZE, &c0, &c1);
+        norm_slice sl;
+        if (slice_begin(&sl, c0, c1 - c0, mean, var, eps))
+            input_gradient_slice(&sl, n, hw, c, x, gain, stride, y, dy,
+                                 mean_dy ? mean_dy + c0 : NULL,
+                                 mean_dy_xhat ? mean_dy_xhat + c0 : NULL, dx);
     }
 }

@@ -244,6 +244,13 @@ typedef enum {
 void bk_set_conv_algorithm(bk_conv_algorithm algorithm);
 bk_conv_algorithm bk_get_conv_algorithm(void);
 
+/* BK_CONV_AUTO counts every convolution as `scale` times its batch when it
+ * chooses (1 by default; values below 1 are ignored): the n replicas of a
+ * data-parallel run, each with 1/n of a batch, set n and choose as one
+ * process with the whole batch does, so they compute what it computes. */
+void bk_set_conv_batch_scale(int scale);
+int bk_get_conv_batch_scale(void);
+
 /* dx (+)= d conv / d x. accumulate = 0 overwrites dx, 1 adds to it. */
 void bk_conv2d_backward_data(bk_precision prec, const bk_conv_shape *s,
                              const float *dy, const float *w, float *dx,
@@ -291,6 +298,11 @@ void bk_attention_backward(bk_precision prec, int batch, int n, int m, int dk,
 /* Per-channel mean and biased variance of x [rows][c]. */
 void bk_bn_stats(int rows, int c, const float *x, float *mean, float *var);
 
+/* Per-channel mean and sum of squared deviations (m2) of x [rows][c], in
+ * double: the moments replicas of a data-parallel run combine into the
+ * statistics of their whole batch. */
+void bk_bn_moments(int rows, int c, const float *x, double *mean, double *m2);
+
 /* y = (x - mean) / sqrt(var + eps) * gain + bias, then max(y, 0) if relu. */
 void bk_bn_forward(int n, int hw, int c, const float *x, const float *mean,
                    const float *var, float eps, const float *gain,
@@ -305,6 +317,22 @@ void bk_bn_backward(int n, int hw, int c, const float *x, const float *mean,
                     const float *var, float eps, const float *gain,
                     int stride, const float *y, const float *dy,
                     int batch_stats, float *dx, float *dgain, float *dbias);
+
+/* bk_bn_backward in two halves, for statistics shared across replicas:
+ * first the per-channel sums over this batch of dy*gain and dy*gain*xhat
+ * (and dgain, dbias as above); then dx, given those sums' means over the
+ * whole batch (mean_dy, mean_dy_xhat; mean_dy NULL for fixed statistics).
+ * The two halves give bk_bn_backward's bits. */
+void bk_bn_backward_sums(int n, int hw, int c, const float *x, const float *mean,
+                         const float *var, float eps, const float *gain,
+                         int stride, const float *y, const float *dy,
+                         double *sum_dy, double *sum_dy_xhat, float *dgain,
+                         float *dbias);
+void bk_bn_backward_input(int n, int hw, int c, const float *x,
+                          const float *mean, const float *var, float eps,
+                          const float *gain, int stride, const float *y,
+                          const float *dy, const float *mean_dy,
+                          const float *mean_dy_xhat, float *dx);
 
 /* --------------------------------------------------------------- pool.c -- */
 

@@ -24,6 +24,21 @@ public func batchStatistics(_ x: Tensor) throws(KernelError) -> (mean: Tensor, v
   return (mean, variance)
 }
 
+/// Per-channel count, mean and sum of squared deviations (`m2`, in double)
+/// over every position of every sample of `x` (`[batch, ..., channels]`):
+/// what the replicas of a data-parallel run combine into the statistics of
+/// their whole batch.
+public func batchMoments(_ x: Tensor) throws(KernelError) -> (count: Int, mean: [Double], m2: [Double]) {
+  let (n, hw, c) = try activationDims(x, "batchMoments: x")
+  var mean = [Double](repeating: 0, count: c), m2 = mean
+  mean.withUnsafeMutableBufferPointer { pm in
+    m2.withUnsafeMutableBufferPointer { pq in
+      bk_bn_moments(Int32(n * hw), Int32(c), x.storage, pm.baseAddress, pq.baseAddress)
+    }
+  }
+  return (n * hw, mean, m2)
+}
+
 /// Checks a gain or bias: `[channels]` (shared) or `[batch, channels]`
 /// (per sample); returns the kernel's row stride.
 private func affineStride(_ t: Tensor?, _ name: String, n: Int, c: Int) throws(KernelError) -> Int? {
@@ -77,23 +92,87 @@ public func batchNormBackward(
   _ x: Tensor, mean: Tensor, variance: Tensor, epsilon: Float, gain: Tensor?,
   output: Tensor?, outputGradient dy: Tensor, batchStatistics: Bool
 ) throws(KernelError) -> (input: Tensor, gain: Tensor, bias: Tensor) {
-  let (n, hw, c) = try activationDims(x, "batchNormBackward: x")
-  try mean.expect([c], "batchNormBackward: mean")
-  try variance.expect([c], "batchNormBackward: variance")
-  try dy.expect(x.shape, "batchNormBackward: outputGradient")
-  if let output { try output.expect(x.shape, "batchNormBackward: output") }
-  let stride = try affineStride(gain, "batchNormBackward: gain", n: n, c: c) ?? 0
+  let a = try BatchNormGradientArguments(x, mean, variance, gain, output, dy)
   var dx = Tensor(overwrittenShape: x.shape)
-  var dgain = Tensor(overwrittenShape: stride == 0 ? [c] : [n, c]), dbias = dgain
+  var (dgain, dbias) = a.affineGradients()
   dx.storage.withUnsafeMutableBufferPointer { pdx in
     dgain.storage.withUnsafeMutableBufferPointer { pdg in
       dbias.storage.withUnsafeMutableBufferPointer { pdb in
         bk_bn_backward(
-          Int32(n), Int32(hw), Int32(c), x.storage, mean.storage, variance.storage, epsilon,
-          gain?.storage, Int32(stride), output?.storage, dy.storage, batchStatistics ? 1 : 0,
+          a.n, a.hw, a.c, x.storage, mean.storage, variance.storage, epsilon,
+          gain?.storage, a.stride, output?.storage, dy.storage, batchStatistics ? 1 : 0,
           pdx.baseAddress, pdg.baseAddress, pdb.baseAddress)
       }
     }
   }
   return (dx, dgain, dbias)
+}
+
+/// The first half of `batchNormBackward` (batch statistics) for replicas
+/// that share their statistics: per channel, the sums over this batch of
+/// `dy * gain` and `dy * gain * xhat` (to be summed over all replicas), and
+/// the gain and bias gradients. Arguments as for `batchNormBackward`.
+public func batchNormGradientSums(
+  _ x: Tensor, mean: Tensor, variance: Tensor, epsilon: Float, gain: Tensor?,
+  output: Tensor?, outputGradient dy: Tensor
+) throws(KernelError) -> (sum: [Double], sumTimesNormalized: [Double], gain: Tensor, bias: Tensor) {
+  let a = try BatchNormGradientArguments(x, mean, variance, gain, output, dy)
+  var sum = [Double](repeating: 0, count: Int(a.c)), sumXhat = sum
+  var (dgain, dbias) = a.affineGradients()
+  sum.withUnsafeMutableBufferPointer { ps in
+    sumXhat.withUnsafeMutableBufferPointer { px in
+      dgain.storage.withUnsafeMutableBufferPointer { pdg in
+        dbias.storage.withUnsafeMutableBufferPointer { pdb in
+          bk_bn_backward_sums(
+            a.n, a.hw, a.c, x.storage, mean.storage, variance.storage, epsilon,
+            gain?.storage, a.stride, output?.storage, dy.storage,
+            ps.baseAddress, px.baseAddress, pdg.baseAddress, pdb.baseAddress)
+        }
+      }
+    }
+  }
+  return (sum, sumXhat, dgain, dbias)
+}
+
+/// The second half: the gradient of `x`, given the means over the whole
+/// batch of every replica of the two sums `batchNormGradientSums` returns
+/// (`[channels]` each; the second must be given with the first).
+public func batchNormInputGradient(
+  _ x: Tensor, mean: Tensor, variance: Tensor, epsilon: Float, gain: Tensor?,
+  output: Tensor?, outputGradient dy: Tensor, meanSum: Tensor, meanSumTimesNormalized: Tensor
+) throws(KernelError) -> Tensor {
+  let a = try BatchNormGradientArguments(x, mean, variance, gain, output, dy)
+  try meanSum.expect([Int(a.c)], "batchNormInputGradient: meanSum")
+  try meanSumTimesNormalized.expect([Int(a.c)], "batchNormInputGradient: meanSumTimesNormalized")
+  var dx = Tensor(overwrittenShape: x.shape)
+  dx.storage.withUnsafeMutableBufferPointer { pdx in
+    bk_bn_backward_input(
+      a.n, a.hw, a.c, x.storage, mean.storage, variance.storage, epsilon, gain?.storage, a.stride,
+      output?.storage, dy.storage, meanSum.storage, meanSumTimesNormalized.storage, pdx.baseAddress)
+  }
+  return dx
+}
+
+/// The checked dimensions every batch-norm gradient shares.
+private struct BatchNormGradientArguments {
+  let n: Int32, hw: Int32, c: Int32, stride: Int32
+
+  init(
+    _ x: Tensor, _ mean: Tensor, _ variance: Tensor, _ gain: Tensor?, _ output: Tensor?, _ dy: Tensor
+  ) throws(KernelError) {
+    let (n, hw, c) = try activationDims(x, "batchNormBackward: x")
+    try mean.expect([c], "batchNormBackward: mean")
+    try variance.expect([c], "batchNormBackward: variance")
+    try dy.expect(x.shape, "batchNormBackward: outputGradient")
+    if let output { try output.expect(x.shape, "batchNormBackward: output") }
+    stride = Int32(try affineStride(gain, "batchNormBackward: gain", n: n, c: c) ?? 0)
+    (self.n, self.hw, self.c) = (Int32(n), Int32(hw), Int32(c))
+  }
+
+  /// Gain and bias gradients for the kernel to fill, shaped like the gain
+  /// (`[channels]` without one).
+  func affineGradients() -> (Tensor, Tensor) {
+    let t = Tensor(overwrittenShape: stride == 0 ? [Int(c)] : [Int(n), Int(c)])
+    return (t, t)
+  }
 }

@@ -15,6 +15,14 @@ struct Train: ParsableCommand {
       config.json, metrics.jsonl, samples/ and checkpoint/; --resume
       continues from the newest checkpoint exactly where it stopped.
       SIGINT or SIGTERM writes a checkpoint before exiting.
+
+      Started by mpirun (or srun), the ranks train one model data-parallel:
+      --batch stays the global batch, each rank takes an equal slice of it
+      and --threads threads (default: this machine's cores shared between
+      its ranks); gradients are summed over the ranks and G's batch-norms
+      use the statistics of the global batch (--cross-replica-bn). Rank 0
+      alone writes the run folder, which every rank must see at the same
+      path, as the data.
       """)
 
   @Option(help: "Preset: \(TrainingRecipe.presets.keys.sorted().joined(separator: ", ")).")
@@ -62,6 +70,10 @@ struct Train: ParsableCommand {
   @Option(name: .customLong("eval-every"), help: "Steps between FID/IS evaluations of G_ema, logged to metrics.jsonl; the best-FID checkpoint is kept in checkpoint/best (needs --ref and Inception weights).") var evalEvery: Int?
   @Option(name: .customLong("eval-count"), help: "Images generated per evaluation.") var evalCount: Int = 5000
   @Option(help: "Reference statistics for --eval-every (.npz from biggan-fast stats).") var ref: String?
+  @Option(name: .customLong("cross-replica-bn"), help: "With several ranks: 'on' takes G's batch-norm statistics over the global batch, 'off' over each rank's slice.")
+  var crossReplicaBN: Switch = .on
+  @Option(name: .customLong("check-replicas"), help: "With several ranks: compare a checksum of every rank's weights, optimizer state and data position every N steps, and stop if they differ.")
+  var checkReplicas: Int?
   @OptionGroup var inception: InceptionOptions
 
   func validate() throws {
@@ -74,7 +86,7 @@ struct Train: ParsableCommand {
       throw ValidationError("--initialization must be ortho or N02, got '\(initialization)'")
     }
     if let collapseFactor, !(collapseFactor > 1) { throw ValidationError("--collapse-factor must be above 1, got \(collapseFactor)") }
-    for (flag, v) in [("--steps", steps), ("--batch", batch), ("--accumulate", accumulate), ("--d-steps", dSteps), ("--threads", threads), ("--log-every", logEvery), ("--sample-every", sampleEvery), ("--checkpoint-every", checkpointEvery), ("--keep", keep)] {
+    for (flag, v) in [("--steps", steps), ("--batch", batch), ("--accumulate", accumulate), ("--d-steps", dSteps), ("--threads", threads), ("--log-every", logEvery), ("--sample-every", sampleEvery), ("--checkpoint-every", checkpointEvery), ("--keep", keep), ("--check-replicas", checkReplicas)] {
       if let v, v < 1 { throw ValidationError("\(flag) must be at least 1, got \(v)") }
     }
     for (flag, v) in [("--g-lr", gLR), ("--d-lr", dLR), ("--adam-eps", adamEps)] {
@@ -139,45 +151,102 @@ struct Train: ParsableCommand {
 
   func run() throws {
     Machine.keepLargeAllocations()
-    if let threads { Machine.threads = threads }
+    guard MPIReplicaGroup.isLaunched else {
+      if let threads { Machine.threads = threads }
+      return try train(replicas: nil)
+    }
+    let group = MPIReplicaGroup()
+    if let threads {
+      Machine.threads = threads
+    } else if ProcessInfo.processInfo.environment["OMP_NUM_THREADS"] == nil {
+      Machine.threads = max(1, Machine.threads / group.localCount)
+    }
+    do {
+      try train(replicas: group.count > 1 ? group : nil)
+    } catch let code as ExitCode {
+      group.finalize()
+      throw code
+    } catch {
+      // The other ranks may be waiting in a collective call: end them all.
+      StandardError.write("error: rank \(group.rank) of \(group.count): \(error)\n")
+      group.abort(code: 1)
+    }
+    group.finalize()
+  }
+
+  /// What rank 0 decides from the run folder, for every rank to follow.
+  private struct Plan: Codable {
+    var data: String
+    var checkpoint: String?
+  }
+
+  /// Rank 0's choice of data and checkpoint: the run's own data when it
+  /// resumes, and its newest complete checkpoint.
+  private func plan(folder: String, checkpoints: String) throws -> Plan {
+    Checkpoint.removeStale(in: checkpoints)
+    var plan = Plan(data: data ?? "builtin")
+    guard resume else {
+      if !Checkpoint.all(in: checkpoints).isEmpty {
+        throw ValidationError("\(folder) already has checkpoints; pass --resume to continue it or --run to start another")
+      }
+      return plan
+    }
+    guard let latest = Checkpoint.newestValid(in: checkpoints, skipped: { StandardError.write("skipping \($0)\n") }) else {
+      throw ValidationError("--resume: no complete checkpoint in \(checkpoints); train without --resume first")
+    }
+    if let saved = Self.savedData(in: folder) {
+      if let asked = data, asked != saved, !changeData {
+        throw ValidationError("--data \(asked): this run trained on \(saved); resume without --data, or pass --change-data to switch")
+      }
+      plan.data = changeData ? (data ?? saved) : saved
+    }
+    plan.checkpoint = latest
+    return plan
+  }
+
+  /// Refuses ranks started with other arguments than rank 0's.
+  private func checkSameArguments(_ replicas: any ReplicaGroup) throws {
+    let mine = Array(CommandLine.arguments.dropFirst().joined(separator: "\u{0}").utf8)
+    let root = replicas.broadcast(mine, from: 0)
+    guard replicas.any(root != mine) == false else {
+      throw ValidationError("the ranks were started with different arguments; every rank needs rank 0's")
+    }
+  }
+
+  func train(replicas: MPIReplicaGroup?) throws {
+    let isRoot = (replicas?.rank ?? 0) == 0
     let preset = TrainingRecipe.presets[config]!
     let folder = (runs as NSString).appendingPathComponent(runName ?? config)
     let checkpoints = (folder as NSString).appendingPathComponent("checkpoint")
     guard !(runName ?? config).isEmpty, !(runName ?? config).contains("/") else {
       throw ValidationError("--run '\(runName ?? "")': expected a non-empty name without '/'")
     }
+    if let replicas { try checkSameArguments(replicas) }
     // Held until the process ends: a second train on this run stops here.
-    let lock = try RunFolderLock(folder: folder)
+    // Only rank 0 touches the run folder.
+    let lock = isRoot ? try RunFolderLock(folder: folder) : nil
     defer { withExtendedLifetime(lock) {} }
-    Checkpoint.removeStale(in: checkpoints)
-    let existing = Checkpoint.all(in: checkpoints)
+    var plan = isRoot ? try plan(folder: folder, checkpoints: checkpoints) : Plan(data: "")
+    if let replicas {
+      let bytes = replicas.broadcast(isRoot ? Array(try JSONEncoder().encode(plan)) : [], from: 0)
+      plan = try JSONDecoder().decode(Plan.self, from: Data(bytes))
+    }
     var model = preset.model, recipe = recipe(from: preset.recipe)
-    var resumeFrom: String?
     var position = DataPosition()
-    var data = self.data ?? "builtin"
-    if resume {
-      guard let latest = Checkpoint.newestValid(in: checkpoints, skipped: { StandardError.write("skipping \($0)\n") }) else {
-        throw ValidationError("--resume: no complete checkpoint in \(checkpoints); train without --resume first")
-      }
-      if let saved = Self.savedData(in: folder) {
-        if let asked = self.data, asked != saved, !changeData {
-          throw ValidationError("--data \(asked): this run trained on \(saved); resume without --data, or pass --change-data to switch")
-        }
-        data = changeData ? (self.data ?? saved) : saved
-      }
-      let state = try Checkpoint.state(at: latest)
+    let data = plan.data, resumeFrom = plan.checkpoint
+    if let resumeFrom {
+      let state = try Checkpoint.state(at: resumeFrom)
       model = state.model
       var r = self.recipe(from: state.recipe)
       // A resumed run keeps its data and model seeds whatever the flags say.
       r.seed = state.recipe.seed
       recipe = r
       position = state.data
-      resumeFrom = latest
     } else if let initialization {
       model.initialization = initialization == "ortho" ? .orthogonal : .normal(std: 0.02)
     }
-    if resumeFrom == nil && !existing.isEmpty {
-      throw ValidationError("\(folder) already has checkpoints; pass --resume to continue it or --run to start another")
+    if let replicas, recipe.batch % replicas.count != 0 {
+      throw ValidationError("--batch \(recipe.batch) does not split over \(replicas.count) ranks; pass a multiple of \(replicas.count)")
     }
     let dataset = try Self.dataset(data, resolution: model.resolution, seed: recipe.seed, flip: flip, skipBad: skipBad)
     if dataset.classes != model.classes {
@@ -194,8 +263,12 @@ struct Train: ParsableCommand {
     let heldCount = recipe.heldOut > 0 && dataset.count >= 2
       ? max(1, min(dataset.count - 1, Int(Float(dataset.count) * recipe.heldOut))) : 0
     let heldIndices = Array(order[0..<heldCount]), trainIndices = Array(order[heldCount...])
-    let trainer = try Trainer(model: model, recipe: recipe, dataset: dataset, indices: trainIndices, position: position)
+    let trainer = try Trainer(
+      model: model, recipe: recipe, dataset: dataset, indices: trainIndices, position: position,
+      replicas: replicas, crossReplicaBatchNorm: crossReplicaBN == .on)
     if let resumeFrom { try Checkpoint.restore(trainer, from: resumeFrom) }
+    try trainer.verifyReplicas()
+    guard isRoot else { return try follow(trainer) }
     let log = try RunLog(folder: folder, model: model, recipe: recipe, data: data, resumedStep: resumeFrom == nil ? nil : trainer.step)
     try JSONSerialization.data(withJSONObject: dataset.classNames, options: [.prettyPrinted])
       .write(to: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("classes.json")), options: .atomic)
@@ -224,7 +297,8 @@ struct Train: ParsableCommand {
     var bestFID = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(bestFolder)/best.json"))) as? [String: Any])?["frechet_inception_distance"] as? Double ?? .infinity
     var watch = CollapseWatch(factor: recipe.collapseFactor)
     let stop = StopRequest()
-    log.line("training \(config) in \(folder): \(model.resolution) px, G \(trainer.generator.parameterCount) / D \(trainer.discriminator.parameterCount) parameters, batch \(recipe.batch) x \(recipe.accumulate), \(recipe.precision), \(Machine.threads) threads" + (resumeFrom.map { ", resumed at step \(trainer.step) from \($0)" } ?? ""))
+    let ranks = replicas.map { ", \($0.count) ranks (\(crossReplicaBN == .on ? "cross-replica" : "per-replica") batch-norm)" } ?? ""
+    log.line("training \(config) in \(folder): \(model.resolution) px, G \(trainer.generator.parameterCount) / D \(trainer.discriminator.parameterCount) parameters, batch \(recipe.batch) x \(recipe.accumulate), \(recipe.precision), \(Machine.threads) threads" + ranks + (resumeFrom.map { ", resumed at step \(trainer.step) from \($0)" } ?? ""))
     var sampleRandom = SeededRandom(seed: 12_345)
     let columns = 8
     let shownClasses = min(model.classes, 10)
@@ -276,12 +350,14 @@ struct Train: ParsableCommand {
     var window: [StepReport] = []
     let first = trainer.step
     let started = ContinuousClock.now
-    while trainer.step < recipe.steps && !stop.requested {
+    while trainer.step < recipe.steps && !stopping(stop, replicas) {
       let report: StepReport
       do { report = try trainer.trainStep() } catch {
+        guard replicas == nil else { throw error }
         log.line("error: \(error)")
         throw ExitCode.failure
       }
+      try checkReplicas(trainer)
       window.append(report)
       let elapsed = ContinuousClock.now - started
       let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
@@ -324,11 +400,39 @@ struct Train: ParsableCommand {
       try samples()
     }
     log.finish()
-    if stop.requested {
+    if stopping(stop, replicas) {
       log.line("stopped by signal at step \(trainer.step); resume with --resume")
       throw ExitCode(130)
     }
   }
+}
+
+extension Train {
+  /// A rank other than 0: the same steps, collective calls and stop
+  /// decisions as rank 0, and no files.
+  private func follow(_ trainer: Trainer) throws {
+    let stop = StopRequest()
+    while trainer.step < trainer.recipe.steps && !stopping(stop, trainer.replicas) {
+      _ = try trainer.trainStep()
+      try checkReplicas(trainer)
+    }
+    if stopping(stop, trainer.replicas) { throw ExitCode(130) }
+  }
+
+  /// Whether a signal reached this process, or with replicas any rank: all
+  /// ranks stop at the same step.
+  private func stopping(_ stop: StopRequest, _ replicas: (any ReplicaGroup)?) -> Bool {
+    replicas?.any(stop.requested) ?? stop.requested
+  }
+
+  private func checkReplicas(_ trainer: Trainer) throws {
+    if let every = checkReplicas, trainer.step % every == 0 { try trainer.verifyReplicas() }
+  }
+}
+
+/// `on` or `off`.
+enum Switch: String, ExpressibleByArgument, CaseIterable {
+  case on, off
 }
 
 /// Set when SIGINT or SIGTERM arrives, so the loop can checkpoint and stop.

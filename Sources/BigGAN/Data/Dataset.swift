@@ -31,9 +31,16 @@ public struct DataPosition: Codable, Equatable, Sendable {
 /// by a background thread into a bounded queue so loading and decoding
 /// overlap the training computation. The order depends only on the seed
 /// and the position, never on timing.
+///
+/// A replica of a data-parallel run walks the same global order and loads
+/// only its slice of each batch, so which images a step sees does not
+/// depend on the number of replicas.
 public final class BatchLoader: @unchecked Sendable {
   public let dataset: any ImageDataset
+  /// The global batch: the order advances by this much per batch.
   public let batch: Int
+  /// The images of each batch this loader returns.
+  public let part: Range<Int>
   public let seed: UInt64
   private let indices: [Int]
   private let condition = NSCondition()
@@ -44,11 +51,18 @@ public final class BatchLoader: @unchecked Sendable {
   /// The position of the next batch `next()` returns.
   public private(set) var position: DataPosition
 
-  /// - Parameter indices: the images to draw from (e.g. all but a held-out
-  ///   slice); every image by default.
-  public init(dataset: any ImageDataset, batch: Int, seed: UInt64, indices: [Int]? = nil, position: DataPosition = DataPosition()) {
+  /// - Parameters:
+  ///   - indices: the images to draw from (e.g. all but a held-out slice);
+  ///     every image by default.
+  ///   - part: the images of each batch to load (a replica's slice); the
+  ///     whole batch by default.
+  public init(
+    dataset: any ImageDataset, batch: Int, seed: UInt64, indices: [Int]? = nil,
+    position: DataPosition = DataPosition(), part: Range<Int>? = nil
+  ) {
     self.dataset = dataset
     self.batch = batch
+    self.part = part ?? 0..<batch
     self.seed = seed
     self.indices = indices ?? Array(0..<dataset.count)
     self.position = position
@@ -67,7 +81,8 @@ public final class BatchLoader: @unchecked Sendable {
     condition.unlock()
   }
 
-  /// The next batch: images `[batch, r, r, 3]` in [-1, 1] and labels.
+  /// The next batch (its `part`): images `[part.count, r, r, 3]` in
+  /// [-1, 1] and labels.
   public func next() throws -> (images: Tensor, labels: [Int]) {
     condition.lock()
     defer { condition.unlock() }
@@ -96,7 +111,7 @@ public final class BatchLoader: @unchecked Sendable {
       let done = stopped
       condition.unlock()
       if done { return }
-      var images = Tensor(shape: [batch, r, r, 3])
+      var images = Tensor(shape: [part.count, r, r, 3])
       var labels: [Int] = []
       do {
         for b in 0..<batch {
@@ -104,9 +119,11 @@ public final class BatchLoader: @unchecked Sendable {
             pos = DataPosition(epoch: pos.epoch + 1, offset: 0)
             epochOrder = order(epoch: pos.epoch)
           }
-          let (pixels, label) = try dataset.sample(epochOrder[pos.offset], epoch: pos.epoch)
+          let index = epochOrder[pos.offset]
           pos.offset += 1
-          let base = b * r * r * 3
+          guard part.contains(b) else { continue }
+          let (pixels, label) = try dataset.sample(index, epoch: pos.epoch)
+          let base = (b - part.lowerBound) * r * r * 3
           for i in 0..<(r * r * 3) { images.storage[base + i] = Float(pixels[i]) / 127.5 - 1 }
           labels.append(label)
         }

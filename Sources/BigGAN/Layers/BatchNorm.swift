@@ -30,6 +30,8 @@ final class RunningStatistics {
   /// Selects the row(s) of a multi-row model; ignored with one row.
   var truncation: Double = 1
   var blend: StatisticsBlend = .pretrained
+  /// Whose images the training statistics come from.
+  var scope: BatchStatisticsScope = .local
   private var standing: (mean: [Double], variance: [Double], count: Int)?
 
   init(prefix: String, channels: Int, rows: Int = 1) {
@@ -112,7 +114,9 @@ struct BatchNormCore {
   let eps: Float
   private var input = Tensor(shape: [0])
   private var output: Tensor?
-  private var used: (mean: Tensor, variance: Tensor, batch: Bool) = (Tensor(shape: [0]), Tensor(shape: [0]), false)
+  /// The statistics the last forward normalised with; `count`: the values
+  /// per channel behind batch statistics (every replica's, when shared).
+  private var used: (mean: Tensor, variance: Tensor, batch: Bool, count: Int) = (Tensor(shape: [0]), Tensor(shape: [0]), false, 0)
 
   init(stats: RunningStatistics, eps: Float) {
     self.stats = stats
@@ -127,12 +131,12 @@ struct BatchNormCore {
       guard stats.rows == 1 else {
         throw .shape("\(stats.mean.name): per-truncation statistics are for sampling; training needs a model with running statistics")
       }
-      let (m, v) = try batchStatistics(x)
-      stats.update(batchMean: m, batchVariance: v, count: x.count / x.shape[x.shape.count - 1])
-      used = (m, v, true)
+      let s = try stats.scope.trainingStatistics(of: x)
+      stats.update(batchMean: s.running.mean, batchVariance: s.running.variance, count: s.running.count)
+      used = (s.mean, s.variance, true, s.count)
     } else {
       let (m, v) = stats.current()
-      used = (m, v, false)
+      used = (m, v, false, 0)
     }
     let y = try batchNorm(
       x, mean: used.mean, variance: used.variance, epsilon: eps, gain: gain, bias: bias, relu: relu)
@@ -141,7 +145,12 @@ struct BatchNormCore {
   }
 
   func backward(_ dy: Tensor, gain: Tensor) throws(KernelError) -> (input: Tensor, gain: Tensor, bias: Tensor) {
-    try batchNormBackward(
+    if used.batch, case .allReplicas(let group) = stats.scope {
+      return try crossReplicaBatchNormBackward(
+        input, mean: used.mean, variance: used.variance, epsilon: eps, gain: gain, output: output,
+        outputGradient: dy, count: used.count, group: group)
+    }
+    return try batchNormBackward(
       input, mean: used.mean, variance: used.variance, epsilon: eps, gain: gain, output: output,
       outputGradient: dy, batchStatistics: used.batch)
   }

@@ -43,6 +43,12 @@ public final class Generator: Module {
     didSet { for s in allStatistics { s.blend = statisticsBlend } }
   }
 
+  /// Whose images the batch-norms' training statistics come from: this
+  /// process's batch, or those of every replica of a data-parallel run.
+  public var batchStatisticsScope: BatchStatisticsScope = .local {
+    didSet { for s in allStatistics { s.scope = batchStatisticsScope } }
+  }
+
   /// How the classes entered the last forward, for the embedding's gradient.
   private enum ClassInput {
     case labels([Int])

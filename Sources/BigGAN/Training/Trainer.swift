@@ -32,6 +32,12 @@ public struct StepReport: Sendable {
 /// steps, each on fresh fake and real batches, accumulated `accumulate`
 /// times; then one G step through D, orthogonal regularisation, Adam, and
 /// the EMA of G.
+///
+/// With a replica group, each rank computes its slice of every batch
+/// (`recipe.batch` stays the global batch) and the gradients are summed over
+/// the ranks before each update, so every rank keeps the same weights,
+/// moments and average, and a step sees the images and latents one process
+/// would.
 public final class Trainer {
   public let model: BigGANConfiguration
   public let recipe: TrainingRecipe
@@ -45,16 +51,26 @@ public final class Trainer {
   let loader: BatchLoader
   var latentRandom: SeededRandom
   public internal(set) var step = 0
+  /// The ranks of a data-parallel run; `nil` for one process.
+  public let replicas: (any ReplicaGroup)?
 
   /// A fresh run on `dataset` (whose classes must match the model's).
   /// - Parameters:
   ///   - indices: the images to train on (all by default; a held-out slice
   ///     is left out by passing the rest).
   ///   - position: where the data order starts (a resumed run's position).
+  ///   - replicas: the ranks of a data-parallel run; `recipe.batch` must
+  ///     split evenly over them.
+  ///   - crossReplicaBatchNorm: whether G's batch-norms take their
+  ///     statistics over every replica's batch (else each replica's own).
   public init(
     model: BigGANConfiguration, recipe: TrainingRecipe, dataset: any ImageDataset,
-    indices: [Int]? = nil, position: DataPosition = DataPosition()
+    indices: [Int]? = nil, position: DataPosition = DataPosition(),
+    replicas: (any ReplicaGroup)? = nil, crossReplicaBatchNorm: Bool = true
   ) throws {
+    if let replicas, recipe.batch % replicas.count != 0 {
+      throw TrainingError.invalid("batch \(recipe.batch) does not split over \(replicas.count) ranks; pass a --batch that is a multiple of \(replicas.count)")
+    }
     guard dataset.classes == model.classes else {
       throw TrainingError.invalid("the data has \(dataset.classes) classes but the model expects \(model.classes)")
     }
@@ -69,7 +85,12 @@ public final class Trainer {
     generator = try Generator(model, seed: recipe.seed &+ 1)
     discriminator = try Discriminator(model, seed: recipe.seed &+ 2)
     average = try Generator(model, seed: recipe.seed &+ 1, initialization: .zeros)
-    for m in [generator, average] as [Generator] { m.precision = precision }
+    for m in [generator, average] as [Generator] {
+      m.precision = precision
+      if let replicas { m.batchStatisticsScope = crossReplicaBatchNorm ? .allReplicas(replicas) : .eachReplica(replicas) }
+    }
+    self.replicas = replicas
+    if let replicas { Machine.convolutionBatchScale = replicas.count }
     discriminator.precision = precision
     ema = WeightAverage(decay: recipe.emaDecay, start: recipe.emaStart)
     try ema.update(average, from: generator, step: 0)
@@ -80,25 +101,51 @@ public final class Trainer {
       parameters: discriminator.parameters, learningRate: recipe.discriminatorLearningRate,
       beta1: recipe.beta1, beta2: recipe.beta2, epsilon: recipe.adamEpsilon)
     loader = BatchLoader(
-      dataset: dataset, batch: recipe.batch, seed: recipe.seed &+ 3, indices: indices, position: position)
+      dataset: dataset, batch: recipe.batch, seed: recipe.seed &+ 3, indices: indices, position: position,
+      part: replicas?.slice(ofBatch: recipe.batch))
     latentRandom = SeededRandom(seed: recipe.seed &+ 4)
   }
 
   deinit { loader.stop() }
 
-  /// `n` latents z ~ N(0, I) and uniformly drawn classes.
+  /// This rank's slice of `n` latents z ~ N(0, I) and uniformly drawn
+  /// classes: every rank draws all `n` from the one stream.
   func sampleLatents(_ n: Int) -> (Tensor, [Int]) {
-    var z = Tensor(shape: [n, model.dimZ])
-    for i in 0..<z.count { z.storage[i] = latentRandom.normal() }
+    let part = replicas?.slice(ofBatch: n) ?? 0..<n, d = model.dimZ
+    var z = Tensor(shape: [part.count, d])
+    for i in 0..<n * d {
+      let value = latentRandom.normal()
+      if part.contains(i / d) { z.storage[i - part.lowerBound * d] = value }
+    }
     let y = (0..<n).map { _ in Int(latentRandom.next() % UInt64(model.classes)) }
-    return (z, y)
+    return (z, Array(y[part]))
+  }
+
+  /// Sums `values` and every gradient of `module` over the replicas.
+  private func sumOverReplicas(_ values: inout [Float], _ module: any Module) {
+    guard let replicas else { return }
+    let parameters = module.parameters
+    var flat = values
+    flat.reserveCapacity(values.count + parameters.reduce(0) { $0 + $1.gradient.count })
+    for p in parameters { flat += p.gradient.storage }
+    replicas.sum(&flat)
+    values = Array(flat[0..<values.count])
+    var offset = values.count
+    for p in parameters {
+      let n = p.gradient.count
+      p.gradient.storage.replaceSubrange(0..<n, with: flat[offset..<offset + n])
+      offset += n
+    }
   }
 
   /// One iteration: the D steps, then the G step.
   public func trainStep() throws -> StepReport {
     let start = ContinuousClock.now
     let b = recipe.batch, k = recipe.accumulate
-    let scale = 1 / Float(k)
+    // Each rank's losses are means over its slice: scaled so their sum over
+    // the ranks is the mean over the global batch.
+    let scale = 1 / Float(k * (replicas?.count ?? 1))
+    let local = replicas?.slice(ofBatch: b).count ?? b
     var report = StepReport(
       step: step + 1, lossDiscriminatorReal: 0, lossDiscriminatorFake: 0, lossGenerator: 0,
       meanReal: 0, meanFake: 0, seconds: 0, images: 0)
@@ -111,19 +158,22 @@ public final class Trainer {
         let (x, yReal) = try loader.next()
         var both = fake
         both.storage += x.storage
-        both = try both.reshaped([2 * b] + Array(fake.shape.dropFirst()))
+        both = try both.reshaped([2 * local] + Array(fake.shape.dropFirst()))
         let scores = try discriminator.forward(both, labels: y + yReal, mode: .training)
-        let fakeScores = try Tensor(shape: [b, 1], storage: Array(scores.storage[0..<b]))
-        let realScores = try Tensor(shape: [b, 1], storage: Array(scores.storage[b...]))
+        let fakeScores = try Tensor(shape: [local, 1], storage: Array(scores.storage[0..<local]))
+        let realScores = try Tensor(shape: [local, 1], storage: Array(scores.storage[local...]))
         let loss = HingeLoss.discriminator(fake: fakeScores, real: realScores)
         real += loss.real * scale
         fakeLoss += loss.fake * scale
-        meanReal += realScores.storage.reduce(0, +) / Float(b) * scale
-        meanFake += fakeScores.storage.reduce(0, +) / Float(b) * scale
-        let gradient = try Tensor(shape: [2 * b, 1], storage: loss.fakeGradient.storage + loss.realGradient.storage)
+        meanReal += realScores.storage.reduce(0, +) / Float(local) * scale
+        meanFake += fakeScores.storage.reduce(0, +) / Float(local) * scale
+        let gradient = try Tensor(shape: [2 * local, 1], storage: loss.fakeGradient.storage + loss.realGradient.storage)
         try discriminator.backwardParameters(gradient.scaled(by: scale))
         report.images += 2 * b
       }
+      var sums = [real, fakeLoss, meanReal, meanFake]
+      sumOverReplicas(&sums, discriminator)
+      (real, fakeLoss, meanReal, meanFake) = (sums[0], sums[1], sums[2], sums[3])
       try checkFinite([real, fakeLoss], discriminator, "the discriminator's loss or gradients")
       try optimizerD.update()
       report.lossDiscriminatorReal = real
@@ -146,6 +196,9 @@ public final class Trainer {
       try generator.backward(try discriminator.backward(loss.gradient.scaled(by: scale)))
       report.images += b
     }
+    var sums = [lossG]
+    sumOverReplicas(&sums, generator)
+    lossG = sums[0]
     try OrthogonalRegularization.addGradient(
       to: generator.parameters, strength: recipe.orthogonalStrength, excluding: ["shared.weight"])
     try checkFinite([lossG], generator, "the generator's loss or gradients")
