@@ -102,6 +102,10 @@ struct Bench: ParsableCommand {
   /// The inception pass: `--batch` random images through preprocessing and
   /// the network.
   func benchInception(_ path: String) throws {
+    // The batch's images, the network's 299 px input, and about four of
+    // its widest activations (64 channels at 147 px) alive at once.
+    let perImage = Double(imageSize) * Double(imageSize) * 3 + 4 * (299 * 299 * 3 + 4 * 147 * 147 * 64)
+    try MemoryBudget.require(Double(batch) * perImage, for: "--batch \(batch) --image-size \(imageSize)", "timing Inception-v3")
     let network = try InceptionV3(contentsOf: path, precision: precision)
     var rng = SeededRandom(seed: 3)
     let images = (0..<batch).map { _ in
@@ -126,14 +130,17 @@ struct Bench: ParsableCommand {
     Machine.keepLargeAllocations()
     if let threads { Machine.threads = threads }
     if let inception { return try benchInception(inception) }
-    let c: BigGANConfiguration, g: Generator
-    if let checkpoint {
-      let file = try SafeTensorsFile(contentsOf: checkpoint)
-      c = try Checkpoint.configuration(of: file)
+    let file = try checkpoint.map { try SafeTensorsFile(contentsOf: $0) }
+    let c = try file.map { try Checkpoint.configuration(of: $0) } ?? model.resolve()
+    let generatorOnly = pass.allSatisfy { $0 == .gForward }
+    try MemoryBudget.require(
+      generatorOnly ? c.estimatedSamplingBytes(batch: batch) : c.estimatedTrainingBytes(batch: batch),
+      for: "--batch \(batch)", "timing \(checkpoint ?? model.flags)")
+    let g: Generator
+    if let file {
       g = try Generator(c, seed: 1, initialization: .zeros)
       try StateDict.load(g, from: file)
     } else {
-      c = try model.resolve()
       // Timing does not depend on the weights' values; N(0, 0.02) skips the
       // orthogonalisation of every weight.
       g = try Generator(c, seed: 1, initialization: .normal(std: 0.02))

@@ -35,6 +35,15 @@ struct ModelOptions: ParsableArguments {
   @Option(name: .customLong("d-attention"), help: "Discriminator attention resolutions, comma-separated, or 'none'.")
   var discriminatorAttention: String?
 
+  /// The preset and the overrides given, as flags, for messages.
+  var flags: String {
+    let overrides: [(String, String?)] = [
+      ("--ch", ch.map(String.init)), ("--dim-z", dimZ.map(String.init)), ("--shared-dim", sharedDim.map(String.init)),
+      ("--classes", classes.map(String.init)), ("--g-attention", generatorAttention), ("--d-attention", discriminatorAttention),
+    ]
+    return (["--config \(config)"] + overrides.compactMap { flag, value in value.map { "\(flag) \($0)" } }).joined(separator: " ")
+  }
+
   /// The chosen configuration, validated.
   func resolve() throws -> BigGANConfiguration {
     guard var c = TrainingRecipe.presets[config]?.model else {

@@ -122,7 +122,7 @@ struct Eval: ParsableCommand {
     try checkEvaluable(
       count: count ?? 50_000, featureDimension: extractor.network.featureDimension, reference: reference,
       metrics: metricList, settings: metricSettings)
-    let (g, folder) = try generator.generator(precision: precision)
+    let (g, folder) = try generator.generator(precision: precision, batch: batch)
     let sweep = try sweepValues()
     var rows: [(truncation: Double, report: EvaluationReport)] = []
     for t in sweep.isEmpty ? [truncation] : sweep {

@@ -194,6 +194,7 @@ struct Train: ParsableCommand {
     let heldCount = recipe.heldOut > 0 && dataset.count >= 2
       ? max(1, min(dataset.count - 1, Int(Float(dataset.count) * recipe.heldOut))) : 0
     let heldIndices = Array(order[0..<heldCount]), trainIndices = Array(order[heldCount...])
+    try MemoryBudget.require(model.estimatedTrainingBytes(batch: recipe.batch), for: "--batch \(recipe.batch)", "a training step of \(config)")
     let trainer = try Trainer(model: model, recipe: recipe, dataset: dataset, indices: trainIndices, position: position)
     if let resumeFrom { try Checkpoint.restore(trainer, from: resumeFrom) }
     let log = try RunLog(folder: folder, model: model, recipe: recipe, data: data, resumedStep: resumeFrom == nil ? nil : trainer.step)

@@ -154,9 +154,17 @@ public enum Checkpoint {
     guard let json = file.metadata["config"] else {
       throw CheckpointError(description: "\(file.path): no model configuration in its metadata; pass a checkpoint folder or a file written by biggan-fast")
     }
-    do { return try JSONDecoder().decode(BigGANConfiguration.self, from: Data(json.utf8)) } catch {
+    let model: BigGANConfiguration
+    do { model = try JSONDecoder().decode(BigGANConfiguration.self, from: Data(json.utf8)) } catch {
       throw CheckpointError(description: "\(file.path): unreadable model configuration in its metadata (\(error))")
     }
+    do { try model.validate() } catch {
+      throw CheckpointError(description: "\(file.path): the model configuration in its metadata is invalid: \(error)")
+    }
+    // Whatever the metadata says is built before the tensors are compared
+    // with it: a model too big for the machine is refused here.
+    try MemoryBudget.require(4 * model.estimatedGeneratorParameters, for: file.path, "the generator its metadata describes")
+    return model
   }
 
   /// Reads `state.json` of a checkpoint folder.
