@@ -36,13 +36,13 @@ struct Bench: ParsableCommand {
 
   @OptionGroup var model: ModelOptions
 
-  @Option(help: "Batch size.")
+  @Option(parsing: .unconditional, help: "Batch size.")
   var batch: Int = 8
 
   @Option(help: "A G / G_ema safetensors file written by biggan-fast or tools/convert_pretrained.py: time its generator instead of a fresh --config one.")
   var checkpoint: String?
 
-  @Option(help: "Truncation of the latents and, for imported models, of their batch-norm statistics.")
+  @Option(parsing: .unconditional, help: "Truncation of the latents and, for imported models, of their batch-norm statistics.")
   var truncation: Double = 1
 
   @Option(parsing: .upToNextOption, help: "Passes to time: \(Pass.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -51,10 +51,10 @@ struct Bench: ParsableCommand {
   @Option(help: "Precision of every product: fp32 or bf16.")
   var precision: Precision = .fp32
 
-  @Option(help: "Threads (default: OMP_NUM_THREADS or one per core).")
+  @Option(parsing: .unconditional, help: "Threads (default: OMP_NUM_THREADS or one per core).")
   var threads: Int?
 
-  @Option(help: "Timed runs per pass.")
+  @Option(parsing: .unconditional, help: "Timed runs per pass.")
   var repeats: Int = 3
 
   @Flag(help: "Print one JSON document.")
@@ -63,7 +63,7 @@ struct Bench: ParsableCommand {
   @Option(help: "FID Inception-v3 weights (tools/convert_inception.py): time feature extraction instead.")
   var inception: String?
 
-  @Option(name: .customLong("image-size"), help: "Input size of the inception pass's images.")
+  @Option(name: .customLong("image-size"), parsing: .unconditional, help: "Input size of the inception pass's images.")
   var imageSize: Int = 32
 
   @Option(help: "Preprocessing of the inception pass: tf, clean or pytorch-fid.")

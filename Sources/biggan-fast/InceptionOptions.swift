@@ -15,7 +15,7 @@ struct InceptionOptions: ParsableArguments {
   @Option(help: "Preprocessing to 299 px: tf (torch-fidelity, TF1 bilinear), clean (clean-fid, PIL bicubic) or pytorch-fid.")
   var resize: InceptionResize = .tf
 
-  @Option(name: .customLong("inception-batch"), help: "Images per Inception batch.") var inceptionBatch: Int = 50
+  @Option(name: .customLong("inception-batch"), parsing: .unconditional, help: "Images per Inception batch.") var inceptionBatch: Int = 50
 
   func validate() throws {
     guard inceptionBatch >= 1 else { throw ValidationError("--inception-batch must be at least 1, got \(inceptionBatch)") }

@@ -27,18 +27,18 @@ struct Sample: ParsableCommand {
 
   @OptionGroup var source: GeneratorSource
   @Option(help: "Classes: comma-separated indices or ImageNet names (1000-class models), or 'all'.") var classes: String = "all"
-  @Option(help: "Samples per class.") var count: Int = 8
-  @Option(help: "Truncation t in (0, 1].") var truncation: Double = 1
+  @Option(parsing: .unconditional, help: "Samples per class.") var count: Int = 8
+  @Option(parsing: .unconditional, help: "Truncation t in (0, 1].") var truncation: Double = 1
   @Option(name: .customLong("truncation-mode"), help: "resample or scale.") var truncationMode: String = "resample"
   @Option(name: .customLong("statistics-blend"), help: "Per-truncation batch-norm statistics of imported models between two rows: pretrained or linear.") var statisticsBlend: String = "pretrained"
   @Option(help: "Output kind: png or npy.") var out: Output = .png
   @Flag(help: "Also write one sheet with a row per class (png).") var grid = false
   @Option(help: "Output folder.") var output: String = "samples"
-  @Option(help: "Random seed of the latents.") var seed: UInt64 = 0
-  @Option(help: "Generator batch size.") var batch: Int = 16
+  @Option(parsing: .unconditional, help: "Random seed of the latents.") var seed: UInt64 = 0
+  @Option(parsing: .unconditional, help: "Generator batch size.") var batch: Int = 16
   @Option(help: "Precision of every product: fp32 or bf16.") var precision: Precision = .fp32
-  @Option(help: "Threads (default: OMP_NUM_THREADS or one per core).") var threads: Int?
-  @Option(name: .customLong("standing-stats"), help: "Recompute batch-norm statistics over this many training-mode passes first.") var standingStats: Int?
+  @Option(parsing: .unconditional, help: "Threads (default: OMP_NUM_THREADS or one per core).") var threads: Int?
+  @Option(name: .customLong("standing-stats"), parsing: .unconditional, help: "Recompute batch-norm statistics over this many training-mode passes first.") var standingStats: Int?
   @Option(help: "Interpolation sheet (interp.png, BigGAN-PyTorch's interp_sheet): z (class fixed, latents blended), class (latent fixed, class embeddings blended) or both; --count rows of 10 columns, endpoints drawn from --classes.") var interpolate: String?
   @Option(help: "Truncation sweep: comma-separated values in (0, 1]; one column per value, one row per (class, latent), same latent across a row (the paper's fidelity/variety picture, written as sweep.png).") var sweep: String?
   @Option(help: "Latents from a .npy file [n, dim_z] (overrides --seed; --truncation still picks imported models' statistics).") var z: String?

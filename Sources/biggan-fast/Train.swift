@@ -28,9 +28,9 @@ struct Train: ParsableCommand {
 
   @Flag(help: "Mirror images at random (folder data).") var flip = false
   @Flag(name: .customLong("skip-bad"), help: "Skip unreadable images (reported by path) instead of stopping.") var skipBad = false
-  @Option(name: .customLong("held-out"), help: "Share of the real data held out to watch D overfit (0 disables).") var heldOut: Float?
-  @Option(name: .customLong("sv-every"), help: "Steps between singular-value logs of every weight.") var svEvery: Int?
-  @Option(name: .customLong("collapse-factor"), help: "Warn when D's loss or a spectral norm exceeds this many times its running average.") var collapseFactor: Float?
+  @Option(name: .customLong("held-out"), parsing: .unconditional, help: "Share of the real data held out to watch D overfit (0 disables).") var heldOut: Float?
+  @Option(name: .customLong("sv-every"), parsing: .unconditional, help: "Steps between singular-value logs of every weight.") var svEvery: Int?
+  @Option(name: .customLong("collapse-factor"), parsing: .unconditional, help: "Warn when D's loss or a spectral norm exceeds this many times its running average.") var collapseFactor: Float?
 
   @Option(name: .customLong("run"), help: "Run name: the run folder is <runs>/<run> (default: the config name).")
   var runName: String?
@@ -41,26 +41,26 @@ struct Train: ParsableCommand {
   @Flag(help: "Continue the run from its newest checkpoint.")
   var resume = false
 
-  @Option(help: "Total training steps (G steps).") var steps: Int?
-  @Option(help: "Batch size per accumulation.") var batch: Int?
-  @Option(help: "Batches accumulated per optimizer step (G and D).") var accumulate: Int?
-  @Option(name: .customLong("d-steps"), help: "D steps per G step.") var dSteps: Int?
-  @Option(name: .customLong("g-lr"), help: "Generator learning rate.") var gLR: Float?
-  @Option(name: .customLong("d-lr"), help: "Discriminator learning rate.") var dLR: Float?
-  @Option(name: .customLong("adam-eps"), help: "Adam epsilon.") var adamEps: Float?
-  @Option(help: "Orthogonal regularisation strength on G (0 disables).") var ortho: Float?
-  @Option(name: .customLong("ema-decay"), help: "Decay of G's moving average.") var emaDecay: Float?
-  @Option(name: .customLong("ema-start"), help: "Step from which the average decays (a copy before).") var emaStart: Int?
+  @Option(parsing: .unconditional, help: "Total training steps (G steps).") var steps: Int?
+  @Option(parsing: .unconditional, help: "Batch size per accumulation.") var batch: Int?
+  @Option(parsing: .unconditional, help: "Batches accumulated per optimizer step (G and D).") var accumulate: Int?
+  @Option(name: .customLong("d-steps"), parsing: .unconditional, help: "D steps per G step.") var dSteps: Int?
+  @Option(name: .customLong("g-lr"), parsing: .unconditional, help: "Generator learning rate.") var gLR: Float?
+  @Option(name: .customLong("d-lr"), parsing: .unconditional, help: "Discriminator learning rate.") var dLR: Float?
+  @Option(name: .customLong("adam-eps"), parsing: .unconditional, help: "Adam epsilon.") var adamEps: Float?
+  @Option(parsing: .unconditional, help: "Orthogonal regularisation strength on G (0 disables).") var ortho: Float?
+  @Option(name: .customLong("ema-decay"), parsing: .unconditional, help: "Decay of G's moving average.") var emaDecay: Float?
+  @Option(name: .customLong("ema-start"), parsing: .unconditional, help: "Step from which the average decays (a copy before).") var emaStart: Int?
   @Option(help: "Precision of every product: fp32 or bf16.") var precision: Precision?
   @Option(help: "Weight initialisation: ortho (BigGAN's) or N02 (normal, std 0.02).") var initialization: String?
-  @Option(help: "Threads (default: OMP_NUM_THREADS or one per core).") var threads: Int?
-  @Option(help: "Random seed of initialisation, latents and data order.") var seed: UInt64?
-  @Option(name: .customLong("log-every"), help: "Steps between metrics lines.") var logEvery: Int?
-  @Option(name: .customLong("sample-every"), help: "Steps between sample grids.") var sampleEvery: Int?
-  @Option(name: .customLong("checkpoint-every"), help: "Steps between checkpoints.") var checkpointEvery: Int?
-  @Option(help: "Checkpoints kept.") var keep: Int?
-  @Option(name: .customLong("eval-every"), help: "Steps between FID/IS evaluations of G_ema, logged to metrics.jsonl; the best-FID checkpoint is kept in checkpoint/best (needs --ref and Inception weights).") var evalEvery: Int?
-  @Option(name: .customLong("eval-count"), help: "Images generated per evaluation.") var evalCount: Int = 5000
+  @Option(parsing: .unconditional, help: "Threads (default: OMP_NUM_THREADS or one per core).") var threads: Int?
+  @Option(parsing: .unconditional, help: "Random seed of initialisation, latents and data order.") var seed: UInt64?
+  @Option(name: .customLong("log-every"), parsing: .unconditional, help: "Steps between metrics lines.") var logEvery: Int?
+  @Option(name: .customLong("sample-every"), parsing: .unconditional, help: "Steps between sample grids.") var sampleEvery: Int?
+  @Option(name: .customLong("checkpoint-every"), parsing: .unconditional, help: "Steps between checkpoints.") var checkpointEvery: Int?
+  @Option(parsing: .unconditional, help: "Checkpoints kept.") var keep: Int?
+  @Option(name: .customLong("eval-every"), parsing: .unconditional, help: "Steps between FID/IS evaluations of G_ema, logged to metrics.jsonl; the best-FID checkpoint is kept in checkpoint/best (needs --ref and Inception weights).") var evalEvery: Int?
+  @Option(name: .customLong("eval-count"), parsing: .unconditional, help: "Images generated per evaluation.") var evalCount: Int = 5000
   @Option(help: "Reference statistics for --eval-every (.npz from biggan-fast stats).") var ref: String?
   @OptionGroup var inception: InceptionOptions
 
