@@ -43,6 +43,7 @@ struct Eval: ParsableCommand {
   @Option(name: .customLong("save-features"), help: "Also write the evaluated images' statistics and features (.npz).") var saveFeatures: String?
   @Flag(help: "Print one JSON object (an array with --truncation-sweep).") var json = false
   @OptionGroup var inception: InceptionOptions
+  @OptionGroup var imageLimits: ImageOptions
   @Option(help: "Precision of every product: fp32 or bf16.") var precision: Precision = .fp32
   @Option(parsing: .unconditional, help: "Threads (default: OMP_NUM_THREADS or one per core).") var threads: Int?
 
@@ -107,7 +108,7 @@ struct Eval: ParsableCommand {
     }
     let extractor = try inception.extractor(precision: precision)
     if let images {
-      let source = try openImages(images, resolution: nil)
+      let source = try openImages(images, resolution: nil, maxPixels: imageLimits.maxImagePixels)
       if let count, count > source.count {
         throw ValidationError("--count \(count): \(images) has only \(source.count) images")
       }

@@ -29,6 +29,7 @@ struct Stats: ParsableCommand {
   @Flag(help: "Also store the unbiased logits (for the data set's own Inception Score).") var logits = false
   @Flag(name: .customLong("no-features"), help: "Store mu and sigma only (no KID, precision/recall or intra-class FID against this file).") var noFeatures = false
   @OptionGroup var inception: InceptionOptions
+  @OptionGroup var imageLimits: ImageOptions
   @Option(help: "Precision of every product: fp32 or bf16.") var precision: Precision = .fp32
   @Option(parsing: .unconditional, help: "Threads (default: OMP_NUM_THREADS or one per core).") var threads: Int?
 
@@ -42,7 +43,7 @@ struct Stats: ParsableCommand {
     Machine.keepLargeAllocations()
     if let threads { Machine.threads = threads }
     let extractor = try inception.extractor(precision: precision)
-    let source = try openImages(data, resolution: resolution)
+    let source = try openImages(data, resolution: resolution, maxPixels: imageLimits.maxImagePixels)
     if let count, count > source.count {
       throw ValidationError("--count \(count): \(data) has only \(source.count) images")
     }

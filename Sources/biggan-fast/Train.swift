@@ -63,6 +63,7 @@ struct Train: ParsableCommand {
   @Option(name: .customLong("eval-count"), parsing: .unconditional, help: "Images generated per evaluation.") var evalCount: Int = 5000
   @Option(help: "Reference statistics for --eval-every (.npz from biggan-fast stats).") var ref: String?
   @OptionGroup var inception: InceptionOptions
+  @OptionGroup var imageLimits: ImageOptions
 
   func validate() throws {
     guard TrainingRecipe.presets[config] != nil else {
@@ -93,7 +94,8 @@ struct Train: ParsableCommand {
   /// The data set a `--data` spec names, at `resolution`: 'builtin',
   /// cifar10:FOLDER or a folder of class sub-folders.
   static func dataset(
-    _ data: String, resolution: Int, seed: UInt64, flip: Bool = false, skipBad: Bool = false
+    _ data: String, resolution: Int, seed: UInt64, flip: Bool = false, skipBad: Bool = false,
+    maxPixels: Int = ImageFile.defaultMaxPixels
   ) throws -> any ImageDataset {
     if data == "builtin" { return ShapesDataset(resolution: resolution, seed: seed) }
     if data.hasPrefix("cifar10:") {
@@ -102,7 +104,7 @@ struct Train: ParsableCommand {
       }
       return try CIFAR10Dataset(folder: String(data.dropFirst("cifar10:".count)))
     }
-    return try FolderDataset(root: data, resolution: resolution, flip: flip, skipBad: skipBad)
+    return try FolderDataset(root: data, resolution: resolution, flip: flip, skipBad: skipBad, maxPixels: maxPixels)
   }
 
   /// The data a run trained on, as its config.json records it.
@@ -179,7 +181,7 @@ struct Train: ParsableCommand {
     if resumeFrom == nil && !existing.isEmpty {
       throw ValidationError("\(folder) already has checkpoints; pass --resume to continue it or --run to start another")
     }
-    let dataset = try Self.dataset(data, resolution: model.resolution, seed: recipe.seed, flip: flip, skipBad: skipBad)
+    let dataset = try Self.dataset(data, resolution: model.resolution, seed: recipe.seed, flip: flip, skipBad: skipBad, maxPixels: imageLimits.maxImagePixels)
     if dataset.classes != model.classes {
       guard resumeFrom == nil else {
         throw ValidationError("--data \(data) has \(dataset.classes) classes but the checkpoint's model has \(model.classes)")
