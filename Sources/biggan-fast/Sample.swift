@@ -96,9 +96,7 @@ struct Sample: ParsableCommand {
       }
     }
 
-    do { try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true) } catch {
-      throw ValidationError("--output \(output): cannot create this folder")
-    }
+    do { try FileError.createFolder(output) } catch { throw ValidationError("--output \(error.description)") }
     guard FileManager.default.isWritableFile(atPath: output) else {
       throw ValidationError("--output \(output): folder is not writable")
     }

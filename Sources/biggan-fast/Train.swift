@@ -107,12 +107,19 @@ struct Train: ParsableCommand {
     return try FolderDataset(root: data, resolution: resolution, flip: flip, skipBad: skipBad, maxPixels: maxPixels)
   }
 
-  /// The data a run trained on, as its config.json records it.
-  static func savedData(in folder: String) -> String? {
-    guard let bytes = FileManager.default.contents(atPath: (folder as NSString).appendingPathComponent("config.json")),
-      let object = try? JSONSerialization.jsonObject(with: bytes) as? [String: Any]
-    else { return nil }
-    return object["data"] as? String
+  /// The data a run trained on, as its config.json records it (nil when
+  /// the run has no config.json); a config.json that is not the run's
+  /// configuration is an error, not a silent switch to other data.
+  static func savedData(in folder: String) throws -> String? {
+    let path = (folder as NSString).appendingPathComponent("config.json")
+    guard FileManager.default.fileExists(atPath: path) else { return nil }
+    let object = try FileError.wrapping(path, cannot: "read the run's configuration") {
+      try JSONSerialization.jsonObject(with: try Data(contentsOf: URL(fileURLWithPath: path)))
+    }
+    guard let configuration = object as? [String: Any] else {
+      throw ValidationError("\(path): not a run's configuration (a JSON object); restore it or start another --run")
+    }
+    return configuration["data"] as? String
   }
 
   func recipe(from base: TrainingRecipe) -> TrainingRecipe {
@@ -161,7 +168,7 @@ struct Train: ParsableCommand {
       guard let latest = Checkpoint.newestValid(in: checkpoints, skipped: { StandardError.write("skipping \($0)\n") }) else {
         throw ValidationError("--resume: no complete checkpoint in \(checkpoints); train without --resume first")
       }
-      if let saved = Self.savedData(in: folder) {
+      if let saved = try Self.savedData(in: folder) {
         if let asked = self.data, asked != saved, !changeData {
           throw ValidationError("--data \(asked): this run trained on \(saved); resume without --data, or pass --change-data to switch")
         }
@@ -200,8 +207,9 @@ struct Train: ParsableCommand {
     let trainer = try Trainer(model: model, recipe: recipe, dataset: dataset, indices: trainIndices, position: position)
     if let resumeFrom { try Checkpoint.restore(trainer, from: resumeFrom) }
     let log = try RunLog(folder: folder, model: model, recipe: recipe, data: data, resumedStep: resumeFrom == nil ? nil : trainer.step)
-    try JSONSerialization.data(withJSONObject: dataset.classNames, options: [.prettyPrinted])
-      .write(to: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("classes.json")), options: .atomic)
+    try FileError.write(
+      try JSONSerialization.data(withJSONObject: dataset.classNames, options: [.prettyPrinted]),
+      to: (folder as NSString).appendingPathComponent("classes.json"))
     func fixedBatch(_ indices: [Int]) throws -> (Tensor, [Int])? {
       guard !indices.isEmpty else { return nil }
       let n = min(recipe.batch, indices.count), r = model.resolution
@@ -271,8 +279,7 @@ struct Train: ParsableCommand {
       bestFID = fid
       let path = try Checkpoint.save(trainer, in: bestFolder, keep: 1)
       values["step"] = trainer.step
-      try JSONSerialization.data(withJSONObject: values, options: [.sortedKeys, .prettyPrinted])
-        .write(to: URL(fileURLWithPath: "\(bestFolder)/best.json"), options: .atomic)
+      try FileError.write(try JSONSerialization.data(withJSONObject: values, options: [.sortedKeys, .prettyPrinted]), to: "\(bestFolder)/best.json")
       log.note("best FID so far: \(path)")
     }
 

@@ -45,12 +45,14 @@ public enum Checkpoint {
   @discardableResult
   public static func save(_ t: Trainer, in folder: String, keep: Int) throws -> String {
     let fm = FileManager.default
-    try fm.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    try FileError.createFolder(folder)
     let name = String(format: "step-%08d", t.step)
     let final = (folder as NSString).appendingPathComponent(name)
     let temp = (folder as NSString).appendingPathComponent(".\(name).tmp-\(getpid())")
     try? fm.removeItem(atPath: temp)
-    try fm.createDirectory(atPath: temp, withIntermediateDirectories: false)
+    try FileError.wrapping(temp, cannot: "create this folder") {
+      try fm.createDirectory(atPath: temp, withIntermediateDirectories: false)
+    }
     let compact = JSONEncoder()
     compact.outputFormatting = [.sortedKeys]  // the same bytes for the same run
     let config = String(decoding: try compact.encode(t.model), as: UTF8.self)
@@ -156,7 +158,7 @@ public enum Checkpoint {
     }
     let model: BigGANConfiguration
     do { model = try JSONDecoder().decode(BigGANConfiguration.self, from: Data(json.utf8)) } catch {
-      throw CheckpointError(description: "\(file.path): unreadable model configuration in its metadata (\(error))")
+      throw CheckpointError(description: "\(file.path): unreadable model configuration in its metadata (\(FileError.reason(error)))")
     }
     do { try model.validate() } catch {
       throw CheckpointError(description: "\(file.path): the model configuration in its metadata is invalid: \(error)")
@@ -175,7 +177,7 @@ public enum Checkpoint {
     }
     let state: CheckpointState
     do { state = try JSONDecoder().decode(CheckpointState.self, from: data) } catch {
-      throw CheckpointError(description: "\(file): unreadable (\(error))")
+      throw CheckpointError(description: "\(file): unreadable (\(FileError.reason(error)))")
     }
     do { try state.validate() } catch { throw CheckpointError(description: "\(file): \(error.description)") }
     return state
