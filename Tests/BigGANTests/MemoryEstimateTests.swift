@@ -36,6 +36,9 @@ struct MemoryEstimateTests {
     try MemoryBudget.require(BigGANConfiguration.cifar32.estimatedTrainingBytes(batch: 50), for: "cifar32", "a training step")
     #expect(MemoryBudget.format(3.1 * 1024 * 1024 * 1024 * 1024) == "3.1 TiB")
     #expect(MemoryBudget.format(512) == "512 bytes")
+    #expect(throws: EvaluationError.self, "features of 1e11 images") {
+      try checkEvaluable(count: 100_000_000_000, featureDimension: 2048, reference: nil, metrics: [.is])
+    }
     c.generatorChannels = Int(Int32.max) + 1
     #expect(throws: ConfigurationError.self) { try c.validate() }
   }
