@@ -269,8 +269,11 @@ public struct BigGANConfiguration: Codable, Equatable, Sendable {
     guard Self.supportedResolutions.contains(resolution) else {
       throw .invalid("resolution \(resolution) is not one of \(Self.supportedResolutions)")
     }
-    for (name, v) in [("generator channels", generatorChannels), ("discriminator channels", discriminatorChannels), ("dim_z", dimZ), ("shared dim", sharedDim), ("classes", classes), ("statistics rows", statisticsRows)] where v < 1 {
-      throw .invalid("\(name) must be at least 1, got \(v)")
+    for (name, v) in [("generator channels", generatorChannels), ("discriminator channels", discriminatorChannels), ("dim_z", dimZ), ("shared dim", sharedDim), ("classes", classes), ("statistics rows", statisticsRows)] {
+      guard v >= 1 else { throw .invalid("\(name) must be at least 1, got \(v)") }
+      // Bounded so that the channel plans' products cannot overflow; the
+      // memory a model needs is checked against the machine separately.
+      guard v <= Int(Int32.max) else { throw .invalid("\(name) must be at most \(Int32.max), got \(v)") }
     }
     if architecture == .deep {
       guard !hierarchical else { throw .invalid("BigGAN-deep has no hierarchical z (it conditions every block on [z, embedding])") }
