@@ -213,38 +213,40 @@ struct Train: ParsableCommand {
     return plan
   }
 
-  /// Refuses ranks started with other arguments than rank 0's.
-  private func checkSameArguments(_ replicas: any ReplicaGroup) throws {
-    let mine = Array(CommandLine.arguments.dropFirst().joined(separator: "\u{0}").utf8)
-    let root = replicas.broadcast(mine, from: 0)
-    guard replicas.any(root != mine) == false else {
-      throw ValidationError("the ranks were started with different arguments; every rank needs rank 0's")
+  /// Runs `body`, whose collective calls every rank makes whatever fails,
+  /// on every rank, and agrees on the outcome: when any rank fails, the
+  /// lowest failing one reports its error and every rank stops with a
+  /// failure, so a mistake all ranks share is one message and no abort.
+  private func agreeing<T>(_ replicas: (any ReplicaGroup)?, _ body: () throws -> T) throws -> T {
+    guard let replicas else { return try body() }
+    let outcome = Result { try body() }
+    var failed = true
+    if case .success = outcome { failed = false }
+    let all = replicas.allGather([failed ? 1 : 0])
+    guard let first = all.firstIndex(of: 1) else { return try outcome.get() }
+    if first == replicas.rank, case .failure(let error) = outcome {
+      StandardError.write("Error: " + (first == 0 ? "" : "rank \(first) of \(replicas.count): ") + "\(error)\n")
     }
+    throw ExitCode.failure
   }
 
-  func train(replicas: MPIReplicaGroup?) throws {
-    let isRoot = (replicas?.rank ?? 0) == 0
+  /// A run ready to step, and what its loop needs besides the trainer.
+  private struct Prepared {
+    let trainer: Trainer
+    let dataset: any ImageDataset
+    /// The held-out images and the training ones, in the seeded order.
+    let heldIndices: [Int]
+    let trainIndices: [Int]
+  }
+
+  /// Builds the trainer `plan` calls for on this rank: a fresh run, or the
+  /// planned checkpoint restored.
+  private func prepare(_ plan: Plan, replicas: (any ReplicaGroup)?) throws -> Prepared {
     let preset = TrainingRecipe.presets[config]!
-    let folder = (runs as NSString).appendingPathComponent(runName ?? config)
-    let checkpoints = (folder as NSString).appendingPathComponent("checkpoint")
-    guard !(runName ?? config).isEmpty, !(runName ?? config).contains("/") else {
-      throw ValidationError("--run '\(runName ?? "")': expected a non-empty name without '/'")
-    }
-    if let replicas { try checkSameArguments(replicas) }
-    // Held until the process ends: a second train on this run stops here.
-    // Only rank 0 touches the run folder.
-    let lock = isRoot ? try RunFolderLock(folder: folder) : nil
-    defer { withExtendedLifetime(lock) {} }
-    var plan = isRoot ? try plan(folder: folder, checkpoints: checkpoints) : Plan(data: "")
-    if let replicas {
-      let bytes = replicas.broadcast(isRoot ? Array(try JSONEncoder().encode(plan)) : [], from: 0)
-      plan = try JSONDecoder().decode(Plan.self, from: Data(bytes))
-    }
     var model = preset.model, recipe = recipe(from: preset.recipe)
     var position = DataPosition()
-    let data = plan.data, resumeFrom = plan.checkpoint
-    if let resumeFrom {
-      let state = try Checkpoint.state(at: resumeFrom)
+    if let path = plan.checkpoint {
+      let state = try Checkpoint.state(at: path)
       model = state.model
       var r = self.recipe(from: state.recipe)
       // A resumed run keeps its data and model seeds whatever the flags say.
@@ -257,10 +259,10 @@ struct Train: ParsableCommand {
     if let replicas, recipe.batch % replicas.count != 0 {
       throw ValidationError("--batch \(recipe.batch) does not split over \(replicas.count) ranks; pass a multiple of \(replicas.count)")
     }
-    let dataset = try Self.dataset(data, resolution: model.resolution, seed: recipe.seed, flip: flip, skipBad: skipBad, maxPixels: imageLimits.maxImagePixels)
+    let dataset = try Self.dataset(plan.data, resolution: model.resolution, seed: recipe.seed, flip: flip, skipBad: skipBad, maxPixels: imageLimits.maxImagePixels)
     if dataset.classes != model.classes {
-      guard resumeFrom == nil else {
-        throw ValidationError("--data \(data) has \(dataset.classes) classes but the checkpoint's model has \(model.classes)")
+      guard plan.checkpoint == nil else {
+        throw ValidationError("--data \(plan.data) has \(dataset.classes) classes but the checkpoint's model has \(model.classes)")
       }
       model.classes = dataset.classes
     }
@@ -271,15 +273,50 @@ struct Train: ParsableCommand {
     // A data set of one image has nothing to hold out.
     let heldCount = recipe.heldOut > 0 && dataset.count >= 2
       ? max(1, min(dataset.count - 1, Int(Float(dataset.count) * recipe.heldOut))) : 0
-    let heldIndices = Array(order[0..<heldCount]), trainIndices = Array(order[heldCount...])
     let localBatch = recipe.batch / (replicas?.count ?? 1)
     try MemoryBudget.require(model.estimatedTrainingBytes(batch: localBatch), for: "--batch \(recipe.batch)", "a training step of \(config)" + (replicas == nil ? "" : " on each rank"))
+    let trainIndices = Array(order[heldCount...])
     let trainer = try Trainer(
       model: model, recipe: recipe, dataset: dataset, indices: trainIndices, position: position,
       replicas: replicas, crossReplicaBatchNorm: crossReplicaBN == .on)
-    if let resumeFrom { try Checkpoint.restore(trainer, from: resumeFrom) }
-    try trainer.verifyReplicas()
-    guard isRoot else { return try follow(trainer) }
+    if let path = plan.checkpoint { try Checkpoint.restore(trainer, from: path) }
+    return Prepared(trainer: trainer, dataset: dataset, heldIndices: Array(order[0..<heldCount]), trainIndices: trainIndices)
+  }
+
+  func train(replicas: MPIReplicaGroup?) throws {
+    let isRoot = (replicas?.rank ?? 0) == 0
+    let folder = (runs as NSString).appendingPathComponent(runName ?? config)
+    let checkpoints = (folder as NSString).appendingPathComponent("checkpoint")
+    if let replicas {
+      let mine = Array(CommandLine.arguments.dropFirst().joined(separator: "\u{0}").utf8)
+      let root = replicas.broadcast(mine, from: 0)
+      try agreeing(replicas) {
+        guard root == mine else { throw ValidationError("the ranks were started with different arguments; every rank needs rank 0's") }
+      }
+    }
+    // Rank 0 alone touches the run folder: it holds the lock until the
+    // process ends (a second train on this run stops here) and decides the
+    // data and checkpoint every rank follows.
+    let (lock, decided) = try agreeing(replicas) { () throws -> (RunFolderLock?, Plan) in
+      guard !(runName ?? config).isEmpty, !(runName ?? config).contains("/") else {
+        throw ValidationError("--run '\(runName ?? "")': expected a non-empty name without '/'")
+      }
+      guard isRoot else { return (nil, Plan(data: "")) }
+      let lock = try RunFolderLock(folder: folder)
+      return (lock, try plan(folder: folder, checkpoints: checkpoints))
+    }
+    defer { withExtendedLifetime(lock) {} }
+    var chosen = decided
+    if let replicas {
+      let bytes = replicas.broadcast(isRoot ? Array(try JSONEncoder().encode(chosen)) : [], from: 0)
+      chosen = try JSONDecoder().decode(Plan.self, from: Data(bytes))
+    }
+    let prepared = try agreeing(replicas) { try prepare(chosen, replicas: replicas) }
+    try agreeing(replicas) { try prepared.trainer.verifyReplicas() }
+    guard isRoot else { return try follow(prepared.trainer) }
+    let trainer = prepared.trainer, dataset = prepared.dataset, data = chosen.data
+    let model = trainer.model, recipe = trainer.recipe, resumeFrom = chosen.checkpoint
+    let heldIndices = prepared.heldIndices, trainIndices = prepared.trainIndices
     let log = try RunLog(folder: folder, model: model, recipe: recipe, data: data, resumedStep: resumeFrom == nil ? nil : trainer.step)
     try FileError.write(
       try JSONSerialization.data(withJSONObject: dataset.classNames, options: [.prettyPrinted]),
@@ -363,12 +400,16 @@ struct Train: ParsableCommand {
     let started = ContinuousClock.now
     while trainer.step < recipe.steps && !stopping(stop, replicas) {
       let report: StepReport
-      do { report = try trainer.trainStep() } catch {
-        guard replicas == nil else { throw error }
+      do {
+        report = try trainer.trainStep()
+        try checkReplicas(trainer)
+      } catch {
+        // An error of this rank alone ends every rank (in run()); one all
+        // ranks meet stops them all here.
+        guard replicas == nil || (error as? TrainingError)?.isShared == true else { throw error }
         log.line("error: \(error)")
         throw ExitCode.failure
       }
-      try checkReplicas(trainer)
       window.append(report)
       let elapsed = ContinuousClock.now - started
       let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
@@ -424,8 +465,12 @@ extension Train {
   private func follow(_ trainer: Trainer) throws {
     let stop = StopRequest()
     while trainer.step < trainer.recipe.steps && !stopping(stop, trainer.replicas) {
-      _ = try trainer.trainStep()
-      try checkReplicas(trainer)
+      do {
+        _ = try trainer.trainStep()
+        try checkReplicas(trainer)
+      } catch let error as TrainingError where error.isShared {
+        throw ExitCode.failure
+      }
     }
     if stopping(stop, trainer.replicas) { throw ExitCode(130) }
   }

@@ -13,24 +13,41 @@ struct CommandLineTests {
     var output: String
   }
 
-  /// Runs a tool built next to this test bundle.
-  static func run(_ tool: String, _ arguments: [String], in folder: String? = nil) throws -> Result {
+  /// A tool built next to this test bundle.
+  static func binary(_ tool: String) -> URL {
     let products = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    var binary = products.appendingPathComponent(tool)
-    if !FileManager.default.fileExists(atPath: binary.path) {
-      binary = products.deletingLastPathComponent().appendingPathComponent(tool)
+    let binary = products.appendingPathComponent(tool)
+    guard FileManager.default.fileExists(atPath: binary.path) else {
+      return products.deletingLastPathComponent().appendingPathComponent(tool)
     }
+    return binary
+  }
+
+  /// Runs a tool built next to this test bundle (or, with `executable`,
+  /// that program); past `timeout` seconds it is terminated and the result
+  /// says so.
+  static func run(
+    _ tool: String, _ arguments: [String], in folder: String? = nil, executable: URL? = nil,
+    timeout: Double? = nil
+  ) throws -> Result {
     let process = Process()
-    process.executableURL = binary
+    process.executableURL = executable ?? binary(tool)
     process.arguments = arguments
     if let folder { process.currentDirectoryURL = URL(fileURLWithPath: folder) }
     let pipe = Pipe()
     process.standardOutput = pipe
     process.standardError = pipe
     try process.run()
+    let watchdog = DispatchWorkItem { [process] in
+      if process.isRunning { process.terminate() }
+    }
+    if let timeout { DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog) }
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    return Result(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+    watchdog.cancel()
+    var output = String(decoding: data, as: UTF8.self)
+    if process.terminationReason == .uncaughtSignal { output += "\n[terminated by signal \(process.terminationStatus)]" }
+    return Result(status: process.terminationStatus, output: output)
   }
 
   static func scratch(_ name: String) throws -> String {

@@ -12,13 +12,8 @@ struct RunSafetyTests {
   }
 
   static func launch(_ arguments: [String], in dir: String, stderr: FileHandle? = nil) throws -> Process {
-    let products = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    var binary = products.appendingPathComponent("biggan-fast")
-    if !FileManager.default.fileExists(atPath: binary.path) {
-      binary = products.deletingLastPathComponent().appendingPathComponent("biggan-fast")
-    }
     let process = Process()
-    process.executableURL = binary
+    process.executableURL = CommandLineTests.binary("biggan-fast")
     process.arguments = ["train"] + arguments
     process.currentDirectoryURL = URL(fileURLWithPath: dir)
     process.standardOutput = FileHandle.nullDevice

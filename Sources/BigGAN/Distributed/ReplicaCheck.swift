@@ -28,7 +28,7 @@ extension Trainer {
     let h = stateChecksum
     let all = replicas.allGather([Double(h >> 32), Double(h & 0xffff_ffff)])
     if let r = (1..<replicas.count).first(where: { all[2 * $0] != all[0] || all[2 * $0 + 1] != all[1] }) {
-      throw TrainingError.invalid("step \(step): rank \(r)'s weights, optimizer state or data position differ from rank 0's")
+      throw TrainingError.diverged(step: step, rank: r)
     }
   }
 }

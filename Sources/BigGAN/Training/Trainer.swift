@@ -4,13 +4,26 @@ import Foundation
 /// A training run that cannot go on; the message says why and what is kept.
 public enum TrainingError: Error, CustomStringConvertible, Equatable {
   case nonFinite(step: Int, what: String)
+  /// A replica's state is not rank 0's.
+  case diverged(step: Int, rank: Int)
   case invalid(String)
 
   public var description: String {
     switch self {
     case .nonFinite(let step, let what):
       return "step \(step): \(what) is NaN or infinite; stopped without applying it (the last checkpoint is intact)"
+    case .diverged(let step, let rank):
+      return "step \(step): rank \(rank)'s weights, optimizer state or data position differ from rank 0's"
     case .invalid(let m): return m
+    }
+  }
+
+  /// Whether every rank of a data-parallel run meets this error at the same
+  /// point (it is found after the ranks' gradients or states are shared).
+  public var isShared: Bool {
+    switch self {
+    case .nonFinite, .diverged: return true
+    case .invalid: return false
     }
   }
 }
