@@ -38,29 +38,31 @@ class BenchError(RuntimeError):
 # ------------------------------------------------------------- our binary --
 
 
-def run_bench(binary: Path, args: list[str]) -> str:
+def run_bench(binary: Path, args: list[str], launcher: tuple[str, ...] = ()) -> str:
     """Runs `BINARY bench ARGS` and returns its standard output.
 
-    Raises BenchError, with the command and its error output, if it exits
-    with a non-zero status.
+    `launcher` goes before the binary (e.g. `mpirun -np 2`). Raises
+    BenchError, with the command and its error output, if it exits with a
+    non-zero status.
     """
-    proc = subprocess.run(
-        [str(binary), "bench", *args], capture_output=True, text=True, check=False
-    )
+    command = [*launcher, str(binary), "bench", *args]
+    proc = subprocess.run(command, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise BenchError(
-            f"`{binary} bench {' '.join(args)}` exited with {proc.returncode}: "
+            f"`{' '.join(command)}` exited with {proc.returncode}: "
             f"{proc.stderr.strip() or proc.stdout.strip()}"
         )
     return proc.stdout
 
 
-def run_bench_json(binary: Path, args: list[str], program: str) -> dict:
+def run_bench_json(binary: Path, args: list[str], program: str,
+                   launcher: tuple[str, ...] = ()) -> dict:
     """Runs `BINARY bench ARGS --json` and returns the parsed document.
 
-    `program` names the binary in the BenchError raised for invalid JSON.
+    `program` names the binary in the BenchError raised for invalid JSON;
+    `launcher` is as for `run_bench`.
     """
-    out = run_bench(binary, [*args, "--json"])
+    out = run_bench(binary, [*args, "--json"], launcher)
     try:
         return json.loads(out)
     except json.JSONDecodeError as e:

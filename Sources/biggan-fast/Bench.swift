@@ -23,6 +23,10 @@ struct Bench: ParsableCommand {
       inception pass): --batch uint8 images of --image-size px to pool3
       features and logits, preprocessing (--resize) included, as
       torch-fidelity's extractor does.
+      Under mpirun the iteration pass runs data-parallel on the ranks with
+      --batch the global batch, as `train` does, and reports the time spent
+      in communication, and the rank-order sum of a gradient as large as
+      both networks' (sum).
       Build with `swift build -c release`.
       """)
 
@@ -128,7 +132,13 @@ struct Bench: ParsableCommand {
 
   func run() throws {
     Machine.keepLargeAllocations()
-    if let threads { Machine.threads = threads }
+    try inJob(threads: threads) { try bench(replicas: $0) }
+  }
+
+  func bench(replicas: MPIReplicaGroup?) throws {
+    if replicas != nil && (inception != nil || pass != [.iteration]) {
+      throw ValidationError("under mpirun only --pass iteration runs on the ranks")
+    }
     if let inception { return try benchInception(inception) }
     let file = try checkpoint.map { try SafeTensorsFile(contentsOf: $0) }
     let c = try file.map { try Checkpoint.configuration(of: $0) } ?? model.resolve()
@@ -171,12 +181,18 @@ struct Bench: ParsableCommand {
     recipe.batch = batch
     recipe.precision = precision.rawValue
     lazy var trainer = try? Trainer(
-      model: c, recipe: recipe, dataset: ShapesDataset(resolution: c.resolution, count: 4096))
+      model: c, recipe: recipe, dataset: ShapesDataset(resolution: c.resolution, count: 4096), replicas: replicas)
+    // Seconds each iteration spent in collective calls (with replicas).
+    var communication: [Double] = []
     func body(_ p: Pass) throws -> () throws -> Void {
       switch p {
       case .iteration:
         guard let trainer else { throw ValidationError("cannot build a trainer for \(model.config)") }
-        return { _ = try trainer.trainStep() }
+        return {
+          let before = replicas?.communicationSeconds ?? 0
+          _ = try trainer.trainStep()
+          communication.append((replicas?.communicationSeconds ?? 0) - before)
+        }
       case .gForward:
         return { _ = try g.forward(z: try latents(), labels: labels, mode: .inference) }
       case .gForwardBackward:
@@ -207,24 +223,35 @@ struct Bench: ParsableCommand {
     }
 
     var results: [[String: Any]] = []
-    if !json {
-      print("biggan-fast bench: \(checkpoint ?? model.config), batch \(batch), \(precision), \(Machine.threads) threads, \(Machine.instructionSet.rawValue)")
+    // Rank 0 speaks for every rank.
+    let speaks = (replicas?.rank ?? 0) == 0
+    if !json && speaks {
+      let ranks = replicas.map { ", \($0.count) ranks" } ?? ""
+      print("biggan-fast bench: \(checkpoint ?? model.config), batch \(batch), \(precision), \(Machine.threads) threads\(ranks), \(Machine.instructionSet.rawValue)")
     }
     for p in pass {
       let (median, times) = try time(try body(p))
       // An iteration touches 2 x 2B images in the D steps and B in the G step.
       let images = Double(p == .iteration ? 5 * batch : batch)
-      if json {
-        results.append(["pass": p.rawValue, "median_s": median, "times_s": times, "images_per_s": images / median])
-      } else {
-        print(String(format: "%-20@ %9.1f ms  %8.1f images/s", p.rawValue, median * 1e3, images / median))
+      var result: [String: Any] = ["pass": p.rawValue, "median_s": median, "times_s": times, "images_per_s": images / median]
+      var line = String(format: "%-20@ %9.1f ms  %8.1f images/s", p.rawValue, median * 1e3, images / median)
+      if let replicas, p == .iteration {
+        let timed = Array(communication.suffix(repeats)).sorted()
+        result["communication_s"] = timed[timed.count / 2]
+        line += String(format: "  (communication %.1f ms)", timed[timed.count / 2] * 1e3)
+        results.append(result)
+        result = try sumResult(replicas, values: trainer!.generator.parameterCount + trainer!.discriminator.parameterCount)
+        line += "\n" + String(format: "%-20@ %9.1f ms  %8.2f GB/s of gradient", "sum", result["median_s"] as! Double * 1e3, result["gigabytes_per_s"] as! Double)
       }
+      results.append(result)
+      if !json && speaks { print(line) }
     }
     let peak = peakMemory
+    guard speaks else { return }
     if json {
       let doc: [String: Any] = [
         "config": checkpoint ?? model.config, "peak_rss_bytes": peak, "truncation": truncation, "resolution": c.resolution, "ch": c.generatorChannels,
-        "batch": batch, "precision": precision.rawValue, "threads": Machine.threads,
+        "batch": batch, "precision": precision.rawValue, "threads": Machine.threads, "ranks": replicas?.count ?? 1,
         "isa": Machine.instructionSet.rawValue, "results": results,
         "g_parameters": g.parameterCount,
       ].merging(discriminator.map { ["d_parameters": $0.d.parameterCount] } ?? [:]) { a, _ in a }
@@ -233,6 +260,14 @@ struct Bench: ParsableCommand {
     } else {
       print(String(format: "peak memory          %9.1f MiB", Double(peak) / 1048576))
     }
+  }
+
+  /// Times the rank-order sum over the ranks of `values` floats (a gradient
+  /// of both networks): its median and the gradient bytes summed per second.
+  func sumResult(_ replicas: any ReplicaGroup, values: Int) throws -> [String: Any] {
+    var gradient = [Float](repeating: 1, count: values)
+    let (median, times) = try time { replicas.sum(&gradient) }
+    return ["pass": "sum", "median_s": median, "times_s": times, "values": values, "gigabytes_per_s": Double(4 * values) / median / 1e9]
   }
 }
 

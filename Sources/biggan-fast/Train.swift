@@ -160,27 +160,7 @@ struct Train: ParsableCommand {
 
   func run() throws {
     Machine.keepLargeAllocations()
-    guard MPIReplicaGroup.isLaunched else {
-      if let threads { Machine.threads = threads }
-      return try train(replicas: nil)
-    }
-    let group = MPIReplicaGroup()
-    if let threads {
-      Machine.threads = threads
-    } else if ProcessInfo.processInfo.environment["OMP_NUM_THREADS"] == nil {
-      Machine.threads = max(1, Machine.threads / group.localCount)
-    }
-    do {
-      try train(replicas: group.count > 1 ? group : nil)
-    } catch let code as ExitCode {
-      group.finalize()
-      throw code
-    } catch {
-      // The other ranks may be waiting in a collective call: end them all.
-      StandardError.write("error: rank \(group.rank) of \(group.count): \(error)\n")
-      group.abort(code: 1)
-    }
-    group.finalize()
+    try inJob(threads: threads) { try train(replicas: $0) }
   }
 
   /// What rank 0 decides from the run folder, for every rank to follow.

@@ -1,4 +1,5 @@
 import CMPI
+import Dispatch
 import Foundation
 
 /// The ranks of an Open MPI job (`mpirun`, or `srun` under SLURM) as a
@@ -14,7 +15,17 @@ public final class MPIReplicaGroup: ReplicaGroup {
   public let count: Int
   /// The ranks on this machine, this one included.
   public let localCount: Int
+  /// Seconds spent in collective calls so far: moving data, and waiting
+  /// for slower ranks.
+  public private(set) var communicationSeconds = 0.0
   private let world = bg_mpi_world()
+
+  /// Runs `body`, adding its time to `communicationSeconds`.
+  private func timed<T>(_ body: () -> T) -> T {
+    let start = DispatchTime.now().uptimeNanoseconds
+    defer { communicationSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9 }
+    return body()
+  }
 
   /// Whether this process was started by an MPI launcher.
   public static var isLaunched: Bool {
@@ -47,6 +58,10 @@ public final class MPIReplicaGroup: ReplicaGroup {
   }
 
   public func allGather(_ values: [Double]) -> [Double] {
+    timed { gather(values) }
+  }
+
+  private func gather(_ values: [Double]) -> [Double] {
     var all = [Double](repeating: 0, count: values.count * count)
     values.withUnsafeBufferPointer { send in
       all.withUnsafeMutableBufferPointer { receive in
@@ -59,6 +74,10 @@ public final class MPIReplicaGroup: ReplicaGroup {
   }
 
   public func broadcast(_ bytes: [UInt8], from root: Int) -> [UInt8] {
+    timed { send(bytes, from: root) }
+  }
+
+  private func send(_ bytes: [UInt8], from root: Int) -> [UInt8] {
     var length = Int64(bytes.count)
     MPI_Bcast(&length, 8, bg_mpi_byte(), Int32(root), world)
     var out = rank == root ? bytes : [UInt8](repeating: 0, count: Int(length))
@@ -74,12 +93,14 @@ public final class MPIReplicaGroup: ReplicaGroup {
 
   public func sum(_ values: inout [Float]) {
     guard count > 1 else { return }
-    values.withUnsafeMutableBufferPointer { buffer in
-      var start = 0
-      while start < buffer.count {
-        let piece = UnsafeMutableBufferPointer(rebasing: buffer[start..<min(buffer.count, start + pieceLimit)])
-        if piece.count <= gatherLimit { sumByGathering(piece) } else { sumByScattering(piece) }
-        start += piece.count
+    timed {
+      values.withUnsafeMutableBufferPointer { buffer in
+        var start = 0
+        while start < buffer.count {
+          let piece = UnsafeMutableBufferPointer(rebasing: buffer[start..<min(buffer.count, start + pieceLimit)])
+          if piece.count <= gatherLimit { sumByGathering(piece) } else { sumByScattering(piece) }
+          start += piece.count
+        }
       }
     }
   }
