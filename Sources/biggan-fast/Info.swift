@@ -22,6 +22,14 @@ struct Info: ParsableCommand {
     print("attention:     G at \(list(c.generatorAttention)), D at \(list(c.discriminatorAttention))")
     print("G parameters:  \(grouped(g.parameterCount))")
     print("D parameters:  \(grouped(d.parameterCount))")
+    // What data-parallel ranks exchange per iteration of the preset's recipe.
+    let recipe = TrainingRecipe.presets[model.config]?.recipe ?? TrainingRecipe()
+    let dSteps = recipe.discriminatorSteps
+    print("recipe:        batch \(recipe.batch) x \(recipe.accumulate) accumulated, \(dSteps) D steps per G step")
+    let summed = dSteps * d.parameterCount + g.parameterCount
+    let norms = g.buffers.filter { $0.name.hasSuffix("stored_mean") }
+    print("batch-norm:    G \(norms.count) layers, \(grouped(norms.reduce(0) { $0 + $1.value.count })) channels")
+    print("ranks share:   \(grouped(summed)) gradient values per iteration (\(dSteps) x D + G)")
   }
 
   func list(_ r: [Int]) -> String { r.isEmpty ? "none" : r.map { "\($0) px" }.joined(separator: ", ") }

@@ -73,7 +73,9 @@ public final class Trainer {
   ///     is left out by passing the rest).
   ///   - position: where the data order starts (a resumed run's position).
   ///   - replicas: the ranks of a data-parallel run; `recipe.batch` must
-  ///     split evenly over them.
+  ///     split evenly over them. Sets `Machine.convolutionBatchScale` to
+  ///     their number, so each rank's convolutions take the algorithm one
+  ///     process with the whole batch takes.
   ///   - crossReplicaBatchNorm: whether G's batch-norms take their
   ///     statistics over every replica's batch (else each replica's own).
   public init(
