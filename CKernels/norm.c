@@ -167,21 +167,12 @@ void bk_bn_moments(int rows, int c, const float *x, double *mean, double *m2)
 void bk_bn_stats(int rows, int c, const float *x, float *mean, float *var)
 {
     if (rows <= 0 || c <= 0) return;
-    int nt = bk__team_size((double)rows * c, NORM_PER_THREAD);
-#pragma omp parallel num_threads(nt)
-    {
-        int c0, c1;
-        channel_slice(c, TEAM_ID, TEAM_SIZE, &c0, &c1);
-        int w = c1 - c0;
-        double *acc = bk__workspace(BK_WS_NORM, sizeof(double) * 2 * (size_t)(w > 0 ? w : 1));
-        if (acc && w > 0) {
-            double *s = acc, *q = acc + w;
-            moments_slice(rows, c, x, c0, w, s, q);
-            for (int j = 0; j < w; j++) {
-                mean[c0 + j] = (float)s[j];
-                var[c0 + j] = (float)(q[j] / rows);
-            }
-        }
+    double *acc = bk__workspace(BK_WS_NORM, sizeof(double) * 2 * (size_t)c);
+    if (!acc) return;
+    bk_bn_moments(rows, c, x, acc, acc + c);
+    for (int j = 0; j < c; j++) {
+        mean[j] = (float)acc[j];
+        var[j] = (float)(acc[c + j] / rows);
     }
 }
 
@@ -333,11 +324,15 @@ void bk_bn_backward(int n, int hw, int c, const float *x, const float *mean,
     }
 }
 
-void bk_bn_backward_sums(int n, int hw, int c, const float *x, const float *mean,
-                         const float *var, float eps, const float *gain,
-                         int stride, const float *y, const float *dy,
-                         double *sum_dy, double *sum_dy_xhat, float *dgain,
-                         float *dbias)
+/* A half of the split backward over every channel: dx when dx is given,
+ * else the sums. */
+static void split_backward(int n, int hw, int c, const float *x,
+                           const float *mean, const float *var, float eps,
+                           const float *gain, int stride, const float *y,
+                           const float *dy, double *sum_dy,
+                           double *sum_dy_xhat, float *dgain, float *dbias,
+                           const float *mean_dy, const float *mean_dy_xhat,
+                           float *dx)
 {
     if (n <= 0 || hw <= 0 || c <= 0) return;
     int nt = bk__team_size((double)n * hw * c, NORM_PER_THREAD / 2);
@@ -346,10 +341,26 @@ void bk_bn_backward_sums(int n, int hw, int c, const float *x, const float *mean
         int c0, c1;
         channel_slice(c, TEAM_ID, TEAM_SIZE, &c0, &c1);
         norm_slice sl;
-        if (slice_begin(&sl, c0, c1 - c0, mean, var, eps))
+        int ok = slice_begin(&sl, c0, c1 - c0, mean, var, eps);
+        if (ok && dx) {
+            input_gradient_slice(&sl, n, hw, c, x, gain, stride, y, dy,
+                                 mean_dy ? mean_dy + c0 : NULL,
+                                 mean_dy_xhat ? mean_dy_xhat + c0 : NULL, dx);
+        } else if (ok) {
             gradient_sums_slice(&sl, n, hw, c, x, gain, stride, y, dy,
                                 sum_dy + c0, sum_dy_xhat + c0, dgain, dbias);
+        }
     }
+}
+
+void bk_bn_backward_sums(int n, int hw, int c, const float *x, const float *mean,
+                         const float *var, float eps, const float *gain,
+                         int stride, const float *y, const float *dy,
+                         double *sum_dy, double *sum_dy_xhat, float *dgain,
+                         float *dbias)
+{
+    split_backward(n, hw, c, x, mean, var, eps, gain, stride, y, dy, sum_dy,
+                   sum_dy_xhat, dgain, dbias, NULL, NULL, NULL);
 }
 
 void bk_bn_backward_input(int n, int hw, int c, const float *x,
@@ -358,16 +369,6 @@ void bk_bn_backward_input(int n, int hw, int c, const float *x,
                           const float *dy, const float *mean_dy,
                           const float *mean_dy_xhat, float *dx)
 {
-    if (n <= 0 || hw <= 0 || c <= 0) return;
-    int nt = bk__team_size((double)n * hw * c, NORM_PER_THREAD / 2);
-#pragma omp parallel num_threads(nt)
-    {
-        int c0, c1;
-        channel_slice(c, TEAM_ID, TEAM_SIZE, &c0, &c1);
-        norm_slice sl;
-        if (slice_begin(&sl, c0, c1 - c0, mean, var, eps))
-            input_gradient_slice(&sl, n, hw, c, x, gain, stride, y, dy,
-                                 mean_dy ? mean_dy + c0 : NULL,
-                                 mean_dy_xhat ? mean_dy_xhat + c0 : NULL, dx);
-    }
+    split_backward(n, hw, c, x, mean, var, eps, gain, stride, y, dy, NULL,
+                   NULL, NULL, NULL, mean_dy, mean_dy_xhat, dx);
 }
