@@ -117,6 +117,51 @@ struct NormalizationTests {
     }
   }
 
+  @Test("moments are the per-channel mean and sum of squared deviations, in double")
+  func moments() {
+    for (rows, c) in [(1, 1), (3, 17), (129, 5), (1000, 33)] {
+      var rng = SplitMix64(seed: UInt64(rows * c + 1))
+      let x = rng.array(rows * c).map { 10 + $0 }
+      var mean = [Double](repeating: 0, count: c), m2 = mean
+      bk_bn_moments(Int32(rows), Int32(c), x, &mean, &m2)
+      for j in 0..<c {
+        let column = (0..<rows).map { Double(x[$0 * c + j]) }
+        let m = column.reduce(0, +) / Double(rows)
+        let q = column.reduce(0) { $0 + ($1 - m) * ($1 - m) }
+        #expect(abs(mean[j] - m) <= 1e-13 * abs(m))
+        #expect(abs(m2[j] - q) <= 1e-11 * q + 1e-13)
+      }
+    }
+  }
+
+  @Test("the split backward (sums, then dx from their means) gives the fused backward's bits, 1 and 2 threads")
+  func splitBackward() {
+    for (n, hw, c, conditional) in [(1, 1, 1, false), (3, 5, 17, true), (8, 64, 96, true), (2, 9, 129, false)] {
+      let k = Case(n: n, hw: hw, c: c, conditional: conditional, seed: UInt64(n * c))
+      let (mean, variance) = k.stats()
+      let y = k.forward(relu: true)
+      let rows = Double(n * hw)
+      func fused() -> [Float] {
+        var dx = [Float](repeating: 0, count: k.x.count), dg = [Float](repeating: 0, count: k.gain.count), db = dg
+        bk_bn_backward(
+          Int32(n), Int32(hw), Int32(c), k.x, mean, variance, 1e-5, k.gain, k.stride, y, k.dy, 1, &dx, &dg, &db)
+        return dx + dg + db
+      }
+      func split() -> [Float] {
+        var sum = [Double](repeating: 0, count: c), sumXhat = sum
+        var dx = [Float](repeating: 0, count: k.x.count), dg = [Float](repeating: 0, count: k.gain.count), db = dg
+        bk_bn_backward_sums(
+          Int32(n), Int32(hw), Int32(c), k.x, mean, variance, 1e-5, k.gain, k.stride, y, k.dy, &sum, &sumXhat, &dg, &db)
+        let md = sum.map { Float($0 / rows) }, mdx = sumXhat.map { Float($0 / rows) }
+        bk_bn_backward_input(
+          Int32(n), Int32(hw), Int32(c), k.x, mean, variance, 1e-5, k.gain, k.stride, y, k.dy, md, mdx, &dx)
+        return dx + dg + db
+      }
+      expectSameBits(withThreads(1, fused), withThreads(1, split), "split backward \(n)x\(hw)x\(c)")
+      expectSameBits(withThreads(1, split), withThreads(2, split), "split backward threads \(n)x\(hw)x\(c)")
+    }
+  }
+
   @Test("with running statistics the input gradient is dy * gain / sqrt(var + eps)")
   func runningStatistics() {
     let k = Case(n: 2, hw: 4, c: 3, conditional: true, seed: 5)
