@@ -55,7 +55,7 @@ final class RunLog {
     let n = Float(window.count)
     func mean(_ f: (StepReport) -> Float) -> Double { Double(window.map(f).reduce(0, +) / n) }
     let seconds = window.map(\.seconds).reduce(0, +)
-    let entry: [String: Any] = [
+    var entry: [String: Any] = [
       "step": last.step,
       "loss_d_real": mean(\.lossDiscriminatorReal), "loss_d_fake": mean(\.lossDiscriminatorFake),
       "loss_g": mean(\.lossGenerator), "d_real": mean(\.meanReal), "d_fake": mean(\.meanFake),
@@ -63,6 +63,9 @@ final class RunLog {
       "images_per_s": Double(window.map(\.images).reduce(0, +)) / max(seconds, 1e-9),
       "time": Date().timeIntervalSince1970,
     ].merging(extra) { a, _ in a }
+    if window.contains(where: { $0.communicationSeconds > 0 }) {
+      entry["communication_s"] = window.map(\.communicationSeconds).reduce(0, +) / Double(n)
+    }
     record(entry)
     if !interactive {
       line(String(

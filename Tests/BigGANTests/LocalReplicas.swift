@@ -72,6 +72,7 @@ final class LocalReplica: ReplicaGroup {
   let rank: Int
   let shared: LocalReplicas
   var count: Int { shared.count }
+  var communicationSeconds: Double { 0 }
 
   init(rank: Int, shared: LocalReplicas) {
     self.rank = rank

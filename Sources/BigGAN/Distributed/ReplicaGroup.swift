@@ -6,6 +6,9 @@ public protocol ReplicaGroup: AnyObject {
   var rank: Int { get }
   /// The number of processes.
   var count: Int { get }
+  /// Seconds spent in collective calls so far (moving data and waiting for
+  /// slower ranks).
+  var communicationSeconds: Double { get }
   /// Every rank's `values` (each rank gives as many), concatenated in rank
   /// order.
   func allGather(_ values: [Double]) -> [Double]

@@ -38,6 +38,8 @@ public struct StepReport: Sendable {
   public var meanReal: Float
   public var meanFake: Float
   public var seconds: Double
+  /// Of `seconds`, the time spent in collective calls with the replicas.
+  public var communicationSeconds: Double = 0
   public var images: Int
 }
 
@@ -156,6 +158,7 @@ public final class Trainer {
   /// One iteration: the D steps, then the G step.
   public func trainStep() throws -> StepReport {
     let start = ContinuousClock.now
+    let communicated = replicas?.communicationSeconds ?? 0
     let b = recipe.batch, k = recipe.accumulate
     // Each rank's losses are means over its slice: scaled so their sum over
     // the ranks is the mean over the global batch.
@@ -223,6 +226,7 @@ public final class Trainer {
     report.lossGenerator = lossG
     let t = ContinuousClock.now - start
     report.seconds = Double(t.components.seconds) + Double(t.components.attoseconds) * 1e-18
+    report.communicationSeconds = (replicas?.communicationSeconds ?? 0) - communicated
     return report
   }
 
