@@ -158,6 +158,10 @@ extension ImageNetClasses {
       for name in entry.names {
         let normalized = normalize(name)
         let group = normalized.contains(key) ? 0 : 1
+        // Lengths further apart than `farthest` are further apart in edits
+        // too; skipping them keeps a long query from costing its length
+        // times every synonym's.
+        guard group == 0 || abs(normalized.count - query.count) <= farthest else { continue }
         let distance = editDistance(query, Array(normalized))
         guard group == 0 || distance <= farthest else { continue }
         if let b = best, (b.distance, b.group) <= (distance, group) { continue }
