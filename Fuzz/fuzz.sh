@@ -51,8 +51,9 @@ for target in "${targets[@]}"; do
   # Leaks are not what these targets look for, and Foundation leaks a
   # buffer on every empty file it reads. Swift's own backtracer would
   # symbolicate each trap slowly before libFuzzer reports it.
-  if ! FUZZ_TARGET=$target SWIFT_BACKTRACE=enable=no "$binary" "$work/corpus/$target" "Corpus/$target" \
-    -max_total_time="$seconds" -max_len="${max_len[$target]}" -timeout=10 -rss_limit_mb=4096 -detect_leaks=0 \
+  if ! FUZZ_TARGET=$target SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 \
+    "$binary" "$work/corpus/$target" "Corpus/$target" \
+    -max_total_time="$seconds" -max_len="${max_len[$target]}" -timeout=10 -rss_limit_mb=4096 \
     -print_final_stats=1 -artifact_prefix="$work/artifacts/$target-" >"$log" 2>&1; then
     tail -n 40 "$log" >&2
     echo "fuzz.sh: $target failed (log $log); reproduce with FUZZ_TARGET=$target $binary FILE" >&2
