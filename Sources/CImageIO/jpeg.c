@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <jpeglib.h>
+#include <jerror.h>
 
 typedef struct {
     struct jpeg_error_mgr base;
@@ -21,8 +22,16 @@ static void on_error(j_common_ptr info)
     longjmp(e->escape, 1);
 }
 
-/* Warnings (e.g. extraneous bytes) are not worth a line per image. */
-static void on_message(j_common_ptr info, int level) { (void)info; (void)level; }
+/* Warnings (e.g. extraneous bytes) are not worth a line per image, but data
+ * that ends early is an error: libjpeg would decode the missing rows as
+ * grey, so a few hundred bytes claiming a huge image would cost the time and
+ * memory of the whole image (and PIL, which the FID tools use, refuses such
+ * files too). */
+static void on_message(j_common_ptr info, int level)
+{
+    if (level == -1 && info->err->msg_code == JWRN_JPEG_EOF)
+        on_error(info);
+}
 
 int bk_jpeg_decode(const char *path, uint8_t **pixels, int *width, int *height,
                    char *error, size_t error_size)
@@ -49,12 +58,20 @@ int bk_jpeg_decode(const char *path, uint8_t **pixels, int *width, int *height,
     jpeg_create_decompress(&info);
     jpeg_stdio_src(&info, file);
     jpeg_read_header(&info, TRUE);
+    /* Before jpeg_start_decompress, which for a progressive file allocates
+     * coefficients for the whole image the header claims. */
+    if ((size_t)info.image_width * info.image_height * 3 > ((size_t)1 << 30)) {
+        snprintf(error, error_size, "unsupported JPEG size %ux%u (over 1 GiB of pixels)",
+                 info.image_width, info.image_height);
+        jpeg_destroy_decompress(&info);
+        fclose(file);
+        return -1;
+    }
     info.out_color_space = JCS_RGB;
     jpeg_start_decompress(&info);
     size_t stride = (size_t)info.output_width * 3;
-    if (info.output_components != 3 || (size_t)info.output_height * stride > ((size_t)1 << 30)) {
-        snprintf(error, error_size, "unsupported JPEG (%u components, %ux%u)",
-                 (unsigned)info.output_components, info.output_width, info.output_height);
+    if (info.output_components != 3) {
+        snprintf(error, error_size, "unsupported JPEG (%u components)", (unsigned)info.output_components);
         jpeg_destroy_decompress(&info);
         fclose(file);
         return -1;

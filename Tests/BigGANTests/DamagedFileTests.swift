@@ -54,6 +54,39 @@ struct DamagedFileTests {
     }
   }
 
+  /// `images/NAME` of the test fixtures, as bytes.
+  static func fixture(_ name: String) throws -> [UInt8] {
+    let fixtures = try #require(Bundle.module.url(forResource: "Fixtures", withExtension: nil))
+    return [UInt8](try Data(contentsOf: fixtures.appendingPathComponent("images/\(name)")))
+  }
+
+  @Test("a progressive JPEG whose header claims 65000x65000 pixels is refused before libjpeg allocates them")
+  func hugeJPEGHeader() throws {
+    var bytes = try Self.fixture("progressive.jpg")
+    let frame = try #require(bytes.indices.dropLast().first { bytes[$0] == 0xFF && bytes[$0 + 1] == 0xC2 })
+    // Start-of-frame: marker, 2 length bytes, precision, then height and width.
+    bytes.replaceSubrange(frame + 5..<frame + 9, with: [0xFD, 0xE8, 0xFD, 0xE8])
+    let path = Self.file("huge.jpg")
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+    #expect(throws: PNG.Failure(description: "\(path): not a readable JPEG (unsupported JPEG size 65000x65000 (over 1 GiB of pixels))")) {
+      _ = try JPEG.read(path)
+    }
+  }
+
+  @Test("a JPEG cut short is refused instead of decoded with grey rows")
+  func truncatedJPEG() throws {
+    let bytes = try Self.fixture("red_blue.jpg")
+    let path = Self.file("cut.jpg")
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+    #expect(try JPEG.read(path).width > 0)
+    try Data(bytes.prefix(bytes.count * 3 / 4)).write(to: URL(fileURLWithPath: path))
+    #expect(throws: PNG.Failure(description: "\(path): not a readable JPEG (Premature end of JPEG file)")) {
+      _ = try JPEG.read(path)
+    }
+  }
+
   @Test("weights holding NaN or infinity are refused on load, naming the tensor")
   func nonFiniteWeights() throws {
     let model = BigGANConfiguration(
