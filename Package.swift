@@ -67,7 +67,7 @@ let package = Package(
       providers: [.apt(["libpng-dev"])]),
     .target(
       name: "CImageIO", path: "Sources/CImageIO",
-      linkerSettings: [.linkedLibrary("jpeg")]),
+      linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png")]),
     .systemLibrary(
       name: "CZip", path: "Sources/CZip", pkgConfig: "libzip",
       providers: [.apt(["libzip-dev"])]),

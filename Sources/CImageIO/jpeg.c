@@ -22,19 +22,30 @@ static void on_error(j_common_ptr info)
     longjmp(e->escape, 1);
 }
 
-/* Warnings (e.g. extraneous bytes) are not worth a line per image, but data
- * that ends early is an error: libjpeg would decode the missing rows as
- * grey, so a few hundred bytes claiming a huge image would cost the time and
- * memory of the whole image (and PIL, which the FID tools use, refuses such
- * files too). */
+/* libjpeg only warns about a truncated or damaged entropy-coded segment and
+ * fills the rest with grey; those warnings are errors here. Others (e.g.
+ * extraneous bytes between markers, which leave the pixels intact) are not
+ * worth a line per image. */
 static void on_message(j_common_ptr info, int level)
 {
-    if (level == -1 && info->err->msg_code == JWRN_JPEG_EOF)
+    if (level >= 0) return;
+    switch (info->err->msg_code) {
+    case JWRN_JPEG_EOF:
+    case JWRN_HIT_MARKER:
+    case JWRN_MUST_RESYNC:
+    case JWRN_HUFF_BAD_CODE:
+    case JWRN_ARITH_BAD_CODE:
+    case JWRN_NOT_SEQUENTIAL:
+    case JWRN_BOGUS_PROGRESSION:
         on_error(info);
+        break;
+    default:
+        break;
+    }
 }
 
-int bk_jpeg_decode(const char *path, uint8_t **pixels, int *width, int *height,
-                   char *error, size_t error_size)
+int bk_jpeg_decode(const char *path, int min_side, int64_t max_pixels, uint8_t **pixels,
+                   int *width, int *height, char *error, size_t error_size)
 {
     *pixels = NULL;
     FILE *file = fopen(path, "rb");
@@ -58,16 +69,21 @@ int bk_jpeg_decode(const char *path, uint8_t **pixels, int *width, int *height,
     jpeg_create_decompress(&info);
     jpeg_stdio_src(&info, file);
     jpeg_read_header(&info, TRUE);
-    /* Before jpeg_start_decompress, which for a progressive file allocates
-     * coefficients for the whole image the header claims. */
-    if ((size_t)info.image_width * info.image_height * 3 > ((size_t)1 << 30)) {
-        snprintf(error, error_size, "unsupported JPEG size %ux%u (over 1 GiB of pixels)",
-                 info.image_width, info.image_height);
+    info.out_color_space = JCS_RGB;
+    unsigned side = info.image_width < info.image_height ? info.image_width : info.image_height;
+    unsigned denominator = 1;
+    while (min_side > 0 && denominator < 8 && side / (denominator * 2) >= 2 * (unsigned)min_side)
+        denominator *= 2;
+    info.scale_num = 1;
+    info.scale_denom = denominator;
+    jpeg_calc_output_dimensions(&info);
+    if ((int64_t)info.output_width * info.output_height > max_pixels) {
+        *width = (int)info.output_width;
+        *height = (int)info.output_height;
         jpeg_destroy_decompress(&info);
         fclose(file);
-        return -1;
+        return BK_IMAGE_TOO_LARGE;
     }
-    info.out_color_space = JCS_RGB;
     jpeg_start_decompress(&info);
     size_t stride = (size_t)info.output_width * 3;
     if (info.output_components != 3) {

@@ -41,10 +41,10 @@ struct Bench: ParsableCommand {
       """)
   var convAlgorithm: ConvolutionAlgorithm = .auto
 
-  @Option(help: "Threads (default: OMP_NUM_THREADS or one per core).")
+  @Option(parsing: .unconditional, help: "Threads (default: OMP_NUM_THREADS or one per core).")
   var threads: Int?
 
-  @Option(help: "Timed runs per case (the median is reported).")
+  @Option(parsing: .unconditional, help: "Timed runs per case (the median is reported).")
   var repeats: Int?
 
   @Option(name: .customLong("case"), help: "Run only the case with this id (repeatable); see --list.")

@@ -36,13 +36,13 @@ struct Bench: ParsableCommand {
 
   @OptionGroup var model: ModelOptions
 
-  @Option(help: "Batch size.")
+  @Option(parsing: .unconditional, help: "Batch size.")
   var batch: Int = 8
 
   @Option(help: "A G / G_ema safetensors file written by biggan-fast or tools/convert_pretrained.py: time its generator instead of a fresh --config one.")
   var checkpoint: String?
 
-  @Option(help: "Truncation of the latents and, for imported models, of their batch-norm statistics.")
+  @Option(parsing: .unconditional, help: "Truncation of the latents and, for imported models, of their batch-norm statistics.")
   var truncation: Double = 1
 
   @Option(parsing: .upToNextOption, help: "Passes to time: \(Pass.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -51,10 +51,10 @@ struct Bench: ParsableCommand {
   @Option(help: "Precision of every product: fp32 or bf16.")
   var precision: Precision = .fp32
 
-  @Option(help: "Threads (default: OMP_NUM_THREADS or one per core).")
+  @Option(parsing: .unconditional, help: "Threads (default: OMP_NUM_THREADS or one per core).")
   var threads: Int?
 
-  @Option(help: "Timed runs per pass.")
+  @Option(parsing: .unconditional, help: "Timed runs per pass.")
   var repeats: Int = 3
 
   @Flag(help: "Print one JSON document.")
@@ -63,7 +63,7 @@ struct Bench: ParsableCommand {
   @Option(help: "FID Inception-v3 weights (tools/convert_inception.py): time feature extraction instead.")
   var inception: String?
 
-  @Option(name: .customLong("image-size"), help: "Input size of the inception pass's images.")
+  @Option(name: .customLong("image-size"), parsing: .unconditional, help: "Input size of the inception pass's images.")
   var imageSize: Int = 32
 
   @Option(help: "Preprocessing of the inception pass: tf, clean or pytorch-fid.")
@@ -102,6 +102,10 @@ struct Bench: ParsableCommand {
   /// The inception pass: `--batch` random images through preprocessing and
   /// the network.
   func benchInception(_ path: String) throws {
+    // The batch's images, the network's 299 px input, and about four of
+    // its widest activations (64 channels at 147 px) alive at once.
+    let perImage = Double(imageSize) * Double(imageSize) * 3 + 4 * (299 * 299 * 3 + 4 * 147 * 147 * 64)
+    try MemoryBudget.require(Double(batch) * perImage, for: "--batch \(batch) --image-size \(imageSize)", "timing Inception-v3")
     let network = try InceptionV3(contentsOf: path, precision: precision)
     var rng = SeededRandom(seed: 3)
     let images = (0..<batch).map { _ in
@@ -126,14 +130,17 @@ struct Bench: ParsableCommand {
     Machine.keepLargeAllocations()
     if let threads { Machine.threads = threads }
     if let inception { return try benchInception(inception) }
-    let c: BigGANConfiguration, g: Generator
-    if let checkpoint {
-      let file = try SafeTensorsFile(contentsOf: checkpoint)
-      c = try Checkpoint.configuration(of: file)
+    let file = try checkpoint.map { try SafeTensorsFile(contentsOf: $0) }
+    let c = try file.map { try Checkpoint.configuration(of: $0) } ?? model.resolve()
+    let generatorOnly = pass.allSatisfy { $0 == .gForward }
+    try MemoryBudget.require(
+      generatorOnly ? c.estimatedSamplingBytes(batch: batch) : c.estimatedTrainingBytes(batch: batch),
+      for: "--batch \(batch)", "timing \(checkpoint ?? model.flags)")
+    let g: Generator
+    if let file {
       g = try Generator(c, seed: 1, initialization: .zeros)
       try StateDict.load(g, from: file)
     } else {
-      c = try model.resolve()
       // Timing does not depend on the weights' values; N(0, 0.02) skips the
       // orthogonalisation of every weight.
       g = try Generator(c, seed: 1, initialization: .normal(std: 0.02))

@@ -17,16 +17,16 @@ struct ModelOptions: ParsableArguments {
   @Option(help: "Preset: \(TrainingRecipe.presets.keys.sorted().joined(separator: ", ")).")
   var config: String = "cifar32"
 
-  @Option(help: "Channel multiplier of both networks (overrides the preset).")
+  @Option(parsing: .unconditional, help: "Channel multiplier of both networks (overrides the preset).")
   var ch: Int?
 
-  @Option(name: .customLong("dim-z"), help: "Latent size (overrides the preset).")
+  @Option(name: .customLong("dim-z"), parsing: .unconditional, help: "Latent size (overrides the preset).")
   var dimZ: Int?
 
-  @Option(name: .customLong("shared-dim"), help: "Shared class-embedding size (overrides the preset).")
+  @Option(name: .customLong("shared-dim"), parsing: .unconditional, help: "Shared class-embedding size (overrides the preset).")
   var sharedDim: Int?
 
-  @Option(help: "Number of classes (overrides the preset).")
+  @Option(parsing: .unconditional, help: "Number of classes (overrides the preset).")
   var classes: Int?
 
   @Option(name: .customLong("g-attention"), help: "Generator attention resolutions, comma-separated, or 'none'.")
@@ -34,6 +34,21 @@ struct ModelOptions: ParsableArguments {
 
   @Option(name: .customLong("d-attention"), help: "Discriminator attention resolutions, comma-separated, or 'none'.")
   var discriminatorAttention: String?
+
+  func validate() throws {
+    for (flag, v) in [("--ch", ch), ("--dim-z", dimZ), ("--shared-dim", sharedDim), ("--classes", classes)] {
+      if let v, v < 1 { throw ValidationError("\(flag) must be at least 1, got \(v)") }
+    }
+  }
+
+  /// The preset and the overrides given, as flags, for messages.
+  var flags: String {
+    let overrides: [(String, String?)] = [
+      ("--ch", ch.map(String.init)), ("--dim-z", dimZ.map(String.init)), ("--shared-dim", sharedDim.map(String.init)),
+      ("--classes", classes.map(String.init)), ("--g-attention", generatorAttention), ("--d-attention", discriminatorAttention),
+    ]
+    return (["--config \(config)"] + overrides.compactMap { flag, value in value.map { "\(flag) \($0)" } }).joined(separator: " ")
+  }
 
   /// The chosen configuration, validated.
   func resolve() throws -> BigGANConfiguration {

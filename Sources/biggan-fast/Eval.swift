@@ -29,22 +29,23 @@ struct Eval: ParsableCommand {
   @Option(help: "Compare this statistics file (.npz) with --ref instead (FID only).") var stats: String?
   @Option(help: "Reference statistics (.npz from biggan-fast stats or pytorch-fid).") var ref: String?
   @Option(help: "Metrics: fid, is, kid, pr, ifid, comma-separated.") var metrics: String = "fid,is"
-  @Option(help: "Images to generate (or the first N of --images).") var count: Int?
-  @Option(help: "Truncation t in (0, 1].") var truncation: Double = 1
+  @Option(parsing: .unconditional, help: "Images to generate (or the first N of --images).") var count: Int?
+  @Option(parsing: .unconditional, help: "Truncation t in (0, 1].") var truncation: Double = 1
   @Option(name: .customLong("truncation-mode"), help: "resample or scale.") var truncationMode: String = "resample"
   @Option(name: .customLong("truncation-sweep"), help: "Comma-separated truncations: one evaluation each (IS-FID trade-off).") var truncationSweep: String?
   @Option(help: "With --truncation-sweep: write the IS-FID plot to this PNG file.") var plot: String?
-  @Option(help: "Random seed of the latents.") var seed: UInt64 = 0
-  @Option(help: "Generator batch size.") var batch: Int = 50
-  @Option(name: .customLong("is-splits"), help: "Inception Score splits.") var isSplits: Int = 10
-  @Option(name: .customLong("kid-subsets"), help: "KID subsets.") var kidSubsets: Int = 100
-  @Option(name: .customLong("kid-subset-size"), help: "Images per KID subset.") var kidSubsetSize: Int = 1000
-  @Option(name: .customLong("pr-neighbours"), help: "Nearest neighbours of precision/recall.") var prNeighbours: Int = 3
+  @Option(parsing: .unconditional, help: "Random seed of the latents.") var seed: UInt64 = 0
+  @Option(parsing: .unconditional, help: "Generator batch size.") var batch: Int = 50
+  @Option(name: .customLong("is-splits"), parsing: .unconditional, help: "Inception Score splits.") var isSplits: Int = 10
+  @Option(name: .customLong("kid-subsets"), parsing: .unconditional, help: "KID subsets.") var kidSubsets: Int = 100
+  @Option(name: .customLong("kid-subset-size"), parsing: .unconditional, help: "Images per KID subset.") var kidSubsetSize: Int = 1000
+  @Option(name: .customLong("pr-neighbours"), parsing: .unconditional, help: "Nearest neighbours of precision/recall.") var prNeighbours: Int = 3
   @Option(name: .customLong("save-features"), help: "Also write the evaluated images' statistics and features (.npz).") var saveFeatures: String?
   @Flag(help: "Print one JSON object (an array with --truncation-sweep).") var json = false
   @OptionGroup var inception: InceptionOptions
+  @OptionGroup var imageLimits: ImageOptions
   @Option(help: "Precision of every product: fp32 or bf16.") var precision: Precision = .fp32
-  @Option(help: "Threads (default: OMP_NUM_THREADS or one per core).") var threads: Int?
+  @Option(parsing: .unconditional, help: "Threads (default: OMP_NUM_THREADS or one per core).") var threads: Int?
 
   func validate() throws {
     if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
@@ -107,7 +108,7 @@ struct Eval: ParsableCommand {
     }
     let extractor = try inception.extractor(precision: precision)
     if let images {
-      let source = try openImages(images, resolution: nil)
+      let source = try openImages(images, resolution: nil, maxPixels: imageLimits.maxImagePixels)
       if let count, count > source.count {
         throw ValidationError("--count \(count): \(images) has only \(source.count) images")
       }
@@ -122,7 +123,7 @@ struct Eval: ParsableCommand {
     try checkEvaluable(
       count: count ?? 50_000, featureDimension: extractor.network.featureDimension, reference: reference,
       metrics: metricList, settings: metricSettings)
-    let (g, folder) = try generator.generator(precision: precision)
+    let (g, folder) = try generator.generator(precision: precision, batch: batch)
     let sweep = try sweepValues()
     var rows: [(truncation: Double, report: EvaluationReport)] = []
     for t in sweep.isEmpty ? [truncation] : sweep {

@@ -44,9 +44,12 @@ struct GeneratorSource: ParsableArguments {
     return (file, folder, try Checkpoint.configuration(of: file))
   }
 
-  /// The generator, loaded and set to `precision`.
-  func generator(precision: Precision) throws -> (generator: Generator, folder: String?) {
+  /// The generator, loaded and set to `precision`; refused before it is
+  /// built when it cannot sample `batch` images at once in this machine's
+  /// memory.
+  func generator(precision: Precision, batch: Int) throws -> (generator: Generator, folder: String?) {
     let (file, folder, model) = try file()
+    try MemoryBudget.require(model.estimatedSamplingBytes(batch: batch), for: "--batch \(batch)", "sampling from \(file.path)")
     let g = try Generator(model, seed: 0, initialization: .zeros)
     try StateDict.load(g, from: file)
     g.precision = precision

@@ -15,7 +15,7 @@ struct InceptionOptions: ParsableArguments {
   @Option(help: "Preprocessing to 299 px: tf (torch-fidelity, TF1 bilinear), clean (clean-fid, PIL bicubic) or pytorch-fid.")
   var resize: InceptionResize = .tf
 
-  @Option(name: .customLong("inception-batch"), help: "Images per Inception batch.") var inceptionBatch: Int = 50
+  @Option(name: .customLong("inception-batch"), parsing: .unconditional, help: "Images per Inception batch.") var inceptionBatch: Int = 50
 
   func validate() throws {
     guard inceptionBatch >= 1 else { throw ValidationError("--inception-batch must be at least 1, got \(inceptionBatch)") }
@@ -45,12 +45,12 @@ struct InceptionOptions: ParsableArguments {
 
 /// Images to score: a data set spec as `train --data` takes it, a CIFAR-10
 /// binary file, or a folder of images at their own size.
-func openImages(_ spec: String, resolution: Int?) throws -> any ImageSource {
+func openImages(_ spec: String, resolution: Int?, maxPixels: Int) throws -> any ImageSource {
   if spec.hasSuffix(".bin") { return DatasetImages(try CIFAR10Dataset(files: [spec])) }
   if spec.hasPrefix("cifar10:") { return DatasetImages(try Train.dataset(spec, resolution: resolution ?? 32, seed: 0)) }
   if spec == "builtin" && resolution == nil {
     throw ValidationError("--data builtin: pass --resolution (the shapes are drawn at any size)")
   }
-  if let resolution { return DatasetImages(try Train.dataset(spec, resolution: resolution, seed: 0)) }
-  return try ImageFolder(root: spec)
+  if let resolution { return DatasetImages(try Train.dataset(spec, resolution: resolution, seed: 0, maxPixels: maxPixels)) }
+  return try ImageFolder(root: spec, maxPixels: maxPixels)
 }

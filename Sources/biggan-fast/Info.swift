@@ -11,6 +11,7 @@ struct Info: ParsableCommand {
 
   func run() throws {
     let c = try model.resolve()
+    try MemoryBudget.require(c.estimatedParameterBytes, for: model.flags, "the model's parameters")
     // Shapes only: counting needs no random initialisation.
     let g = try Generator(c, seed: 0, initialization: .zeros)
     let d = try Discriminator(c, seed: 0, initialization: .zeros)

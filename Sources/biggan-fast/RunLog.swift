@@ -14,15 +14,15 @@ final class RunLog {
   /// the checkpoint a resumed run continues from.
   init(folder: String, model: BigGANConfiguration, recipe: TrainingRecipe, data: String, resumedStep: Int?) throws {
     self.folder = folder
-    let fm = FileManager.default
     for sub in ["", "samples", "checkpoint"] {
-      try fm.createDirectory(atPath: (folder as NSString).appendingPathComponent(sub), withIntermediateDirectories: true)
+      try FileError.createFolder((folder as NSString).appendingPathComponent(sub))
     }
     struct Config: Encodable { let model: BigGANConfiguration; let recipe: TrainingRecipe; let data: String }
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    try encoder.encode(Config(model: model, recipe: recipe, data: data))
-      .write(to: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("config.json")), options: .atomic)
+    try FileError.write(
+      try encoder.encode(Config(model: model, recipe: recipe, data: data)),
+      to: (folder as NSString).appendingPathComponent("config.json"))
     metricsFile = try MetricsFile(path: (folder as NSString).appendingPathComponent("metrics.jsonl"), through: resumedStep)
   }
 

@@ -27,18 +27,18 @@ struct Sample: ParsableCommand {
 
   @OptionGroup var source: GeneratorSource
   @Option(help: "Classes: comma-separated indices or ImageNet names (1000-class models), or 'all'.") var classes: String = "all"
-  @Option(help: "Samples per class.") var count: Int = 8
-  @Option(help: "Truncation t in (0, 1].") var truncation: Double = 1
+  @Option(parsing: .unconditional, help: "Samples per class.") var count: Int = 8
+  @Option(parsing: .unconditional, help: "Truncation t in (0, 1].") var truncation: Double = 1
   @Option(name: .customLong("truncation-mode"), help: "resample or scale.") var truncationMode: String = "resample"
   @Option(name: .customLong("statistics-blend"), help: "Per-truncation batch-norm statistics of imported models between two rows: pretrained or linear.") var statisticsBlend: String = "pretrained"
   @Option(help: "Output kind: png or npy.") var out: Output = .png
   @Flag(help: "Also write one sheet with a row per class (png).") var grid = false
   @Option(help: "Output folder.") var output: String = "samples"
-  @Option(help: "Random seed of the latents.") var seed: UInt64 = 0
-  @Option(help: "Generator batch size.") var batch: Int = 16
+  @Option(parsing: .unconditional, help: "Random seed of the latents.") var seed: UInt64 = 0
+  @Option(parsing: .unconditional, help: "Generator batch size.") var batch: Int = 16
   @Option(help: "Precision of every product: fp32 or bf16.") var precision: Precision = .fp32
-  @Option(help: "Threads (default: OMP_NUM_THREADS or one per core).") var threads: Int?
-  @Option(name: .customLong("standing-stats"), help: "Recompute batch-norm statistics over this many training-mode passes first.") var standingStats: Int?
+  @Option(parsing: .unconditional, help: "Threads (default: OMP_NUM_THREADS or one per core).") var threads: Int?
+  @Option(name: .customLong("standing-stats"), parsing: .unconditional, help: "Recompute batch-norm statistics over this many training-mode passes first.") var standingStats: Int?
   @Option(help: "Interpolation sheet (interp.png, BigGAN-PyTorch's interp_sheet): z (class fixed, latents blended), class (latent fixed, class embeddings blended) or both; --count rows of 10 columns, endpoints drawn from --classes.") var interpolate: String?
   @Option(help: "Truncation sweep: comma-separated values in (0, 1]; one column per value, one row per (class, latent), same latent across a row (the paper's fidelity/variety picture, written as sweep.png).") var sweep: String?
   @Option(help: "Latents from a .npy file [n, dim_z] (overrides --seed; --truncation still picks imported models' statistics).") var z: String?
@@ -79,7 +79,7 @@ struct Sample: ParsableCommand {
     Machine.keepLargeAllocations()
     if let threads { Machine.threads = threads }
     let sweepTruncations = try sweepValues()
-    let g = try source.generator(precision: precision).generator
+    let g = try source.generator(precision: precision, batch: batch).generator
     let model = g.configuration
     g.statisticsBlend = StatisticsBlend(rawValue: statisticsBlend)!
     let truncation = Truncation(rawValue: truncationMode)!
@@ -96,9 +96,7 @@ struct Sample: ParsableCommand {
       }
     }
 
-    do { try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true) } catch {
-      throw ValidationError("--output \(output): cannot create this folder")
-    }
+    do { try FileError.createFolder(output) } catch { throw ValidationError("--output \(error.description)") }
     guard FileManager.default.isWritableFile(atPath: output) else {
       throw ValidationError("--output \(output): folder is not writable")
     }
@@ -112,6 +110,8 @@ struct Sample: ParsableCommand {
       // Row k keeps one generator seed, so its latent changes only by the
       // truncation across the columns; each column is generated at its own
       // truncation (imported models pick statistics by it).
+      let rowCount = try imageCount(classes: try classList(model.classes).count)
+      try requireHeld(rowCount, floats: 2 * sweepTruncations.count * r * r * 3, for: "sweep.\(out.rawValue)")
       let rows = try classList(model.classes).flatMap { Array(repeating: $0, count: count) }
       var columns: [Tensor] = []
       for t in sweepTruncations {
@@ -139,39 +139,68 @@ struct Sample: ParsableCommand {
       return
     }
 
-    let latents: [Float], classes: ClassBatch
+    // Latents are drawn batch by batch from one generator, which gives the
+    // same latents as drawing them all at once: nothing count-sized is
+    // allocated unless the output must hold every image.
+    let dim = model.dimZ, n: Int
+    let inputs: (Range<Int>) -> ([Float], ClassBatch)
     if let z, let y {
-      (latents, classes) = try exactInputs(z: z, y: y, model: model)
+      let (latents, classes) = try exactInputs(z: z, y: y, model: model)
+      n = latents.count / dim
+      inputs = { range in (Array(latents[range.lowerBound * dim..<range.upperBound * dim]), classes[range]) }
     } else {
-      let labels = try classList(model.classes).flatMap { Array(repeating: $0, count: count) }
+      let chosen = try classList(model.classes), perClass = count
+      n = try imageCount(classes: chosen.count)
       var rng = SeededRandom(seed: seed)
-      latents = truncation.latents(count: labels.count, dim: model.dimZ, truncation: Float(self.truncation), rng: &rng)
-      classes = .labels(labels)
+      inputs = { range in
+        let latents = truncation.latents(count: range.count, dim: dim, truncation: Float(self.truncation), rng: &rng)
+        return (latents, .labels(range.map { chosen[$0 / perClass] }))
+      }
     }
-    let images = try render(g, latents: latents, classes: classes, truncation: self.truncation)
-    let n = images.shape[0]
-
+    let holdAll = out == .npy || grid
+    if holdAll { try requireHeld(n, floats: r * r * 3, for: out == .npy ? "samples.npy" : "the grid") }
+    var held = holdAll ? Tensor(shape: [n, r, r, 3]) : nil
+    var perClass: [Int: Int] = [:]
+    try render(g, count: n, truncation: self.truncation, inputs: inputs) { start, images, classes in
+      held?.storage.replaceSubrange(start * r * r * 3..<(start + images.shape[0]) * r * r * 3, with: images.storage)
+      guard out == .png else { return }
+      for (i, label) in classes.labels.enumerated() {
+        let k = perClass[label, default: 0]
+        perClass[label] = k + 1
+        let path = (output as NSString).appendingPathComponent(String(format: "class%d_%04d.png", label, k))
+        try PNG.write(PNG.Image(width: r, height: r, pixels: ImageGrid.pixels(images, index: i)), to: path)
+      }
+    }
     switch out {
     case .npy:
       let path = (output as NSString).appendingPathComponent("samples.npy")
-      try NPY.write(images.storage, shape: images.shape, to: path)
+      try NPY.write(held!.storage, shape: held!.shape, to: path)
       print("wrote \(path)")
     case .png:
-      let labels = classes.labels
-      var perClass: [Int: Int] = [:]
-      for i in 0..<n {
-        let k = perClass[labels[i], default: 0]
-        perClass[labels[i]] = k + 1
-        let path = (output as NSString).appendingPathComponent(String(format: "class%d_%04d.png", labels[i], k))
-        try PNG.write(PNG.Image(width: r, height: r, pixels: ImageGrid.pixels(images, index: i)), to: path)
-      }
       print("wrote \(n) images to \(output)")
       if grid {
         let path = (output as NSString).appendingPathComponent("grid.png")
-        try PNG.write(ImageGrid.sheet(images, columns: z == nil ? count : min(n, 8)), to: path)
+        try PNG.write(ImageGrid.sheet(held!, columns: z == nil ? count : min(n, 8)), to: path)
         print("wrote \(path)")
       }
     }
+  }
+
+  /// `--count` samples of each of `classes` classes, refused when the
+  /// product cannot be counted.
+  func imageCount(classes: Int) throws -> Int {
+    let (n, overflow) = classes.multipliedReportingOverflow(by: count)
+    guard !overflow else {
+      throw ValidationError("--count \(count): \(classes) classes of \(count) samples each are more images than can be counted")
+    }
+    return n
+  }
+
+  /// Refuses to hold `rows` rows of `floats` floats each at once (plus the
+  /// copies a file or sheet is made of) when the machine cannot.
+  func requireHeld(_ rows: Int, floats: Int, for what: String) throws {
+    let bytes = Double(rows) * Double(floats) * 4 * 3
+    try MemoryBudget.require(bytes, for: "--count \(count)", "holding \(rows) rows of images for \(what)")
   }
 
   /// The classes of a batch of samples: indices, or class vectors `[n,
@@ -179,6 +208,14 @@ struct Sample: ParsableCommand {
   enum ClassBatch {
     case labels([Int])
     case vectors([Float], classes: Int)
+
+    /// The classes of samples `range`.
+    subscript(range: Range<Int>) -> ClassBatch {
+      switch self {
+      case .labels(let l): return .labels(Array(l[range]))
+      case .vectors(let v, let k): return .vectors(Array(v[range.lowerBound * k..<range.upperBound * k]), classes: k)
+      }
+    }
 
     /// One index per sample (a vector's largest entry), for file names.
     var labels: [Int] {
@@ -214,29 +251,45 @@ struct Sample: ParsableCommand {
     return (zv.map { Float($0) }, .labels(labels))
   }
 
-  /// Images `[n, r, r, 3]` for latents (`n * dimZ`) and classes, in batches
-  /// of `--batch`, with a progress line on a terminal.
-  func render(_ g: Generator, latents: [Float], classes: ClassBatch, truncation: Double) throws -> Tensor {
-    let model = g.configuration, r = model.resolution, dim = model.dimZ
-    let n = latents.count / dim
+  /// Images for `n` samples in batches of `--batch`, with a progress line
+  /// on a terminal: `inputs` gives the latents (`dimZ` per sample) and
+  /// classes of a range of samples, `body` gets the first sample's index,
+  /// the batch's images `[m, r, r, 3]` and their classes.
+  func render(
+    _ g: Generator, count n: Int, truncation: Double, inputs: (Range<Int>) throws -> ([Float], ClassBatch),
+    body: (Int, Tensor, ClassBatch) throws -> Void
+  ) throws {
+    let dim = g.configuration.dimZ
     g.truncation = truncation
-    var images = Tensor(shape: [n, r, r, 3])
     let progress = ProgressLine(total: n, unit: "images")
     for start in stride(from: 0, to: n, by: batch) {
       let m = min(batch, n - start)
-      let zb = try Tensor(shape: [m, dim], storage: Array(latents[start * dim..<(start + m) * dim]))
-      let out: Tensor
+      let (latents, classes) = try inputs(start..<start + m)
+      let zb = try Tensor(shape: [m, dim], storage: latents)
+      let images: Tensor
       switch classes {
       case .labels(let labels):
-        out = try g.forward(z: zb, labels: Array(labels[start..<start + m]), mode: .inference)
+        images = try g.forward(z: zb, labels: labels, mode: .inference)
       case .vectors(let v, let k):
-        let yb = try Tensor(shape: [m, k], storage: Array(v[start * k..<(start + m) * k]))
-        out = try g.forward(z: zb, classVectors: yb, mode: .inference)
+        images = try g.forward(z: zb, classVectors: try Tensor(shape: [m, k], storage: v), mode: .inference)
       }
-      images.storage.replaceSubrange(start * r * r * 3..<(start + m) * r * r * 3, with: out.storage)
+      try body(start, images, classes)
       progress.update(start + m)
     }
     progress.finish()
+  }
+
+  /// Images `[n, r, r, 3]` for latents (`n * dimZ`) and classes, all at
+  /// once (for sheets).
+  func render(_ g: Generator, latents: [Float], classes: ClassBatch, truncation: Double) throws -> Tensor {
+    let model = g.configuration, r = model.resolution, dim = model.dimZ
+    let n = latents.count / dim
+    var images = Tensor(shape: [n, r, r, 3])
+    try render(g, count: n, truncation: truncation, inputs: { range in
+      (Array(latents[range.lowerBound * dim..<range.upperBound * dim]), classes[range])
+    }) { start, batch, _ in
+      images.storage.replaceSubrange(start * r * r * 3..<start * r * r * 3 + batch.count, with: batch.storage)
+    }
     return images
   }
 
@@ -247,6 +300,8 @@ struct Sample: ParsableCommand {
     let classes = try classList(model.classes)
     var rng = SeededRandom(seed: seed)
     let columns = 10, dim = model.dimZ, k = model.classes
+    // Each image also has its latent and class vector.
+    try requireHeld(count, floats: columns * (model.resolution * model.resolution * 3 + dim + k), for: "interp.png")
     var z = [Float](repeating: 0, count: count * columns * dim)
     var y = [Float](repeating: 0, count: count * columns * k)
     let truncation = Truncation(rawValue: truncationMode)!

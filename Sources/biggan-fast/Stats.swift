@@ -24,13 +24,14 @@ struct Stats: ParsableCommand {
   @Option(help: "The images: a data set as train --data takes it, a CIFAR-10 .bin file, or a folder of images.")
   var data: String
   @Option(help: "Write the statistics to this .npz file.") var out: String
-  @Option(help: "Centre-crop and resize folder images to this size first (as training does).") var resolution: Int?
-  @Option(help: "Use only the first N images.") var count: Int?
+  @Option(parsing: .unconditional, help: "Centre-crop and resize folder images to this size first (as training does).") var resolution: Int?
+  @Option(parsing: .unconditional, help: "Use only the first N images.") var count: Int?
   @Flag(help: "Also store the unbiased logits (for the data set's own Inception Score).") var logits = false
   @Flag(name: .customLong("no-features"), help: "Store mu and sigma only (no KID, precision/recall or intra-class FID against this file).") var noFeatures = false
   @OptionGroup var inception: InceptionOptions
+  @OptionGroup var imageLimits: ImageOptions
   @Option(help: "Precision of every product: fp32 or bf16.") var precision: Precision = .fp32
-  @Option(help: "Threads (default: OMP_NUM_THREADS or one per core).") var threads: Int?
+  @Option(parsing: .unconditional, help: "Threads (default: OMP_NUM_THREADS or one per core).") var threads: Int?
 
   func validate() throws {
     if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
@@ -42,7 +43,7 @@ struct Stats: ParsableCommand {
     Machine.keepLargeAllocations()
     if let threads { Machine.threads = threads }
     let extractor = try inception.extractor(precision: precision)
-    let source = try openImages(data, resolution: resolution)
+    let source = try openImages(data, resolution: resolution, maxPixels: imageLimits.maxImagePixels)
     if let count, count > source.count {
       throw ValidationError("--count \(count): \(data) has only \(source.count) images")
     }

@@ -28,9 +28,9 @@ struct Train: ParsableCommand {
 
   @Flag(help: "Mirror images at random (folder data).") var flip = false
   @Flag(name: .customLong("skip-bad"), help: "Skip unreadable images (reported by path) instead of stopping.") var skipBad = false
-  @Option(name: .customLong("held-out"), help: "Share of the real data held out to watch D overfit (0 disables).") var heldOut: Float?
-  @Option(name: .customLong("sv-every"), help: "Steps between singular-value logs of every weight.") var svEvery: Int?
-  @Option(name: .customLong("collapse-factor"), help: "Warn when D's loss or a spectral norm exceeds this many times its running average.") var collapseFactor: Float?
+  @Option(name: .customLong("held-out"), parsing: .unconditional, help: "Share of the real data held out to watch D overfit (0 disables).") var heldOut: Float?
+  @Option(name: .customLong("sv-every"), parsing: .unconditional, help: "Steps between singular-value logs of every weight.") var svEvery: Int?
+  @Option(name: .customLong("collapse-factor"), parsing: .unconditional, help: "Warn when D's loss or a spectral norm exceeds this many times its running average.") var collapseFactor: Float?
 
   @Option(name: .customLong("run"), help: "Run name: the run folder is <runs>/<run> (default: the config name).")
   var runName: String?
@@ -41,28 +41,29 @@ struct Train: ParsableCommand {
   @Flag(help: "Continue the run from its newest checkpoint.")
   var resume = false
 
-  @Option(help: "Total training steps (G steps).") var steps: Int?
-  @Option(help: "Batch size per accumulation.") var batch: Int?
-  @Option(help: "Batches accumulated per optimizer step (G and D).") var accumulate: Int?
-  @Option(name: .customLong("d-steps"), help: "D steps per G step.") var dSteps: Int?
-  @Option(name: .customLong("g-lr"), help: "Generator learning rate.") var gLR: Float?
-  @Option(name: .customLong("d-lr"), help: "Discriminator learning rate.") var dLR: Float?
-  @Option(name: .customLong("adam-eps"), help: "Adam epsilon.") var adamEps: Float?
-  @Option(help: "Orthogonal regularisation strength on G (0 disables).") var ortho: Float?
-  @Option(name: .customLong("ema-decay"), help: "Decay of G's moving average.") var emaDecay: Float?
-  @Option(name: .customLong("ema-start"), help: "Step from which the average decays (a copy before).") var emaStart: Int?
+  @Option(parsing: .unconditional, help: "Total training steps (G steps).") var steps: Int?
+  @Option(parsing: .unconditional, help: "Batch size per accumulation.") var batch: Int?
+  @Option(parsing: .unconditional, help: "Batches accumulated per optimizer step (G and D).") var accumulate: Int?
+  @Option(name: .customLong("d-steps"), parsing: .unconditional, help: "D steps per G step.") var dSteps: Int?
+  @Option(name: .customLong("g-lr"), parsing: .unconditional, help: "Generator learning rate.") var gLR: Float?
+  @Option(name: .customLong("d-lr"), parsing: .unconditional, help: "Discriminator learning rate.") var dLR: Float?
+  @Option(name: .customLong("adam-eps"), parsing: .unconditional, help: "Adam epsilon.") var adamEps: Float?
+  @Option(parsing: .unconditional, help: "Orthogonal regularisation strength on G (0 disables).") var ortho: Float?
+  @Option(name: .customLong("ema-decay"), parsing: .unconditional, help: "Decay of G's moving average.") var emaDecay: Float?
+  @Option(name: .customLong("ema-start"), parsing: .unconditional, help: "Step from which the average decays (a copy before).") var emaStart: Int?
   @Option(help: "Precision of every product: fp32 or bf16.") var precision: Precision?
   @Option(help: "Weight initialisation: ortho (BigGAN's) or N02 (normal, std 0.02).") var initialization: String?
-  @Option(help: "Threads (default: OMP_NUM_THREADS or one per core).") var threads: Int?
-  @Option(help: "Random seed of initialisation, latents and data order.") var seed: UInt64?
-  @Option(name: .customLong("log-every"), help: "Steps between metrics lines.") var logEvery: Int?
-  @Option(name: .customLong("sample-every"), help: "Steps between sample grids.") var sampleEvery: Int?
-  @Option(name: .customLong("checkpoint-every"), help: "Steps between checkpoints.") var checkpointEvery: Int?
-  @Option(help: "Checkpoints kept.") var keep: Int?
-  @Option(name: .customLong("eval-every"), help: "Steps between FID/IS evaluations of G_ema, logged to metrics.jsonl; the best-FID checkpoint is kept in checkpoint/best (needs --ref and Inception weights).") var evalEvery: Int?
-  @Option(name: .customLong("eval-count"), help: "Images generated per evaluation.") var evalCount: Int = 5000
+  @Option(parsing: .unconditional, help: "Threads (default: OMP_NUM_THREADS or one per core).") var threads: Int?
+  @Option(parsing: .unconditional, help: "Random seed of initialisation, latents and data order.") var seed: UInt64?
+  @Option(name: .customLong("log-every"), parsing: .unconditional, help: "Steps between metrics lines.") var logEvery: Int?
+  @Option(name: .customLong("sample-every"), parsing: .unconditional, help: "Steps between sample grids.") var sampleEvery: Int?
+  @Option(name: .customLong("checkpoint-every"), parsing: .unconditional, help: "Steps between checkpoints.") var checkpointEvery: Int?
+  @Option(parsing: .unconditional, help: "Checkpoints kept.") var keep: Int?
+  @Option(name: .customLong("eval-every"), parsing: .unconditional, help: "Steps between FID/IS evaluations of G_ema, logged to metrics.jsonl; the best-FID checkpoint is kept in checkpoint/best (needs --ref and Inception weights).") var evalEvery: Int?
+  @Option(name: .customLong("eval-count"), parsing: .unconditional, help: "Images generated per evaluation.") var evalCount: Int = 5000
   @Option(help: "Reference statistics for --eval-every (.npz from biggan-fast stats).") var ref: String?
   @OptionGroup var inception: InceptionOptions
+  @OptionGroup var imageLimits: ImageOptions
 
   func validate() throws {
     guard TrainingRecipe.presets[config] != nil else {
@@ -93,7 +94,8 @@ struct Train: ParsableCommand {
   /// The data set a `--data` spec names, at `resolution`: 'builtin',
   /// cifar10:FOLDER or a folder of class sub-folders.
   static func dataset(
-    _ data: String, resolution: Int, seed: UInt64, flip: Bool = false, skipBad: Bool = false
+    _ data: String, resolution: Int, seed: UInt64, flip: Bool = false, skipBad: Bool = false,
+    maxPixels: Int = ImageFile.defaultMaxPixels
   ) throws -> any ImageDataset {
     if data == "builtin" { return ShapesDataset(resolution: resolution, seed: seed) }
     if data.hasPrefix("cifar10:") {
@@ -102,15 +104,22 @@ struct Train: ParsableCommand {
       }
       return try CIFAR10Dataset(folder: String(data.dropFirst("cifar10:".count)))
     }
-    return try FolderDataset(root: data, resolution: resolution, flip: flip, skipBad: skipBad)
+    return try FolderDataset(root: data, resolution: resolution, flip: flip, skipBad: skipBad, maxPixels: maxPixels)
   }
 
-  /// The data a run trained on, as its config.json records it.
-  static func savedData(in folder: String) -> String? {
-    guard let bytes = FileManager.default.contents(atPath: (folder as NSString).appendingPathComponent("config.json")),
-      let object = try? JSONSerialization.jsonObject(with: bytes) as? [String: Any]
-    else { return nil }
-    return object["data"] as? String
+  /// The data a run trained on, as its config.json records it (nil when
+  /// the run has no config.json); a config.json that is not the run's
+  /// configuration is an error, not a silent switch to other data.
+  static func savedData(in folder: String) throws -> String? {
+    let path = (folder as NSString).appendingPathComponent("config.json")
+    guard FileManager.default.fileExists(atPath: path) else { return nil }
+    let object = try FileError.wrapping(path, cannot: "read the run's configuration") {
+      try JSONSerialization.jsonObject(with: try Data(contentsOf: URL(fileURLWithPath: path)))
+    }
+    guard let configuration = object as? [String: Any] else {
+      throw ValidationError("\(path): not a run's configuration (a JSON object); restore it or start another --run")
+    }
+    return configuration["data"] as? String
   }
 
   func recipe(from base: TrainingRecipe) -> TrainingRecipe {
@@ -159,7 +168,7 @@ struct Train: ParsableCommand {
       guard let latest = Checkpoint.newestValid(in: checkpoints, skipped: { StandardError.write("skipping \($0)\n") }) else {
         throw ValidationError("--resume: no complete checkpoint in \(checkpoints); train without --resume first")
       }
-      if let saved = Self.savedData(in: folder) {
+      if let saved = try Self.savedData(in: folder) {
         if let asked = self.data, asked != saved, !changeData {
           throw ValidationError("--data \(asked): this run trained on \(saved); resume without --data, or pass --change-data to switch")
         }
@@ -179,7 +188,7 @@ struct Train: ParsableCommand {
     if resumeFrom == nil && !existing.isEmpty {
       throw ValidationError("\(folder) already has checkpoints; pass --resume to continue it or --run to start another")
     }
-    let dataset = try Self.dataset(data, resolution: model.resolution, seed: recipe.seed, flip: flip, skipBad: skipBad)
+    let dataset = try Self.dataset(data, resolution: model.resolution, seed: recipe.seed, flip: flip, skipBad: skipBad, maxPixels: imageLimits.maxImagePixels)
     if dataset.classes != model.classes {
       guard resumeFrom == nil else {
         throw ValidationError("--data \(data) has \(dataset.classes) classes but the checkpoint's model has \(model.classes)")
@@ -194,11 +203,13 @@ struct Train: ParsableCommand {
     let heldCount = recipe.heldOut > 0 && dataset.count >= 2
       ? max(1, min(dataset.count - 1, Int(Float(dataset.count) * recipe.heldOut))) : 0
     let heldIndices = Array(order[0..<heldCount]), trainIndices = Array(order[heldCount...])
+    try MemoryBudget.require(model.estimatedTrainingBytes(batch: recipe.batch), for: "--batch \(recipe.batch)", "a training step of \(config)")
     let trainer = try Trainer(model: model, recipe: recipe, dataset: dataset, indices: trainIndices, position: position)
     if let resumeFrom { try Checkpoint.restore(trainer, from: resumeFrom) }
     let log = try RunLog(folder: folder, model: model, recipe: recipe, data: data, resumedStep: resumeFrom == nil ? nil : trainer.step)
-    try JSONSerialization.data(withJSONObject: dataset.classNames, options: [.prettyPrinted])
-      .write(to: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("classes.json")), options: .atomic)
+    try FileError.write(
+      try JSONSerialization.data(withJSONObject: dataset.classNames, options: [.prettyPrinted]),
+      to: (folder as NSString).appendingPathComponent("classes.json"))
     func fixedBatch(_ indices: [Int]) throws -> (Tensor, [Int])? {
       guard !indices.isEmpty else { return nil }
       let n = min(recipe.batch, indices.count), r = model.resolution
@@ -268,8 +279,7 @@ struct Train: ParsableCommand {
       bestFID = fid
       let path = try Checkpoint.save(trainer, in: bestFolder, keep: 1)
       values["step"] = trainer.step
-      try JSONSerialization.data(withJSONObject: values, options: [.sortedKeys, .prettyPrinted])
-        .write(to: URL(fileURLWithPath: "\(bestFolder)/best.json"), options: .atomic)
+      try FileError.write(try JSONSerialization.data(withJSONObject: values, options: [.sortedKeys, .prettyPrinted]), to: "\(bestFolder)/best.json")
       log.note("best FID so far: \(path)")
     }
 

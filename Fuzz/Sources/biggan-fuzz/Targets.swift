@@ -21,8 +21,11 @@ extension FuzzTarget {
     FuzzTarget(name: "png") { input in
       _ = try? PNG.read(ScratchFile.write(input, as: "input.png"))
     },
+    // At full size, and scaled down as training decodes big photos.
     FuzzTarget(name: "jpeg") { input in
-      _ = try? JPEG.read(ScratchFile.write(input, as: "input.jpg"))
+      let path = ScratchFile.write(input, as: "input.jpg")
+      _ = try? JPEG.read(path)
+      _ = try? JPEG.read(path, minimumSide: 32)
     },
     FuzzTarget(name: "cifar") { input in
       guard let records = try? CIFAR10Dataset(files: [ScratchFile.write(input, as: "data_batch_1.bin")])

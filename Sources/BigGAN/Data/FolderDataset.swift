@@ -7,8 +7,9 @@ public struct DatasetError: Error, CustomStringConvertible, Equatable {
 
 /// Images in one sub-folder per class (ImageNet's layout), PNG or JPEG,
 /// classes numbered in sorted folder order. Each image is centre-cropped on
-/// its long edge and resampled to the resolution; with `flip`, each draw is
-/// mirrored or not by a coin seeded by the index and the epoch.
+/// its long edge and resampled to the resolution (big JPEGs are decoded at
+/// a reduced size first); with `flip`, each draw is mirrored or not by a
+/// coin seeded by the index and the epoch.
 public struct FolderDataset: ImageDataset {
   public let root: String
   public let resolution: Int
@@ -17,13 +18,16 @@ public struct FolderDataset: ImageDataset {
   /// Skip unreadable images (reported once on standard error, replaced by
   /// the next image) instead of failing the run.
   public let skipBad: Bool
+  /// Images of more pixels than this are refused (or skipped).
+  public let maxPixels: Int
   let files: [(path: String, label: Int)]
   public var count: Int { files.count }
   public var classes: Int { classNames.count }
 
-  static let extensions: Set<String> = ["png", "jpg", "jpeg"]
-
-  public init(root: String, resolution: Int, flip: Bool = false, skipBad: Bool = false) throws {
+  public init(
+    root: String, resolution: Int, flip: Bool = false, skipBad: Bool = false,
+    maxPixels: Int = ImageFile.defaultMaxPixels
+  ) throws {
     let fm = FileManager.default
     var isFolder: ObjCBool = false
     guard fm.fileExists(atPath: root, isDirectory: &isFolder), isFolder.boolValue else {
@@ -39,7 +43,7 @@ public struct FolderDataset: ImageDataset {
     var files: [(String, Int)] = []
     for (label, name) in names.enumerated() {
       let images = ((try? fm.contentsOfDirectory(atPath: "\(root)/\(name)")) ?? [])
-        .filter { Self.extensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+        .filter(ImageFile.isImage).sorted()
       guard !images.isEmpty else {
         throw DatasetError(description: "\(root)/\(name): empty class folder; expected PNG or JPEG images")
       }
@@ -53,6 +57,7 @@ public struct FolderDataset: ImageDataset {
     self.classNames = names
     self.flip = flip
     self.skipBad = skipBad
+    self.maxPixels = maxPixels
     self.files = files
   }
 
@@ -61,8 +66,7 @@ public struct FolderDataset: ImageDataset {
     for _ in 0..<files.count {
       let (path, label) = files[i]
       do {
-        let ext = (path as NSString).pathExtension.lowercased()
-        let image = ext == "png" ? try PNG.read(path) : try JPEG.read(path)
+        let image = try ImageFile.read(path, minimumSide: resolution, maxPixels: maxPixels)
         var rng = SeededRandom(seed: UInt64(index) &* 0x2545_F491_4F6C_DD1D &+ UInt64(epoch))
         return (image.centreSquare(size: resolution, mirrored: flip && rng.next() & 1 == 1), label)
       } catch {

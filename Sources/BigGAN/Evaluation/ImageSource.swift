@@ -23,8 +23,12 @@ public struct ImageFolder: ImageSource {
   public let classNames: [String]?
   public var count: Int { paths.count }
   public var classes: Int? { classNames?.count }
+  /// Images of more pixels than this are refused.
+  public let maxPixels: Int
 
-  public init(root: String) throws(EvaluationError) {
+  /// The images under `root`; each is decoded at full size (the reference
+  /// implementations' preprocessing starts from it), up to `maxPixels`.
+  public init(root: String, maxPixels: Int = ImageFile.defaultMaxPixels) throws(EvaluationError) {
     var isFolder: ObjCBool = false
     guard FileManager.default.fileExists(atPath: root, isDirectory: &isFolder), isFolder.boolValue else {
       throw EvaluationError("\(root): no such folder; expected a folder of PNG or JPEG images")
@@ -36,9 +40,7 @@ public struct ImageFolder: ImageSource {
     while let item = walker.nextObject() as? String {
       let name = (item as NSString).lastPathComponent
       if name.hasPrefix(".") { continue }
-      if ["png", "jpg", "jpeg"].contains((name as NSString).pathExtension.lowercased()) {
-        relative.append(item)
-      }
+      if ImageFile.isImage(name) { relative.append(item) }
     }
     relative.sort()
     if let odd = relative.first(where: { !isRegularFile("\(root)/\($0)") }) {
@@ -58,12 +60,13 @@ public struct ImageFolder: ImageSource {
       self.labels = nil
     }
     self.root = root
+    self.maxPixels = maxPixels
     self.paths = relative.map { "\(root)/\($0)" }
   }
 
   public func image(_ index: Int) throws -> (image: PNG.Image, label: Int?) {
     let path = paths[index]
-    let image = (path as NSString).pathExtension.lowercased() == "png" ? try PNG.read(path) : try JPEG.read(path)
+    let image = try ImageFile.read(path, maxPixels: maxPixels)
     return (image, labels?[index])
   }
 }

@@ -39,11 +39,17 @@ public struct EvaluationReport: Sendable {
 /// Checks, before any image is scored, that `count` images with features
 /// of `featureDimension` can give `metrics` against `reference`: the
 /// reference has the right dimension and what each metric reads, and there
-/// are enough images for IS's splits and KID's subsets.
+/// are enough images for IS's splits and KID's subsets, and their
+/// features fit in the machine's memory.
 public func checkEvaluable(
   count: Int, featureDimension: Int, reference: ReferenceStatistics?, metrics: [EvaluationMetric],
   settings: MetricSettings = MetricSettings()
 ) throws(EvaluationError) {
+  // Every image's features and logits (fewer than the features) are held
+  // until the metrics are computed.
+  do { try MemoryBudget.require(Double(count) * Double(featureDimension) * 8, for: "\(count) images", "their Inception features") } catch {
+    throw EvaluationError(error.description)
+  }
   for metric in metrics {
     if metric != .is {
       guard let reference else {

@@ -45,12 +45,14 @@ public enum Checkpoint {
   @discardableResult
   public static func save(_ t: Trainer, in folder: String, keep: Int) throws -> String {
     let fm = FileManager.default
-    try fm.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    try FileError.createFolder(folder)
     let name = String(format: "step-%08d", t.step)
     let final = (folder as NSString).appendingPathComponent(name)
     let temp = (folder as NSString).appendingPathComponent(".\(name).tmp-\(getpid())")
     try? fm.removeItem(atPath: temp)
-    try fm.createDirectory(atPath: temp, withIntermediateDirectories: false)
+    try FileError.wrapping(temp, cannot: "create this folder") {
+      try fm.createDirectory(atPath: temp, withIntermediateDirectories: false)
+    }
     let compact = JSONEncoder()
     compact.outputFormatting = [.sortedKeys]  // the same bytes for the same run
     let config = String(decoding: try compact.encode(t.model), as: UTF8.self)
@@ -154,9 +156,17 @@ public enum Checkpoint {
     guard let json = file.metadata["config"] else {
       throw CheckpointError(description: "\(file.path): no model configuration in its metadata; pass a checkpoint folder or a file written by biggan-fast")
     }
-    do { return try JSONDecoder().decode(BigGANConfiguration.self, from: Data(json.utf8)) } catch {
-      throw CheckpointError(description: "\(file.path): unreadable model configuration in its metadata (\(error))")
+    let model: BigGANConfiguration
+    do { model = try JSONDecoder().decode(BigGANConfiguration.self, from: Data(json.utf8)) } catch {
+      throw CheckpointError(description: "\(file.path): unreadable model configuration in its metadata (\(FileError.reason(error)))")
     }
+    do { try model.validate() } catch {
+      throw CheckpointError(description: "\(file.path): the model configuration in its metadata is invalid: \(error)")
+    }
+    // Whatever the metadata says is built before the tensors are compared
+    // with it: a model too big for the machine is refused here.
+    try MemoryBudget.require(4 * model.estimatedGeneratorParameters, for: file.path, "the generator its metadata describes")
+    return model
   }
 
   /// Reads `state.json` of a checkpoint folder.
@@ -167,7 +177,7 @@ public enum Checkpoint {
     }
     let state: CheckpointState
     do { state = try JSONDecoder().decode(CheckpointState.self, from: data) } catch {
-      throw CheckpointError(description: "\(file): unreadable (\(error))")
+      throw CheckpointError(description: "\(file): unreadable (\(FileError.reason(error)))")
     }
     do { try state.validate() } catch { throw CheckpointError(description: "\(file): \(error.description)") }
     return state

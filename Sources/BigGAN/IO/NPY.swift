@@ -71,9 +71,7 @@ public enum NPY {
 
   /// Writes `array` in its own precision, atomically.
   public static func write(_ array: NumPyArray, to path: String) throws(Failure) {
-    do { try Data(encode(array)).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-      throw Failure(description: "\(path): cannot write (\(error.localizedDescription))")
-    }
+    do { try FileError.write(Data(encode(array)), to: path) } catch { throw Failure(description: error.description) }
   }
 
   /// Reads an array as Double values with its shape.

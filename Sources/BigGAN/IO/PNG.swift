@@ -1,3 +1,4 @@
+import CImageIO
 import CPNG
 import Foundation
 
@@ -48,27 +49,15 @@ public enum PNG {
     }
   }
 
-  /// Reads any PNG libpng understands, converted to 8-bit RGB.
-  public static func read(_ path: String) throws(Failure) -> Image {
-    var png = png_image()
-    png.version = UInt32(PNG_IMAGE_VERSION)
-    guard png_image_begin_read_from_file(&png, path) != 0 else {
-      throw Failure(description: "\(path): not a readable PNG (\(message(&png)))")
+  /// Reads any PNG libpng understands as 8-bit RGB, as Pillow's
+  /// `convert("RGB")` does (no gamma correction, 16-bit samples to their
+  /// high byte, alpha dropped), so evaluation sees the pixels the reference
+  /// implementations see; images of more than `maxPixels` pixels are refused
+  /// before they are decoded.
+  public static func read(_ path: String, maxPixels: Int = ImageFile.defaultMaxPixels) throws(Failure) -> Image {
+    try ImageFile.decode(path, kind: "PNG", maxPixels: maxPixels) { pixels, width, height, message, size in
+      bk_png_decode(path, Int64(maxPixels), pixels, width, height, message, size)
     }
-    png.format = UInt32(PNG_FORMAT_RGB)
-    let (w, h) = (Int(png.width), Int(png.height))
-    guard w > 0, h > 0, w * h <= 1 << 28 else {
-      png_image_free(&png)
-      throw Failure(description: "\(path): unsupported PNG size \(w)x\(h)")
-    }
-    var pixels = [UInt8](repeating: 0, count: w * h * 3)
-    let ok = pixels.withUnsafeMutableBytes { raw in
-      png_image_finish_read(&png, nil, raw.baseAddress, Int32(w * 3), nil)
-    }
-    guard ok != 0 else {
-      throw Failure(description: "\(path): corrupt PNG (\(message(&png)))")
-    }
-    return Image(width: w, height: h, pixels: pixels)
   }
 
   private static func message(_ png: inout png_image) -> String {

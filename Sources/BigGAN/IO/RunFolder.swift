@@ -35,7 +35,7 @@ public final class RunFolderLock {
     for fd in [STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO] where fcntl(fd, F_GETFD) < 0 {
       _ = open("/dev/null", fd == STDIN_FILENO ? O_RDONLY : O_WRONLY)
     }
-    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    try FileError.createFolder(folder)
     let path = (folder as NSString).appendingPathComponent(".lock")
     descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
     guard descriptor >= 0 else {
@@ -79,7 +79,7 @@ public final class MetricsFile {
         text.append(contentsOf: line)
         text.append(UInt8(ascii: "\n"))
       }
-      try text.write(to: URL(fileURLWithPath: path), options: .atomic)
+      try FileError.write(text, to: path)
     }
     descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
     guard descriptor >= 0 else {

@@ -59,10 +59,7 @@ public struct SafeTensorsFile: Sendable {
     do {
       data = try Data(contentsOf: URL(fileURLWithPath: path))
     } catch {
-      let reason =
-        FileManager.default.isReadableFile(atPath: path)
-        ? error.localizedDescription : "permission denied"
-      throw .unreadable(file: path, reason: reason)
+      throw .unreadable(file: path, reason: FileError.reason(error))
     }
     try self.init(data: data, name: path)
   }

@@ -149,10 +149,6 @@ public struct BigGANConfiguration: Codable, Equatable, Sendable {
 
   public static let supportedResolutions = [32, 64, 128, 256, 512]
 
-  /// The largest channel multiplier, latent or embedding size, class count
-  /// and statistics row count `validate()` accepts.
-  public static let maximumSize = 1 << 16
-
   /// One residual block of the generator: its state-dict prefix, channels,
   /// whether it upsamples, its output resolution, and the prefix of the
   /// attention that follows it, if any.
@@ -275,10 +271,9 @@ public struct BigGANConfiguration: Codable, Equatable, Sendable {
     }
     for (name, v) in [("generator channels", generatorChannels), ("discriminator channels", discriminatorChannels), ("dim_z", dimZ), ("shared dim", sharedDim), ("classes", classes), ("statistics rows", statisticsRows)] {
       guard v >= 1 else { throw .invalid("\(name) must be at least 1, got \(v)") }
-      // Far beyond any BigGAN, and small enough that the block widths and
-      // layer sizes derived from it cannot overflow (a damaged file's
-      // 10^18 would trap there).
-      guard v <= Self.maximumSize else { throw .invalid("\(name) must be at most \(Self.maximumSize), got \(v)") }
+      // Bounded so that the channel plans' products cannot overflow; the
+      // memory a model needs is checked against the machine separately.
+      guard v <= Int(Int32.max) else { throw .invalid("\(name) must be at most \(Int32.max), got \(v)") }
     }
     if architecture == .deep {
       guard !hierarchical else { throw .invalid("BigGAN-deep has no hierarchical z (it conditions every block on [z, embedding])") }
