@@ -3,9 +3,9 @@ import PackageDescription
 
 // The fuzz targets live in their own package so that their flags (no `main`:
 // libFuzzer provides it) and the sanitizer build never touch the product's
-// own `swift build`. Build with `fuzz.sh`, which passes
-// `--sanitize fuzzer --sanitize address` for every module, the library under
-// test included, so libFuzzer sees its coverage.
+// own `swift build`. Build with `fuzz.sh`, which instruments every module,
+// the library under test included, for libFuzzer's coverage and
+// AddressSanitizer.
 let package = Package(
   name: "biggan-fuzz",
   dependencies: [.package(name: "biggan-fast", path: "..")],

@@ -37,12 +37,16 @@ work=${FUZZ_WORK:-$root/.build/fuzz}
 build=${FUZZ_BUILD:-$root/.build/fuzz-build}
 # SwiftPM's --sanitize fuzzer only links libFuzzer's main; the -Xswiftc and
 # -Xcc flags add the coverage instrumentation it needs to every module.
-swift build --scratch-path "$build" --sanitize fuzzer --sanitize address \
-  -Xswiftc -sanitize=fuzzer -Xcc -fsanitize=fuzzer-no-link 2>&1 | grep -v "Cannot export local symbol" || true
-binary="$build/debug/biggan-fuzz"
-[ -x "$binary" ] || { echo "fuzz.sh: build failed" >&2; exit 1; }
-
 mkdir -p "$work/artifacts"
+echo "== build (log $work/build.log)"
+if ! swift build --scratch-path "$build" --sanitize fuzzer --sanitize address \
+  -Xswiftc -sanitize=fuzzer -Xcc -fsanitize=fuzzer-no-link >"$work/build.log" 2>&1; then
+  # gold warns about every sanitizer symbol it cannot export; noise.
+  grep -v "Cannot export local symbol" "$work/build.log" | tail -n 40 >&2
+  echo "fuzz.sh: build failed" >&2
+  exit 1
+fi
+binary="$build/debug/biggan-fuzz"
 for target in "${targets[@]}"; do
   [ -d "Corpus/$target" ] && [ -n "${max_len[$target]:-}" ] || { echo "fuzz.sh: no target '$target'" >&2; exit 2; }
   mkdir -p "$work/corpus/$target"
