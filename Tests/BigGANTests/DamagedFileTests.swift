@@ -34,6 +34,26 @@ struct DamagedFileTests {
     }
   }
 
+  @Test("a state.json whose model sizes would overflow the layer widths is refused, not trapped on")
+  func oversizedModel() throws {
+    var model = BigGANConfiguration.imagenet64
+    model.generatorChannels = 1 << 60
+    #expect(throws: ConfigurationError.self) { try model.validate() }
+    let folder = Self.file("oversized")
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let state = CheckpointState(
+      step: 1, model: model, recipe: TrainingRecipe.presets["tiny"]!.recipe, latentRandom: [1, 2, 3, 4],
+      data: DataPosition(), generatorOptimizerStep: 1, discriminatorOptimizerStep: 1)
+    try JSONEncoder().encode(state).write(to: URL(fileURLWithPath: "\(folder)/state.json"))
+    do {
+      _ = try Checkpoint.state(at: folder)
+      Issue.record("read a state.json with 2^60 generator channels")
+    } catch {
+      #expect("\(error)".contains("generator channels must be at most \(Int32.max)"), "\(error)")
+    }
+  }
+
   @Test("weights holding NaN or infinity are refused on load, naming the tensor")
   func nonFiniteWeights() throws {
     let model = BigGANConfiguration(

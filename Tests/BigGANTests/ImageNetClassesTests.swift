@@ -137,6 +137,14 @@ struct ImageNetClassesTests {
     #expect(throws: ClassNameError.self) { try ImageNetClasses.index(matching: "207") }
   }
 
+  @Test("a very long unknown name is refused at once (its edit distance to every synonym is never computed)")
+  func longQuery() {
+    let query = String(repeating: "qwertyuiop", count: 10_000)
+    #expect(throws: ClassNameError.unknown(query: query, suggestions: [])) {
+      try ImageNetClasses.index(matching: query)
+    }
+  }
+
   @Test("a blank query is its own error")
   func empty() {
     #expect(throws: ClassNameError.empty) { try ImageNetClasses.index(matching: "") }

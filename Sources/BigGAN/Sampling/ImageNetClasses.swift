@@ -126,6 +126,15 @@ extension ImageNetClasses {
     return map
   }()
 
+  /// Every class's synonyms normalised, as text and as characters, in
+  /// `entries` order: suggestions compare a query with all of them.
+  static let normalizedNames: [[(text: String, characters: [Character])]] = entries.map { entry in
+    entry.names.map { name in
+      let text = normalize(name)
+      return (text, Array(text))
+    }
+  }
+
   static func checked(_ index: Int) -> Int {
     precondition(index >= 0 && index < count, "ImageNet class index \(index) is outside 0..<\(count)")
     return index
@@ -155,10 +164,13 @@ extension ImageNetClasses {
     var found: [(group: Int, distance: Int, index: Int, name: String)] = []
     for (i, entry) in entries.enumerated() {
       var best: (distance: Int, group: Int, name: String)?
-      for name in entry.names {
-        let normalized = normalize(name)
-        let group = normalized.contains(key) ? 0 : 1
-        let distance = editDistance(query, Array(normalized))
+      for (name, normalized) in zip(entry.names, normalizedNames[i]) {
+        let group = normalized.text.contains(key) ? 0 : 1
+        // Lengths further apart than `farthest` are further apart in edits
+        // too; skipping them keeps a long query from costing its length
+        // times every synonym's.
+        guard group == 0 || abs(normalized.characters.count - query.count) <= farthest else { continue }
+        let distance = editDistance(query, normalized.characters)
         guard group == 0 || distance <= farthest else { continue }
         if let b = best, (b.distance, b.group) <= (distance, group) { continue }
         best = (distance, group, name)
