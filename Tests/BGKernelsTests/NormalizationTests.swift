@@ -45,6 +45,14 @@ struct NormalizationTests {
     }
   }
 
+  /// Mean and sum of squared deviations of channel `j` of `x` `[rows][c]`,
+  /// in double.
+  static func columnMoments(_ x: [Float], rows: Int, c: Int, _ j: Int) -> (mean: Double, m2: Double) {
+    let column = (0..<rows).map { Double(x[$0 * c + j]) }
+    let m = column.reduce(0, +) / Double(rows)
+    return (m, column.reduce(0) { $0 + ($1 - m) * ($1 - m) })
+  }
+
   @Test("statistics are the per-channel mean and biased variance")
   func statistics() {
     for (rows, c) in [(1, 1), (3, 17), (129, 5), (1000, 33)] {
@@ -53,9 +61,8 @@ struct NormalizationTests {
       var mean = [Float](repeating: 0, count: c), variance = mean
       bk_bn_stats(Int32(rows), Int32(c), x, &mean, &variance)
       for j in 0..<c {
-        let column = (0..<rows).map { Double(x[$0 * c + j]) }
-        let m = column.reduce(0, +) / Double(rows)
-        let v = column.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(rows)
+        let (m, q) = Self.columnMoments(x, rows: rows, c: c, j)
+        let v = q / Double(rows)
         #expect(abs(Double(mean[j]) - m) <= 1e-6 * abs(m))
         #expect(abs(Double(variance[j]) - v) <= 1e-5 * v + 1e-12)
       }
@@ -125,9 +132,7 @@ struct NormalizationTests {
       var mean = [Double](repeating: 0, count: c), m2 = mean
       bk_bn_moments(Int32(rows), Int32(c), x, &mean, &m2)
       for j in 0..<c {
-        let column = (0..<rows).map { Double(x[$0 * c + j]) }
-        let m = column.reduce(0, +) / Double(rows)
-        let q = column.reduce(0) { $0 + ($1 - m) * ($1 - m) }
+        let (m, q) = Self.columnMoments(x, rows: rows, c: c, j)
         #expect(abs(mean[j] - m) <= 1e-13 * abs(m))
         #expect(abs(m2[j] - q) <= 1e-11 * q + 1e-13)
       }
