@@ -179,23 +179,15 @@ struct Bench: ParsableCommand {
     // The iteration pass runs the trainer itself on the built-in data, so
     // with its ten classes: the class embeddings, a small share of the
     // work, shrink accordingly.
-    var recipe = TrainingRecipe()
-    recipe.batch = batch
-    recipe.precision = precision.rawValue
-    var trainerUsed: Trainer?
+    let trainer = try pass.contains(.iteration) ? iterationTrainer(c, replicas: replicas) : nil
     // Seconds each iteration spent in collective calls (with replicas).
     var communication: [Double] = []
     func body(_ p: Pass) throws -> () throws -> Void {
       switch p {
       case .iteration:
-        let data = ShapesDataset(resolution: c.resolution, count: 4096)
-        var m = c
-        m.classes = data.classes
-        let trainer = try Trainer(model: m, recipe: recipe, dataset: data, replicas: replicas)
-        trainerUsed = trainer
         return {
           let before = replicas?.communicationSeconds ?? 0
-          _ = try trainer.trainStep()
+          _ = try trainer!.trainStep()
           communication.append((replicas?.communicationSeconds ?? 0) - before)
         }
       case .gForward:
@@ -245,8 +237,7 @@ struct Bench: ParsableCommand {
         result["communication_s"] = timed[timed.count / 2]
         line += String(format: "  (communication %.1f ms)", timed[timed.count / 2] * 1e3)
         results.append(result)
-        let t = trainerUsed!
-        result = try sumResult(replicas, values: t.generator.parameterCount + t.discriminator.parameterCount)
+        result = try sumResult(replicas, values: trainer!.generator.parameterCount + trainer!.discriminator.parameterCount)
         line += "\n" + String(format: "%-20@ %9.1f ms  %8.2f GB/s of gradient", "sum", result["median_s"] as! Double * 1e3, result["gigabytes_per_s"] as! Double)
       }
       results.append(result)
@@ -266,6 +257,18 @@ struct Bench: ParsableCommand {
     } else {
       print(String(format: "peak memory          %9.1f MiB", Double(peak) / 1048576))
     }
+  }
+
+  /// A trainer of `model`'s networks on the built-in data (and so with its
+  /// classes), at this run's batch and precision.
+  func iterationTrainer(_ model: BigGANConfiguration, replicas: (any ReplicaGroup)?) throws -> Trainer {
+    let data = ShapesDataset(resolution: model.resolution, count: 4096)
+    var m = model
+    m.classes = data.classes
+    var recipe = TrainingRecipe()
+    recipe.batch = batch
+    recipe.precision = precision.rawValue
+    return try Trainer(model: m, recipe: recipe, dataset: data, replicas: replicas)
   }
 
   /// Times the rank-order sum over the ranks of `values` floats (a gradient

@@ -68,6 +68,7 @@ public final class Trainer {
   public internal(set) var step = 0
   /// The ranks of a data-parallel run; `nil` for one process.
   public let replicas: (any ReplicaGroup)?
+  private var flatGradients: [Float] = []
 
   /// A fresh run on `dataset` (whose classes must match the model's).
   /// - Parameters:
@@ -142,15 +143,17 @@ public final class Trainer {
   private func sumOverReplicas(_ values: inout [Float], _ module: any Module) {
     guard let replicas else { return }
     let parameters = module.parameters
-    var flat = values
-    flat.reserveCapacity(values.count + parameters.reduce(0) { $0 + $1.gradient.count })
-    for p in parameters { flat += p.gradient.storage }
-    replicas.sum(&flat)
-    values = Array(flat[0..<values.count])
+    // One buffer for every sum of the run: G's and D's gradients take
+    // turns in it.
+    flatGradients.removeAll(keepingCapacity: true)
+    flatGradients += values
+    for p in parameters { flatGradients += p.gradient.storage }
+    replicas.sum(&flatGradients)
+    values = Array(flatGradients[0..<values.count])
     var offset = values.count
     for p in parameters {
       let n = p.gradient.count
-      p.gradient.storage.replaceSubrange(0..<n, with: flat[offset..<offset + n])
+      p.gradient.storage.replaceSubrange(0..<n, with: flatGradients[offset..<offset + n])
       offset += n
     }
   }
