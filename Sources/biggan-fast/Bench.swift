@@ -52,11 +52,7 @@ struct Bench: ParsableCommand {
   @Option(parsing: .upToNextOption, help: "Passes to time: \(Pass.allCases.map(\.rawValue).joined(separator: ", ")).")
   var pass: [Pass] = Pass.allCases
 
-  @Option(help: "Precision of every product: fp32 or bf16.")
-  var precision: Precision = .fp32
-
-  @Option(parsing: .unconditional, help: "Threads (default: OMP_NUM_THREADS or one per core).")
-  var threads: Int?
+  @OptionGroup var compute: ComputeOptions
 
   @Option(parsing: .unconditional, help: "Timed runs per pass.")
   var repeats: Int = 3
@@ -76,7 +72,6 @@ struct Bench: ParsableCommand {
   func validate() throws {
     guard batch >= 1 else { throw ValidationError("--batch must be at least 1, got \(batch)") }
     guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, got \(repeats)") }
-    if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
     guard truncation > 0 && truncation <= 1 else {
       throw ValidationError("--truncation must be in (0, 1], got \(truncation)")
     }
@@ -110,7 +105,7 @@ struct Bench: ParsableCommand {
     // its widest activations (64 channels at 147 px) alive at once.
     let perImage = Double(imageSize) * Double(imageSize) * 3 + 4 * (299 * 299 * 3 + 4 * 147 * 147 * 64)
     try MemoryBudget.require(Double(batch) * perImage, for: "--batch \(batch) --image-size \(imageSize)", "timing Inception-v3")
-    let network = try InceptionV3(contentsOf: path, precision: precision)
+    let network = try InceptionV3(contentsOf: path, precision: compute.precision)
     var rng = SeededRandom(seed: 3)
     let images = (0..<batch).map { _ in
       PNG.Image(width: imageSize, height: imageSize, pixels: (0..<imageSize * imageSize * 3).map { _ in UInt8(truncatingIfNeeded: rng.next()) })
@@ -119,12 +114,12 @@ struct Bench: ParsableCommand {
     if json {
       let doc: [String: Any] = [
         "config": "inception-v3", "peak_rss_bytes": peakMemory, "resolution": imageSize, "resize": resize.rawValue,
-        "batch": batch, "precision": precision.rawValue, "threads": Machine.threads, "isa": Machine.instructionSet.rawValue,
+        "batch": batch, "precision": compute.precision.rawValue, "threads": Machine.threads, "isa": Machine.instructionSet.rawValue,
         "results": [["pass": "inception", "median_s": median, "times_s": times, "images_per_s": Double(batch) / median]],
       ]
       print(String(decoding: try JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys]), as: UTF8.self))
     } else {
-      print("biggan-fast bench: FID Inception-v3, batch \(batch) of \(imageSize) px, resize \(resize.rawValue), \(precision), \(Machine.threads) threads, \(Machine.instructionSet.rawValue)")
+      print("biggan-fast bench: FID Inception-v3, batch \(batch) of \(imageSize) px, resize \(resize.rawValue), \(compute.precision), \(Machine.threads) threads, \(Machine.instructionSet.rawValue)")
       print(String(format: "%-20@ %9.1f ms  %8.1f images/s", "inception", median * 1e3, Double(batch) / median))
       print(String(format: "peak memory          %9.1f MiB", Double(peakMemory) / 1048576))
     }
@@ -132,7 +127,7 @@ struct Bench: ParsableCommand {
 
   func run() throws {
     Machine.keepLargeAllocations()
-    try inJob(threads: threads) { try bench(replicas: $0) }
+    try inJob(threads: compute.threads) { try bench(replicas: $0) }
   }
 
   func bench(replicas: MPIReplicaGroup?) throws {
@@ -156,7 +151,7 @@ struct Bench: ParsableCommand {
       g = try Generator(c, seed: 1, initialization: .normal(std: 0.02))
     }
     g.truncation = truncation
-    g.precision = precision
+    g.precision = compute.precision
     var rng = SeededRandom(seed: 3)
     func latents() throws -> Tensor {
       try Tensor(shape: [batch, c.dimZ], storage: Truncation.scale.latents(count: batch, dim: c.dimZ, truncation: Float(truncation), rng: &rng))
@@ -168,7 +163,7 @@ struct Bench: ParsableCommand {
     func discriminatorAndReal() throws -> (d: Discriminator, real: Tensor) {
       if let discriminator { return discriminator }
       let d = try Discriminator(c, seed: 2, initialization: .normal(std: 0.02))
-      d.precision = precision
+      d.precision = compute.precision
       var real = Tensor(shape: [batch, c.resolution, c.resolution, 3])
       for i in 0..<real.count { real.storage[i] = 2 * rng.uniform() - 1 }
       discriminator = (d, real)
@@ -224,7 +219,7 @@ struct Bench: ParsableCommand {
     let speaks = (replicas?.rank ?? 0) == 0
     if !json && speaks {
       let ranks = replicas.map { ", \($0.count) ranks" } ?? ""
-      print("biggan-fast bench: \(checkpoint ?? model.config), batch \(batch), \(precision), \(Machine.threads) threads\(ranks), \(Machine.instructionSet.rawValue)")
+      print("biggan-fast bench: \(checkpoint ?? model.config), batch \(batch), \(compute.precision), \(Machine.threads) threads\(ranks), \(Machine.instructionSet.rawValue)")
     }
     for p in pass {
       let (median, times) = try time(try body(p))
@@ -248,7 +243,7 @@ struct Bench: ParsableCommand {
     if json {
       let doc: [String: Any] = [
         "config": checkpoint ?? model.config, "peak_rss_bytes": peak, "truncation": truncation, "resolution": c.resolution, "ch": c.generatorChannels,
-        "batch": batch, "precision": precision.rawValue, "threads": Machine.threads, "ranks": replicas?.count ?? 1,
+        "batch": batch, "precision": compute.precision.rawValue, "threads": Machine.threads, "ranks": replicas?.count ?? 1,
         "isa": Machine.instructionSet.rawValue, "results": results,
         "g_parameters": g.parameterCount,
       ].merging(discriminator.map { ["d_parameters": $0.d.parameterCount] } ?? [:]) { a, _ in a }
@@ -267,7 +262,7 @@ struct Bench: ParsableCommand {
     m.classes = data.classes
     var recipe = TrainingRecipe()
     recipe.batch = batch
-    recipe.precision = precision.rawValue
+    recipe.precision = compute.precision.rawValue
     return try Trainer(model: m, recipe: recipe, dataset: data, replicas: replicas)
   }
 

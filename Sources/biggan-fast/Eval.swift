@@ -44,11 +44,9 @@ struct Eval: ParsableCommand {
   @Flag(help: "Print one JSON object (an array with --truncation-sweep).") var json = false
   @OptionGroup var inception: InceptionOptions
   @OptionGroup var imageLimits: ImageOptions
-  @Option(help: "Precision of every product: fp32 or bf16.") var precision: Precision = .fp32
-  @Option(parsing: .unconditional, help: "Threads (default: OMP_NUM_THREADS or one per core).") var threads: Int?
+  @OptionGroup var compute: ComputeOptions
 
   func validate() throws {
-    if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
     let sources = [generator.isGiven, images != nil, stats != nil].filter { $0 }.count
     guard sources == 1, !(generator.runName != nil && generator.checkpoint != nil) else {
       throw ValidationError("pass exactly one of --run, --checkpoint, --images and --stats")
@@ -93,7 +91,7 @@ struct Eval: ParsableCommand {
 
   func run() throws {
     Machine.keepLargeAllocations()
-    if let threads { Machine.threads = threads }
+    compute.applyThreads()
     let reference = try ref.map { try ReferenceStatistics(contentsOf: $0) }
     if let stats {
       let mine = try ReferenceStatistics(contentsOf: stats)
@@ -106,7 +104,7 @@ struct Eval: ParsableCommand {
     if metricList != [.is] && reference == nil {
       throw ValidationError("--ref is required for \(metricList.filter { $0 != .is }.map(\.rawValue).joined(separator: ", ")) (write one with biggan-fast stats)")
     }
-    let extractor = try inception.extractor(precision: precision)
+    let extractor = try inception.extractor(precision: compute.precision)
     if let images {
       let source = try openImages(images, resolution: nil, maxPixels: imageLimits.maxImagePixels)
       if let count, count > source.count {
@@ -123,7 +121,7 @@ struct Eval: ParsableCommand {
     try checkEvaluable(
       count: count ?? 50_000, featureDimension: extractor.network.featureDimension, reference: reference,
       metrics: metricList, settings: metricSettings)
-    let (g, folder) = try generator.generator(precision: precision, batch: batch)
+    let (g, folder) = try generator.generator(precision: compute.precision, batch: batch)
     let sweep = try sweepValues()
     var rows: [(truncation: Double, report: EvaluationReport)] = []
     for t in sweep.isEmpty ? [truncation] : sweep {

@@ -36,8 +36,7 @@ struct Sample: ParsableCommand {
   @Option(help: "Output folder.") var output: String = "samples"
   @Option(parsing: .unconditional, help: "Random seed of the latents.") var seed: UInt64 = 0
   @Option(parsing: .unconditional, help: "Generator batch size.") var batch: Int = 16
-  @Option(help: "Precision of every product: fp32 or bf16.") var precision: Precision = .fp32
-  @Option(parsing: .unconditional, help: "Threads (default: OMP_NUM_THREADS or one per core).") var threads: Int?
+  @OptionGroup var compute: ComputeOptions
   @Option(name: .customLong("standing-stats"), parsing: .unconditional, help: "Recompute batch-norm statistics over this many training-mode passes first.") var standingStats: Int?
   @Option(help: "Interpolation sheet (interp.png, BigGAN-PyTorch's interp_sheet): z (class fixed, latents blended), class (latent fixed, class embeddings blended) or both; --count rows of 10 columns, endpoints drawn from --classes.") var interpolate: String?
   @Option(help: "Truncation sweep: comma-separated values in (0, 1]; one column per value, one row per (class, latent), same latent across a row (the paper's fidelity/variety picture, written as sweep.png).") var sweep: String?
@@ -56,7 +55,6 @@ struct Sample: ParsableCommand {
     }
     guard count >= 1 else { throw ValidationError("--count must be at least 1, got \(count)") }
     guard batch >= 1 else { throw ValidationError("--batch must be at least 1, got \(batch)") }
-    if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
     if let standingStats, standingStats < 1 { throw ValidationError("--standing-stats must be at least 1, got \(standingStats)") }
     guard (source.runName == nil) != (source.checkpoint == nil) else {
       throw ValidationError("pass exactly one of --run and --checkpoint")
@@ -77,9 +75,9 @@ struct Sample: ParsableCommand {
 
   func run() throws {
     Machine.keepLargeAllocations()
-    if let threads { Machine.threads = threads }
+    compute.applyThreads()
     let sweepTruncations = try sweepValues()
-    let g = try source.generator(precision: precision, batch: batch).generator
+    let g = try source.generator(precision: compute.precision, batch: batch).generator
     let model = g.configuration
     g.statisticsBlend = StatisticsBlend(rawValue: statisticsBlend)!
     let truncation = Truncation(rawValue: truncationMode)!

@@ -30,19 +30,17 @@ struct Stats: ParsableCommand {
   @Flag(name: .customLong("no-features"), help: "Store mu and sigma only (no KID, precision/recall or intra-class FID against this file).") var noFeatures = false
   @OptionGroup var inception: InceptionOptions
   @OptionGroup var imageLimits: ImageOptions
-  @Option(help: "Precision of every product: fp32 or bf16.") var precision: Precision = .fp32
-  @Option(parsing: .unconditional, help: "Threads (default: OMP_NUM_THREADS or one per core).") var threads: Int?
+  @OptionGroup var compute: ComputeOptions
 
   func validate() throws {
-    if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
     if let resolution, resolution < 1 { throw ValidationError("--resolution must be at least 1, got \(resolution)") }
     if let count, count < 2 { throw ValidationError("--count must be at least 2 (a covariance needs two images), got \(count)") }
   }
 
   func run() throws {
     Machine.keepLargeAllocations()
-    if let threads { Machine.threads = threads }
-    let extractor = try inception.extractor(precision: precision)
+    compute.applyThreads()
+    let extractor = try inception.extractor(precision: compute.precision)
     let source = try openImages(data, resolution: resolution, maxPixels: imageLimits.maxImagePixels)
     if let count, count > source.count {
       throw ValidationError("--count \(count): \(data) has only \(source.count) images")
