@@ -274,5 +274,3 @@ struct Bench: ParsableCommand {
     return ["pass": "sum", "median_s": median, "times_s": times, "values": values, "gigabytes_per_s": Double(4 * values) / median / 1e9]
   }
 }
-
-extension Precision: ExpressibleByArgument {}

@@ -31,7 +31,7 @@ struct Eval: ParsableCommand {
   @Option(help: "Metrics: fid, is, kid, pr, ifid, comma-separated.") var metrics: String = "fid,is"
   @Option(parsing: .unconditional, help: "Images to generate (or the first N of --images).") var count: Int?
   @Option(parsing: .unconditional, help: "Truncation t in (0, 1].") var truncation: Double = 1
-  @Option(name: .customLong("truncation-mode"), help: "resample or scale.") var truncationMode: String = "resample"
+  @Option(name: .customLong("truncation-mode"), help: "How latents are truncated.") var truncationMode: Truncation = .resample
   @Option(name: .customLong("truncation-sweep"), help: "Comma-separated truncations: one evaluation each (IS-FID trade-off).") var truncationSweep: String?
   @Option(help: "With --truncation-sweep: write the IS-FID plot to this PNG file.") var plot: String?
   @Option(parsing: .unconditional, help: "Random seed of the latents.") var seed: UInt64 = 0
@@ -54,9 +54,6 @@ struct Eval: ParsableCommand {
     _ = try metricList()
     _ = try sweepValues()
     guard truncation > 0 && truncation <= 1 else { throw ValidationError("--truncation must be in (0, 1], got \(truncation)") }
-    guard Truncation(rawValue: truncationMode) != nil else {
-      throw ValidationError("--truncation-mode must be resample or scale, got '\(truncationMode)'")
-    }
     if let count, count < 2 { throw ValidationError("--count must be at least 2, got \(count)") }
     guard batch >= 1, isSplits >= 1, kidSubsets >= 1, kidSubsetSize >= 2, prNeighbours >= 1 else {
       throw ValidationError("--batch, --is-splits, --kid-subsets and --pr-neighbours must be at least 1, --kid-subset-size at least 2")
@@ -127,7 +124,7 @@ struct Eval: ParsableCommand {
     for t in sweep.isEmpty ? [truncation] : sweep {
       var settings = GenerationSettings(count: count ?? 50_000)
       settings.truncation = t
-      settings.truncationMode = Truncation(rawValue: truncationMode)!
+      settings.truncationMode = truncationMode
       settings.seed = seed
       settings.batch = batch
       let extracted = try extractor.features(of: g, settings)

@@ -25,12 +25,38 @@ struct Sample: ParsableCommand {
 
   enum Output: String, ExpressibleByArgument, CaseIterable { case png, npy }
 
+  /// What an interpolation sheet blends between the two ends of a row.
+  enum Interpolation: String, ExpressibleByArgument, CaseIterable {
+    case z
+    case `class`
+    case both
+
+    /// What the mode blends, shown per value in `--help`.
+    var defaultValueDescription: String {
+      switch self {
+      case .z: return "class fixed, latents blended"
+      case .class: return "latent fixed, class embeddings blended"
+      case .both: return "latents and class embeddings blended"
+      }
+    }
+
+    /// `text` as a mode. A bad value names the flag and its modes, the
+    /// message `--interpolate` has always given.
+    static func parse(_ text: String) throws -> Interpolation {
+      guard let mode = Interpolation(rawValue: text) else {
+        let modes = allCases.map(\.rawValue)
+        throw ValidationError("--interpolate must be \(modes.dropLast().joined(separator: ", ")) or \(modes.last!)")
+      }
+      return mode
+    }
+  }
+
   @OptionGroup var source: GeneratorSource
   @Option(help: "Classes: comma-separated indices or ImageNet names (1000-class models), or 'all'.") var classes: String = "all"
   @Option(parsing: .unconditional, help: "Samples per class.") var count: Int = 8
   @Option(parsing: .unconditional, help: "Truncation t in (0, 1].") var truncation: Double = 1
-  @Option(name: .customLong("truncation-mode"), help: "resample or scale.") var truncationMode: String = "resample"
-  @Option(name: .customLong("statistics-blend"), help: "Per-truncation batch-norm statistics of imported models between two rows: pretrained or linear.") var statisticsBlend: String = "pretrained"
+  @Option(name: .customLong("truncation-mode"), help: "How latents are truncated.") var truncationMode: Truncation = .resample
+  @Option(name: .customLong("statistics-blend"), help: "Per-truncation batch-norm statistics of imported models between two rows.") var statisticsBlend: StatisticsBlend = .pretrained
   @Option(help: "Output kind: png or npy.") var out: Output = .png
   @Flag(help: "Also write one sheet with a row per class (png).") var grid = false
   @Option(help: "Output folder.") var output: String = "samples"
@@ -38,7 +64,10 @@ struct Sample: ParsableCommand {
   @Option(parsing: .unconditional, help: "Generator batch size.") var batch: Int = 16
   @OptionGroup var compute: ComputeOptions
   @Option(name: .customLong("standing-stats"), parsing: .unconditional, help: "Recompute batch-norm statistics over this many training-mode passes first.") var standingStats: Int?
-  @Option(help: "Interpolation sheet (interp.png, BigGAN-PyTorch's interp_sheet): z (class fixed, latents blended), class (latent fixed, class embeddings blended) or both; --count rows of 10 columns, endpoints drawn from --classes.") var interpolate: String?
+  @Option(
+    help: ArgumentHelp("Interpolation sheet (interp.png, BigGAN-PyTorch's interp_sheet): --count rows of 10 columns, endpoints drawn from --classes.", argumentType: Interpolation.self),
+    transform: Interpolation.parse)
+  var interpolate: Interpolation?
   @Option(help: "Truncation sweep: comma-separated values in (0, 1]; one column per value, one row per (class, latent), same latent across a row (the paper's fidelity/variety picture, written as sweep.png).") var sweep: String?
   @Option(help: "Latents from a .npy file [n, dim_z] (overrides --seed; --truncation still picks imported models' statistics).") var z: String?
   @Option(help: "Classes from a .npy file (with --z): indices [n] or class vectors [n, classes].") var y: String?
@@ -46,12 +75,6 @@ struct Sample: ParsableCommand {
   func validate() throws {
     guard truncation > 0 && truncation <= 1 else {
       throw ValidationError("--truncation must be in (0, 1], got \(truncation)")
-    }
-    guard Truncation(rawValue: truncationMode) != nil else {
-      throw ValidationError("--truncation-mode must be resample or scale, got '\(truncationMode)'")
-    }
-    guard StatisticsBlend(rawValue: statisticsBlend) != nil else {
-      throw ValidationError("--statistics-blend must be pretrained or linear, got '\(statisticsBlend)'")
     }
     guard count >= 1 else { throw ValidationError("--count must be at least 1, got \(count)") }
     guard batch >= 1 else { throw ValidationError("--batch must be at least 1, got \(batch)") }
@@ -61,11 +84,8 @@ struct Sample: ParsableCommand {
     }
     if (z == nil) != (y == nil) { throw ValidationError("--z and --y go together") }
     if sweep != nil && z != nil { throw ValidationError("--sweep draws its own latents; it does not take --z") }
-    if let interpolate {
-      guard ["z", "class", "both"].contains(interpolate) else {
-        throw ValidationError("--interpolate must be z, class or both, got '\(interpolate)'")
-      }
-      guard sweep == nil && z == nil else { throw ValidationError("--interpolate goes without --sweep and --z") }
+    if interpolate != nil && (sweep != nil || z != nil) {
+      throw ValidationError("--interpolate goes without --sweep and --z")
     }
     _ = try sweepValues()
   }
@@ -79,8 +99,7 @@ struct Sample: ParsableCommand {
     let sweepTruncations = try sweepValues()
     let g = try source.generator(precision: compute.precision, batch: batch).generator
     let model = g.configuration
-    g.statisticsBlend = StatisticsBlend(rawValue: statisticsBlend)!
-    let truncation = Truncation(rawValue: truncationMode)!
+    g.statisticsBlend = statisticsBlend
 
     if let standingStats {
       guard model.statisticsRows == 1 else {
@@ -116,7 +135,7 @@ struct Sample: ParsableCommand {
         var latents: [Float] = []
         for k in rows.indices {
           var rng = SeededRandom(seed: seed &+ UInt64(k))
-          latents += truncation.latents(count: 1, dim: model.dimZ, truncation: Float(t), rng: &rng)
+          latents += truncationMode.latents(count: 1, dim: model.dimZ, truncation: Float(t), rng: &rng)
         }
         columns.append(try render(g, latents: latents, classes: .labels(rows), truncation: t))
       }
@@ -151,7 +170,7 @@ struct Sample: ParsableCommand {
       n = try imageCount(classes: chosen.count)
       var rng = SeededRandom(seed: seed)
       inputs = { range in
-        let latents = truncation.latents(count: range.count, dim: dim, truncation: Float(self.truncation), rng: &rng)
+        let latents = truncationMode.latents(count: range.count, dim: dim, truncation: Float(truncation), rng: &rng)
         return (latents, .labels(range.map { chosen[$0 / perClass] }))
       }
     }
@@ -159,7 +178,7 @@ struct Sample: ParsableCommand {
     if holdAll { try requireHeld(n, floats: r * r * 3, for: out == .npy ? "samples.npy" : "the grid") }
     var held = holdAll ? Tensor(shape: [n, r, r, 3]) : nil
     var perClass: [Int: Int] = [:]
-    try render(g, count: n, truncation: self.truncation, inputs: inputs) { start, images, classes in
+    try render(g, count: n, truncation: truncation, inputs: inputs) { start, images, classes in
       held?.storage.replaceSubrange(start * r * r * 3..<(start + images.shape[0]) * r * r * 3, with: images.storage)
       guard out == .png else { return }
       for (i, label) in classes.labels.enumerated() {
@@ -294,7 +313,7 @@ struct Sample: ParsableCommand {
   /// `--count` rows of 10 images: two endpoints and 8 evenly spaced blends
   /// of the latents, of the classes (soft class vectors, i.e. blends of the
   /// shared embeddings), or both.
-  func interpolationSheet(_ g: Generator, model: BigGANConfiguration, mode: String) throws {
+  func interpolationSheet(_ g: Generator, model: BigGANConfiguration, mode: Interpolation) throws {
     let classes = try classList(model.classes)
     var rng = SeededRandom(seed: seed)
     let columns = 10, dim = model.dimZ, k = model.classes
@@ -302,12 +321,11 @@ struct Sample: ParsableCommand {
     try requireHeld(count, floats: columns * (model.resolution * model.resolution * 3 + dim + k), for: "interp.png")
     var z = [Float](repeating: 0, count: count * columns * dim)
     var y = [Float](repeating: 0, count: count * columns * k)
-    let truncation = Truncation(rawValue: truncationMode)!
     for r in 0..<count {
-      let z0 = truncation.latents(count: 1, dim: dim, truncation: Float(self.truncation), rng: &rng)
-      let z1 = mode == "class" ? z0 : truncation.latents(count: 1, dim: dim, truncation: Float(self.truncation), rng: &rng)
+      let z0 = truncationMode.latents(count: 1, dim: dim, truncation: Float(truncation), rng: &rng)
+      let z1 = mode == .class ? z0 : truncationMode.latents(count: 1, dim: dim, truncation: Float(truncation), rng: &rng)
       let c0 = classes[Int(rng.next() % UInt64(classes.count))]
-      let c1 = mode == "z" ? c0 : classes[Int(rng.next() % UInt64(classes.count))]
+      let c1 = mode == .z ? c0 : classes[Int(rng.next() % UInt64(classes.count))]
       for j in 0..<columns {
         let t = Float(j) / Float(columns - 1), row = r * columns + j
         for i in 0..<dim { z[row * dim + i] = (1 - t) * z0[i] + t * z1[i] }
@@ -315,7 +333,7 @@ struct Sample: ParsableCommand {
         y[row * k + c1] += t
       }
     }
-    let sheet = try render(g, latents: z, classes: .vectors(y, classes: k), truncation: self.truncation)
+    let sheet = try render(g, latents: z, classes: .vectors(y, classes: k), truncation: truncation)
     let path = (output as NSString).appendingPathComponent("interp.png")
     try PNG.write(ImageGrid.sheet(sheet, columns: columns), to: path)
     print("wrote \(path)")

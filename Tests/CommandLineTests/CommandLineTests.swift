@@ -106,6 +106,27 @@ struct CommandLineTests {
     Self.expectError(try Self.run("bgkernels", ["bench", "--case", "gemm/none"]), "unknown case 'gemm/none'")
   }
 
+  @Test("fixed choices are typed: --help lists them, a bad one is one line naming the choices")
+  func typedChoices() throws {
+    // Help wraps its lines: compare with runs of whitespace as one space.
+    func unwrapped(_ text: String) -> String { text.split(whereSeparator: \.isWhitespace).joined(separator: " ") }
+    let help = unwrapped(try Self.run("biggan-fast", ["sample", "--help"]).output)
+    #expect(help.contains("(values: resample, scale; default: resample)"), "\(help)")
+    #expect(help.contains("(values: pretrained, linear; default: pretrained)"), "\(help)")
+    for description in ["class fixed, latents blended", "latent fixed, class embeddings blended", "latents and class embeddings blended"] {
+      #expect(help.contains("- \(description)"), "\(description)")
+    }
+    #expect(unwrapped(try Self.run("biggan-fast", ["eval", "--help"]).output).contains("(values: resample, scale; default: resample)"))
+    for (arguments, fragments) in [
+      (["sample", "--run", "r", "--truncation-mode", "clip"], ["'clip' is invalid for '--truncation-mode", "'resample'", "'scale'"]),
+      (["eval", "--run", "r", "--truncation-mode", "clip"], ["'clip' is invalid for '--truncation-mode", "'resample'", "'scale'"]),
+      (["sample", "--run", "r", "--statistics-blend", "cubic"], ["'cubic' is invalid for '--statistics-blend", "'pretrained'", "'linear'"]),
+      (["sample", "--run", "r", "--interpolate", "w"], ["'w' is invalid for '--interpolate", "--interpolate must be z, class or both"]),
+    ] {
+      for fragment in fragments { Self.expectError(try Self.run("biggan-fast", arguments), fragment) }
+    }
+  }
+
   @Test("train, interrupt, resume: the same checkpoint bytes as an uninterrupted run; then sample")
   func trainResumeSample() throws {
     let dir = try Self.scratch("train")
