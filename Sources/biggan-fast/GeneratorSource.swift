@@ -17,6 +17,10 @@ struct GeneratorSource: ParsableArguments {
   /// The run folder, when the generator comes from `--run`.
   var runFolder: String? { runName.map { (runs as NSString).appendingPathComponent($0) } }
 
+  /// The run folder the generator was trained in: `--run`'s, or the one a
+  /// `--checkpoint` inside `RUN/checkpoint/` belongs to.
+  var trainingRunFolder: String? { runFolder ?? checkpoint.flatMap(RunClassNames.runFolder(ofCheckpoint:)) }
+
   /// The weights file, the checkpoint folder it sits in (if any), and its
   /// model.
   func file() throws -> (file: SafeTensorsFile, folder: String?, model: BigGANConfiguration) {

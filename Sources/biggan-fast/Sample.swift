@@ -15,9 +15,12 @@ struct Sample: ParsableCommand {
       batch-norm statistics by t, blended between the two nearest of their 51
       rows as --statistics-blend says (pretrained: pytorch-pretrained-BigGAN's
       own blend, which reproduces its images; linear: a plain interpolation).
-      Classes: indices, or ImageNet names for 1000-class models ("golden
-      retriever"); --y takes class indices [n] or class vectors [n, classes]
-      (one-hot or soft).
+      Classes: indices, or names: those the run was trained on (its
+      classes.json: the built-in data's "disc", "ring", ..., an image
+      folder's sub-folder names, CIFAR-10's classes), or ImageNet names for
+      1000-class models without names of their own, such as imported
+      weights ("golden retriever"); --y takes class indices [n] or class
+      vectors [n, classes] (one-hot or soft).
       Output: --out png writes class<k>_<i>.png per sample (8-bit RGB, pixel =
       round((x + 1) * 127.5)), plus with --grid one sheet with a row per class;
       --out npy writes samples.npy, float32 [n, h, w, 3] in [-1, 1].
@@ -52,7 +55,7 @@ struct Sample: ParsableCommand {
   }
 
   @OptionGroup var source: GeneratorSource
-  @Option(help: "Classes: comma-separated indices or ImageNet names (1000-class models), or 'all'.") var classes: String = "all"
+  @Option(help: "Classes: comma-separated indices or names (the run's own, or ImageNet's for 1000-class models), or 'all'.") var classes: String = "all"
   @Option(parsing: .unconditional, help: "Samples per class.") var count: Int = 8
   @Option(parsing: .unconditional, help: "Truncation t in (0, 1].") var truncation: Double = 1
   @Option(name: .customLong("truncation-mode"), help: "How latents are truncated.") var truncationMode: Truncation = .resample
@@ -339,27 +342,59 @@ struct Sample: ParsableCommand {
     print("wrote \(path)")
   }
 
-  /// `--classes` as indices: numbers, or ImageNet names for 1000-class
-  /// models.
+  /// `--classes` as indices: numbers, the names the run was trained on
+  /// (its classes.json), or ImageNet names for 1000-class models without
+  /// names of their own (imported weights) or trained on ImageNet.
   func classList(_ classes: Int) throws -> [Int] {
     if self.classes == "all" { return Array(0..<classes) }
     guard self.classes.contains(where: { $0 != "," && $0 != " " }) else {
-      throw ValidationError("--classes is empty; expected indices, ImageNet names or 'all'")
+      throw ValidationError("--classes is empty; expected indices, class names or 'all'")
     }
-    return try self.classes.split(separator: ",").map { part in
-      let text = String(part).trimmingCharacters(in: .whitespaces)
+    let parts = self.classes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+    // Indices alone need no classes.json, so a damaged one cannot stop them.
+    let runNames = parts.allSatisfy { Int($0) != nil } ? nil : try runClassNames(classes: classes)
+    return try parts.map { text in
       if let k = Int(text) {
         guard k >= 0, k < classes else {
           throw ValidationError("--classes: \(k) is not a class index in 0..<\(classes)")
         }
         return k
       }
-      guard classes == ImageNetClasses.count else {
+      if let runNames {
+        if let k = runNames.index(of: text) { return k }
+        guard runNames.areImageNetClasses else { throw unknownClass(text, runNames) }
+      } else if classes != ImageNetClasses.count {
         throw ValidationError("--classes: '\(text)' is not a class index in 0..<\(classes) (names are for 1000-class ImageNet models)")
       }
       do { return try ImageNetClasses.index(matching: text) } catch let e as ClassNameError {
         throw ValidationError("--classes: \(e.description)")
       }
     }
+  }
+
+  /// The class names of the run the generator was trained in; nil when
+  /// there are none (imported weights, a checkpoint outside a run folder).
+  func runClassNames(classes: Int) throws -> RunClassNames? {
+    guard let folder = source.trainingRunFolder else { return nil }
+    let path = RunClassNames.path(inRun: folder)
+    guard FileManager.default.fileExists(atPath: path) else { return nil }
+    let run = try RunClassNames(contentsOf: path)
+    guard run.names.count == classes else {
+      throw ValidationError("\(path): \(run.names.count) class names, but the model has \(classes) classes")
+    }
+    return run
+  }
+
+  /// The error for a name that is not one of the run's: the run's names
+  /// (the first 20 of a long list), and a word on ImageNet names for those
+  /// who tried one.
+  func unknownClass(_ text: String, _ run: RunClassNames) -> ValidationError {
+    let shown = run.names.prefix(20).joined(separator: ", ") + (run.names.count > 20 ? ", ... (\(run.names.count) in all)" : "")
+    var message = "--classes: '\(text)' is not a class of this run (\(run.path): \(shown)) nor a class index in 0..<\(run.names.count)"
+    switch Result(catching: { () throws(ClassNameError) in try ImageNetClasses.index(matching: text) }) {
+    case .success, .failure(.ambiguous): message += "; ImageNet names are for 1000-class ImageNet models"
+    case .failure: break
+    }
+    return ValidationError(message)
   }
 }

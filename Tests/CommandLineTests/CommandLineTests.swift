@@ -164,6 +164,40 @@ struct CommandLineTests {
     Self.expectError(try Self.run("biggan-fast", ["sample", "--run", "split", "--classes", "golden retriever"], in: dir), "names are for 1000-class ImageNet models")
   }
 
+  @Test("sample takes the class names a run was trained on: the built-in data's and an image folder's")
+  func sampleByRunNames() throws {
+    let dir = try Self.scratch("run-names")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let train = ["train", "--steps", "2", "--batch", "4", "--threads", "2", "--sample-every", "100"]
+    func sample(_ arguments: [String], into output: String) throws -> [String] {
+      let r = try Self.run("biggan-fast", ["sample", "--count", "1", "--output", output] + arguments, in: dir)
+      #expect(r.status == 0, "\(r.output)")
+      return try FileManager.default.contentsOfDirectory(atPath: "\(dir)/\(output)").sorted()
+    }
+    let shapes = try Self.run("biggan-fast", train + ["--run", "shapes"], in: dir)
+    #expect(shapes.status == 0, "\(shapes.output)")
+    #expect(try sample(["--run", "shapes", "--classes", "disc, ring"], into: "a") == ["class0_0000.png", "class3_0000.png"])
+    // A checkpoint inside the run folder finds the run's names too; case is
+    // ignored when only one name matches.
+    let weights = "runs/shapes/checkpoint/step-00000002/G_ema.safetensors"
+    #expect(try sample(["--checkpoint", weights, "--classes", "Two-Discs,1"], into: "b") == ["class1_0000.png", "class9_0000.png"])
+    Self.expectError(
+      try Self.run("biggan-fast", ["sample", "--run", "shapes", "--classes", "disc,rings"], in: dir),
+      "--classes: 'rings' is not a class of this run (runs/shapes/classes.json: disc, square, triangle, ring, cross, diamond, horizontal-bars, vertical-bars, checkerboard, two-discs) nor a class index in 0..<10")
+
+    for (label, name) in ["apples", "pears"].enumerated() {
+      try FileManager.default.createDirectory(atPath: "\(dir)/fruit/\(name)", withIntermediateDirectories: true)
+      for i in 0..<2 {
+        let pixels = (0..<40 * 36 * 3).map { UInt8(truncatingIfNeeded: $0 * (label + 2) + i) }
+        try PNG.write(PNG.Image(width: 40, height: 36, pixels: pixels), to: "\(dir)/fruit/\(name)/\(i).png")
+      }
+    }
+    let fruit = try Self.run("biggan-fast", train + ["--run", "fruit", "--data", "fruit"], in: dir)
+    #expect(fruit.status == 0, "\(fruit.output)")
+    #expect(try sample(["--run", "fruit", "--classes", "pears"], into: "c") == ["class1_0000.png"])
+    Self.expectError(try Self.run("biggan-fast", ["sample", "--run", "fruit", "--classes", "plums"], in: dir), "(runs/fruit/classes.json: apples, pears)")
+  }
+
   @Test("sample a 1000-class model by ImageNet names and by soft class vectors")
   func sampleByName() throws {
     let dir = try Self.scratch("names")
