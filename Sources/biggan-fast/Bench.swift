@@ -177,12 +177,16 @@ struct Bench: ParsableCommand {
     let trainer = try pass.contains(.iteration) ? iterationTrainer(c, replicas: replicas) : nil
     // Seconds each iteration spent in collective calls (with replicas).
     var communication: [Double] = []
+    // The images an iteration processes, as the trainer counts them: the
+    // fake and real batches of every D step and the G step's batch, each
+    // accumulation included.
+    var iterationImages = 0
     func body(_ p: Pass) throws -> () throws -> Void {
       switch p {
       case .iteration:
         return {
           let before = replicas?.communicationSeconds ?? 0
-          _ = try trainer!.trainStep()
+          iterationImages = try trainer!.trainStep().images
           communication.append((replicas?.communicationSeconds ?? 0) - before)
         }
       case .gForward:
@@ -222,11 +226,12 @@ struct Bench: ParsableCommand {
       print("biggan-fast bench: \(checkpoint ?? model.config), batch \(batch), \(compute.precision), \(Machine.threads) threads\(ranks), \(Machine.instructionSet.rawValue)")
     }
     for p in pass {
-      let (median, times) = try time(try body(p))
-      // An iteration touches 2 x 2B images in the D steps and B in the G step.
-      let images = Double(p == .iteration ? 5 * batch : batch)
-      var result: [String: Any] = ["pass": p.rawValue, "median_s": median, "times_s": times, "images_per_s": images / median]
-      var line = String(format: "%-20@ %9.1f ms  %8.1f images/s", p.rawValue, median * 1e3, images / median)
+      let median: Double, times: [Double]
+      do { (median, times) = try time(try body(p)) } catch { throw ValidationError("--pass \(p.rawValue) of \(checkpoint ?? model.flags): \(error)") }
+      let images = p == .iteration ? iterationImages : batch
+      let rate = Double(images) / median
+      var result: [String: Any] = ["pass": p.rawValue, "median_s": median, "times_s": times, "images": images, "images_per_s": rate]
+      var line = String(format: "%-20@ %9.1f ms  %8.1f images/s", p.rawValue, median * 1e3, rate)
       if let replicas, p == .iteration {
         let timed = Array(communication.suffix(repeats)).sorted()
         result["communication_s"] = timed[timed.count / 2]
@@ -254,16 +259,22 @@ struct Bench: ParsableCommand {
     }
   }
 
-  /// A trainer of `model`'s networks on the built-in data (and so with its
-  /// classes), at this run's batch and precision.
-  func iterationTrainer(_ model: BigGANConfiguration, replicas: (any ReplicaGroup)?) throws -> Trainer {
-    let data = ShapesDataset(resolution: model.resolution, count: 4096)
-    var m = model
+  /// A trainer of `configuration`'s networks on the built-in data (and so
+  /// with its classes), at this run's batch and precision; when there can
+  /// be none (a sampling-only imported model, a batch that does not split
+  /// over the ranks), an error that says why.
+  func iterationTrainer(_ configuration: BigGANConfiguration, replicas: (any ReplicaGroup)?) throws -> Trainer {
+    let data = ShapesDataset(resolution: configuration.resolution, count: 4096)
+    var m = configuration
     m.classes = data.classes
     var recipe = TrainingRecipe()
     recipe.batch = batch
     recipe.precision = compute.precision.rawValue
-    return try Trainer(model: m, recipe: recipe, dataset: data, replicas: replicas)
+    do {
+      return try Trainer(model: m, recipe: recipe, dataset: data, replicas: replicas)
+    } catch {
+      throw ValidationError("--pass iteration: cannot build a trainer of \(checkpoint ?? model.flags): \(error)")
+    }
   }
 
   /// Times the rank-order sum over the ranks of `values` floats (a gradient
