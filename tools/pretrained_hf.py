@@ -1,7 +1,7 @@
 """pytorch-pretrained-BigGAN helpers for the parity script and the sampling benchmark.
 
-Needs numpy, scipy and pytorch_pretrained_biggan (installed with --no-deps
-plus boto3, requests, tqdm; see tools/README.md). It builds BigGAN-deep
+Needs numpy, scipy and pytorch_pretrained_biggan (`pip install
+pytorch-pretrained-biggan scipy`; see tools/README.md). It builds BigGAN-deep
 models with random but valid weights, saves them as the package stores
 released models, and draws inputs the way the package's utilities do.
 
