@@ -261,7 +261,7 @@ struct Bench: ParsableCommand {
     m.classes = data.classes
     var recipe = TrainingRecipe()
     recipe.batch = batch
-    recipe.precision = compute.precision.rawValue
+    recipe.precision = compute.precision
     return try Trainer(model: m, recipe: recipe, dataset: data, replicas: replicas)
   }
 

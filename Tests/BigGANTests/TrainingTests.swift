@@ -25,8 +25,8 @@ struct TrainingTests {
     return r
   }
 
-  static func trainer(_ recipe: TrainingRecipe = recipe, position: DataPosition = DataPosition()) throws -> Trainer {
-    try Trainer(model: model, recipe: recipe, dataset: ShapesDataset(resolution: 32, count: 64, seed: 1), position: position)
+  static func trainer(_ recipe: TrainingRecipe = recipe, restoring state: TrainerState? = nil) throws -> Trainer {
+    try Trainer(model: model, recipe: recipe, dataset: ShapesDataset(resolution: 32, count: 64, seed: 1), restoring: state)
   }
 
   static func weights(_ m: any Module) -> [Float] {
@@ -68,10 +68,9 @@ struct TrainingTests {
 
     let first = try Self.trainer()
     for _ in 0..<2 { _ = try first.trainStep() }
-    let path = try Checkpoint.save(first, in: folder, keep: 2)
-    let state = try Checkpoint.state(at: path)
-    let second = try Self.trainer(position: state.data)
-    try Checkpoint.restore(second, from: path)
+    let path = try Checkpoint.save(first, schedule: RunSchedule(), in: folder, keep: 2)
+    let second = try Self.trainer(restoring: Checkpoint.trainerState(at: path))
+    try Checkpoint.loadNetworks(of: second, from: path)
     #expect(second.step == 2)
     for _ in 0..<2 { _ = try second.trainStep() }
     for (a, b, name) in [(second.generator, straight.generator, "G"), (second.average, straight.average, "G_ema")] as [(Generator, Generator, String)] {
@@ -89,7 +88,7 @@ struct TrainingTests {
     let t = try Self.trainer()
     for _ in 0..<3 {
       _ = try t.trainStep()
-      try Checkpoint.save(t, in: folder, keep: 2)
+      try Checkpoint.save(t, schedule: RunSchedule(), in: folder, keep: 2)
     }
     let names = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
     #expect(names == ["step-00000002", "step-00000003"])
@@ -98,7 +97,7 @@ struct TrainingTests {
         resolution: 32, generatorChannels: 4, discriminatorChannels: 4, dimZ: 8, sharedDim: 4,
         classes: 10, generatorAttention: [], discriminatorAttention: []),
       recipe: Self.recipe, dataset: ShapesDataset(resolution: 32, count: 64, seed: 1))
-    #expect(throws: CheckpointError.self) { try Checkpoint.restore(other, from: "\(folder)/step-00000003") }
+    #expect(throws: CheckpointError.self) { try Checkpoint.loadNetworks(of: other, from: "\(folder)/step-00000003") }
   }
 
   @Test("a NaN in the discriminator stops the step before any update is applied")

@@ -66,11 +66,11 @@ struct CommandLineTests {
 
   @Test("one preset registry: info knows every train preset and train every info preset")
   func presets() throws {
-    for name in TrainingRecipe.presets.keys.sorted() {
+    for name in TrainingPreset.all.keys.sorted() {
       let r = try Self.run("biggan-fast", ["info", "--config", name])
       #expect(r.status == 0 && r.output.contains("config:        \(name)"), "\(name): \(r.output)")
     }
-    #expect(TrainingRecipe.presets["imagenet256"] != nil && TrainingRecipe.presets["tiny"] != nil)
+    #expect(TrainingPreset.all["imagenet256"] != nil && TrainingPreset.all["tiny"] != nil)
   }
 
   @Test("a truncation near 0 does not hang the resample loop; empty --classes is an error")
