@@ -1,4 +1,3 @@
-import BGKernels
 import Foundation
 
 /// Evaluation during a training run: every `every` steps, the FID and IS of

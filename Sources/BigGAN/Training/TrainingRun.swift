@@ -24,8 +24,11 @@ public final class TrainingRun {
   /// With replicas: every this many steps, check that every rank's state is
   /// rank 0's (`Trainer.verifyReplicas`), and stop if not.
   public var replicaCheckEvery: Int?
-  private let heldOut: [Int]
-  private let training: [Int]
+  /// Rank 0's fixed batches of held-out and of training images for D's
+  /// verdicts (`nil` on other ranks; the held-out one also with nothing
+  /// held out).
+  private let heldOutBatch: (Tensor, [Int])?
+  private let trainingBatch: (Tensor, [Int])?
 
   /// How `run` ended.
   public enum Outcome: Equatable, Sendable {
@@ -54,9 +57,25 @@ public final class TrainingRun {
     self.schedule = schedule
     self.dataset = dataset
     self.folder = folder
-    self.heldOut = heldOut
-    self.training = training
     resumedFrom = checkpoint
+    // Read here, so that data whose first images cannot be read stops the
+    // run before it starts.
+    let isRoot = (replicas?.rank ?? 0) == 0
+    heldOutBatch = isRoot && !heldOut.isEmpty ? try Self.fixedBatch(heldOut, dataset, size: recipe.batch) : nil
+    trainingBatch = isRoot ? try Self.fixedBatch(training, dataset, size: recipe.batch) : nil
+  }
+
+  /// The first `size` images of `indices` (at most), as D sees them.
+  private static func fixedBatch(_ indices: [Int], _ dataset: any ImageDataset, size: Int) throws -> (Tensor, [Int]) {
+    let n = min(size, indices.count), r = dataset.resolution
+    var images = Tensor(shape: [n, r, r, 3])
+    var labels: [Int] = []
+    for (b, i) in indices.prefix(n).enumerated() {
+      let (pixels, label) = try dataset.sample(i, epoch: 0)
+      for j in 0..<pixels.count { images.storage[b * pixels.count + j] = Float(pixels[j]) / 127.5 - 1 }
+      labels.append(label)
+    }
+    return (images, labels)
   }
 
   /// The held-out images and the training ones, in a seeded order. A data
@@ -102,9 +121,6 @@ public final class TrainingRun {
     let run: TrainingRun
     var trainer: Trainer { run.trainer }
     var schedule: RunSchedule { run.schedule }
-    /// A fixed batch of held-out and of training images for D's verdicts.
-    let heldOutBatch: (Tensor, [Int])?
-    let trainingBatch: (Tensor, [Int])?
     /// The latents and classes of every sample sheet: a row of `columns`
     /// images for each of the first ten classes.
     let sheetLatents: Tensor
@@ -120,8 +136,6 @@ public final class TrainingRun {
       self.run = run
       let model = run.trainer.model
       for sub in ["checkpoint", "samples"] { try FileError.createFolder((run.folder as NSString).appendingPathComponent(sub)) }
-      heldOutBatch = try Self.fixedBatch(run.heldOut, run.dataset, size: run.trainer.recipe.batch)
-      trainingBatch = try Self.fixedBatch(run.training, run.dataset, size: run.trainer.recipe.batch)
       var random = SeededRandom(seed: 12_345)
       let shownClasses = min(model.classes, 10)
       var z = Tensor(shape: [shownClasses * Self.columns, model.dimZ])
@@ -132,20 +146,6 @@ public final class TrainingRun {
       let best = try? Data(contentsOf: URL(fileURLWithPath: "\(run.bestFolder)/best.json"))
       bestFID = (best.flatMap { try? JSONSerialization.jsonObject(with: $0) } as? [String: Any])?["frechet_inception_distance"] as? Double ?? .infinity
       firstStep = run.trainer.step
-    }
-
-    /// The first `size` images of `indices` (at most), as D sees them.
-    static func fixedBatch(_ indices: [Int], _ dataset: any ImageDataset, size: Int) throws -> (Tensor, [Int])? {
-      guard !indices.isEmpty else { return nil }
-      let n = min(size, indices.count), r = dataset.resolution
-      var images = Tensor(shape: [n, r, r, 3])
-      var labels: [Int] = []
-      for (b, i) in indices.prefix(n).enumerated() {
-        let (pixels, label) = try dataset.sample(i, epoch: 0)
-        for j in 0..<pixels.count { images.storage[b * pixels.count + j] = Float(pixels[j]) / 127.5 - 1 }
-        labels.append(label)
-      }
-      return (images, labels)
     }
 
     /// Everything due after the step `report` describes.
@@ -178,7 +178,7 @@ public final class TrainingRun {
     }
 
     func verdicts() throws -> HeldOutVerdicts? {
-      guard let (hx, hy) = heldOutBatch, let (tx, ty) = trainingBatch else { return nil }
+      guard let (hx, hy) = run.heldOutBatch, let (tx, ty) = run.trainingBatch else { return nil }
       let held = try trainer.discriminatorVerdict(hx, labels: hy), train = try trainer.discriminatorVerdict(tx, labels: ty)
       return HeldOutVerdicts(trainingMean: train.mean, heldOutMean: held.mean, trainingAccuracy: train.accuracy, heldOutAccuracy: held.accuracy)
     }
