@@ -151,8 +151,7 @@ struct Bench: ParsableCommand {
 func seconds(_ body: () -> Void) -> Double {
   let start = ContinuousClock.now
   body()
-  let d = ContinuousClock.now - start
-  return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+  return (ContinuousClock.now - start).seconds
 }
 
 func pad(_ s: String, _ width: Int) -> String {

@@ -85,8 +85,7 @@ struct Bench: ParsableCommand {
     for _ in 0..<repeats {
       let start = ContinuousClock.now
       try call()
-      let t = ContinuousClock.now - start
-      times.append(Double(t.components.seconds) + Double(t.components.attoseconds) * 1e-18)
+      times.append((ContinuousClock.now - start).seconds)
     }
     return (times.sorted()[times.count / 2], times)
   }
@@ -269,7 +268,7 @@ struct Bench: ParsableCommand {
     m.classes = data.classes
     var recipe = TrainingRecipe()
     recipe.batch = batch
-    recipe.precision = compute.precision.rawValue
+    recipe.precision = compute.precision
     do {
       return try Trainer(model: m, recipe: recipe, dataset: data, replicas: replicas)
     } catch {

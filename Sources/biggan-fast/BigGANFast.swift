@@ -12,9 +12,17 @@ struct BigGANFast: ParsableCommand {
   )
 }
 
+/// The preset `--config NAME` names, or a message listing them all.
+func preset(named name: String) throws -> TrainingPreset {
+  guard let preset = TrainingPreset.all[name] else {
+    throw ValidationError("unknown config '\(name)'; expected one of \(TrainingPreset.names.joined(separator: ", "))")
+  }
+  return preset
+}
+
 /// Options that pick an architecture: a preset, then overrides.
 struct ModelOptions: ParsableArguments {
-  @Option(help: "Preset: \(TrainingRecipe.presets.keys.sorted().joined(separator: ", ")).")
+  @Option(help: "Preset: \(TrainingPreset.names.joined(separator: ", ")).")
   var config: String = "cifar32"
 
   @Option(parsing: .unconditional, help: "Channel multiplier of both networks (overrides the preset).")
@@ -52,10 +60,7 @@ struct ModelOptions: ParsableArguments {
 
   /// The chosen configuration, validated.
   func resolve() throws -> BigGANConfiguration {
-    guard var c = TrainingRecipe.presets[config]?.model else {
-      throw ValidationError(
-        "unknown config '\(config)'; expected one of \(TrainingRecipe.presets.keys.sorted().joined(separator: ", "))")
-    }
+    var c = try preset(named: config).model
     if let ch { c.generatorChannels = ch; c.discriminatorChannels = ch }
     if let dimZ { c.dimZ = dimZ }
     if let sharedDim { c.sharedDim = sharedDim }

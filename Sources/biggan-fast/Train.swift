@@ -1,7 +1,6 @@
 import ArgumentParser
 import BGKernels
 import BigGAN
-import Dispatch
 import Foundation
 
 /// `biggan-fast train`: the paper's training recipe with checkpoints,
@@ -10,8 +9,7 @@ struct Train: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Train BigGAN (the built-in shapes data by default).",
     discussion: """
-      Presets (--config): \(TrainingRecipe.presets.keys.sorted().map { "\($0): \(TrainingRecipe.presets[$0]!.summary)" }.joined(separator: "; ")).
-      Every recipe value can be overridden by its flag. The run folder holds
+      Every preset value can be overridden by its flag. The run folder holds
       config.json, metrics.jsonl, samples/ and checkpoint/; --resume
       continues from the newest checkpoint exactly where it stopped.
       SIGINT or SIGTERM writes a checkpoint before exiting.
@@ -23,9 +21,20 @@ struct Train: ParsableCommand {
       use the statistics of the global batch (--cross-replica-bn). Rank 0
       alone writes the run folder, which every rank must see at the same
       path, as the data.
+
+      Presets (--config):
+      \(presetList)
       """)
 
-  @Option(help: "Preset: \(TrainingRecipe.presets.keys.sorted().joined(separator: ", ")).")
+  /// Every preset with its summary, recipe and schedule.
+  static var presetList: String {
+    TrainingPreset.names.map { name in
+      let p = TrainingPreset.all[name]!
+      return "\(name): \(p.summary). Recipe: \(p.recipe). Schedule: \(p.schedule)."
+    }.joined(separator: "\n\n")
+  }
+
+  @Option(help: "Preset, listed above with its values: \(TrainingPreset.names.joined(separator: ", ")).")
   var config: String = "tiny"
 
   @Option(help: "Data: 'builtin' (generated shapes, the default), a folder with one sub-folder of PNG/JPEG images per class, or cifar10:FOLDER (the binary data_batch_*.bin files). A resumed run keeps its own.")
@@ -60,7 +69,7 @@ struct Train: ParsableCommand {
   @Option(name: .customLong("ema-decay"), parsing: .unconditional, help: "Decay of G's moving average.") var emaDecay: Float?
   @Option(name: .customLong("ema-start"), parsing: .unconditional, help: "Step from which the average decays (a copy before).") var emaStart: Int?
   @Option(help: "Precision of every product: fp32 or bf16.") var precision: Precision?
-  @Option(help: "Weight initialisation: ortho (BigGAN's) or N02 (normal, std 0.02).") var initialization: String?
+  @Option(help: "Weight initialisation: ortho (BigGAN's) or N02 (normal, std 0.02).") var initialization: Initialization?
   @Option(parsing: .unconditional, help: "Threads (default: OMP_NUM_THREADS or one per core).") var threads: Int?
   @Option(parsing: .unconditional, help: "Random seed of initialisation, latents and data order.") var seed: UInt64?
   @Option(name: .customLong("log-every"), parsing: .unconditional, help: "Steps between metrics lines.") var logEvery: Int?
@@ -78,14 +87,9 @@ struct Train: ParsableCommand {
   @OptionGroup var imageLimits: ImageOptions
 
   func validate() throws {
-    guard TrainingRecipe.presets[config] != nil else {
-      throw ValidationError("unknown config '\(config)'; expected one of \(TrainingRecipe.presets.keys.sorted().joined(separator: ", "))")
-    }
+    _ = try preset(named: config)
     if let heldOut, !(heldOut >= 0 && heldOut < 1) { throw ValidationError("--held-out must be in [0, 1), got \(heldOut)") }
     if let svEvery, svEvery < 1 { throw ValidationError("--sv-every must be at least 1, got \(svEvery)") }
-    if let initialization, !["ortho", "N02"].contains(initialization) {
-      throw ValidationError("--initialization must be ortho or N02, got '\(initialization)'")
-    }
     if let collapseFactor, !(collapseFactor > 1) { throw ValidationError("--collapse-factor must be above 1, got \(collapseFactor)") }
     for (flag, v) in [("--steps", steps), ("--batch", batch), ("--accumulate", accumulate), ("--d-steps", dSteps), ("--threads", threads), ("--log-every", logEvery), ("--sample-every", sampleEvery), ("--checkpoint-every", checkpointEvery), ("--keep", keep), ("--check-replicas", checkReplicas)] {
       if let v, v < 1 { throw ValidationError("\(flag) must be at least 1, got \(v)") }
@@ -134,9 +138,9 @@ struct Train: ParsableCommand {
     return configuration["data"] as? String
   }
 
+  /// `base` with the trainer's values given by flag.
   func recipe(from base: TrainingRecipe) -> TrainingRecipe {
     var r = base
-    if let steps { r.steps = steps }
     if let batch { r.batch = batch }
     if let accumulate { r.accumulate = accumulate }
     if let dSteps { r.discriminatorSteps = dSteps }
@@ -146,16 +150,23 @@ struct Train: ParsableCommand {
     if let ortho { r.orthogonalStrength = ortho }
     if let emaDecay { r.emaDecay = emaDecay }
     if let emaStart { r.emaStart = emaStart }
-    if let precision { r.precision = precision.rawValue }
+    if let precision { r.precision = precision }
     if let seed { r.seed = seed }
-    if let logEvery { r.logEvery = logEvery }
-    if let sampleEvery { r.sampleEvery = sampleEvery }
-    if let checkpointEvery { r.checkpointEvery = checkpointEvery }
-    if let keep { r.keepCheckpoints = keep }
-    if let heldOut { r.heldOut = heldOut }
-    if let svEvery { r.singularValueEvery = svEvery }
-    if let collapseFactor { r.collapseFactor = collapseFactor }
     return r
+  }
+
+  /// `base` with the run's values given by flag.
+  func schedule(from base: RunSchedule) -> RunSchedule {
+    var s = base
+    if let steps { s.steps = steps }
+    if let logEvery { s.logEvery = logEvery }
+    if let sampleEvery { s.sampleEvery = sampleEvery }
+    if let checkpointEvery { s.checkpointEvery = checkpointEvery }
+    if let keep { s.keepCheckpoints = keep }
+    if let heldOut { s.heldOut = heldOut }
+    if let svEvery { s.singularValueEvery = svEvery }
+    if let collapseFactor { s.collapseFactor = collapseFactor }
+    return s
   }
 
   func run() throws {
@@ -210,31 +221,20 @@ struct Train: ParsableCommand {
     throw ExitCode.failure
   }
 
-  /// A run ready to step, and what its loop needs besides the trainer.
-  private struct Prepared {
-    let trainer: Trainer
-    let dataset: any ImageDataset
-    /// The held-out images and the training ones, in the seeded order.
-    let heldIndices: [Int]
-    let trainIndices: [Int]
-  }
-
-  /// Builds the trainer `plan` calls for on this rank: a fresh run, or the
-  /// planned checkpoint restored.
-  private func prepare(_ plan: Plan, replicas: (any ReplicaGroup)?) throws -> Prepared {
-    let preset = TrainingRecipe.presets[config]!
-    var model = preset.model, recipe = recipe(from: preset.recipe)
-    var position = DataPosition()
+  /// The run `plan` calls for on this rank: a fresh one, or the planned
+  /// checkpoint's continued.
+  private func prepare(_ plan: Plan, folder: String, replicas: (any ReplicaGroup)?) throws -> TrainingRun {
+    let preset = try preset(named: config)
+    var model = preset.model, recipe = recipe(from: preset.recipe), schedule = schedule(from: preset.schedule)
     if let path = plan.checkpoint {
       let state = try Checkpoint.state(at: path)
       model = state.model
-      var r = self.recipe(from: state.recipe)
+      recipe = self.recipe(from: state.recipe)
       // A resumed run keeps its data and model seeds whatever the flags say.
-      r.seed = state.recipe.seed
-      recipe = r
-      position = state.data
+      recipe.seed = state.recipe.seed
+      schedule = self.schedule(from: state.schedule)
     } else if let initialization {
-      model.initialization = initialization == "ortho" ? .orthogonal : .normal(std: 0.02)
+      model.initialization = initialization
     }
     if let replicas, recipe.batch % replicas.count != 0 {
       throw ValidationError("--batch \(recipe.batch) does not split over \(replicas.count) ranks; pass a multiple of \(replicas.count)")
@@ -246,21 +246,11 @@ struct Train: ParsableCommand {
       }
       model.classes = dataset.classes
     }
-    // A seeded slice of the data is held out to watch D overfit.
-    var order = Array(0..<dataset.count)
-    var splitRandom = SeededRandom(seed: recipe.seed &+ 5)
-    order.shuffle(using: &splitRandom)
-    // A data set of one image has nothing to hold out.
-    let heldCount = recipe.heldOut > 0 && dataset.count >= 2
-      ? max(1, min(dataset.count - 1, Int(Float(dataset.count) * recipe.heldOut))) : 0
     let localBatch = recipe.batch / (replicas?.count ?? 1)
     try MemoryBudget.require(model.estimatedTrainingBytes(batch: localBatch), for: "--batch \(recipe.batch)", "a training step of \(config)" + (replicas == nil ? "" : " on each rank"))
-    let trainIndices = Array(order[heldCount...])
-    let trainer = try Trainer(
-      model: model, recipe: recipe, dataset: dataset, indices: trainIndices, position: position,
+    return try TrainingRun(
+      model: model, recipe: recipe, schedule: schedule, dataset: dataset, folder: folder, resumingFrom: plan.checkpoint,
       replicas: replicas, crossReplicaBatchNorm: crossReplicaBN == .on)
-    if let path = plan.checkpoint { try Checkpoint.restore(trainer, from: path) }
-    return Prepared(trainer: trainer, dataset: dataset, heldIndices: Array(order[0..<heldCount]), trainIndices: trainIndices)
   }
 
   func train(replicas: MPIReplicaGroup?) throws {
@@ -291,178 +281,45 @@ struct Train: ParsableCommand {
       let bytes = replicas.broadcast(isRoot ? Array(try JSONEncoder().encode(chosen)) : [], from: 0)
       chosen = try JSONDecoder().decode(Plan.self, from: Data(bytes))
     }
-    let prepared = try agreeing(replicas) { try prepare(chosen, replicas: replicas) }
-    try agreeing(replicas) { try prepared.trainer.verifyReplicas() }
-    guard isRoot else { return try follow(prepared.trainer) }
-    let trainer = prepared.trainer, dataset = prepared.dataset, data = chosen.data
-    let model = trainer.model, recipe = trainer.recipe, resumeFrom = chosen.checkpoint
-    let heldIndices = prepared.heldIndices, trainIndices = prepared.trainIndices
-    let log = try RunLog(folder: folder, model: model, recipe: recipe, data: data, resumedStep: resumeFrom == nil ? nil : trainer.step)
-    try FileError.write(
-      try JSONSerialization.data(withJSONObject: dataset.classNames, options: [.prettyPrinted]),
-      to: (folder as NSString).appendingPathComponent("classes.json"))
-    func fixedBatch(_ indices: [Int]) throws -> (Tensor, [Int])? {
-      guard !indices.isEmpty else { return nil }
-      let n = min(recipe.batch, indices.count), r = model.resolution
-      var images = Tensor(shape: [n, r, r, 3])
-      var labels: [Int] = []
-      for (b, i) in indices.prefix(n).enumerated() {
-        let (pixels, label) = try dataset.sample(i, epoch: 0)
-        for j in 0..<pixels.count { images.storage[b * pixels.count + j] = Float(pixels[j]) / 127.5 - 1 }
-        labels.append(label)
-      }
-      return (images, labels)
-    }
-    let heldBatch = try fixedBatch(heldIndices), trainBatch = try fixedBatch(trainIndices)
-    // Evaluation draws from its own seeded latents and runs G_ema in
-    // inference mode, so it changes no training state: the run's bits are
-    // those of a run without it.
-    let evaluation = try evalEvery.map { every in
-      let extractor = try inception.extractor(precision: .fp32), reference = try ReferenceStatistics(contentsOf: ref!)
-      try checkEvaluable(count: evalCount, featureDimension: extractor.network.featureDimension, reference: reference, metrics: [.fid, .is])
-      return (every: every, extractor: extractor, reference: reference)
-    }
-    let bestFolder = (checkpoints as NSString).appendingPathComponent("best")
-    var bestFID = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(bestFolder)/best.json"))) as? [String: Any])?["frechet_inception_distance"] as? Double ?? .infinity
-    var watch = CollapseWatch(factor: recipe.collapseFactor)
+    let run = try agreeing(replicas) { try prepare(chosen, folder: folder, replicas: replicas) }
+    try agreeing(replicas) { try run.trainer.verifyReplicas() }
+    run.replicaCheckEvery = checkReplicas
     let stop = StopRequest()
-    let ranks = replicas.map { ", \($0.count) ranks (\(crossReplicaBN == .on ? "cross-replica" : "per-replica") batch-norm)" } ?? ""
-    log.line("training \(config) in \(folder): \(model.resolution) px, G \(trainer.generator.parameterCount) / D \(trainer.discriminator.parameterCount) parameters, batch \(recipe.batch) x \(recipe.accumulate), \(recipe.precision), \(Machine.threads) threads" + ranks + (resumeFrom.map { ", resumed at step \(trainer.step) from \($0)" } ?? ""))
-    var sampleRandom = SeededRandom(seed: 12_345)
-    let columns = 8
-    let shownClasses = min(model.classes, 10)
-    var sampleZ = Tensor(shape: [shownClasses * columns, model.dimZ])
-    for i in 0..<sampleZ.count { sampleZ.storage[i] = sampleRandom.normal() }
-    let sampleLabels = (0..<shownClasses).flatMap { Array(repeating: $0, count: columns) }
-
-    func checkpoint() throws {
-      let path = try Checkpoint.save(trainer, in: checkpoints, keep: recipe.keepCheckpoints)
-      log.note("checkpoint \(path)")
+    let log = try isRoot ? start(run, data: chosen.data, ranks: replicas?.count) : nil
+    let outcome: TrainingRun.Outcome
+    do {
+      outcome = try run.run(stopRequested: { stop.requested }) { log?.report($0) }
+    } catch let error as TrainingError where replicas != nil && error.isShared {
+      // An error of this rank alone ends every rank (in inJob); one all
+      // ranks meet stops them all here, reported once.
+      log?.line("error: \(error)")
+      throw ExitCode.failure
     }
-    func samples() throws {
-      // In batches of the training batch, so the sheet never needs more
-      // memory than a training step.
-      var images = Tensor(shape: [sampleLabels.count, model.resolution, model.resolution, 3])
-      let size = model.resolution * model.resolution * 3
-      for start in stride(from: 0, to: sampleLabels.count, by: recipe.batch) {
-        let end = min(sampleLabels.count, start + recipe.batch)
-        let z = try Tensor(shape: [end - start, model.dimZ], storage: Array(sampleZ.storage[start * model.dimZ..<end * model.dimZ]))
-        let part = try trainer.average.forward(z: z, labels: Array(sampleLabels[start..<end]), mode: .inference)
-        images.storage.replaceSubrange(start * size..<end * size, with: part.storage)
-      }
-      let path = (folder as NSString).appendingPathComponent(String(format: "samples/step-%08d.png", trainer.step))
-      try PNG.write(ImageGrid.sheet(images, columns: columns), to: path)
-      log.note("samples \(path)")
-    }
-
-    func evaluateModel() throws {
-      guard let evaluation else { return }
-      var settings = GenerationSettings(count: evalCount)
-      settings.seed = 54_321
-      settings.batch = recipe.batch
-      let extracted = try evaluation.extractor.features(of: trainer.average, settings)
-      let report = try evaluate(extracted, reference: evaluation.reference, metrics: [.fid, .is])
-      var values: [String: Any] = ["resize": inception.resize.rawValue]
-      for (key, value) in report.values { values[key] = value }
-      log.record(["step": trainer.step, "eval": values])
-      let fid = report["frechet_inception_distance"]!
-      log.note(String(format: "eval step %d: FID %.3f, IS %.3f +- %.3f (%d images)", trainer.step, fid, report["inception_score_mean"]!, report["inception_score_std"]!, evalCount))
-      guard fid < bestFID else { return }
-      bestFID = fid
-      let path = try Checkpoint.save(trainer, in: bestFolder, keep: 1)
-      values["step"] = trainer.step
-      try FileError.write(try JSONSerialization.data(withJSONObject: values, options: [.sortedKeys, .prettyPrinted]), to: "\(bestFolder)/best.json")
-      log.note("best FID so far: \(path)")
-    }
-
-    var window: [StepReport] = []
-    let first = trainer.step
-    let started = ContinuousClock.now
-    while trainer.step < recipe.steps && !stopping(stop, replicas) {
-      let report: StepReport
-      do {
-        report = try trainer.trainStep()
-        try checkReplicas(trainer)
-      } catch {
-        // An error of this rank alone ends every rank (in run()); one all
-        // ranks meet stops them all here.
-        guard replicas == nil || (error as? TrainingError)?.isShared == true else { throw error }
-        log.line("error: \(error)")
-        throw ExitCode.failure
-      }
-      window.append(report)
-      let elapsed = ContinuousClock.now - started
-      let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-      let rate = Double(trainer.step - first) / max(seconds, 1e-9)
-      log.progress(report: report, total: recipe.steps, stepsPerSecond: rate, window: window)
-      if let warning = watch.observe("D loss", report.lossDiscriminatorReal + report.lossDiscriminatorFake) {
-        log.line("warning: step \(trainer.step): \(warning)")
-        log.record(["step": trainer.step, "warning": warning])
-      }
-      if trainer.step % recipe.logEvery == 0 || trainer.step == recipe.steps {
-        var extra: [String: Any] = [:]
-        if let (hx, hy) = heldBatch, let (tx, ty) = trainBatch {
-          let held = try trainer.discriminatorVerdict(hx, labels: hy), train = try trainer.discriminatorVerdict(tx, labels: ty)
-          extra = [
-            "d_train_mean": Double(train.mean), "d_heldout_mean": Double(held.mean),
-            "d_train_accuracy": Double(train.accuracy), "d_heldout_accuracy": Double(held.accuracy),
-          ]
-        }
-        log.metrics(window: window, recipe: recipe, extra: extra)
-        window.removeAll()
-      }
-      if trainer.step % recipe.singularValueEvery == 0 {
-        let values = try SingularValues.ofModel(trainer.generator, tag: "G")
-          .merging(try SingularValues.ofModel(trainer.discriminator, tag: "D")) { a, _ in a }
-        log.record(["step": trainer.step, "singular_values": values.mapValues { $0.map(Double.init) }])
-        for (name, s) in values.sorted(by: { $0.key < $1.key }) {
-          if let warning = watch.observe("top singular value of \(name)", s.first ?? 0) {
-            log.line("warning: step \(trainer.step): \(warning)")
-            log.record(["step": trainer.step, "warning": warning])
-          }
-        }
-      }
-      // The checkpoint first: a sample sheet that fails must not cost it.
-      if trainer.step % recipe.checkpointEvery == 0 { try checkpoint() }
-      if trainer.step % recipe.sampleEvery == 0 { try samples() }
-      if let evaluation, trainer.step % evaluation.every == 0 { try evaluateModel() }
-    }
-    if trainer.step % recipe.checkpointEvery != 0 {
-      try checkpoint()
-      try samples()
-    }
-    log.finish()
-    if stopping(stop, replicas) {
-      log.line("stopped by signal at step \(trainer.step); resume with --resume")
+    log?.finish()
+    if outcome == .stopped {
+      log?.line("stopped by signal at step \(run.trainer.step); resume with --resume")
       throw ExitCode(130)
     }
   }
-}
 
-extension Train {
-  /// A rank other than 0: the same steps, collective calls and stop
-  /// decisions as rank 0, and no files.
-  private func follow(_ trainer: Trainer) throws {
-    let stop = StopRequest()
-    while trainer.step < trainer.recipe.steps && !stopping(stop, trainer.replicas) {
-      do {
-        _ = try trainer.trainStep()
-        try checkReplicas(trainer)
-      } catch let error as TrainingError where error.isShared {
-        throw ExitCode.failure
-      }
+  /// Rank 0's part before the first step: the run folder's files, the
+  /// evaluation and the opening line.
+  private func start(_ run: TrainingRun, data: String, ranks: Int?) throws -> RunLog {
+    let trainer = run.trainer, model = trainer.model, recipe = trainer.recipe
+    let log = try RunLog(
+      folder: run.folder, model: model, recipe: recipe, schedule: run.schedule, data: data,
+      resumedStep: run.resumedFrom == nil ? nil : trainer.step)
+    try FileError.write(
+      try JSONSerialization.data(withJSONObject: run.dataset.classNames, options: [.prettyPrinted]),
+      to: (run.folder as NSString).appendingPathComponent("classes.json"))
+    run.evaluation = try evalEvery.map { every in
+      try TrainingEvaluation(
+        every: every, count: evalCount, extractor: try inception.extractor(precision: .fp32),
+        reference: try ReferenceStatistics(contentsOf: ref!))
     }
-    if stopping(stop, trainer.replicas) { throw ExitCode(130) }
-  }
-
-  /// Whether a signal reached this process, or with replicas any rank: all
-  /// ranks stop at the same step.
-  private func stopping(_ stop: StopRequest, _ replicas: (any ReplicaGroup)?) -> Bool {
-    replicas?.any(stop.requested) ?? stop.requested
-  }
-
-  private func checkReplicas(_ trainer: Trainer) throws {
-    if let every = checkReplicas, trainer.step % every == 0 { try trainer.verifyReplicas() }
+    let replicas = ranks.map { ", \($0) ranks (\(crossReplicaBN == .on ? "cross-replica" : "per-replica") batch-norm)" } ?? ""
+    log.line("training \(config) in \(run.folder): \(model.resolution) px, G \(trainer.generator.parameterCount) / D \(trainer.discriminator.parameterCount) parameters, batch \(recipe.batch) x \(recipe.accumulate), \(recipe.precision), \(Machine.threads) threads" + replicas + (run.resumedFrom.map { ", resumed at step \(trainer.step) from \($0)" } ?? ""))
+    return log
   }
 }
 
@@ -471,31 +328,15 @@ enum Switch: String, ExpressibleByArgument, CaseIterable {
   case on, off
 }
 
-/// Set when SIGINT or SIGTERM arrives, so the loop can checkpoint and stop.
-final class StopRequest: @unchecked Sendable {
-  private let lock = NSLock()
-  private var flag = false
-  private var sources: [DispatchSourceSignal] = []
-
-  init() {
-    for sig in [SIGINT, SIGTERM] {
-      signal(sig, SIG_IGN)
-      let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-      source.setEventHandler { [weak self] in self?.set() }
-      source.resume()
-      sources.append(source)
+/// `--initialization`: ortho (BigGAN's orthogonal) or N02 (normal, std 0.02).
+extension Initialization: ExpressibleByArgument {
+  public init?(argument: String) {
+    switch argument {
+    case "ortho": self = .orthogonal
+    case "N02": self = .normal(std: 0.02)
+    default: return nil
     }
   }
 
-  private func set() {
-    lock.lock()
-    flag = true
-    lock.unlock()
-  }
-
-  var requested: Bool {
-    lock.lock()
-    defer { lock.unlock() }
-    return flag
-  }
+  public static var allValueStrings: [String] { ["ortho", "N02"] }
 }

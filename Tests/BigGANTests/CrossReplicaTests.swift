@@ -61,7 +61,7 @@ struct CrossReplicaTests {
   func generator(replicas: Int) throws {
     Machine.threads = 1
     defer { Machine.threads = 0 }
-    let model = TrainingRecipe.presets["tiny"]!.model, n = 6
+    let model = TrainingPreset.all["tiny"]!.model, n = 6
     defer { Machine.convolutionBatchScale = 1 }
     var rng = SeededRandom(seed: 3)
     var z = Tensor(shape: [n, model.dimZ])
@@ -102,7 +102,7 @@ extension CrossReplicaTests {
   /// two steps (one process with im2col instead of Winograd convolutions
   /// parts from itself as fast), so no other summation order could follow.
   static var recipe: TrainingRecipe {
-    var r = TrainingRecipe.presets["tiny"]!.recipe
+    var r = TrainingPreset.all["tiny"]!.recipe
     r.batch = 12
     r.generatorLearningRate = 1e-5
     r.discriminatorLearningRate = 1e-5
@@ -127,7 +127,7 @@ extension CrossReplicaTests {
     Machine.threads = 1
     defer { Machine.threads = 0 }
     defer { Machine.convolutionBatchScale = 1 }
-    let model = TrainingRecipe.presets["tiny"]!.model, recipe = Self.recipe
+    let model = TrainingPreset.all["tiny"]!.model, recipe = Self.recipe
     let dataset = ShapesDataset(resolution: 32, seed: 1)
     let one = try Trainer(model: model, recipe: recipe, dataset: dataset)
     let reports = try (0..<3).map { _ in try one.trainStep() }

@@ -43,7 +43,8 @@ struct DamagedFileTests {
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: folder) }
     let state = CheckpointState(
-      step: 1, model: model, recipe: TrainingRecipe.presets["tiny"]!.recipe, latentRandom: [1, 2, 3, 4],
+      step: 1, model: model, recipe: TrainingPreset.all["tiny"]!.recipe, schedule: TrainingPreset.all["tiny"]!.schedule,
+      latentRandom: [1, 2, 3, 4],
       data: DataPosition(), generatorOptimizerStep: 1, discriminatorOptimizerStep: 1)
     try JSONEncoder().encode(state).write(to: URL(fileURLWithPath: "\(folder)/state.json"))
     do {

@@ -40,6 +40,57 @@ struct DataTests {
     #expect(images.storage.allSatisfy { $0 >= -1 && $0 <= 1 })
   }
 
+  /// Shapes holding a token that lives as long as something references the
+  /// data set: the loader, or its thread.
+  struct TrackedShapes: ImageDataset {
+    final class Token: Sendable {}
+    let shapes = ShapesDataset(resolution: 32, count: 64, seed: 1)
+    let token: Token
+    var count: Int { shapes.count }
+    var classes: Int { shapes.classes }
+    var resolution: Int { shapes.resolution }
+    var classNames: [String] { shapes.classNames }
+    func sample(_ index: Int, epoch: Int) throws -> (pixels: [UInt8], label: Int) { shapes.sample(index, epoch: epoch) }
+  }
+
+  /// Whether `token` is released within a few seconds (the loader thread
+  /// ends at its own pace).
+  static func released(_ token: () -> AnyObject?) -> Bool {
+    for _ in 0..<500 where token() != nil { usleep(10_000) }
+    return token() == nil
+  }
+
+  @Test("a released loader, or trainer, ends its thread")
+  func loaderThreadEnds() throws {
+    weak var loader: BatchLoader?
+    weak var token: TrackedShapes.Token?
+    do {
+      let t = TrackedShapes.Token()
+      token = t
+      let l = BatchLoader(dataset: TrackedShapes(token: t), batch: 4, seed: 5)
+      loader = l
+      _ = try l.next()
+    }
+    #expect(loader == nil, "the loader outlives its last reference")
+    #expect(Self.released { token }, "the loader's thread still holds the data set")
+
+    weak var trainer: Trainer?
+    do {
+      let t = TrackedShapes.Token()
+      token = t
+      let model = BigGANConfiguration(
+        resolution: 32, generatorChannels: 2, discriminatorChannels: 2, dimZ: 8, sharedDim: 4,
+        classes: 10, generatorAttention: [], discriminatorAttention: [])
+      var recipe = TrainingRecipe()
+      recipe.batch = 2
+      let made = try Trainer(model: model, recipe: recipe, dataset: TrackedShapes(token: t))
+      trainer = made
+      _ = try made.trainStep()
+    }
+    #expect(trainer == nil)
+    #expect(Self.released { token }, "the trainer's loader thread still holds the data set")
+  }
+
   @Test("PNG sheets round-trip through libpng; unreadable files are a one-line error")
   func png() throws {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("png-\(getpid())")

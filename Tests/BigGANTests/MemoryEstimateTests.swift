@@ -6,7 +6,7 @@ import Testing
 struct MemoryEstimateTests {
   @Test("parameter estimates are within a few percent of the built models' counts, for every preset")
   func parameterCounts() throws {
-    for (name, preset) in TrainingRecipe.presets {
+    for (name, preset) in TrainingPreset.all {
       var c = preset.model
       c.classes = min(c.classes, 10)
       let g = try Generator(c, seed: 0, initialization: .zeros), d = try Discriminator(c, seed: 0, initialization: .zeros)

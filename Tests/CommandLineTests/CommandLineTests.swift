@@ -64,13 +64,18 @@ struct CommandLineTests {
     #expect(!r.output.contains("Fatal error") && !r.output.contains("Stack dump"), sourceLocation: sourceLocation)
   }
 
-  @Test("one preset registry: info knows every train preset and train every info preset")
+  @Test("one preset registry: info shows every preset with its recipe and schedule; train --help lists each one's values")
   func presets() throws {
-    for name in TrainingRecipe.presets.keys.sorted() {
+    let help = try Self.run("biggan-fast", ["train", "--help"]).output.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+    for name in TrainingPreset.names {
+      let preset = TrainingPreset.all[name]!
       let r = try Self.run("biggan-fast", ["info", "--config", name])
       #expect(r.status == 0 && r.output.contains("config:        \(name)"), "\(name): \(r.output)")
+      #expect(r.output.contains("recipe:        \(preset.recipe)") && r.output.contains("schedule:      \(preset.schedule)"), "\(r.output)")
+      #expect(help.contains("\(name): \(preset.summary). Recipe: \(preset.recipe). Schedule: \(preset.schedule)."), "\(name)")
     }
-    #expect(TrainingRecipe.presets["imagenet256"] != nil && TrainingRecipe.presets["tiny"] != nil)
+    #expect(help.contains("tiny: ") && help.contains("G lr 2e-4") && help.contains("EMA 0.99 from step 200"))
+    #expect(TrainingPreset.all["imagenet256"] != nil && TrainingPreset.all["tiny"] != nil)
   }
 
   @Test("a truncation near 0 does not hang the resample loop; empty --classes is an error")
@@ -196,6 +201,45 @@ struct CommandLineTests {
     #expect(fruit.status == 0, "\(fruit.output)")
     #expect(try sample(["--run", "fruit", "--classes", "pears"], into: "c") == ["class1_0000.png"])
     Self.expectError(try Self.run("biggan-fast", ["sample", "--run", "fruit", "--classes", "plums"], in: dir), "(runs/fruit/classes.json: apples, pears)")
+  }
+
+  @Test("SIGINT or SIGTERM stops train with status 130 and a complete checkpoint of the step reached, which --resume continues", arguments: [SIGINT, SIGTERM])
+  func stopBySignal(_ signal: Int32) throws {
+    let dir = try Self.scratch("signal-\(signal)")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let common = ["train", "--run", "s", "--batch", "4", "--log-every", "1", "--sample-every", "1000", "--checkpoint-every", "1000", "--threads", "1"]
+    let process = Process()
+    process.executableURL = Self.binary("biggan-fast")
+    process.arguments = common + ["--steps", "100000"]
+    process.currentDirectoryURL = URL(fileURLWithPath: dir)
+    try Data().write(to: URL(fileURLWithPath: "\(dir)/log.txt"))
+    let log = try FileHandle(forWritingTo: URL(fileURLWithPath: "\(dir)/log.txt"))
+    process.standardOutput = log
+    process.standardError = log
+    try process.run()
+    // A few steps logged: the run is in its loop, past setting up.
+    func logged() -> Int {
+      ((try? String(contentsOfFile: "\(dir)/runs/s/metrics.jsonl", encoding: .utf8)) ?? "").split(separator: "\n").count
+    }
+    for _ in 0..<6000 where logged() < 3 && process.isRunning { usleep(10_000) }
+    kill(process.processIdentifier, signal)
+    let sent = Date()
+    while process.isRunning && Date().timeIntervalSince(sent) < 60 { usleep(10_000) }
+    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    process.waitUntilExit()
+    try log.close()
+    let output = try String(contentsOfFile: "\(dir)/log.txt", encoding: .utf8)
+    #expect(process.terminationReason == .exit && process.terminationStatus == 130, "\(output.suffix(1000))")
+    let stopLine = try #require(output.split(separator: "\n").first { $0.hasPrefix("stopped by signal at step ") }, "\(output.suffix(1000))")
+    let step = try #require(Int(stopLine.dropFirst("stopped by signal at step ".count).prefix { $0.isNumber }))
+    #expect(step >= 3 && stopLine.hasSuffix("; resume with --resume"), "\(stopLine)")
+    let reached = String(format: "runs/s/checkpoint/step-%08d", step)
+    #expect(Checkpoint.newestValid(in: "\(dir)/runs/s/checkpoint") == "\(dir)/\(reached)")
+    #expect(try Checkpoint.state(at: "\(dir)/\(reached)").step == step)
+    #expect(FileManager.default.fileExists(atPath: String(format: "%@/runs/s/samples/step-%08d.png", dir, step)))
+    let resumed = try Self.run("biggan-fast", common + ["--steps", "\(step + 2)", "--resume"], in: dir)
+    #expect(resumed.status == 0 && resumed.output.contains("resumed at step \(step) from \(reached)"), "\(resumed.output)")
+    #expect(Checkpoint.newestValid(in: "\(dir)/runs/s/checkpoint") == String(format: "%@/runs/s/checkpoint/step-%08d", dir, step + 2))
   }
 
   @Test("sample a 1000-class model by ImageNet names and by soft class vectors")

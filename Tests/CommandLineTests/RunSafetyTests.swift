@@ -137,6 +137,93 @@ struct RunSafetyTests {
     }
   }
 
+  /// The state.json `train --batch 4 --steps 1` wrote before the trainer's
+  /// recipe and the run's schedule were separate types: one flat `recipe`
+  /// object, precision a string.
+  static let earlierState = """
+    {
+      "data" : {
+        "epoch" : 0,
+        "offset" : 8
+      },
+      "discriminatorOptimizerStep" : 2,
+      "generatorOptimizerStep" : 1,
+      "latentRandom" : [
+        18040620294764162025,
+        2263114227530706236,
+        10460349220639341562,
+        9626024851733413941
+      ],
+      "model" : {
+        "architecture" : "biggan",
+        "bnEps" : 1e-05,
+        "classes" : 10,
+        "dimZ" : 64,
+        "discriminatorAttention" : [
+
+        ],
+        "discriminatorChannels" : 16,
+        "generatorAttention" : [
+
+        ],
+        "generatorChannels" : 16,
+        "hierarchical" : true,
+        "initialization" : {
+          "orthogonal" : {
+
+          }
+        },
+        "resolution" : 32,
+        "sharedDim" : 32,
+        "snEps" : 1e-06,
+        "spectralNorm" : true,
+        "statisticsRows" : 1
+      },
+      "recipe" : {
+        "accumulate" : 1,
+        "adamEpsilon" : 1e-08,
+        "batch" : 4,
+        "beta1" : 0,
+        "beta2" : 0.999,
+        "checkpointEvery" : 100,
+        "collapseFactor" : 5,
+        "discriminatorLearningRate" : 0.0002,
+        "discriminatorSteps" : 2,
+        "emaDecay" : 0.99,
+        "emaStart" : 200,
+        "generatorLearningRate" : 0.0002,
+        "heldOut" : 0.02,
+        "keepCheckpoints" : 3,
+        "logEvery" : 10,
+        "orthogonalStrength" : 0.0001,
+        "precision" : "fp32",
+        "sampleEvery" : 100,
+        "seed" : 0,
+        "singularValueEvery" : 100,
+        "steps" : 1
+      },
+      "step" : 1
+    }
+    """
+
+  @Test("a checkpoint whose state.json is in the earlier format resumes to the bits of a run never stopped; new ones are written the same")
+  func earlierStateFormat() throws {
+    let dir = try CommandLineTests.scratch("earlier-state")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    #expect(try Self.train(["--run", "straight", "--batch", "4", "--steps", "3", "--threads", "1"], in: dir).status == 0)
+    #expect(try Self.train(["--run", "old", "--batch", "4", "--steps", "1", "--threads", "1"], in: dir).status == 0)
+    let state = "\(dir)/runs/old/checkpoint/step-00000001/state.json"
+    #expect(try String(contentsOfFile: state, encoding: .utf8) == Self.earlierState)
+    try Data(Self.earlierState.utf8).write(to: URL(fileURLWithPath: state))
+    let resumed = try Self.train(["--run", "old", "--steps", "3", "--threads", "1", "--resume"], in: dir)
+    #expect(resumed.status == 0 && resumed.output.contains("resumed at step 1"), "\(resumed.output)")
+    for file in ["G", "G_ema", "D", "optimizer"] {
+      let a = FileManager.default.contents(atPath: "\(dir)/runs/straight/checkpoint/step-00000003/\(file).safetensors")
+      let b = FileManager.default.contents(atPath: "\(dir)/runs/old/checkpoint/step-00000003/\(file).safetensors")
+      #expect(a != nil && a == b, "\(file) differs after resuming from the earlier state.json")
+    }
+  }
+
   @Test("a data set of one image trains; a FIFO named like an image is refused instead of hanging")
   func oddData() throws {
     let dir = try CommandLineTests.scratch("odd-data")

@@ -30,24 +30,22 @@ public struct DataPosition: Codable, Equatable, Sendable {
 /// Batches in a seeded random order, one permutation per epoch, assembled
 /// by a background thread into a bounded queue so loading and decoding
 /// overlap the training computation. The order depends only on the seed
-/// and the position, never on timing.
+/// and the position, never on timing. The thread ends when the loader is
+/// released (or `stop()` is called).
 ///
 /// A replica of a data-parallel run walks the same global order and loads
 /// only its slice of each batch, so which images a step sees does not
 /// depend on the number of replicas.
 public final class BatchLoader: @unchecked Sendable {
-  public let dataset: any ImageDataset
+  public var dataset: any ImageDataset { queue.dataset }
   /// The global batch: the order advances by this much per batch.
-  public let batch: Int
+  public var batch: Int { queue.batch }
   /// The images of each batch this loader returns.
-  public let part: Range<Int>
-  public let seed: UInt64
-  private let indices: [Int]
-  private let condition = NSCondition()
-  private var queue: [(images: Tensor, labels: [Int], next: DataPosition)] = []
-  private var failure: Error?
-  private var stopped = false
-  private let capacity = 3
+  public var part: Range<Int> { queue.part }
+  public var seed: UInt64 { queue.seed }
+  /// What the thread and the loader share; the thread holds only this, so
+  /// releasing the loader stops it.
+  private let queue: BatchQueue
   /// The position of the next batch `next()` returns.
   public private(set) var position: DataPosition
 
@@ -60,13 +58,11 @@ public final class BatchLoader: @unchecked Sendable {
     dataset: any ImageDataset, batch: Int, seed: UInt64, indices: [Int]? = nil,
     position: DataPosition = DataPosition(), part: Range<Int>? = nil
   ) {
-    self.dataset = dataset
-    self.batch = batch
-    self.part = part ?? 0..<batch
-    self.seed = seed
-    self.indices = indices ?? Array(0..<dataset.count)
+    let queue = BatchQueue(
+      dataset: dataset, batch: batch, part: part ?? 0..<batch, seed: seed, indices: indices ?? Array(0..<dataset.count))
+    self.queue = queue
     self.position = position
-    let thread = Thread { [self] in produce(from: position) }
+    let thread = Thread { queue.produce(from: position) }
     thread.stackSize = 1 << 20
     thread.start()
   }
@@ -74,24 +70,54 @@ public final class BatchLoader: @unchecked Sendable {
   deinit { stop() }
 
   /// Ends the background thread.
-  public func stop() {
+  public func stop() { queue.stop() }
+
+  /// The next batch (its `part`): images `[part.count, r, r, 3]` in
+  /// [-1, 1] and labels.
+  public func next() throws -> (images: Tensor, labels: [Int]) {
+    let item = try queue.next()
+    position = item.next
+    return (item.images, item.labels)
+  }
+}
+
+/// A `BatchLoader`'s bounded queue and the producer that fills it.
+private final class BatchQueue: @unchecked Sendable {
+  let dataset: any ImageDataset
+  let batch: Int
+  let part: Range<Int>
+  let seed: UInt64
+  private let indices: [Int]
+  private let condition = NSCondition()
+  private var items: [(images: Tensor, labels: [Int], next: DataPosition)] = []
+  private var failure: Error?
+  private var stopped = false
+  private let capacity = 3
+
+  init(dataset: any ImageDataset, batch: Int, part: Range<Int>, seed: UInt64, indices: [Int]) {
+    self.dataset = dataset
+    self.batch = batch
+    self.part = part
+    self.seed = seed
+    self.indices = indices
+  }
+
+  func stop() {
     condition.lock()
     stopped = true
     condition.broadcast()
     condition.unlock()
   }
 
-  /// The next batch (its `part`): images `[part.count, r, r, 3]` in
-  /// [-1, 1] and labels.
-  public func next() throws -> (images: Tensor, labels: [Int]) {
+  /// The oldest batch and the position after it; waits for the producer.
+  func next() throws -> (images: Tensor, labels: [Int], next: DataPosition) {
     condition.lock()
     defer { condition.unlock() }
-    while queue.isEmpty && failure == nil { condition.wait() }
-    if queue.isEmpty, let failure { throw failure }
-    let item = queue.removeFirst()
-    position = item.next
+    while items.isEmpty && failure == nil { condition.wait() }
+    if items.isEmpty, let failure { throw failure }
+    let item = items.removeFirst()
     condition.broadcast()
-    return (item.images, item.labels)
+    return item
   }
 
   private func order(epoch: Int) -> [Int] {
@@ -101,13 +127,15 @@ public final class BatchLoader: @unchecked Sendable {
     return o
   }
 
-  private func produce(from start: DataPosition) {
+  /// The thread's body: batches from `start` on until stopped or a sample
+  /// fails.
+  func produce(from start: DataPosition) {
     var pos = start
     var epochOrder = order(epoch: pos.epoch)
     let r = dataset.resolution
     while true {
       condition.lock()
-      while queue.count >= capacity && !stopped { condition.wait() }
+      while items.count >= capacity && !stopped { condition.wait() }
       let done = stopped
       condition.unlock()
       if done { return }
@@ -135,7 +163,7 @@ public final class BatchLoader: @unchecked Sendable {
         return
       }
       condition.lock()
-      queue.append((images, labels, pos))
+      items.append((images, labels, pos))
       condition.broadcast()
       condition.unlock()
     }

@@ -12,12 +12,13 @@ extension Trainer {
       for p in m.parameters { mix(p.value) }
       for b in m.buffers { mix(b.value) }
     }
-    for o in [optimizerG, optimizerD] {
+    let saved = state
+    for o in [saved.generatorOptimizer, saved.discriminatorOptimizer] {
       mix(UInt64(o.step))
-      for (_, t) in o.state { mix(t) }
+      for (_, t) in o.moments { mix(t) }
     }
-    for w in latentRandom.state { mix(w) }
-    for v in [loader.position.epoch, loader.position.offset, step] { mix(UInt64(bitPattern: Int64(v))) }
+    for w in saved.latentRandom { mix(w) }
+    for v in [saved.data.epoch, saved.data.offset, saved.step] { mix(UInt64(bitPattern: Int64(v))) }
     return h
   }
 

@@ -1,15 +1,58 @@
 import BGKernels
 import Foundation
 
-/// Everything besides tensors that a resumed run needs to continue exactly.
+/// A checkpoint's `state.json`: everything besides tensors that a resumed
+/// run needs to continue exactly. The file keeps the trainer's recipe and
+/// the run's schedule in one flat `recipe` object.
 public struct CheckpointState: Codable, Equatable, Sendable {
   public var step: Int
   public var model: BigGANConfiguration
   public var recipe: TrainingRecipe
+  public var schedule: RunSchedule
   public var latentRandom: [UInt64]
   public var data: DataPosition
   public var generatorOptimizerStep: Int
   public var discriminatorOptimizerStep: Int
+
+  public init(
+    step: Int, model: BigGANConfiguration, recipe: TrainingRecipe, schedule: RunSchedule, latentRandom: [UInt64],
+    data: DataPosition, generatorOptimizerStep: Int, discriminatorOptimizerStep: Int
+  ) {
+    self.step = step
+    self.model = model
+    self.recipe = recipe
+    self.schedule = schedule
+    self.latentRandom = latentRandom
+    self.data = data
+    self.generatorOptimizerStep = generatorOptimizerStep
+    self.discriminatorOptimizerStep = discriminatorOptimizerStep
+  }
+
+  private enum CodingKeys: String, CodingKey {
+    case step, model, recipe, latentRandom, data, generatorOptimizerStep, discriminatorOptimizerStep
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    let settings = try c.decode(RunSettings.self, forKey: .recipe)
+    self.init(
+      step: try c.decode(Int.self, forKey: .step), model: try c.decode(BigGANConfiguration.self, forKey: .model),
+      recipe: settings.recipe, schedule: settings.schedule, latentRandom: try c.decode([UInt64].self, forKey: .latentRandom),
+      data: try c.decode(DataPosition.self, forKey: .data),
+      generatorOptimizerStep: try c.decode(Int.self, forKey: .generatorOptimizerStep),
+      discriminatorOptimizerStep: try c.decode(Int.self, forKey: .discriminatorOptimizerStep))
+  }
+
+  public func encode(to encoder: any Encoder) throws {
+    var c = encoder.container(keyedBy: CodingKeys.self)
+    try c.encode(step, forKey: .step)
+    try c.encode(model, forKey: .model)
+    try c.encode(RunSettings(recipe: recipe, schedule: schedule), forKey: .recipe)
+    try c.encode(latentRandom, forKey: .latentRandom)
+    try c.encode(data, forKey: .data)
+    try c.encode(generatorOptimizerStep, forKey: .generatorOptimizerStep)
+    try c.encode(discriminatorOptimizerStep, forKey: .discriminatorOptimizerStep)
+  }
 }
 
 extension CheckpointState {
@@ -25,6 +68,7 @@ extension CheckpointState {
       throw CheckpointError(description: "data position epoch \(data.epoch), offset \(data.offset); expected both at least 0")
     }
     try recipe.validate()
+    try schedule.validate()
     do { try model.validate() } catch { throw CheckpointError(description: "model: \(error)") }
   }
 }
@@ -40,13 +84,15 @@ public struct CheckpointError: Error, CustomStringConvertible, Equatable {
 /// place, so a crash never leaves a partial checkpoint; the newest `keep`
 /// are kept.
 public enum Checkpoint {
-  /// Writes the trainer's state into `folder/step-NNNNNNNN` and prunes old
-  /// ones. Returns the new checkpoint's path.
+  /// Writes the trainer's networks and state, and the `schedule` its run
+  /// follows, into `folder/step-NNNNNNNN` and prunes old ones. Returns the
+  /// new checkpoint's path.
   @discardableResult
-  public static func save(_ t: Trainer, in folder: String, keep: Int) throws -> String {
+  public static func save(_ t: Trainer, schedule: RunSchedule, in folder: String, keep: Int) throws -> String {
     let fm = FileManager.default
+    let trainer = t.state
     try FileError.createFolder(folder)
-    let name = String(format: "step-%08d", t.step)
+    let name = String(format: "step-%08d", trainer.step)
     let final = (folder as NSString).appendingPathComponent(name)
     let temp = (folder as NSString).appendingPathComponent(".\(name).tmp-\(getpid())")
     try? fm.removeItem(atPath: temp)
@@ -56,18 +102,18 @@ public enum Checkpoint {
     let compact = JSONEncoder()
     compact.outputFormatting = [.sortedKeys]  // the same bytes for the same run
     let config = String(decoding: try compact.encode(t.model), as: UTF8.self)
-    let meta = ["format": "biggan-fast checkpoint", "step": "\(t.step)", "config": config]
+    let meta = ["format": "biggan-fast checkpoint", "step": "\(trainer.step)", "config": config]
     try StateDict.save(t.generator, to: "\(temp)/G.safetensors", metadata: meta)
     try StateDict.save(t.average, to: "\(temp)/G_ema.safetensors", metadata: meta)
     try StateDict.save(t.discriminator, to: "\(temp)/D.safetensors", metadata: meta)
     var optimizer = SafeTensorsWriter(metadata: meta)
-    for (n, v) in t.optimizerG.state { optimizer.add("G.\(n)", v) }
-    for (n, v) in t.optimizerD.state { optimizer.add("D.\(n)", v) }
+    for (n, v) in trainer.generatorOptimizer.moments { optimizer.add("G.\(n)", v) }
+    for (n, v) in trainer.discriminatorOptimizer.moments { optimizer.add("D.\(n)", v) }
     try optimizer.write(to: "\(temp)/optimizer.safetensors")
     let state = CheckpointState(
-      step: t.step, model: t.model, recipe: t.recipe, latentRandom: t.latentRandom.state,
-      data: t.loader.position, generatorOptimizerStep: t.optimizerG.step,
-      discriminatorOptimizerStep: t.optimizerD.step)
+      step: trainer.step, model: t.model, recipe: t.recipe, schedule: schedule, latentRandom: trainer.latentRandom,
+      data: trainer.data, generatorOptimizerStep: trainer.generatorOptimizer.step,
+      discriminatorOptimizerStep: trainer.discriminatorOptimizer.step)
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     try durablyWrite(try encoder.encode(state), to: "\(temp)/state.json")
@@ -183,9 +229,24 @@ public enum Checkpoint {
     return state
   }
 
-  /// Restores weights, moments, random state and step into `t`, which must
-  /// have been built from the checkpoint's model, recipe and data position.
-  public static func restore(_ t: Trainer, from path: String) throws {
+  /// The trainer state the checkpoint at `path` holds: `state.json`'s step,
+  /// latent stream and data position, and both optimizers' moments.
+  public static func trainerState(at path: String) throws -> TrainerState {
+    let s = try state(at: path)
+    let file = try SafeTensorsFile(contentsOf: "\(path)/optimizer.safetensors")
+    func optimizer(_ prefix: String, step: Int) throws -> Adam.State {
+      let names = file.names.filter { $0.hasPrefix(prefix) }
+      return Adam.State(step: step, moments: try names.map { (String($0.dropFirst(prefix.count)), try file.tensor($0)) })
+    }
+    return TrainerState(
+      step: s.step, latentRandom: s.latentRandom, data: s.data,
+      generatorOptimizer: try optimizer("G.", step: s.generatorOptimizerStep),
+      discriminatorOptimizer: try optimizer("D.", step: s.discriminatorOptimizerStep))
+  }
+
+  /// Loads G, G_ema and D of the checkpoint at `path` into `t`'s networks,
+  /// which must be of the checkpoint's model.
+  public static func loadNetworks(of t: Trainer, from path: String) throws {
     let s = try state(at: path)
     guard s.model == t.model else {
       throw CheckpointError(description: "\(path): saved for another model configuration (resolution \(s.model.resolution), ch \(s.model.generatorChannels)) than this run's (resolution \(t.model.resolution), ch \(t.model.generatorChannels))")
@@ -193,10 +254,5 @@ public enum Checkpoint {
     try StateDict.load(t.generator, from: try SafeTensorsFile(contentsOf: "\(path)/G.safetensors"))
     try StateDict.load(t.average, from: try SafeTensorsFile(contentsOf: "\(path)/G_ema.safetensors"))
     try StateDict.load(t.discriminator, from: try SafeTensorsFile(contentsOf: "\(path)/D.safetensors"))
-    let optimizer = try SafeTensorsFile(contentsOf: "\(path)/optimizer.safetensors")
-    try t.optimizerG.load(from: optimizer, prefix: "G.", step: s.generatorOptimizerStep)
-    try t.optimizerD.load(from: optimizer, prefix: "D.", step: s.discriminatorOptimizerStep)
-    t.latentRandom.state = s.latentRandom
-    t.step = s.step
   }
 }

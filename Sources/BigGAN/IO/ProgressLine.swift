@@ -1,3 +1,4 @@
+import BGKernels
 import Foundation
 
 /// A one-line progress report on standard error (`done/total unit, rate,
@@ -16,8 +17,7 @@ public struct ProgressLine {
   /// Redraws the line for `done` of `total`.
   public func update(_ done: Int) {
     guard terminal else { return }
-    let t = ContinuousClock.now - started
-    let seconds = Double(t.components.seconds) + Double(t.components.attoseconds) * 1e-18
+    let seconds = (ContinuousClock.now - started).seconds
     let rate = Double(done) / max(seconds, 1e-9)
     let line = String(format: "\r%d/%d %@  %.2f %@/s  ETA %.0f s ", done, total, unit, rate, unit, Double(total - done) / max(rate, 1e-9))
     StandardError.write(line)

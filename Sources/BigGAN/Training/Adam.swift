@@ -33,18 +33,41 @@ public final class Adam {
     }
   }
 
-  /// The moments by name (`m.<parameter>`, `v.<parameter>`), for checkpoints.
-  var state: [(String, Tensor)] {
-    zip(parameters, zip(m, v)).flatMap { p, mv in [("m.\(p.name)", mv.0), ("v.\(p.name)", mv.1)] }
+  /// What a checkpoint keeps of an optimizer: its update count and its
+  /// moments by name.
+  public struct State: Sendable {
+    /// Updates applied (the bias-correction step).
+    public var step: Int
+    /// `m.<parameter>` and `v.<parameter>`, each of its parameter's shape,
+    /// in parameter order.
+    public var moments: [(name: String, value: Tensor)]
+
+    public init(step: Int, moments: [(name: String, value: Tensor)]) {
+      self.step = step
+      self.moments = moments
+    }
   }
 
-  /// Restores moments saved by `state` from `file` under `prefix`.
-  func load(from file: SafeTensorsFile, prefix: String, step: Int) throws(SafeTensorsError) {
+  /// The update count and the moments (sharing storage with the optimizer's
+  /// until either changes).
+  public var state: State {
+    State(step: step, moments: zip(parameters, zip(m, v)).flatMap { p, mv in [("m.\(p.name)", mv.0), ("v.\(p.name)", mv.1)] })
+  }
+
+  /// Continues from `state`: every parameter's two moments must be there,
+  /// in its shape.
+  func restore(_ state: State) throws(TrainingError) {
+    var saved: [String: Tensor] = [:]
+    for (name, value) in state.moments { saved[name] = value }
     for i in parameters.indices {
-      let shape = parameters[i].value.shape
-      m[i] = try file.tensor("\(prefix)m.\(parameters[i].name)", shape: shape)
-      v[i] = try file.tensor("\(prefix)v.\(parameters[i].name)", shape: shape)
+      for kind in ["m", "v"] {
+        let name = "\(kind).\(parameters[i].name)", shape = parameters[i].value.shape
+        guard let value = saved[name], value.shape == shape else {
+          throw .invalid("optimizer state: moment \(name) \(saved[name].map { "has shape \($0.shape)" } ?? "is missing"); this model's is \(shape) (another configuration?)")
+        }
+        if kind == "m" { m[i] = value } else { v[i] = value }
+      }
     }
-    self.step = step
+    step = state.step
   }
 }

@@ -64,27 +64,30 @@ public final class Trainer {
   let optimizerD: Adam
   let ema: WeightAverage
   let loader: BatchLoader
-  var latentRandom: SeededRandom
-  public internal(set) var step = 0
+  private var latentRandom: SeededRandom
+  public private(set) var step = 0
   /// The ranks of a data-parallel run; `nil` for one process.
   public let replicas: (any ReplicaGroup)?
   private var flatGradients: [Float] = []
 
-  /// A fresh run on `dataset` (whose classes must match the model's).
+  /// A trainer on `dataset` (whose classes and resolution must match the
+  /// model's): a fresh one, or with `state` one that continues where the
+  /// trainer that saved it stood (its networks' weights are loaded
+  /// separately, e.g. by `Checkpoint.loadNetworks(of:from:)`).
   /// - Parameters:
   ///   - indices: the images to train on (all by default; a held-out slice
   ///     is left out by passing the rest).
-  ///   - position: where the data order starts (a resumed run's position).
   ///   - replicas: the ranks of a data-parallel run; `recipe.batch` must
   ///     split evenly over them. Sets `Machine.convolutionBatchScale` to
   ///     their number, so each rank's convolutions take the algorithm one
   ///     process with the whole batch takes.
   ///   - crossReplicaBatchNorm: whether G's batch-norms take their
   ///     statistics over every replica's batch (else each replica's own).
+  ///   - state: the step, latent stream, data position and optimizer
+  ///     states to continue from.
   public init(
-    model: BigGANConfiguration, recipe: TrainingRecipe, dataset: any ImageDataset,
-    indices: [Int]? = nil, position: DataPosition = DataPosition(),
-    replicas: (any ReplicaGroup)? = nil, crossReplicaBatchNorm: Bool = true
+    model: BigGANConfiguration, recipe: TrainingRecipe, dataset: any ImageDataset, indices: [Int]? = nil,
+    replicas: (any ReplicaGroup)? = nil, crossReplicaBatchNorm: Bool = true, restoring state: TrainerState? = nil
   ) throws {
     if let replicas, recipe.batch % replicas.count != 0 {
       throw TrainingError.invalid("batch \(recipe.batch) does not split over \(replicas.count) ranks; pass a --batch that is a multiple of \(replicas.count)")
@@ -95,21 +98,18 @@ public final class Trainer {
     guard dataset.resolution == model.resolution else {
       throw TrainingError.invalid("the data is \(dataset.resolution) px but the model is \(model.resolution) px")
     }
-    guard let precision = Precision(rawValue: recipe.precision) else {
-      throw TrainingError.invalid("precision '\(recipe.precision)' is not fp32 or bf16")
-    }
     self.model = model
     self.recipe = recipe
     generator = try Generator(model, seed: recipe.seed &+ 1)
     discriminator = try Discriminator(model, seed: recipe.seed &+ 2)
     average = try Generator(model, seed: recipe.seed &+ 1, initialization: .zeros)
     for m in [generator, average] as [Generator] {
-      m.precision = precision
+      m.precision = recipe.precision
       if let replicas { m.batchStatisticsScope = crossReplicaBatchNorm ? .allReplicas(replicas) : .eachReplica(replicas) }
     }
     self.replicas = replicas
     if let replicas { Machine.convolutionBatchScale = replicas.count }
-    discriminator.precision = precision
+    discriminator.precision = recipe.precision
     ema = WeightAverage(decay: recipe.emaDecay, start: recipe.emaStart)
     try ema.update(average, from: generator, step: 0)
     optimizerG = Adam(
@@ -118,13 +118,25 @@ public final class Trainer {
     optimizerD = Adam(
       parameters: discriminator.parameters, learningRate: recipe.discriminatorLearningRate,
       beta1: recipe.beta1, beta2: recipe.beta2, epsilon: recipe.adamEpsilon)
-    loader = BatchLoader(
-      dataset: dataset, batch: recipe.batch, seed: recipe.seed &+ 3, indices: indices, position: position,
-      part: replicas?.slice(ofBatch: recipe.batch))
     latentRandom = SeededRandom(seed: recipe.seed &+ 4)
+    if let state {
+      try optimizerG.restore(state.generatorOptimizer)
+      try optimizerD.restore(state.discriminatorOptimizer)
+      latentRandom.state = state.latentRandom
+      step = state.step
+    }
+    loader = BatchLoader(
+      dataset: dataset, batch: recipe.batch, seed: recipe.seed &+ 3, indices: indices, position: state?.data ?? DataPosition(),
+      part: replicas?.slice(ofBatch: recipe.batch))
   }
 
-  deinit { loader.stop() }
+  /// What a checkpoint saves: the step, latent stream, data position and
+  /// both optimizers' states.
+  public var state: TrainerState {
+    TrainerState(
+      step: step, latentRandom: latentRandom.state, data: loader.position,
+      generatorOptimizer: optimizerG.state, discriminatorOptimizer: optimizerD.state)
+  }
 
   /// This rank's slice of `n` latents z ~ N(0, I) and uniformly drawn
   /// classes: every rank draws all `n` from the one stream.
@@ -227,8 +239,7 @@ public final class Trainer {
     step += 1
     try ema.update(average, from: generator, step: step)
     report.lossGenerator = lossG
-    let t = ContinuousClock.now - start
-    report.seconds = Double(t.components.seconds) + Double(t.components.attoseconds) * 1e-18
+    report.seconds = (ContinuousClock.now - start).seconds
     report.communicationSeconds = (replicas?.communicationSeconds ?? 0) - communicated
     return report
   }
