@@ -175,21 +175,21 @@ struct Train: ParsableCommand {
   }
 
   /// What rank 0 decides from the run folder, for every rank to follow.
-  private struct Plan: Codable {
+  private struct Start: Codable {
     var data: String
     var checkpoint: String?
   }
 
   /// Rank 0's choice of data and checkpoint: the run's own data when it
   /// resumes, and its newest complete checkpoint.
-  private func plan(folder: String, checkpoints: String) throws -> Plan {
+  private func start(folder: String, checkpoints: String) throws -> Start {
     Checkpoint.removeStale(in: checkpoints)
-    var plan = Plan(data: data ?? "builtin")
+    var start = Start(data: data ?? "builtin")
     guard resume else {
       if !Checkpoint.all(in: checkpoints).isEmpty {
         throw ValidationError("\(folder) already has checkpoints; pass --resume to continue it or --run to start another")
       }
-      return plan
+      return start
     }
     guard let latest = Checkpoint.newestValid(in: checkpoints, skipped: { StandardError.write("skipping \($0)\n") }) else {
       throw ValidationError("--resume: no complete checkpoint in \(checkpoints); train without --resume first")
@@ -198,10 +198,10 @@ struct Train: ParsableCommand {
       if let asked = data, asked != saved, !changeData {
         throw ValidationError("--data \(asked): this run trained on \(saved); resume without --data, or pass --change-data to switch")
       }
-      plan.data = changeData ? (data ?? saved) : saved
+      start.data = changeData ? (data ?? saved) : saved
     }
-    plan.checkpoint = latest
-    return plan
+    start.checkpoint = latest
+    return start
   }
 
   /// Runs `body`, whose collective calls every rank makes whatever fails,
@@ -221,12 +221,12 @@ struct Train: ParsableCommand {
     throw ExitCode.failure
   }
 
-  /// The run `plan` calls for on this rank: a fresh one, or the planned
+  /// The run `start` calls for on this rank: a fresh one, or its
   /// checkpoint's continued.
-  private func prepare(_ plan: Plan, folder: String, replicas: (any ReplicaGroup)?) throws -> TrainingRun {
+  private func prepare(_ start: Start, folder: String, replicas: (any ReplicaGroup)?) throws -> TrainingRun {
     let preset = try preset(named: config)
     var model = preset.model, recipe = recipe(from: preset.recipe), schedule = schedule(from: preset.schedule)
-    if let path = plan.checkpoint {
+    if let path = start.checkpoint {
       let state = try Checkpoint.state(at: path)
       model = state.model
       recipe = self.recipe(from: state.recipe)
@@ -239,17 +239,17 @@ struct Train: ParsableCommand {
     if let replicas, recipe.batch % replicas.count != 0 {
       throw ValidationError("--batch \(recipe.batch) does not split over \(replicas.count) ranks; pass a multiple of \(replicas.count)")
     }
-    let dataset = try Self.dataset(plan.data, resolution: model.resolution, seed: recipe.seed, flip: flip, skipBad: skipBad, maxPixels: imageLimits.maxImagePixels)
+    let dataset = try Self.dataset(start.data, resolution: model.resolution, seed: recipe.seed, flip: flip, skipBad: skipBad, maxPixels: imageLimits.maxImagePixels)
     if dataset.classes != model.classes {
-      guard plan.checkpoint == nil else {
-        throw ValidationError("--data \(plan.data) has \(dataset.classes) classes but the checkpoint's model has \(model.classes)")
+      guard start.checkpoint == nil else {
+        throw ValidationError("--data \(start.data) has \(dataset.classes) classes but the checkpoint's model has \(model.classes)")
       }
       model.classes = dataset.classes
     }
     let localBatch = recipe.batch / (replicas?.count ?? 1)
     try MemoryBudget.require(model.estimatedTrainingBytes(batch: localBatch), for: "--batch \(recipe.batch)", "a training step of \(config)" + (replicas == nil ? "" : " on each rank"))
     return try TrainingRun(
-      model: model, recipe: recipe, schedule: schedule, dataset: dataset, folder: folder, resumingFrom: plan.checkpoint,
+      model: model, recipe: recipe, schedule: schedule, dataset: dataset, folder: folder, resumingFrom: start.checkpoint,
       replicas: replicas, crossReplicaBatchNorm: crossReplicaBN == .on)
   }
 
@@ -267,19 +267,19 @@ struct Train: ParsableCommand {
     // Rank 0 alone touches the run folder: it holds the lock until the
     // process ends (a second train on this run stops here) and decides the
     // data and checkpoint every rank follows.
-    let (lock, decided) = try agreeing(replicas) { () throws -> (RunFolderLock?, Plan) in
+    let (lock, decided) = try agreeing(replicas) { () throws -> (RunFolderLock?, Start) in
       guard !(runName ?? config).isEmpty, !(runName ?? config).contains("/") else {
         throw ValidationError("--run '\(runName ?? "")': expected a non-empty name without '/'")
       }
-      guard isRoot else { return (nil, Plan(data: "")) }
+      guard isRoot else { return (nil, Start(data: "")) }
       let lock = try RunFolderLock(folder: folder)
-      return (lock, try plan(folder: folder, checkpoints: checkpoints))
+      return (lock, try start(folder: folder, checkpoints: checkpoints))
     }
     defer { withExtendedLifetime(lock) {} }
     var chosen = decided
     if let replicas {
       let bytes = replicas.broadcast(isRoot ? Array(try JSONEncoder().encode(chosen)) : [], from: 0)
-      chosen = try JSONDecoder().decode(Plan.self, from: Data(bytes))
+      chosen = try JSONDecoder().decode(Start.self, from: Data(bytes))
     }
     let run = try agreeing(replicas) { try prepare(chosen, folder: folder, replicas: replicas) }
     try agreeing(replicas) { try run.trainer.verifyReplicas() }
