@@ -88,9 +88,8 @@ double bk_fma_probe(long iterations, int threads);
 uint16_t bk_bf16_from_f32(float x);
 float bk_f32_from_bf16(uint16_t h);
 
-/* The same conversions over arrays, vectorised on the active path. */
+/* bk_bf16_from_f32 over an array, vectorised on the active path. */
 void bk_bf16_from_f32_array(const float *x, uint16_t *y, size_t n);
-void bk_f32_from_bf16_array(const uint16_t *x, float *y, size_t n);
 
 /* y[i] = the fp32 value of bf16(x[i]); x and y may be the same array. */
 void bk_round_bf16_array(const float *x, float *y, size_t n);
