@@ -38,6 +38,11 @@ var kernelLinker: [LinkerSetting] = []
 if let include = openMPIncludeDirectory(), let lib = openMPLibraryDirectory() {
   kernelFlags += ["-fopenmp", "-idirafter", include]
   kernelLinker = [.unsafeFlags(["-L\(lib)"]), .linkedLibrary("omp")]
+} else {
+  // Without OpenMP every kernel runs on one thread: say so rather than
+  // leave a slow build to be discovered.
+  FileHandle.standardError.write(Data(
+    "OpenMP not found (libomp-dev: omp.h and libomp.so under /usr/lib/llvm-*); CKernels builds without it and every kernel runs on one thread\n".utf8))
 }
 
 let package = Package(

@@ -32,17 +32,10 @@
 
 #include <stdlib.h>
 
-#define QT 128    /* queries per tile; <= BK_KC, so each dphi and dg tile
-                     product is one MXU pass */
-#define KT BK_KC  /* keys per tile: one MXU pass of the P V product */
-#define LANES 16  /* independent partial max / sum accumulators per row */
-#define GROUPS 4  /* query groups per batch item in backward */
-
-/* Below this many FMAs per thread (about half a query-by-key tile) a team
- * costs more than it saves. */
-#define ATTN_FMAS_PER_THREAD (64.0 * 128.0 * 128.0)
-
-static inline int min_int(int a, int b) { return a < b ? a : b; }
+#define QT BK_ATTN_QUERY_TILE /* queries per tile */
+#define KT BK_KC              /* keys per tile: one MXU pass of the P V product */
+#define LANES BK_ATTN_LANES   /* partial max / sum accumulators per row */
+#define GROUPS BK_ATTN_GROUPS /* query groups per batch item in backward */
 
 #define BK_INLINE static inline __attribute__((always_inline))
 
@@ -192,10 +185,10 @@ static void bwd_softmax_avx512(float *s, float *dp, int qt, int kt,
 }
 #endif
 
-static fwd_softmax_fn fwd_softmax_active(void)
+static fwd_softmax_fn fwd_softmax_for(bk_isa isa)
 {
 #ifdef BK_X86
-    switch (bk_isa_active()) {
+    switch (isa) {
     case BK_ISA_AVX512: return fwd_softmax_avx512;
     case BK_ISA_AVX2: return fwd_softmax_avx2;
     default: break;
@@ -204,10 +197,10 @@ static fwd_softmax_fn fwd_softmax_active(void)
     return fwd_softmax_generic;
 }
 
-static bwd_softmax_fn bwd_softmax_active(void)
+static bwd_softmax_fn bwd_softmax_for(bk_isa isa)
 {
 #ifdef BK_X86
-    switch (bk_isa_active()) {
+    switch (isa) {
     case BK_ISA_AVX512: return bwd_softmax_avx512;
     case BK_ISA_AVX2: return bwd_softmax_avx2;
     default: break;
@@ -219,24 +212,20 @@ static bwd_softmax_fn bwd_softmax_active(void)
 /* ---------------------------------------------------------------- shared -- */
 
 typedef struct {
+    const bk_ctx *cx;
     bk_precision prec;
     int batch, n, m, dk, dv;
     const float *theta, *phi, *g;
 } attn_problem;
 
 /* c = op(a) op(b) + beta c on the calling thread. */
-static void tile_gemm(bk_precision prec, int transa, int transb, int m, int n,
-                      int k, const float *a, int lda, const float *b, int ldb,
-                      float beta, float *c, int ldc)
+static void tile_gemm(const attn_problem *pr, int transa, int transb, int m,
+                      int n, int k, const float *a, int lda, const float *b,
+                      int ldb, float beta, float *c, int ldc)
 {
-    bk_gemm_args args = {prec, transa, transb, m, n, k, 1.0f, beta,
+    bk_gemm_args args = {pr->prec, transa, transb, m, n, k, 1.0f, beta,
                          a, b, lda, ldb, c, ldc};
-    bk__gemm_serial(&args);
-}
-
-static void fill_nan(float *x, size_t count)
-{
-    for (size_t i = 0; i < count; i++) x[i] = NAN;
+    bk__gemm_serial(pr->cx, &args);
 }
 
 static int query_tiles(int n) { return (n + QT - 1) / QT; }
@@ -252,13 +241,13 @@ static void forward_tile(const attn_problem *pr, fwd_softmax_fn softmax,
                          float *ws, int b, int q0, float *out, float *lse)
 {
     int n = pr->n, m = pr->m, dk = pr->dk, dv = pr->dv;
-    int qt = min_int(QT, n - q0);
+    int qt = bk__min_int(QT, n - q0);
     float *dst = out + ((size_t)b * n + q0) * dv;
     float *lse_dst = lse + (size_t)b * n + q0;
     /* Out of memory: make the failure visible instead of returning junk. */
     if (!ws) {
-        fill_nan(dst, (size_t)qt * dv);
-        fill_nan(lse_dst, (size_t)qt);
+        bk__fill_nan(dst, (size_t)qt * dv);
+        bk__fill_nan(lse_dst, (size_t)qt);
         return;
     }
     float *s = ws, *o = s + (size_t)QT * KT;
@@ -272,11 +261,11 @@ static void forward_tile(const attn_problem *pr, fwd_softmax_fn softmax,
         l[i] = 0.0f;
     }
     for (int k0 = 0; k0 < m; k0 += KT) {
-        int kt = min_int(KT, m - k0);
-        tile_gemm(pr->prec, 0, 1, qt, kt, dk, q, dk, keys + (size_t)k0 * dk,
+        int kt = bk__min_int(KT, m - k0);
+        tile_gemm(pr, 0, 1, qt, kt, dk, q, dk, keys + (size_t)k0 * dk,
                   dk, 0.0f, s, KT);
         softmax(s, qt, kt, mx, l, o, dv, k0 > 0);
-        tile_gemm(pr->prec, 0, 0, qt, dv, kt, s, KT, vals + (size_t)k0 * dv,
+        tile_gemm(pr, 0, 0, qt, dv, kt, s, KT, vals + (size_t)k0 * dv,
                   dv, k0 > 0 ? 1.0f : 0.0f, o, dv);
     }
     for (int i = 0; i < qt; i++) {
@@ -291,12 +280,13 @@ void bk_attention_forward(bk_precision prec, int batch, int n, int m, int dk,
                           const float *g, float *out, float *lse)
 {
     if (batch <= 0 || n <= 0 || m <= 0 || dk <= 0 || dv <= 0) return;
-    attn_problem pr = {prec, batch, n, m, dk, dv, theta, phi, g};
-    fwd_softmax_fn softmax = fwd_softmax_active();
+    bk_ctx cx = bk__ctx();
+    attn_problem pr = {&cx, prec, batch, n, m, dk, dv, theta, phi, g};
+    fwd_softmax_fn softmax = fwd_softmax_for(cx.kr->isa);
     long tiles = query_tiles(n);
     long tasks = (long)batch * tiles;
     double fmas = (double)batch * n * m * ((double)dk + dv);
-    int nt = bk__team_size(fmas, ATTN_FMAS_PER_THREAD);
+    int nt = bk__team_size(&cx, fmas, cx.kr->tuning->attention_fmas_per_thread);
     if (nt > tasks) nt = (int)tasks;
 
 #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -332,10 +322,10 @@ static void backward_group(const attn_problem *pr, const attn_grads *gr,
     int t0 = (int)((long)tiles * grp / groups);
     int t1 = (int)((long)tiles * (grp + 1) / groups);
     if (!ws) {
-        int q0 = t0 * QT, q1 = min_int(n, t1 * QT);
-        fill_nan(gr->dtheta + ((size_t)b * n + q0) * dk, (size_t)(q1 - q0) * dk);
-        fill_nan(dphi, (size_t)m * dk);
-        fill_nan(dg, (size_t)m * dv);
+        int q0 = t0 * QT, q1 = bk__min_int(n, t1 * QT);
+        bk__fill_nan(gr->dtheta + ((size_t)b * n + q0) * dk, (size_t)(q1 - q0) * dk);
+        bk__fill_nan(dphi, (size_t)m * dk);
+        bk__fill_nan(dg, (size_t)m * dv);
         return;
     }
     float *s = ws, *dp = s + (size_t)QT * KT, *d = dp + (size_t)QT * KT;
@@ -343,7 +333,7 @@ static void backward_group(const attn_problem *pr, const attn_grads *gr,
     const float *vals = pr->g + (size_t)b * m * dv;
 
     for (int t = t0; t < t1; t++) {
-        int q0 = t * QT, qt = min_int(QT, n - q0);
+        int q0 = t * QT, qt = bk__min_int(QT, n - q0);
         size_t row0 = (size_t)b * n + q0;
         const float *q = pr->theta + row0 * dk;
         const float *o = gr->out + row0 * dv, *dout = gr->dout + row0 * dv;
@@ -357,18 +347,18 @@ static void backward_group(const attn_problem *pr, const attn_grads *gr,
         /* The group's first query tile starts its partial sums. */
         float beta_keys = t > t0 ? 1.0f : 0.0f;
         for (int k0 = 0; k0 < m; k0 += KT) {
-            int kt = min_int(KT, m - k0);
+            int kt = bk__min_int(KT, m - k0);
             const float *kk = keys + (size_t)k0 * dk;
             const float *vv = vals + (size_t)k0 * dv;
-            tile_gemm(pr->prec, 0, 1, qt, kt, dk, q, dk, kk, dk, 0.0f, s, KT);
-            tile_gemm(pr->prec, 0, 1, qt, kt, dv, dout, dv, vv, dv, 0.0f, dp,
+            tile_gemm(pr, 0, 1, qt, kt, dk, q, dk, kk, dk, 0.0f, s, KT);
+            tile_gemm(pr, 0, 1, qt, kt, dv, dout, dv, vv, dv, 0.0f, dp,
                       KT);
             softmax(s, dp, qt, kt, gr->lse + row0, d);
-            tile_gemm(pr->prec, 0, 0, qt, dk, kt, dp, KT, kk, dk,
+            tile_gemm(pr, 0, 0, qt, dk, kt, dp, KT, kk, dk,
                       k0 > 0 ? 1.0f : 0.0f, dq, dk);
-            tile_gemm(pr->prec, 1, 0, kt, dk, qt, dp, KT, q, dk,
+            tile_gemm(pr, 1, 0, kt, dk, qt, dp, KT, q, dk,
                       beta_keys, dphi + (size_t)k0 * dk, dk);
-            tile_gemm(pr->prec, 1, 0, kt, dv, qt, s, KT, dout, dv,
+            tile_gemm(pr, 1, 0, kt, dv, qt, s, KT, dout, dv,
                       beta_keys, dg + (size_t)k0 * dv, dv);
         }
     }
@@ -381,13 +371,14 @@ void bk_attention_backward(bk_precision prec, int batch, int n, int m, int dk,
                            float *dg)
 {
     if (batch <= 0 || n <= 0 || m <= 0 || dk <= 0 || dv <= 0) return;
-    attn_problem pr = {prec, batch, n, m, dk, dv, theta, phi, g};
+    bk_ctx cx = bk__ctx();
+    attn_problem pr = {&cx, prec, batch, n, m, dk, dv, theta, phi, g};
     attn_grads gr = {out, lse, dout, dtheta};
-    bwd_softmax_fn softmax = bwd_softmax_active();
+    bwd_softmax_fn softmax = bwd_softmax_for(cx.kr->isa);
 
     /* Groups beyond the first need private dphi/dg partials; without the
      * memory, one group per batch item still gives the right answer. */
-    int groups = min_int(GROUPS, query_tiles(n));
+    int groups = bk__min_int(GROUPS, query_tiles(n));
     size_t part_stride = (size_t)m * ((size_t)dk + dv);
     float *parts = NULL;
     if (groups > 1) {
@@ -397,7 +388,7 @@ void bk_attention_backward(bk_precision prec, int batch, int n, int m, int dk,
 
     long tasks = (long)batch * groups;
     double fmas = (double)batch * n * m * (2.0 * dk + 3.0 * dv);
-    int nt = bk__team_size(fmas, ATTN_FMAS_PER_THREAD);
+    int nt = bk__team_size(&cx, fmas, cx.kr->tuning->attention_fmas_per_thread);
     if (nt > tasks) nt = (int)tasks;
     long key_rows = (long)batch * m;
 

@@ -10,15 +10,10 @@ float bk_f32_from_bf16(uint16_t h) { return bk__float((uint32_t)h << 16); }
 
 void bk_bf16_from_f32_array(const float *x, uint16_t *y, size_t n)
 {
-    bk__kernels()->bf16_from_f32(x, y, n);
-}
-
-void bk_f32_from_bf16_array(const uint16_t *x, float *y, size_t n)
-{
-    for (size_t i = 0; i < n; i++) y[i] = bk__float((uint32_t)x[i] << 16);
+    bk__ctx().kr->bf16_from_f32(x, y, n);
 }
 
 void bk_round_bf16_array(const float *x, float *y, size_t n)
 {
-    bk__kernels()->round_bf16(x, y, n);
+    bk__ctx().kr->round_bf16(x, y, n);
 }

@@ -40,23 +40,6 @@
 
 #include <limits.h>
 
-/* The column buffer's budget: large enough that band GEMMs stay efficient,
- * small enough to live in a per-thread workspace. Bands never go below
- * MIN_BAND rows however wide K is, so their GEMMs keep a useful M. */
-#define COL_BYTES ((size_t)16 << 20)
-#define MIN_BAND (2 * BK_KC)
-
-/* Below these many floats moved per thread, a team costs more than it
- * saves. */
-#define COPY_PER_THREAD 32768.0
-#define ADD_PER_THREAD 32768.0
-
-/* col2im and dbias split channels no finer than this, keeping each thread's
- * run of a pixel at least a cache line. */
-#define MIN_SLICE 16
-
-static inline int min_int(int a, int b) { return a < b ? a : b; }
-static inline int max_int(int a, int b) { return a > b ? a : b; }
 static inline int clamp_int(int v, int lo, int hi)
 {
     return v < lo ? lo : v > hi ? hi : v;
@@ -119,13 +102,15 @@ int bk_conv_out_w(const bk_conv_shape *s)
 
 /* ------------------------------------------------------------------ bands -- */
 
-/* Rows per band: what the budget holds, in whole BK_KC passes (see the top
- * comment), or every pixel when that is fewer. */
-static int band_rows(const geometry *g)
+/* Rows per band: what the column buffer's budget holds, in whole BK_KC
+ * passes (see the top comment), never below the tuning's least band, or
+ * every pixel when that is fewer. */
+static int band_rows(const bk_ctx *cx, const geometry *g)
 {
-    size_t fit = COL_BYTES / ((size_t)g->k * sizeof(float));
-    size_t rows = fit / BK_KC * BK_KC;
-    if (rows < MIN_BAND) rows = MIN_BAND;
+    const bk_tuning *tu = cx->kr->tuning;
+    size_t fit = tu->col_bytes / ((size_t)g->k * sizeof(float));
+    size_t rows = fit / BK_KC * BK_KC, least = (size_t)tu->min_band_passes * BK_KC;
+    if (rows < least) rows = least;
     return rows < (size_t)g->pixels ? (int)rows : g->pixels;
 }
 
@@ -139,13 +124,6 @@ static float *column_buffer(const geometry *g, int *rows)
         col = bk__workspace(BK_WS_CONV, (size_t)*rows * g->k * sizeof(float));
     }
     return col;
-}
-
-/* Without memory for a band there is no result; NaN makes sure none of the
- * old contents passes for one. */
-static void fill_nan(float *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) p[i] = NAN;
 }
 
 /* Where output pixel m's receptive field starts: its image, and the top-left
@@ -196,12 +174,13 @@ static void im2col_row(const bk_conv_shape *s, const geometry *g,
 /* Column-matrix rows [m0, m0 + rows) from x, whose pixels are ldx floats
  * apart: x itself for a direct conv (rows ldx apart), else gathered into col
  * (rows g->k apart). */
-static const float *columns(const bk_conv_shape *s, const geometry *g,
-                            const float *x, int ldx, int m0, int rows, float *col)
+static const float *columns(const bk_ctx *cx, const bk_conv_shape *s,
+                            const geometry *g, const float *x, int ldx, int m0,
+                            int rows, float *col)
 {
     if (g->direct) return x + (size_t)m0 * ldx;
 #pragma omp parallel for schedule(static) \
-    num_threads(bk__team_size((double)rows * g->k, COPY_PER_THREAD))
+    num_threads(bk__team_size(cx, (double)rows * g->k, cx->kr->tuning->copy_per_thread))
     for (int r = 0; r < rows; r++)
         im2col_row(s, g, x, ldx, m0 + r, col + (size_t)r * g->k);
     return col;
@@ -236,24 +215,25 @@ static void col2im_row(const bk_conv_shape *s, const geometry *g,
  * the band and one slice of its channels: rows of different images never
  * share a dx pixel, and slices split every pixel, so each dx element belongs
  * to one task, which adds in row then tap order. */
-static void col2im(const bk_conv_shape *s, const geometry *g,
+static void col2im(const bk_ctx *cx, const bk_conv_shape *s, const geometry *g,
                    const float *col, int m0, int rows, float *dx)
 {
+    const bk_tuning *tu = cx->kr->tuning;
     int b0 = m0 / g->plane, b1 = (m0 + rows - 1) / g->plane;
     int images = b1 - b0 + 1;
-    int nt = bk__team_size((double)rows * g->k, ADD_PER_THREAD);
+    int nt = bk__team_size(cx, (double)rows * g->k, tu->add_per_thread);
     int slices = 1;
     if (images < nt)
-        slices = min_int((nt + images - 1) / images,
-                         max_int(1, s->in_c / MIN_SLICE));
+        slices = bk__min_int((nt + images - 1) / images,
+                             bk__max_int(1, s->in_c / tu->min_slice));
     int tasks = images * slices;
-#pragma omp parallel for schedule(static) num_threads(min_int(nt, tasks))
+#pragma omp parallel for schedule(static) num_threads(bk__min_int(nt, tasks))
     for (int t = 0; t < tasks; t++) {
         int b = b0 + t / slices, sl = t % slices;
         int c0 = (int)((int64_t)s->in_c * sl / slices);
         int c1 = (int)((int64_t)s->in_c * (sl + 1) / slices);
-        int lo = max_int(m0, b * g->plane);
-        int hi = min_int(m0 + rows, (b + 1) * g->plane);
+        int lo = bk__max_int(m0, b * g->plane);
+        int hi = bk__min_int(m0 + rows, (b + 1) * g->plane);
         for (int m = lo; m < hi; m++)
             col2im_row(s, g, col + (size_t)(m - m0) * g->k, m, c0, c1, dx);
     }
@@ -263,11 +243,12 @@ static void col2im(const bk_conv_shape *s, const geometry *g,
 
 /* dbias (+)= column sums of dy [pixels][n]. Threads own channel slices and
  * sweep every pixel in order, so each sum has one fixed order. */
-static void bias_grad(const float *dy, int pixels, int n, float *dbias,
-                      int accumulate)
+static void bias_grad(const bk_ctx *cx, const float *dy, int pixels, int n,
+                      float *dbias, int accumulate)
 {
-    int nt = bk__team_size((double)pixels * n, ADD_PER_THREAD);
-    int slices = min_int(nt, max_int(1, n / MIN_SLICE));
+    const bk_tuning *tu = cx->kr->tuning;
+    int nt = bk__team_size(cx, (double)pixels * n, tu->add_per_thread);
+    int slices = bk__min_int(nt, bk__max_int(1, n / tu->min_slice));
 #pragma omp parallel for schedule(static) num_threads(slices)
     for (int sl = 0; sl < slices; sl++) {
         int c0 = (int)((int64_t)n * sl / slices);
@@ -309,33 +290,39 @@ static size_t low_count(const bk_conv_shape *s)
     return (size_t)s->batch * s->in_h * s->in_w * s->out_c;
 }
 
-static int forward_before_upsample(bk_precision prec, bk_weight_plan *plan,
-                                   const bk_conv_shape *s, const float *x, int ldx,
-                                   const float *w, const float *bias, int relu,
-                                   float *y)
+static void conv_forward(const bk_ctx *cx, bk_precision prec,
+                         bk_weight_plan *plan, const bk_conv_shape *s,
+                         const float *x, int ldx, const float *w,
+                         const float *bias, int relu, float *y, int ldy);
+
+static int forward_before_upsample(const bk_ctx *cx, bk_precision prec,
+                                   bk_weight_plan *plan, const bk_conv_shape *s,
+                                   const float *x, int ldx, const float *w,
+                                   const float *bias, int relu, float *y)
 {
     bk_conv_shape low;
     if (!pointwise_upsample(s, &low)) return -1;
     float *z = bk__workspace(BK_WS_CONV, low_count(s) * sizeof(float));
     if (!z) return -1;
     /* The ReLU commutes with the copies of the upsample. */
-    bk_conv2d_forward_ex(prec, plan, &low, x, ldx, w, bias, relu, z, s->out_c);
+    conv_forward(cx, prec, plan, &low, x, ldx, w, bias, relu, z, s->out_c);
     bk_upsample2x_forward(s->batch, s->in_h, s->in_w, s->out_c, z, y);
     return 0;
 }
 
 /* dy summed over each input pixel's 2x2 block, in the conv workspace. */
-static const float *gradient_before_upsample(const bk_conv_shape *s,
+static const float *gradient_before_upsample(const bk_ctx *cx,
+                                             const bk_conv_shape *s,
                                              bk_conv_shape *low, const float *dy)
 {
-    if (!pointwise_upsample(s, low) || bk_get_conv_algorithm() == BK_CONV_IM2COL)
+    if (!pointwise_upsample(s, low) || cx->conv_algorithm == BK_CONV_IM2COL)
         return NULL;
     float *dz = bk__workspace(BK_WS_CONV, low_count(s) * sizeof(float));
     if (dz) bk_upsample2x_backward(s->batch, s->in_h, s->in_w, s->out_c, dy, dz);
     return dz;
 }
 
-/* ------------------------------------------------------------ entry points -- */
+/* ----------------------------------------------------------------- passes -- */
 
 /* A plan made for another filter shape is not this convolution's. */
 static bk_weight_plan *plan_for(bk_weight_plan *p, const bk_conv_shape *s)
@@ -347,26 +334,26 @@ static bk_weight_plan *plan_for(bk_weight_plan *p, const bk_conv_shape *s)
                : NULL;
 }
 
-void bk_conv2d_forward_ex(bk_precision prec, bk_weight_plan *plan,
-                          const bk_conv_shape *s, const float *x, int ldx,
-                          const float *w, const float *bias, int relu, float *y,
-                          int ldy)
+static void conv_forward(const bk_ctx *cx, bk_precision prec,
+                         bk_weight_plan *plan, const bk_conv_shape *s,
+                         const float *x, int ldx, const float *w,
+                         const float *bias, int relu, float *y, int ldy)
 {
     geometry g;
     if (conv_geometry(s, &g) || ldx < s->in_c || ldy < s->out_c) return;
     plan = plan_for(plan, s);
-    if (bk__conv_winograd_forward(prec, plan, s, x, ldx, w, bias, relu, y, ldy) == 0)
+    if (bk__conv_winograd_forward(cx, prec, plan, s, x, ldx, w, bias, relu, y, ldy) == 0)
         return;
     /* The upsample writes dense pixels; a strided y takes im2col, the same
      * bits. */
     if (ldy == s->out_c &&
-        forward_before_upsample(prec, plan, s, x, ldx, w, bias, relu, y) == 0)
+        forward_before_upsample(cx, prec, plan, s, x, ldx, w, bias, relu, y) == 0)
         return;
     int n = s->out_c;
-    int rows = g.direct ? g.pixels : band_rows(&g);
+    int rows = g.direct ? g.pixels : band_rows(cx, &g);
     float *col = g.direct ? NULL : column_buffer(&g, &rows);
     if (!g.direct && !col) {
-        for (int m = 0; m < g.pixels; m++) fill_nan(y + (size_t)m * ldy, (size_t)n);
+        for (int m = 0; m < g.pixels; m++) bk__fill_nan(y + (size_t)m * ldy, (size_t)n);
         return;
     }
     bk_gemm_args ga = {
@@ -375,11 +362,103 @@ void bk_conv2d_forward_ex(bk_precision prec, bk_weight_plan *plan,
         .bias = bias, .relu = relu,
     };
     for (int m0 = 0; m0 < g.pixels; m0 += rows) {
-        ga.m = min_int(rows, g.pixels - m0);
-        ga.a = columns(s, &g, x, ldx, m0, ga.m, col);
+        ga.m = bk__min_int(rows, g.pixels - m0);
+        ga.a = columns(cx, s, &g, x, ldx, m0, ga.m, col);
         ga.c = y + (size_t)m0 * ldy;
-        bk__gemm_planned(&ga, plan);
+        bk__gemm_planned(cx, &ga, plan);
     }
+}
+
+static void conv_backward_data(const bk_ctx *cx, bk_precision prec,
+                               const bk_conv_shape *s, const float *dy,
+                               const float *w, float *dx, int accumulate)
+{
+    geometry g;
+    if (conv_geometry(s, &g)) return;
+    if (bk__conv_winograd_backward_data(cx, prec, s, dy, w, dx, accumulate) == 0) return;
+    bk_conv_shape low;
+    const float *dz = gradient_before_upsample(cx, s, &low, dy);
+    if (dz) {
+        conv_backward_data(cx, prec, &low, dz, w, dx, accumulate);
+        return;
+    }
+    /* dcol = dy W, rows of dy against W [out_c][K] as stored. */
+    int n = s->out_c;
+    bk_gemm_args ga = {
+        .prec = prec, .n = g.k, .k = n, .alpha = 1.0f, .lda = n, .b = w,
+        .ldb = g.k, .ldc = g.k,
+    };
+    if (g.direct) {
+        ga.m = g.pixels;
+        ga.a = dy;
+        ga.beta = accumulate ? 1.0f : 0.0f;
+        ga.c = dx;
+        bk__gemm(cx, &ga);
+        return;
+    }
+    size_t dx_count = (size_t)s->batch * s->in_h * s->in_w * s->in_c;
+    int rows = band_rows(cx, &g);
+    float *col = column_buffer(&g, &rows);
+    if (!col) {
+        bk__fill_nan(dx, dx_count);
+        return;
+    }
+    if (!accumulate) memset(dx, 0, dx_count * sizeof(float));
+    ga.c = col;
+    for (int m0 = 0; m0 < g.pixels; m0 += rows) {
+        ga.m = bk__min_int(rows, g.pixels - m0);
+        ga.a = dy + (size_t)m0 * n;
+        bk__gemm(cx, &ga);
+        col2im(cx, s, &g, col, m0, ga.m, dx);
+    }
+}
+
+static void conv_backward_weight(const bk_ctx *cx, bk_precision prec,
+                                 const bk_conv_shape *s, const float *x,
+                                 const float *dy, float *dw, float *dbias,
+                                 int accumulate)
+{
+    geometry g;
+    if (conv_geometry(s, &g)) return;
+    int n = s->out_c;
+    if (bk__conv_winograd_weight(cx, prec, s, x, dy, dw, dbias, accumulate) == 0) return;
+    bk_conv_shape low;
+    const float *dz = gradient_before_upsample(cx, s, &low, dy);
+    if (dz) {
+        conv_backward_weight(cx, prec, &low, x, dz, dw, dbias, accumulate);
+        return;
+    }
+    int rows = g.direct ? g.pixels : band_rows(cx, &g);
+    float *col = g.direct ? NULL : column_buffer(&g, &rows);
+    if (!g.direct && !col) {
+        bk__fill_nan(dw, (size_t)n * g.k);
+        if (dbias) bk__fill_nan(dbias, (size_t)n);
+        return;
+    }
+    /* dW (+)= dy_band^T col, band after band along the GEMM's K. */
+    bk_gemm_args ga = {
+        .prec = prec, .transa = 1, .m = n, .n = g.k, .alpha = 1.0f, .lda = n,
+        .ldb = g.k, .c = dw, .ldc = g.k,
+    };
+    for (int m0 = 0; m0 < g.pixels; m0 += rows) {
+        ga.k = bk__min_int(rows, g.pixels - m0);
+        ga.beta = m0 == 0 && !accumulate ? 0.0f : 1.0f;
+        ga.a = dy + (size_t)m0 * n;
+        ga.b = columns(cx, s, &g, x, s->in_c, m0, ga.k, col);
+        bk__gemm(cx, &ga);
+    }
+    if (dbias) bias_grad(cx, dy, g.pixels, n, dbias, accumulate);
+}
+
+/* ------------------------------------------------------------ entry points -- */
+
+void bk_conv2d_forward_ex(bk_precision prec, bk_weight_plan *plan,
+                          const bk_conv_shape *s, const float *x, int ldx,
+                          const float *w, const float *bias, int relu, float *y,
+                          int ldy)
+{
+    bk_ctx cx = bk__ctx();
+    conv_forward(&cx, prec, plan, s, x, ldx, w, bias, relu, y, ldy);
 }
 
 void bk_conv2d_forward_planned(bk_precision prec, bk_weight_plan *plan,
@@ -400,63 +479,14 @@ void bk_conv2d_backward_data(bk_precision prec, const bk_conv_shape *s,
                              const float *dy, const float *w, float *dx,
                              int accumulate)
 {
-    geometry g;
-    if (conv_geometry(s, &g)) return;
-    if (bk__conv_winograd_backward_data(prec, s, dy, w, dx, accumulate) == 0) return;
-    bk_conv_shape low;
-    const float *dz = gradient_before_upsample(s, &low, dy);
-    if (dz) {
-        bk_conv2d_backward_data(prec, &low, dz, w, dx, accumulate);
-        return;
-    }
-    int n = s->out_c;
-    if (g.direct) {
-        bk_gemm(prec, 0, 0, g.pixels, g.k, n, 1.0f, dy, n, w, g.k,
-                accumulate ? 1.0f : 0.0f, dx, g.k);
-        return;
-    }
-    size_t dx_count = (size_t)s->batch * s->in_h * s->in_w * s->in_c;
-    int rows = band_rows(&g);
-    float *col = column_buffer(&g, &rows);
-    if (!col) {
-        fill_nan(dx, dx_count);
-        return;
-    }
-    if (!accumulate) memset(dx, 0, dx_count * sizeof(float));
-    for (int m0 = 0; m0 < g.pixels; m0 += rows) {
-        int r = min_int(rows, g.pixels - m0);
-        bk_gemm(prec, 0, 0, r, g.k, n, 1.0f, dy + (size_t)m0 * n, n, w, g.k,
-                0.0f, col, g.k);
-        col2im(s, &g, col, m0, r, dx);
-    }
+    bk_ctx cx = bk__ctx();
+    conv_backward_data(&cx, prec, s, dy, w, dx, accumulate);
 }
 
 void bk_conv2d_backward_weight(bk_precision prec, const bk_conv_shape *s,
                                const float *x, const float *dy, float *dw,
                                float *dbias, int accumulate)
 {
-    geometry g;
-    if (conv_geometry(s, &g)) return;
-    int n = s->out_c;
-    if (bk__conv_winograd_weight(prec, s, x, dy, dw, dbias, accumulate) == 0) return;
-    bk_conv_shape low;
-    const float *dz = gradient_before_upsample(s, &low, dy);
-    if (dz) {
-        bk_conv2d_backward_weight(prec, &low, x, dz, dw, dbias, accumulate);
-        return;
-    }
-    int rows = g.direct ? g.pixels : band_rows(&g);
-    float *col = g.direct ? NULL : column_buffer(&g, &rows);
-    if (!g.direct && !col) {
-        fill_nan(dw, (size_t)n * g.k);
-        if (dbias) fill_nan(dbias, (size_t)n);
-        return;
-    }
-    for (int m0 = 0; m0 < g.pixels; m0 += rows) {
-        int r = min_int(rows, g.pixels - m0);
-        float beta = m0 == 0 && !accumulate ? 0.0f : 1.0f;
-        bk_gemm(prec, 1, 0, n, g.k, r, 1.0f, dy + (size_t)m0 * n, n,
-                columns(s, &g, x, s->in_c, m0, r, col), g.k, beta, dw, g.k);
-    }
-    if (dbias) bias_grad(dy, g.pixels, n, dbias, accumulate);
+    bk_ctx cx = bk__ctx();
+    conv_backward_weight(&cx, prec, s, x, dy, dw, dbias, accumulate);
 }

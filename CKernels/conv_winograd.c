@@ -46,10 +46,11 @@
  * the order in which the weight holds the transform's contiguous channels),
  * which the GEMM reads as B^T or B.
  *
- * Memory stays bounded: the tiles go in bands whose V and M fit BAND_BYTES,
- * and when U of all output channels would exceed U_BYTES they go in chunks
- * of output channels, U of a chunk recomputed for every band (only huge
- * filters are chunked, and they come with small images: few bands).
+ * Memory stays bounded: the tiles go in bands whose V and M fit a budget
+ * (tuning.h), and when U of all output channels would exceed another they
+ * go in chunks of output channels, U of a chunk recomputed for every band
+ * (only huge filters are chunked, and they come with small images: few
+ * bands).
  *
  * Reproducibility: every transform output is computed by one thread from
  * fixed inputs in a fixed order, the same C code on every instruction-set
@@ -62,30 +63,7 @@
 #define TILE 4                 /* output pixels per tile side */
 #define ALPHA 6                /* input tile side: TILE + 3 - 1 */
 #define POINTS (ALPHA * ALPHA) /* transform points, one GEMM each */
-#define CB 64                  /* channels per transform block: 9 KiB of L1 per 6x6 */
-
-/* Workspace budgets (see the top comment). A band never drops below
- * MIN_TILES tiles, so its GEMMs keep a useful M; a chunk never below
- * MIN_CHUNK channels, a few micro-panels wide. Bands of 3 MiB, whose V and
- * M stay in the caches between the transforms and the GEMMs, made the tiny
- * preset's training iteration ~10% faster than 16 MiB ones, cifar32's ~5%
- * (interleaved runs, minimum times). */
-#define BAND_BYTES ((size_t)3 << 20)
-#define U_BYTES ((size_t)32 << 20)
-#define MIN_TILES 48
-#define MIN_CHUNK 64
-
-/* The weight gradient's bands: larger, so that each point's GEMM makes a
- * few BK_KC passes on its dU per band; 12 MiB made the tiny iteration ~5%
- * faster than 48 MiB. */
-#define WEIGHT_BAND_BYTES ((size_t)12 << 20)
-
-/* Thread-team thresholds, as in conv.c and gemm.c. */
-#define TRANSFORM_PER_THREAD 32768.0
-#define GEMM_FMAS_PER_THREAD (96.0 * 96.0 * 96.0)
-
-static inline int min_int(int a, int b) { return a < b ? a : b; }
-static inline int max_int(int a, int b) { return a > b ? a : b; }
+#define CB BK_WINOGRAD_CB      /* channels per transform block */
 
 /* ------------------------------------------------------------ transforms -- */
 
@@ -374,10 +352,10 @@ TRANSFORMS(avx2, BK_TARGET_AVX2)
 TRANSFORMS(avx512, BK_TARGET_AVX512)
 #endif
 
-static const transforms *transforms_active(void)
+static const transforms *transforms_for(bk_isa isa)
 {
 #ifdef BK_X86
-    switch (bk_isa_active()) {
+    switch (isa) {
     case BK_ISA_AVX512: return &transforms_avx512;
     case BK_ISA_AVX2: return &transforms_avx2;
     default: break;
@@ -412,6 +390,8 @@ typedef struct {
     const float *dy; /* backward weight: the output gradient, n channels */
     int th, tw, tiles;
     bk_weight_plan *plan; /* forward only: may hold U, packed */
+    const bk_ctx *cx;     /* the call's settings */
+    const bk_tuning *tu;  /* and its path's tuning */
 } job;
 
 static const float zeros[CB];
@@ -477,8 +457,8 @@ static void transform_weights(const transforms *tf, const job *jb, int n0,
     int c_hi = jb->backward ? n0 + cols : in_c;
     size_t ps = (size_t)cols * jb->k;
     size_t row_stride = jb->backward ? (size_t)cols : (size_t)in_c;
-#pragma omp parallel for schedule(static) num_threads(bk__team_size( \
-        (double)rows * (c_hi - c_lo) * POINTS, TRANSFORM_PER_THREAD))
+#pragma omp parallel for schedule(static) num_threads(bk__team_size(jb->cx, \
+        (double)rows * (c_hi - c_lo) * POINTS, jb->tu->transform_per_thread))
     for (int r = 0; r < rows; r++) {
         int o = jb->backward ? r : n0 + r;
         const float *f = jb->wt + (size_t)o * 9 * in_c;
@@ -486,7 +466,7 @@ static void transform_weights(const transforms *tf, const job *jb, int n0,
             const float *g[9];
             for (int tap = 0; tap < 9; tap++)
                 g[tap] = f + (size_t)(jb->backward ? 8 - tap : tap) * in_c + c0;
-            tf->weight(g, min_int(CB, c_hi - c0),
+            tf->weight(g, bk__min_int(CB, c_hi - c0),
                        u + (size_t)r * row_stride + (c0 - c_lo), ps);
         }
     }
@@ -497,13 +477,13 @@ static void transform_inputs(const transforms *tf, const job *jb, int t0,
                              int tiles, float *v)
 {
     size_t ps = (size_t)tiles * jb->k;
-#pragma omp parallel for schedule(static) num_threads(bk__team_size( \
-        (double)tiles * jb->k * POINTS, TRANSFORM_PER_THREAD))
+#pragma omp parallel for schedule(static) num_threads(bk__team_size(jb->cx, \
+        (double)tiles * jb->k * POINTS, jb->tu->transform_per_thread))
     for (int t = 0; t < tiles; t++)
         for (int c0 = 0; c0 < jb->k; c0 += CB) {
             const float *d[POINTS];
             tile_taps(jb, t0 + t, c0, d);
-            tf->input(d, min_int(CB, jb->k - c0), v + (size_t)t * jb->k + c0, ps);
+            tf->input(d, bk__min_int(CB, jb->k - c0), v + (size_t)t * jb->k + c0, ps);
         }
 }
 
@@ -512,15 +492,15 @@ static void transform_inputs(const transforms *tf, const job *jb, int t0,
  * when given). Tasks are a point and a slice of its rows (a_row floats
  * apart in A, ldc in C), each a serial GEMM, so no result depends on the
  * team; slices keep at least min_rows rows. */
-static void multiply_points(bk_gemm_args base, size_t a_point, size_t a_row,
-                            size_t b_point, size_t c_point, const char *packed_b,
-                            size_t packed_point, int min_rows)
+static void multiply_points(const bk_ctx *cx, bk_gemm_args base, size_t a_point,
+                            size_t a_row, size_t b_point, size_t c_point,
+                            const char *packed_b, size_t packed_point, int min_rows)
 {
     double fmas = (double)POINTS * base.m * base.n * base.k;
-    int nt = bk__team_size(fmas, GEMM_FMAS_PER_THREAD);
-    int slices = min_int((nt + POINTS - 1) / POINTS, max_int(1, base.m / min_rows));
+    int nt = bk__team_size(cx, fmas, cx->kr->tuning->gemm_fmas_per_thread);
+    int slices = bk__min_int((nt + POINTS - 1) / POINTS, bk__max_int(1, base.m / min_rows));
     int tasks = POINTS * slices;
-#pragma omp parallel for schedule(static) num_threads(min_int(nt, tasks))
+#pragma omp parallel for schedule(static) num_threads(bk__min_int(nt, tasks))
     for (int task = 0; task < tasks; task++) {
         int xi = task / slices, sl = task % slices;
         int r0 = (int)((int64_t)base.m * sl / slices);
@@ -531,7 +511,7 @@ static void multiply_points(bk_gemm_args base, size_t a_point, size_t a_row,
         g.c += xi * c_point + (size_t)r0 * g.ldc;
         if (packed_b) g.packed_b = packed_b + xi * packed_point;
         else g.b += xi * b_point;
-        bk__gemm_serial(&g);
+        bk__gemm_serial(cx, &g);
     }
 }
 
@@ -548,8 +528,9 @@ static void multiply(const job *jb, int tiles, int cols, const float *v,
         .b = u, .ldb = jb->backward ? cols : jb->k,
         .c = m, .ldc = cols,
     };
-    multiply_points(base, (size_t)tiles * jb->k, (size_t)jb->k, (size_t)cols * jb->k,
-                    (size_t)tiles * cols, packed_u, point_bytes, MIN_TILES);
+    multiply_points(jb->cx, base, (size_t)tiles * jb->k, (size_t)jb->k,
+                    (size_t)cols * jb->k, (size_t)tiles * cols, packed_u, point_bytes,
+                    jb->tu->winograd_min_tiles);
 }
 
 /* Output channels [n0, n0 + cols) of tiles [t0, t0 + tiles) from M. */
@@ -557,32 +538,34 @@ static void transform_outputs(const transforms *tf, const job *jb, int t0,
                               int tiles, int n0, int cols, const float *m)
 {
     size_t ps = (size_t)tiles * cols;
-#pragma omp parallel for schedule(static) num_threads(bk__team_size( \
-        (double)tiles * cols * POINTS, TRANSFORM_PER_THREAD))
+#pragma omp parallel for schedule(static) num_threads(bk__team_size(jb->cx, \
+        (double)tiles * cols * POINTS, jb->tu->transform_per_thread))
     for (int t = 0; t < tiles; t++)
         for (int c0 = 0; c0 < cols; c0 += CB) {
             float *dst[TILE * TILE];
             tile_outputs(jb, t0 + t, n0 + c0, dst);
-            tf->output(m + (size_t)t * cols + c0, ps, min_int(CB, cols - c0),
+            tf->output(m + (size_t)t * cols + c0, ps, bk__min_int(CB, cols - c0),
                        jb->bias ? jb->bias + n0 + c0 : NULL, jb->relu, dst, jb->pool,
                        jb->accumulate);
         }
 }
 
 /* Output channels per chunk: all of them, unless their transformed filters
- * (or filter gradients) exceed U_BYTES. */
+ * (or filter gradients) exceed the U budget. */
 static int channel_chunk(const job *jb)
 {
     size_t per_col = (size_t)POINTS * jb->k * sizeof(float);
-    if ((size_t)jb->n * per_col <= U_BYTES) return jb->n;
-    return min_int(jb->n, max_int(MIN_CHUNK, (int)(U_BYTES / per_col) / 32 * 32));
+    size_t budget = jb->tu->winograd_u_bytes;
+    if ((size_t)jb->n * per_col <= budget) return jb->n;
+    int fit = (int)(budget / per_col) / 32 * 32;
+    return bk__min_int(jb->n, bk__max_int(jb->tu->winograd_min_chunk, fit));
 }
 
 /* Bytes of one point's U of all output channels packed as the GEMM's B,
  * rounded to a cache line. */
 static size_t packed_point_bytes(const job *jb)
 {
-    return (bk__packed_b_size(bk__kernels(), BK_FP32, jb->n, jb->k) + 63) & ~(size_t)63;
+    return (bk__packed_b_size(jb->cx->kr, BK_FP32, jb->n, jb->k) + 63) & ~(size_t)63;
 }
 
 /* U of all output channels, transformed into u and packed point by point
@@ -591,15 +574,14 @@ static void transform_and_pack(const transforms *tf, const job *jb, float *u,
                                char *packed, size_t point_bytes)
 {
     transform_weights(tf, jb, 0, jb->n, u);
-    const bk_kernels *kr = bk__kernels();
-    int nt = bk__team_size((double)POINTS * jb->n * jb->k, TRANSFORM_PER_THREAD);
+    int nt = bk__team_size(jb->cx, (double)POINTS * jb->n * jb->k, jb->tu->transform_per_thread);
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (int xi = 0; xi < POINTS; xi++) {
         bk_gemm_args g = {
             .prec = BK_FP32, .transb = !jb->backward, .n = jb->n, .k = jb->k,
             .b = u + (size_t)xi * jb->n * jb->k, .ldb = jb->backward ? jb->n : jb->k,
         };
-        bk__pack_b_all(kr, &g, packed + (size_t)xi * point_bytes);
+        bk__pack_b_all(jb->cx, &g, packed + (size_t)xi * point_bytes);
     }
 }
 
@@ -608,7 +590,7 @@ static void transform_and_pack(const transforms *tf, const job *jb, float *u,
 static const char *planned_u(const transforms *tf, const job *jb, size_t point_bytes)
 {
     bk_weight_plan *p = jb->plan;
-    if (!p || p->prec != BK_FP32 || p->kr != bk__kernels()) return NULL;
+    if (!p || p->prec != BK_FP32 || p->kr != jb->cx->kr) return NULL;
     void *packed = atomic_load(&p->winograd_u);
     if (packed) return packed;
     size_t bytes = point_bytes * POINTS;
@@ -629,17 +611,18 @@ static const char *planned_u(const transforms *tf, const job *jb, size_t point_b
  * tiles take several bands, packed once too, so that the bands share it
  * (with one band, each GEMM packing its own U[xi] keeps it in cache; packing
  * all 36 first measured 15-35% slower at 8x8). Only filters too large for
- * U_BYTES go in chunks of output channels, transformed per band.
+ * the U budget go in chunks of output channels, transformed per band.
  */
 static int run(const job *jb)
 {
-    const transforms *tf = transforms_active();
+    const transforms *tf = transforms_for(jb->cx->kr->isa);
     size_t point_bytes = packed_point_bytes(jb);
     const char *packed_u = planned_u(tf, jb, point_bytes);
     size_t per_col = (size_t)POINTS * jb->k * sizeof(float);
     int chunk = packed_u ? jb->n : channel_chunk(jb);
     size_t per_tile = (size_t)POINTS * (jb->k + chunk) * sizeof(float);
-    int band = min_int(jb->tiles, max_int(MIN_TILES, (int)(BAND_BYTES / per_tile)));
+    int band = bk__min_int(jb->tiles, bk__max_int(jb->tu->winograd_min_tiles,
+                                                  (int)(jb->tu->winograd_band_bytes / per_tile)));
     float *u = packed_u ? NULL : bk__workspace(BK_WS_WINOGRAD, (size_t)chunk * per_col);
     if (!packed_u && u && chunk == jb->n && band < jb->tiles) {
         char *packed = bk__workspace(BK_WS_WINOGRAD_PACKED, point_bytes * POINTS);
@@ -651,10 +634,10 @@ static int run(const job *jb)
     if (!vm) return -1;
     float *v = vm, *m = vm + (size_t)POINTS * band * jb->k;
     for (int t0 = 0; t0 < jb->tiles; t0 += band) {
-        int tiles = min_int(band, jb->tiles - t0);
+        int tiles = bk__min_int(band, jb->tiles - t0);
         transform_inputs(tf, jb, t0, tiles, v);
         for (int n0 = 0; n0 < jb->n; n0 += chunk) {
-            int cols = min_int(chunk, jb->n - n0);
+            int cols = bk__min_int(chunk, jb->n - n0);
             /* Unpacked U means one band, or chunks that take turns in u. */
             if (!packed_u) transform_weights(tf, jb, n0, cols, u);
             multiply(jb, tiles, cols, v, u, packed_u, point_bytes, m);
@@ -671,13 +654,13 @@ static void transform_grads(const transforms *tf, const job *jb, int t0,
                             int tiles, int n0, int cols, float *m)
 {
     size_t ps = (size_t)tiles * cols;
-#pragma omp parallel for schedule(static) num_threads(bk__team_size( \
-        (double)tiles * cols * POINTS, TRANSFORM_PER_THREAD))
+#pragma omp parallel for schedule(static) num_threads(bk__team_size(jb->cx, \
+        (double)tiles * cols * POINTS, jb->tu->transform_per_thread))
     for (int t = 0; t < tiles; t++)
         for (int c0 = 0; c0 < cols; c0 += CB) {
             const float *d[TILE * TILE];
             tile_grads(jb, t0 + t, n0 + c0, d);
-            tf->grad(d, min_int(CB, cols - c0), m + (size_t)t * cols + c0, ps);
+            tf->grad(d, bk__min_int(CB, cols - c0), m + (size_t)t * cols + c0, ps);
         }
 }
 
@@ -694,8 +677,8 @@ static void multiply_weight_grad(const job *jb, int tiles, int cols,
         .b = v, .ldb = jb->k,
         .c = du, .ldc = jb->k,
     };
-    multiply_points(base, (size_t)tiles * cols, 1, (size_t)tiles * jb->k,
-                    (size_t)cols * jb->k, NULL, 0, MIN_CHUNK);
+    multiply_points(jb->cx, base, (size_t)tiles * cols, 1, (size_t)tiles * jb->k,
+                    (size_t)cols * jb->k, NULL, 0, jb->tu->winograd_min_chunk);
 }
 
 /* Filters of output channels [n0, n0 + cols) of dw [n][3][3][k] (+)=
@@ -704,15 +687,15 @@ static void transform_filter_grads(const transforms *tf, const job *jb,
                                    int n0, int cols, const float *du, float *dw)
 {
     size_t ps = (size_t)cols * jb->k;
-#pragma omp parallel for schedule(static) num_threads(bk__team_size( \
-        (double)cols * jb->k * POINTS, TRANSFORM_PER_THREAD))
+#pragma omp parallel for schedule(static) num_threads(bk__team_size(jb->cx, \
+        (double)cols * jb->k * POINTS, jb->tu->transform_per_thread))
     for (int r = 0; r < cols; r++) {
         float *f = dw + (size_t)(n0 + r) * 9 * jb->k;
         for (int c0 = 0; c0 < jb->k; c0 += CB) {
             float *g[9];
             for (int tap = 0; tap < 9; tap++) g[tap] = f + (size_t)tap * jb->k + c0;
             tf->filter_grad(du + (size_t)r * jb->k + c0, ps,
-                            min_int(CB, jb->k - c0), g, jb->accumulate);
+                            bk__min_int(CB, jb->k - c0), g, jb->accumulate);
         }
     }
 }
@@ -726,14 +709,15 @@ static void transform_filter_grads(const transforms *tf, const job *jb,
 /* acc[c] += point SUM_POINT of dM over the band's tiles, for its cols
  * channels. Threads own blocks of channels and add tiles in order, so no
  * sum depends on the team. */
-static void sum_tiles(int tiles, int cols, const float *m, double *acc)
+static void sum_tiles(const job *jb, int tiles, int cols, const float *m, double *acc)
 {
     const float *point = m + (size_t)SUM_POINT * tiles * cols;
     int blocks = (cols + CB - 1) / CB;
-    int nt = min_int(blocks, bk__team_size((double)tiles * cols, TRANSFORM_PER_THREAD));
+    int nt = bk__min_int(blocks, bk__team_size(jb->cx, (double)tiles * cols,
+                                               jb->tu->transform_per_thread));
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (int b = 0; b < blocks; b++) {
-        int c0 = b * CB, c1 = min_int(cols, c0 + CB);
+        int c0 = b * CB, c1 = bk__min_int(cols, c0 + CB);
         for (int t = 0; t < tiles; t++) {
             const float *row = point + (size_t)t * cols;
             for (int c = c0; c < c1; c++) acc[c] += row[c];
@@ -743,16 +727,16 @@ static void sum_tiles(int tiles, int cols, const float *m, double *acc)
 
 /* Runs a weight-gradient job into dw and dbias (may be NULL); -1 (nothing
  * written) when memory is short. dU of all output channels, or of chunks of
- * them when that exceeds U_BYTES (V is then transformed again for every
+ * them when that exceeds the U budget (V is then transformed again for every
  * chunk). */
 static int run_weight_grad(const job *jb, float *dw, float *dbias)
 {
-    const transforms *tf = transforms_active();
+    const transforms *tf = transforms_for(jb->cx->kr->isa);
     size_t per_col = (size_t)POINTS * jb->k * sizeof(float);
     int chunk = channel_chunk(jb);
     size_t per_tile = (size_t)POINTS * (jb->k + chunk) * sizeof(float);
-    int band = (int)(WEIGHT_BAND_BYTES / per_tile) / BK_KC * BK_KC;
-    band = min_int(jb->tiles, max_int(BK_KC, band));
+    int band = (int)(jb->tu->winograd_weight_band_bytes / per_tile) / BK_KC * BK_KC;
+    band = bk__min_int(jb->tiles, bk__max_int(BK_KC, band));
 
     float *du = bk__workspace(BK_WS_WINOGRAD, (size_t)chunk * per_col);
     float *vm = du ? bk__workspace(BK_WS_CONV, (size_t)band * per_tile) : NULL;
@@ -760,13 +744,13 @@ static int run_weight_grad(const job *jb, float *dw, float *dbias)
     if (!vm || (dbias && !acc)) return -1;
     float *v = vm, *m = vm + (size_t)POINTS * band * jb->k;
     for (int n0 = 0; n0 < jb->n; n0 += chunk) {
-        int cols = min_int(chunk, jb->n - n0);
+        int cols = bk__min_int(chunk, jb->n - n0);
         if (acc) memset(acc, 0, sizeof(double) * (size_t)cols);
         for (int t0 = 0; t0 < jb->tiles; t0 += band) {
-            int tiles = min_int(band, jb->tiles - t0);
+            int tiles = bk__min_int(band, jb->tiles - t0);
             transform_inputs(tf, jb, t0, tiles, v);
             transform_grads(tf, jb, t0, tiles, n0, cols, m);
-            if (acc) sum_tiles(tiles, cols, m, acc);
+            if (acc) sum_tiles(jb, tiles, cols, m, acc);
             multiply_weight_grad(jb, tiles, cols, m, v, t0 ? 1.0f : 0.0f, du);
         }
         transform_filter_grads(tf, jb, n0, cols, du, dw);
@@ -778,60 +762,17 @@ static int run_weight_grad(const job *jb, float *dw, float *dbias)
 
 /* ----------------------------------------------------------------- choice -- */
 
-static int _Atomic algorithm = BK_CONV_AUTO;
-
-void bk_set_conv_algorithm(bk_conv_algorithm a)
-{
-    if (a == BK_CONV_AUTO || a == BK_CONV_IM2COL || a == BK_CONV_WINOGRAD)
-        algorithm = a;
-}
-
-bk_conv_algorithm bk_get_conv_algorithm(void) { return (bk_conv_algorithm)algorithm; }
-
-/*
- * Where Winograd beats im2col (bgkernels bench --conv-algorithm, Zen 4):
- * from about 24 tiles on, 1.5x at 32 and 2-6x from 64 at 64 to 1536
- * channels; at 16 tiles the per-call weight transform and the GEMMs' tiny M
- * make it break even or lose. Few input channels (3 -> 96 at 128x128) leave
- * the transformed GEMMs almost no depth while the im2col GEMM still has
- * 9 Cin (forward) and a cheap col2im (backward data), so those stay on
- * im2col; few output channels are fine (96 -> 3 is 3-4x faster).
- *
- * With a plan the filters come transformed and packed, and Winograd wins
- * from 4 tiles on (512 channels: 2.6-2.9x at 4 and 16 tiles, 3.5x at 32,
- * batch 1 and 8, 2 threads); at 1 to 3 tiles im2col's single pass over
- * the weight stays ahead (1.1-2x), as it does at 16 channels and 4 tiles.
- *
- * The weight gradient has no plan and follows the same rule: 1.5x at 32
- * tiles (1536 channels), 1.8-3.6x from 64 tiles on (64 to 1536 channels),
- * even at 16 tiles and 3-10x slower at 1 to 4, where its fixed cost, the
- * 6x6 to 3x3 transform of every filter, outweighs the GEMMs.
- *
- * Without padding the same rule holds: Inception-v3's valid 3x3 layers at
- * batch 50 (149x149, 32 -> 32 and 73x73, 80 -> 192 channels) ran 2.5-3.7x
- * faster forward than im2col (AVX2, 2 threads, two sessions of interleaved
- * runs), its padded ones 1.5-3.2x (8x8 to 147x147, 32 to 448 channels).
- */
-#define PLANNED_MIN_TILES 4
-
-static int _Atomic batch_scale = 1;
-
-void bk_set_conv_batch_scale(int scale)
-{
-    if (scale >= 1) batch_scale = scale;
-}
-
-int bk_get_conv_batch_scale(void) { return batch_scale; }
-
+/* Whether Winograd is the faster choice (the measurements are in tuning.h). */
 static int winograd_faster(int in_c, int64_t tiles, int planned)
 {
-    return in_c >= 16 && tiles >= (planned ? PLANNED_MIN_TILES : 24);
+    return in_c >= BK_WINOGRAD_MIN_IN_C &&
+           tiles >= (planned ? BK_WINOGRAD_PLANNED_MIN_TILES : BK_WINOGRAD_MIN_TILES);
 }
 
 /* Whether Winograd may run this convolution at all (see bk_conv_algorithm). */
-static int supported(bk_precision prec, const bk_conv_shape *s)
+static int supported(const bk_ctx *cx, bk_precision prec, const bk_conv_shape *s)
 {
-    return algorithm != BK_CONV_IM2COL && prec == BK_FP32 && s->kernel_h == 3 &&
+    return cx->conv_algorithm != BK_CONV_IM2COL && prec == BK_FP32 && s->kernel_h == 3 &&
            s->kernel_w == 3 && s->stride == 1 && s->pad_h == s->pad_w &&
            (s->pad_h == 0 || s->pad_h == 1);
 }
@@ -846,33 +787,34 @@ static int tile_grid(job *jb, int in_c)
     jb->tw = (jb->ow + TILE - 1) / TILE;
     if ((int64_t)jb->th * jb->tw * jb->batch > INT32_MAX) return -1;
     jb->tiles = jb->th * jb->tw * jb->batch;
-    if (algorithm == BK_CONV_AUTO &&
-        !winograd_faster(in_c, (int64_t)jb->tiles * batch_scale, jb->plan != NULL))
+    if (jb->cx->conv_algorithm == BK_CONV_AUTO &&
+        !winograd_faster(in_c, (int64_t)jb->tiles * jb->cx->conv_batch_scale, jb->plan != NULL))
         return -1;
     return 0;
 }
 
-int bk__conv_winograd_forward(bk_precision prec, bk_weight_plan *plan,
-                              const bk_conv_shape *s, const float *x, int ldx,
-                              const float *w, const float *bias, int relu,
-                              float *y, int ldy)
+int bk__conv_winograd_forward(const bk_ctx *cx, bk_precision prec,
+                              bk_weight_plan *plan, const bk_conv_shape *s,
+                              const float *x, int ldx, const float *w,
+                              const float *bias, int relu, float *y, int ldy)
 {
-    if (!supported(prec, s)) return -1;
+    if (!supported(cx, prec, s)) return -1;
     job jb = {
         .src = x, .batch = s->batch, .src_h = s->in_h, .src_w = s->in_w,
         .k = s->in_c, .up = s->upsample, .lds = ldx,
         .h = s->in_h << s->upsample, .w = s->in_w << s->upsample, .pad = s->pad_h,
         .n = s->out_c, .wt = w, .bias = bias, .relu = relu, .dst = y, .ldd = ldy,
         .plan = plan && plan->prec == prec ? plan : NULL,
+        .cx = cx, .tu = cx->kr->tuning,
     };
     return tile_grid(&jb, s->in_c) ? -1 : run(&jb);
 }
 
-int bk__conv_winograd_backward_data(bk_precision prec, const bk_conv_shape *s,
-                                    const float *dy, const float *w, float *dx,
-                                    int accumulate)
+int bk__conv_winograd_backward_data(const bk_ctx *cx, bk_precision prec,
+                                    const bk_conv_shape *s, const float *dy,
+                                    const float *w, float *dx, int accumulate)
 {
-    if (!supported(prec, s)) return -1;
+    if (!supported(cx, prec, s)) return -1;
     /* dy, padded by 2 - pad, is as large as the forward's output. */
     int dy_h = (s->in_h << s->upsample) + 2 * s->pad_h - 2;
     int dy_w = (s->in_w << s->upsample) + 2 * s->pad_h - 2;
@@ -882,20 +824,23 @@ int bk__conv_winograd_backward_data(bk_precision prec, const bk_conv_shape *s,
         .h = dy_h, .w = dy_w, .pad = 2 - s->pad_h,
         .n = s->in_c, .wt = w, .backward = 1, .dst = dx, .ldd = s->in_c,
         .pool = s->upsample, .accumulate = accumulate,
+        .cx = cx, .tu = cx->kr->tuning,
     };
     return tile_grid(&jb, s->in_c) ? -1 : run(&jb);
 }
 
-int bk__conv_winograd_weight(bk_precision prec, const bk_conv_shape *s,
-                             const float *x, const float *dy, float *dw,
-                             float *dbias, int accumulate)
+int bk__conv_winograd_weight(const bk_ctx *cx, bk_precision prec,
+                             const bk_conv_shape *s, const float *x,
+                             const float *dy, float *dw, float *dbias,
+                             int accumulate)
 {
-    if (!supported(prec, s)) return -1;
+    if (!supported(cx, prec, s)) return -1;
     job jb = {
         .src = x, .batch = s->batch, .src_h = s->in_h, .src_w = s->in_w,
         .k = s->in_c, .up = s->upsample, .lds = s->in_c,
         .h = s->in_h << s->upsample, .w = s->in_w << s->upsample, .pad = s->pad_h,
         .n = s->out_c, .dy = dy, .accumulate = accumulate,
+        .cx = cx, .tu = cx->kr->tuning,
     };
     return tile_grid(&jb, s->in_c) ? -1 : run_weight_grad(&jb, dw, dbias);
 }

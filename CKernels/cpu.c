@@ -1,6 +1,6 @@
 /*
- * CPU feature detection, choice of the instruction-set path, thread count
- * and per-thread workspaces.
+ * CPU feature detection, the kernel table of each instruction-set path, the
+ * FMA probe and per-thread workspaces.
  */
 #include "internal.h"
 
@@ -95,7 +95,7 @@ int bk_isa_parse(const char *name)
     return -1;
 }
 
-static const bk_kernels *table_for(bk_isa isa)
+const bk_kernels *bk__kernels_for(bk_isa isa)
 {
 #ifdef BK_X86
     if (isa == BK_ISA_AVX512) return &bk__kernels_avx512;
@@ -105,74 +105,10 @@ static const bk_kernels *table_for(bk_isa isa)
     return &bk__kernels_generic;
 }
 
-static const bk_kernels *_Atomic active_table;
-static pthread_once_t active_once = PTHREAD_ONCE_INIT;
-
-static void choose_once(void)
-{
-    bk_isa best = bk_isa_best(), isa = best;
-    int wanted = bk_isa_parse(getenv("BK_ISA"));
-    if (wanted >= 0 && wanted <= (int)best) isa = (bk_isa)wanted;
-    active_table = table_for(isa);
-}
-
-const bk_kernels *bk__kernels(void)
-{
-    pthread_once(&active_once, choose_once);
-    return active_table;
-}
-
-bk_isa bk_isa_active(void) { return bk__kernels()->isa; }
-
-int bk_isa_select(bk_isa isa)
-{
-    if ((int)isa < BK_ISA_SCALAR || isa > bk_isa_best()) return -1;
-    pthread_once(&active_once, choose_once);
-    active_table = table_for(isa);
-    return 0;
-}
-
-/* ---------------------------------------------------------------- threads -- */
-
-static int _Atomic requested_threads;
-
-int bk_threads(void)
-{
-#ifdef _OPENMP
-    int n = requested_threads;
-    return n > 0 ? n : omp_get_max_threads();
-#else
-    /* Without OpenMP the kernels' parallel regions do not run a team: a
-     * count above 1 would leave the work of the other members undone. */
-    return 1;
-#endif
-}
-
-void bk_set_threads(int n) { requested_threads = n > 0 ? n : 0; }
-
-int bk_openmp_enabled(void)
-{
-#ifdef _OPENMP
-    return 1;
-#else
-    return 0;
-#endif
-}
-
-int bk__team_size(double work, double per_thread)
-{
-    int nt = bk_threads();
-    if (per_thread > 0 && work < per_thread * nt) {
-        int fit = (int)(work / per_thread);
-        nt = fit < 1 ? 1 : fit;
-    }
-    return nt;
-}
-
 double bk_fma_probe(long iterations, int threads)
 {
-    const bk_kernels *kr = bk__kernels();
-    if (threads < 1) threads = 1;
+    const bk_kernels *kr = bk__ctx().kr;
+    threads = bk__clamp_threads(threads < 1 ? 1 : threads);
 #pragma omp parallel num_threads(threads)
     {
         float sink[64];

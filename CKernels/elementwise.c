@@ -7,10 +7,10 @@
 
 #include <math.h>
 
-#define ELEMENTS_PER_THREAD 32768.0
-
 #define PARALLEL_FOR(n)                                                       \
-    int nt = bk__team_size((double)(n), ELEMENTS_PER_THREAD);                 \
+    bk_ctx cx = bk__ctx();                                                    \
+    int nt = bk__team_size(&cx, (double)(n),                                  \
+                           cx.kr->tuning->elements_per_thread);               \
     _Pragma("omp parallel for num_threads(nt) schedule(static)")              \
     for (long i = 0; i < (long)(n); i++)
 

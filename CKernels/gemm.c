@@ -21,7 +21,6 @@
 
 static inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
 static inline int round_up(int a, int b) { return ceil_div(a, b) * b; }
-static inline int min_int(int a, int b) { return a < b ? a : b; }
 
 static inline float load_a(const bk_gemm_args *g, int i, int p)
 {
@@ -55,8 +54,6 @@ static inline float load_b(const bk_gemm_args *g, int p, int j)
  * vectors; in BK_BF16 it holds bf16 bits, half the traffic of the panel that
  * every micro-kernel call streams.
  */
-#define PACK_RUN 256
-
 /* Rows [i0, i0+rows) x K [p0, p0+kc) of op(A), row-major panels (k-major for
  * a transposed A); rows up to the next multiple of MR are zero. */
 static void pack_a(const bk_kernels *kr, const bk_gemm_args *g, int i0,
@@ -86,7 +83,7 @@ static void pack_b(const bk_kernels *kr, const bk_gemm_args *g, int p0,
     int w = kr->nr, bf16 = g->prec == BK_BF16;
     float *f = dst;
     uint16_t *h = dst;
-    uint16_t runh[PACK_RUN];
+    uint16_t runh[BK_PACK_RUN];
     int padded = round_up(cols, w);
     if (g->transb) {
         /* B stored [n][k]: column x of op(B) is contiguous along p. Whole
@@ -111,15 +108,15 @@ static void pack_b(const bk_kernels *kr, const bk_gemm_args *g, int p0,
         }
         return;
     }
-    int chunk = PACK_RUN / w * w; /* whole panels per converted run */
+    int chunk = BK_PACK_RUN / w * w; /* whole panels per converted run */
     for (int p = 0; p < kc; p++) {
         const float *s = g->b + (size_t)(p0 + p) * g->ldb + j0;
         for (int c0 = 0; c0 < padded; c0 += chunk) {
-            int n = min_int(chunk, padded - c0);
-            if (bf16) kr->bf16_from_f32(s + c0, runh, (size_t)min_int(n, cols - c0));
+            int n = bk__min_int(chunk, padded - c0);
+            if (bf16) kr->bf16_from_f32(s + c0, runh, (size_t)bk__min_int(n, cols - c0));
             for (int x = c0; x < c0 + n; x += w) {
                 size_t o = (size_t)(x / w) * w * BK_KC + (size_t)p * w;
-                int have = min_int(w, cols - x);
+                int have = bk__min_int(w, cols - x);
                 if (bf16) {
                     memcpy(h + o, runh + (x - c0), sizeof(uint16_t) * have);
                     memset(h + o + have, 0, sizeof(uint16_t) * (w - have));
@@ -145,10 +142,10 @@ static void macro_kernel(const bk_kernels *kr, const bk_gemm_args *g,
     bk_ukr ukr = g->transa ? kr->ukr_kmajor[g->prec] : kr->ukr[g->prec];
     int mr = kr->mr, nr = kr->nr;
     for (int jt = jt0; jt < jt1; jt++) {
-        int jr = jt * nr, nj = min_int(nr, cols - jr);
+        int jr = jt * nr, nj = bk__min_int(nr, cols - jr);
         const char *bp = bpanel + (size_t)jr * BK_KC * es;
         for (int ir = 0; ir < rows; ir += mr) {
-            int mi = min_int(mr, rows - ir);
+            int mi = bk__min_int(mr, rows - ir);
             float *c = g->c + (size_t)(i0 + ir) * g->ldc + j0 + jr;
             ukr(kc, ablock + (size_t)ir * BK_KC * sizeof(float), bp, c, g->ldc, mi, nj,
                 g->alpha, beta);
@@ -172,10 +169,6 @@ static void epilogue(const bk_gemm_args *g, int i0, int rows, int j0, int j1)
 
 /* ------------------------------------------------------------------ team -- */
 
-/* Budget for the packed B panels of one group of passes: they are re-read
- * by every A block, so they should stay in the last-level cache. */
-#define B_GROUP_BYTES (4u << 20)
-
 typedef struct {
     int nc_eff, mc;
     int passes;          /* BK_KC passes along K */
@@ -191,7 +184,7 @@ static void b_blocking(const bk_kernels *kr, bk_precision prec, int n, int k,
                        plan *p)
 {
     size_t es = prec == BK_BF16 ? 2 : 4;
-    p->nc_eff = min_int(kr->nc, round_up(n, kr->nr));
+    p->nc_eff = bk__min_int(kr->tuning->nc, round_up(n, kr->nr));
     p->pass_bytes = ((size_t)BK_KC * p->nc_eff * es + 63) & ~(size_t)63;
     p->passes = ceil_div(k, BK_KC);
 }
@@ -200,16 +193,17 @@ static plan make_plan(const bk_kernels *kr, const bk_gemm_args *g)
 {
     plan p;
     b_blocking(kr, g->prec, g->n, g->k, &p);
-    p.mc = min_int(kr->mc, round_up(g->m, kr->mr));
-    size_t fit = B_GROUP_BYTES / p.pass_bytes;
+    p.mc = bk__min_int(kr->tuning->mc, round_up(g->m, kr->mr));
+    size_t fit = kr->tuning->b_group_bytes / p.pass_bytes;
     p.group = fit < 1 ? 1 : fit > (size_t)p.passes ? p.passes : (int)fit;
     p.b_bytes = g->packed_b ? 0 : p.pass_bytes * (size_t)p.group;
     p.a_bytes = ((size_t)BK_KC * p.mc * sizeof(float) + 63) & ~(size_t)63;
     return p;
 }
 
-size_t bk__gemm_workspace_size(const bk_kernels *kr, const bk_gemm_args *g,
-                               int threads)
+/* Bytes of workspace gemm_team needs for a team of `threads`. */
+static size_t workspace_size(const bk_kernels *kr, const bk_gemm_args *g,
+                             int threads)
 {
     plan p = make_plan(kr, g);
     return p.b_bytes + p.a_bytes * (size_t)threads;
@@ -230,19 +224,18 @@ size_t bk__packed_b_size(const bk_kernels *kr, bk_precision prec, int n, int k)
     return (size_t)ceil_div(n, p.nc_eff) * p.passes * p.pass_bytes;
 }
 
-#define PACK_PER_THREAD 65536.0
-
-void bk__pack_b_all(const bk_kernels *kr, const bk_gemm_args *g, void *dst)
+void bk__pack_b_all(const bk_ctx *cx, const bk_gemm_args *g, void *dst)
 {
+    const bk_kernels *kr = cx->kr;
     plan p;
     b_blocking(kr, g->prec, g->n, g->k, &p);
     int units = ceil_div(g->n, p.nc_eff) * p.passes;
 #pragma omp parallel for schedule(static) \
-    num_threads(bk__team_size((double)g->n * g->k, PACK_PER_THREAD))
+    num_threads(bk__team_size(cx, (double)g->n * g->k, kr->tuning->pack_per_thread))
     for (int u = 0; u < units; u++) {
         int j0 = u / p.passes * p.nc_eff, p0 = u % p.passes * BK_KC;
-        pack_b(kr, g, p0, min_int(BK_KC, g->k - p0), j0,
-               min_int(p.nc_eff, g->n - j0), (char *)dst + (size_t)u * p.pass_bytes);
+        pack_b(kr, g, p0, bk__min_int(BK_KC, g->k - p0), j0,
+               bk__min_int(p.nc_eff, g->n - j0), (char *)dst + (size_t)u * p.pass_bytes);
     }
 }
 
@@ -274,14 +267,18 @@ static void team_barrier(int nt)
 }
 
 /*
+ * Runs the GEMM as thread `tid` of a team of `nt` that all call it with the
+ * same arguments and workspace (nt = 1: a single thread, no barriers, safe
+ * inside a parallel region).
+ *
  * The PC loop runs in groups of passes: the B panels of a whole group are
  * packed first, then each A block runs through all of them while its C block
  * stays in the core's L2. Every C element still sees the passes in K order.
  * With a prepacked B nothing is packed or written to shared memory, so the
  * team needs no barriers at all.
  */
-void bk__gemm_team(const bk_kernels *kr, const bk_gemm_args *g, void *ws,
-                   int tid, int nt)
+static void gemm_team(const bk_kernels *kr, const bk_gemm_args *g, void *ws,
+                      int tid, int nt)
 {
     plan pl = make_plan(kr, g);
     int mr = kr->mr, nr = kr->nr;
@@ -292,15 +289,15 @@ void bk__gemm_team(const bk_kernels *kr, const bk_gemm_args *g, void *ws,
     size_t es = g->prec == BK_BF16 ? 2 : 4;
 
     for (int j0 = 0; j0 < g->n; j0 += pl.nc_eff) {
-        int cols = min_int(pl.nc_eff, g->n - j0);
+        int cols = bk__min_int(pl.nc_eff, g->n - j0);
         int n_tiles = ceil_div(cols, nr);
         int by_m = split_m(kr, m_tiles, n_tiles, nt, prepacked != NULL);
         int barriers = by_m && !prepacked;
         /* This thread's rows [r0, r1) and B micro-panels [t0, t1). */
         int r0 = 0, r1 = g->m, t0 = 0, t1 = n_tiles;
         if (by_m) {
-            r0 = min_int(g->m, (int)((long)m_tiles * tid / nt) * mr);
-            r1 = min_int(g->m, (int)((long)m_tiles * (tid + 1) / nt) * mr);
+            r0 = bk__min_int(g->m, (int)((long)m_tiles * tid / nt) * mr);
+            r1 = bk__min_int(g->m, (int)((long)m_tiles * (tid + 1) / nt) * mr);
         } else {
             t0 = (int)((long)n_tiles * tid / nt);
             t1 = (int)((long)n_tiles * (tid + 1) / nt);
@@ -309,31 +306,31 @@ void bk__gemm_team(const bk_kernels *kr, const bk_gemm_args *g, void *ws,
          * thread packs only the micro-panels it uses, so needs no barrier. */
         int p_lo = by_m ? (int)((long)n_tiles * tid / nt) : t0;
         int p_hi = by_m ? (int)((long)n_tiles * (tid + 1) / nt) : t1;
-        int c0 = p_lo * nr, c1 = min_int(cols, p_hi * nr);
+        int c0 = p_lo * nr, c1 = bk__min_int(cols, p_hi * nr);
 
         for (int g0 = 0; g0 < g->k; g0 += pl.group * BK_KC) {
-            int passes = min_int(pl.group, ceil_div(g->k - g0, BK_KC));
+            int passes = bk__min_int(pl.group, ceil_div(g->k - g0, BK_KC));
             const char *bpasses = bgroup;
             if (prepacked)
                 bpasses = prepacked + ((size_t)(j0 / pl.nc_eff) * pl.passes + g0 / BK_KC) *
                                           pl.pass_bytes;
             for (int q = 0; q < passes && c1 > c0 && !prepacked; q++) {
-                int p0 = g0 + q * BK_KC, kc = min_int(BK_KC, g->k - p0);
+                int p0 = g0 + q * BK_KC, kc = bk__min_int(BK_KC, g->k - p0);
                 pack_b(kr, g, p0, kc, j0 + c0, c1 - c0,
                        bgroup + pl.pass_bytes * q + (size_t)c0 * BK_KC * es);
             }
             if (barriers) team_barrier(nt);
             int last = g0 + passes * BK_KC >= g->k;
             for (int i0 = r0; i0 < r1; i0 += pl.mc) {
-                int rows = min_int(pl.mc, r1 - i0);
+                int rows = bk__min_int(pl.mc, r1 - i0);
                 for (int q = 0; q < passes; q++) {
-                    int p0 = g0 + q * BK_KC, kc = min_int(BK_KC, g->k - p0);
+                    int p0 = g0 + q * BK_KC, kc = bk__min_int(BK_KC, g->k - p0);
                     pack_a(kr, g, i0, rows, p0, kc, (float *)ablock);
                     macro_kernel(kr, g, ablock, i0, rows, bpasses + pl.pass_bytes * q,
                                  j0, cols, t0, t1, kc, p0 == 0 ? g->beta : 1.0f);
                 }
                 if (last)
-                    epilogue(g, i0, rows, j0 + t0 * nr, j0 + min_int(cols, t1 * nr));
+                    epilogue(g, i0, rows, j0 + t0 * nr, j0 + bk__min_int(cols, t1 * nr));
             }
             if (barriers) team_barrier(nt);
         }
@@ -355,10 +352,7 @@ static void scale_c(const bk_gemm_args *g)
     }
 }
 
-/* Below this many FMAs per thread a team costs more than it saves. */
-#define GEMM_FMAS_PER_THREAD (96.0 * 96.0 * 96.0)
-
-static void gemm_args_run(const bk_gemm_args *g, int allow_team)
+static void gemm_args_run(const bk_ctx *cx, const bk_gemm_args *g, int allow_team)
 {
     if (g->m <= 0 || g->n <= 0) return;
     if (g->k <= 0 || g->alpha == 0.0f) {
@@ -366,16 +360,16 @@ static void gemm_args_run(const bk_gemm_args *g, int allow_team)
         epilogue(g, 0, g->m, 0, g->n);
         return;
     }
-    const bk_kernels *kr = bk__kernels();
+    const bk_kernels *kr = cx->kr;
     int nt = 1;
     if (allow_team) {
-        nt = bk__team_size((double)g->m * g->n * g->k, GEMM_FMAS_PER_THREAD);
+        nt = bk__team_size(cx, (double)g->m * g->n * g->k, kr->tuning->gemm_fmas_per_thread);
         int tiles = ceil_div(g->m, kr->mr);
         int ntiles = ceil_div(g->n, kr->nr);
         int most = tiles > ntiles ? tiles : ntiles;
         if (nt > most) nt = most;
     }
-    void *ws = bk__workspace(BK_WS_GEMM, bk__gemm_workspace_size(kr, g, nt));
+    void *ws = bk__workspace(BK_WS_GEMM, workspace_size(kr, g, nt));
     if (!ws) {
         /* The reference reads B itself: a prepacked one always comes with
          * the matrix it was packed from. */
@@ -386,18 +380,16 @@ static void gemm_args_run(const bk_gemm_args *g, int allow_team)
         return;
     }
     if (nt == 1) {
-        bk__gemm_team(kr, g, ws, 0, 1);
+        gemm_team(kr, g, ws, 0, 1);
         return;
     }
 #pragma omp parallel num_threads(nt)
-    {
-#ifdef _OPENMP
-        bk__gemm_team(kr, g, ws, omp_get_thread_num(), omp_get_num_threads());
-#endif
-    }
+    gemm_team(kr, g, ws, bk__thread_num(), bk__team_count());
 }
 
-void bk__gemm_serial(const bk_gemm_args *g) { gemm_args_run(g, 0); }
+void bk__gemm(const bk_ctx *cx, const bk_gemm_args *g) { gemm_args_run(cx, g, 1); }
+
+void bk__gemm_serial(const bk_ctx *cx, const bk_gemm_args *g) { gemm_args_run(cx, g, 0); }
 
 void bk_gemm(bk_precision prec, int transa, int transb, int m, int n, int k,
              float alpha, const float *a, int lda, const float *b, int ldb,
@@ -405,30 +397,33 @@ void bk_gemm(bk_precision prec, int transa, int transb, int m, int n, int k,
 {
     bk_gemm_args g = {prec, transa, transb, m, n, k, alpha, beta,
                       a, b, lda, ldb, c, ldc};
-    gemm_args_run(&g, 1);
+    bk_ctx cx = bk__ctx();
+    bk__gemm(&cx, &g);
 }
 
 /* Packs W for the plan's path on first use; NULL (the caller packs per
  * call) when the plan does not describe this GEMM or memory is short. */
-static const void *planned_b(bk_weight_plan *p, const bk_gemm_args *g)
+static const void *planned_b(const bk_ctx *cx, bk_weight_plan *p,
+                             const bk_gemm_args *g)
 {
     if (!p || p->prec != g->prec || p->n != g->n || p->k != g->k ||
-        p->kr != bk__kernels())
+        p->kr != cx->kr)
         return NULL;
     void *packed = atomic_load(&p->gemm_b);
     if (packed) return packed;
     size_t bytes = bk__packed_b_size(p->kr, p->prec, p->n, p->k);
     packed = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
     if (!packed) return NULL;
-    bk__pack_b_all(p->kr, g, packed);
+    bk__pack_b_all(cx, g, packed);
     return bk__plan_publish(p, &p->gemm_b, packed, bytes);
 }
 
-void bk__gemm_planned(const bk_gemm_args *g, bk_weight_plan *plan)
+void bk__gemm_planned(const bk_ctx *cx, const bk_gemm_args *g,
+                      bk_weight_plan *plan)
 {
     bk_gemm_args run = *g;
-    if (g->m > 0 && g->k > 0 && g->alpha != 0.0f) run.packed_b = planned_b(plan, g);
-    gemm_args_run(&run, 1);
+    if (g->m > 0 && g->k > 0 && g->alpha != 0.0f) run.packed_b = planned_b(cx, plan, g);
+    bk__gemm(cx, &run);
 }
 
 void bk_gemm_planned(bk_precision prec, bk_weight_plan *plan, int m, int n,
@@ -437,7 +432,8 @@ void bk_gemm_planned(bk_precision prec, bk_weight_plan *plan, int m, int n,
 {
     bk_gemm_args g = {prec, 0, 1, m, n, k, alpha, beta,
                       a, w, lda, ldw, c, ldc, NULL};
-    bk__gemm_planned(&g, plan);
+    bk_ctx cx = bk__ctx();
+    bk__gemm_planned(&cx, &g, plan);
 }
 
 void bk_gemm_reference(bk_precision prec, int transa, int transb, int m,

@@ -140,7 +140,8 @@ static void round_bf16(const float *x, float *y, size_t n)
 
 const bk_kernels bk__kernels_avx2 = {
     .isa = BK_ISA_AVX2,
-    .mr = MR, .nr = NR, .mc = 168, .nc = 3072, .lanes = 8,
+    .tuning = &bk__tuning_avx2,
+    .mr = MR, .nr = NR, .lanes = 8,
     .ukr = {ukr_f32, ukr_bf16},
     .ukr_kmajor = {ukr_f32_kmajor, ukr_bf16_kmajor},
     .fma_probe = fma_probe,

@@ -276,7 +276,8 @@ static void round_bf16(const float *x, float *y, size_t n)
 
 const bk_kernels bk__kernels_avx512 = {
     .isa = BK_ISA_AVX512,
-    .mr = MR, .nr = NR, .mc = 240, .nc = 3072, .lanes = 16,
+    .tuning = &bk__tuning_avx512,
+    .mr = MR, .nr = NR, .lanes = 16,
     .ukr = {ukr_f32, ukr_bf16},
     .ukr_kmajor = {ukr_f32_kmajor, ukr_bf16_kmajor},
     .fma_probe = fma_probe,

@@ -68,7 +68,8 @@ static void round_bf16(const float *x, float *y, size_t n)
 
 const bk_kernels bk__kernels_generic = {
     .isa = BK_ISA_SCALAR,
-    .mr = MR, .nr = NR, .mc = 256, .nc = 2048, .lanes = 1,
+    .tuning = &bk__tuning_generic,
+    .mr = MR, .nr = NR, .lanes = 1,
     .ukr = {ukr_f32, ukr_bf16},
     .ukr_kmajor = {ukr_f32_kmajor, ukr_bf16_kmajor},
     .fma_probe = fma_probe,

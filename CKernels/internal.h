@@ -1,12 +1,14 @@
 /*
  * Internal interfaces shared by the kernel files: the per-instruction-set
- * kernel table, the bf16 rounding used by packing, thread-local workspaces
- * and the single-team GEMM driver that attention calls on its tiles.
+ * kernel table, the settings of a call, the bf16 rounding used by packing,
+ * thread-local workspaces and the single-team GEMM driver that attention
+ * calls on its tiles.
  */
 #ifndef BK_INTERNAL_H
 #define BK_INTERNAL_H
 
 #include "include/CKernels.h"
+#include "tuning.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -26,6 +28,37 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+
+/* This thread's number in its team, and the team's size: 0 and 1 outside a
+ * parallel region or in a build without OpenMP, whose regions run their
+ * body once on the calling thread. */
+static inline int bk__thread_num(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+static inline int bk__team_count(void)
+{
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
+static inline int bk__min_int(int a, int b) { return a < b ? a : b; }
+static inline int bk__max_int(int a, int b) { return a > b ? a : b; }
+
+/* Where a kernel has no memory for its result: NaN makes sure none of the
+ * old contents passes for one. */
+static inline void bk__fill_nan(float *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) p[i] = NAN;
+}
 
 /* ------------------------------------------------------------------ bf16 -- */
 
@@ -120,8 +153,8 @@ static inline void bk__merge_tile(const float *acc, int ld, float *c,
 
 typedef struct {
     bk_isa isa;
+    const bk_tuning *tuning;
     int mr, nr;      /* register tile */
-    int mc, nc;      /* cache blocks along M and N (multiples of mr, nr) */
     int lanes;       /* floats per vector register */
     bk_ukr ukr[2];   /* indexed by bk_precision */
     /* BK_PROBE_CHAINS independent vector FMA chains, `iterations` steps. */
@@ -148,14 +181,36 @@ extern const bk_kernels bk__kernels_avx2;
 extern const bk_kernels bk__kernels_avx512;
 #endif
 
-/* The table of the active path. */
-const bk_kernels *bk__kernels(void);
+/* The table of a path. */
+const bk_kernels *bk__kernels_for(bk_isa isa);
 
-/* ---------------------------------------------------------------- threads -- */
+/* ------------------------------------------------------------- settings -- */
 
-/* Threads to use for a job of `work` units (e.g. FMAs): 1 below `per_thread`
- * units per thread, where a team costs more than it saves. */
-int bk__team_size(double work, double per_thread);
+/*
+ * The settings of one call, resolved by bk__ctx at its entry point in the
+ * calling thread (the thread's override, else the process default) and
+ * passed down to everything it runs: OpenMP's workers do not see the
+ * caller's override, so code inside a parallel region reads only this. An
+ * entry point may call another on the calling thread, which resolves the
+ * same settings again.
+ */
+typedef struct {
+    const bk_kernels *kr;      /* the path; its tuning is kr->tuning */
+    int threads;               /* >= 1; 1 in a build without OpenMP */
+    bk_conv_algorithm conv_algorithm;
+    int conv_batch_scale;      /* >= 1 */
+} bk_ctx;
+
+bk_ctx bk__ctx(void);
+
+/* A requested thread count as a team can have it: below 1, OpenMP's
+ * default; always 1 in a build without OpenMP. */
+int bk__clamp_threads(int requested);
+
+/* Threads to use for a job of `work` units (e.g. FMAs): at most
+ * cx->threads, and 1 below `per_thread` units per thread, where a team
+ * costs more than it saves. */
+int bk__team_size(const bk_ctx *cx, double work, double per_thread);
 
 /* ------------------------------------------------------------- workspaces -- */
 
@@ -194,29 +249,24 @@ typedef struct {
     int relu;
 } bk_gemm_args;
 
-/* Bytes, and the packing, of a whole op(B) of g (n x k) laid out as the
- * driver's packed panels, for a packed_b that serves GEMMs of any M. */
+/* Bytes of a whole op(B) (n x k) laid out as the driver's packed panels of
+ * path kr, for a packed_b that serves GEMMs of any M; and the packing of
+ * g's, for cx->kr, by a team of up to cx->threads. */
 size_t bk__packed_b_size(const bk_kernels *kr, bk_precision prec, int n, int k);
-void bk__pack_b_all(const bk_kernels *kr, const bk_gemm_args *g, void *dst);
+void bk__pack_b_all(const bk_ctx *cx, const bk_gemm_args *g, void *dst);
 
-/* Bytes of workspace bk__gemm_team needs for a team of `threads`. */
-size_t bk__gemm_workspace_size(const bk_kernels *kr, const bk_gemm_args *g,
-                               int threads);
-
-/* Runs the GEMM as thread `tid` of a team of `nt` that all call it with the
- * same arguments and workspace (nt = 1: a single thread, no barriers, safe
- * inside a parallel region). */
-void bk__gemm_team(const bk_kernels *kr, const bk_gemm_args *g, void *ws,
-                   int tid, int nt);
+/* The GEMM of g on a team of up to cx->threads. */
+void bk__gemm(const bk_ctx *cx, const bk_gemm_args *g);
 
 /* A single-threaded GEMM on the calling thread's BK_WS_GEMM workspace; for
  * kernels that already run inside their own parallel region. */
-void bk__gemm_serial(const bk_gemm_args *g);
+void bk__gemm_serial(const bk_ctx *cx, const bk_gemm_args *g);
 
-/* The GEMM of g on a team, with B's packed form from the plan when the plan
- * (may be NULL) describes B [n][k] for this precision and path (g->b must
- * then be that W, transb = 1). */
-void bk__gemm_planned(const bk_gemm_args *g, bk_weight_plan *plan);
+/* bk__gemm with B's packed form from the plan when the plan (may be NULL)
+ * describes B [n][k] for this precision and path (g->b must then be that
+ * W, transb = 1). */
+void bk__gemm_planned(const bk_ctx *cx, const bk_gemm_args *g,
+                      bk_weight_plan *plan);
 
 /* ------------------------------------------------------------------- plan -- */
 
@@ -248,19 +298,20 @@ void *bk__plan_publish(bk_weight_plan *p, void *_Atomic *slot, void *fresh,
  * result, -1 (nothing touched) when the shape is not a fp32 3x3 stride 1
  * convolution with padding 1 or 0 on every side, the chosen algorithm says
  * im2col, or memory is short. */
-int bk__conv_winograd_forward(bk_precision prec, bk_weight_plan *plan,
-                              const bk_conv_shape *s, const float *x, int ldx,
-                              const float *w, const float *bias, int relu,
-                              float *y, int ldy);
-int bk__conv_winograd_backward_data(bk_precision prec, const bk_conv_shape *s,
-                                    const float *dy, const float *w, float *dx,
-                                    int accumulate);
+int bk__conv_winograd_forward(const bk_ctx *cx, bk_precision prec,
+                              bk_weight_plan *plan, const bk_conv_shape *s,
+                              const float *x, int ldx, const float *w,
+                              const float *bias, int relu, float *y, int ldy);
+int bk__conv_winograd_backward_data(const bk_ctx *cx, bk_precision prec,
+                                    const bk_conv_shape *s, const float *dy,
+                                    const float *w, float *dx, int accumulate);
 
 /* The Winograd path of a convolution's parameter gradients: dw (+)=
  * d conv / d w and, unless dbias is NULL, dbias (+)= the sum of dy over
  * pixels, on the same terms as bk__conv_winograd_backward_data. */
-int bk__conv_winograd_weight(bk_precision prec, const bk_conv_shape *s,
-                             const float *x, const float *dy, float *dw,
-                             float *dbias, int accumulate);
+int bk__conv_winograd_weight(const bk_ctx *cx, bk_precision prec,
+                             const bk_conv_shape *s, const float *x,
+                             const float *dy, float *dw, float *dbias,
+                             int accumulate);
 
 #endif /* BK_INTERNAL_H */

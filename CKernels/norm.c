@@ -14,23 +14,12 @@
 
 #include <math.h>
 
-/* Below this many elements per thread, one thread is faster. */
-#define NORM_PER_THREAD 32768.0
-
 /* The channel slice [*c0, *c1) of thread t of nt. */
 static void channel_slice(int c, int t, int nt, int *c0, int *c1)
 {
     *c0 = (int)((long)c * t / nt);
     *c1 = (int)((long)c * (t + 1) / nt);
 }
-
-#ifdef _OPENMP
-#define TEAM_ID omp_get_thread_num()
-#define TEAM_SIZE omp_get_num_threads()
-#else
-#define TEAM_ID 0
-#define TEAM_SIZE 1
-#endif
 
 /*
  * Row kernels: one pixel's channels. Every pointer is restrict (the
@@ -155,11 +144,12 @@ static void moments_slice(int rows, int c, const float *x, int c0, int w,
 void bk_bn_moments(int rows, int c, const float *x, double *mean, double *m2)
 {
     if (rows <= 0 || c <= 0) return;
-    int nt = bk__team_size((double)rows * c, NORM_PER_THREAD);
+    bk_ctx cx = bk__ctx();
+    int nt = bk__team_size(&cx, (double)rows * c, cx.kr->tuning->norm_per_thread);
 #pragma omp parallel num_threads(nt)
     {
         int c0, c1;
-        channel_slice(c, TEAM_ID, TEAM_SIZE, &c0, &c1);
+        channel_slice(c, bk__thread_num(), bk__team_count(), &c0, &c1);
         if (c1 > c0) moments_slice(rows, c, x, c0, c1 - c0, mean + c0, m2 + c0);
     }
 }
@@ -184,7 +174,8 @@ void bk_bn_forward(int n, int hw, int c, const float *x, const float *mean,
     float *rstd = bk__workspace(BK_WS_NORM, sizeof(float) * (size_t)c);
     if (!rstd) return;
     for (int j = 0; j < c; j++) rstd[j] = 1.0f / sqrtf(var[j] + eps);
-    int nt = bk__team_size((double)n * hw * c, NORM_PER_THREAD);
+    bk_ctx cx = bk__ctx();
+    int nt = bk__team_size(&cx, (double)n * hw * c, cx.kr->tuning->norm_per_thread);
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (long r = 0; r < (long)n * hw; r++) {
         int s = (int)(r / hw);
@@ -303,12 +294,13 @@ void bk_bn_backward(int n, int hw, int c, const float *x, const float *mean,
                     int batch_stats, float *dx, float *dgain, float *dbias)
 {
     if (n <= 0 || hw <= 0 || c <= 0) return;
-    int nt = bk__team_size((double)n * hw * c, NORM_PER_THREAD / 4);
+    bk_ctx cx = bk__ctx();
+    int nt = bk__team_size(&cx, (double)n * hw * c, cx.kr->tuning->norm_per_thread / 4);
     long rows = (long)n * hw;
 #pragma omp parallel num_threads(nt)
     {
         int c0, c1;
-        channel_slice(c, TEAM_ID, TEAM_SIZE, &c0, &c1);
+        channel_slice(c, bk__thread_num(), bk__team_count(), &c0, &c1);
         norm_slice sl;
         if (slice_begin(&sl, c0, c1 - c0, mean, var, eps)) {
             int w = sl.w;
@@ -335,11 +327,12 @@ static void split_backward(int n, int hw, int c, const float *x,
                            float *dx)
 {
     if (n <= 0 || hw <= 0 || c <= 0) return;
-    int nt = bk__team_size((double)n * hw * c, NORM_PER_THREAD / 2);
+    bk_ctx cx = bk__ctx();
+    int nt = bk__team_size(&cx, (double)n * hw * c, cx.kr->tuning->norm_per_thread / 2);
 #pragma omp parallel num_threads(nt)
     {
         int c0, c1;
-        channel_slice(c, TEAM_ID, TEAM_SIZE, &c0, &c1);
+        channel_slice(c, bk__thread_num(), bk__team_count(), &c0, &c1);
         norm_slice sl;
         int ok = slice_begin(&sl, c0, c1 - c0, mean, var, eps);
         if (ok && dx) {

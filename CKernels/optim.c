@@ -7,8 +7,6 @@
 
 #include <math.h>
 
-#define OPTIM_PER_THREAD 65536.0
-
 void bk_adam_update(size_t n, float lr, float beta1, float beta2, float eps,
                     long step, float *param, const float *grad, float *m,
                     float *v)
@@ -18,7 +16,8 @@ void bk_adam_update(size_t n, float lr, float beta1, float beta2, float eps,
     double bc2 = 1.0 - pow(beta2, (double)step);
     float step_size = (float)(lr / bc1);
     float root_bc2 = (float)sqrt(bc2);
-    int nt = bk__team_size((double)n, OPTIM_PER_THREAD);
+    bk_ctx cx = bk__ctx();
+    int nt = bk__team_size(&cx, (double)n, cx.kr->tuning->optim_per_thread);
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (long i = 0; i < (long)n; i++) {
         float g = grad[i];
@@ -31,7 +30,8 @@ void bk_adam_update(size_t n, float lr, float beta1, float beta2, float eps,
 
 void bk_ema_update(size_t n, float decay, const float *source, float *target)
 {
-    int nt = bk__team_size((double)n, OPTIM_PER_THREAD);
+    bk_ctx cx = bk__ctx();
+    int nt = bk__team_size(&cx, (double)n, cx.kr->tuning->optim_per_thread);
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (long i = 0; i < (long)n; i++)
         target[i] = decay * target[i] + (1.0f - decay) * source[i];
@@ -40,7 +40,8 @@ void bk_ema_update(size_t n, float decay, const float *source, float *target)
 int bk_all_finite(size_t n, const float *x)
 {
     int ok = 1;
-    int nt = bk__team_size((double)n, OPTIM_PER_THREAD);
+    bk_ctx cx = bk__ctx();
+    int nt = bk__team_size(&cx, (double)n, cx.kr->tuning->optim_per_thread);
 #pragma omp parallel for num_threads(nt) schedule(static) reduction(&& : ok)
     for (long i = 0; i < (long)n; i++) ok = ok && isfinite(x[i]);
     return ok;

@@ -15,7 +15,7 @@ static bk_weight_plan *plan_new(bk_precision prec, int n, int k, int kh, int kw)
     p->k = k;
     p->kernel_h = kh;
     p->kernel_w = kw;
-    p->kr = bk__kernels();
+    p->kr = bk__ctx().kr;
     return p;
 }
 

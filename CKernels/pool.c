@@ -8,8 +8,6 @@
  */
 #include "internal.h"
 
-#define POOL_PER_THREAD 65536.0
-
 /* Element offset of pixel (b, y, x) in an [n][h][w][c] tensor. */
 static inline size_t at(int b, int y, int x, int h, int w, int c)
 {
@@ -20,7 +18,8 @@ void bk_avgpool2x2_forward(int n, int h, int w, int c, const float *x, float *y)
 {
     int oh = h / 2, ow = w / 2;
     if (n <= 0 || oh <= 0 || ow <= 0 || c <= 0) return;
-    int nt = bk__team_size((double)n * h * w * c, POOL_PER_THREAD);
+    bk_ctx cx = bk__ctx();
+    int nt = bk__team_size(&cx, (double)n * h * w * c, cx.kr->tuning->pool_per_thread);
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (long r = 0; r < (long)n * oh; r++) {
         int b = (int)(r / oh), i = (int)(r % oh);
@@ -40,7 +39,8 @@ static void pool2x2_backward(int n, int h, int w, int c, const float *dy,
 {
     int oh = h / 2, ow = w / 2;
     if (n <= 0 || h <= 0 || w <= 0 || c <= 0) return;
-    int nt = bk__team_size((double)n * h * w * c, POOL_PER_THREAD);
+    bk_ctx cx = bk__ctx();
+    int nt = bk__team_size(&cx, (double)n * h * w * c, cx.kr->tuning->pool_per_thread);
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (long r = 0; r < (long)n * h; r++) {
         int b = (int)(r / h), yy = (int)(r % h);
@@ -71,7 +71,8 @@ void bk_maxpool2x2_forward(int n, int h, int w, int c, const float *x, float *y,
 {
     int oh = h / 2, ow = w / 2;
     if (n <= 0 || oh <= 0 || ow <= 0 || c <= 0) return;
-    int nt = bk__team_size((double)n * h * w * c, POOL_PER_THREAD);
+    bk_ctx cx = bk__ctx();
+    int nt = bk__team_size(&cx, (double)n * h * w * c, cx.kr->tuning->pool_per_thread);
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (long r = 0; r < (long)n * oh; r++) {
         int b = (int)(r / oh), i = (int)(r % oh);
@@ -137,7 +138,9 @@ static void pool_forward(int avg, int n, int h, int w, int c, int kernel,
     int oh = bk_pool_out_size(h, kernel, stride, pad);
     int ow = bk_pool_out_size(w, kernel, stride, pad);
     if (n <= 0 || c <= 0 || oh < 1 || ow < 1 || ldy < c) return;
-    int nt = bk__team_size((double)n * oh * ow * c * kernel * kernel, POOL_PER_THREAD);
+    bk_ctx cx = bk__ctx();
+    int nt = bk__team_size(&cx, (double)n * oh * ow * c * kernel * kernel,
+                           cx.kr->tuning->pool_per_thread);
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (long r = 0; r < (long)n * oh; r++) {
         int b = (int)(r / oh), i = (int)(r % oh);
@@ -181,7 +184,8 @@ void bk_avgpool_forward(int n, int h, int w, int c, int kernel, int stride,
 void bk_sumpool_forward(int n, int hw, int c, const float *x, float *y)
 {
     if (n <= 0 || hw <= 0 || c <= 0) return;
-    int nt = bk__team_size((double)n * hw * c, POOL_PER_THREAD);
+    bk_ctx cx = bk__ctx();
+    int nt = bk__team_size(&cx, (double)n * hw * c, cx.kr->tuning->pool_per_thread);
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int b = 0; b < n; b++) {
         float *o = y + (size_t)b * c;
@@ -203,7 +207,8 @@ void bk_meanpool_forward(int n, int hw, int c, const float *x, float *y)
 void bk_sumpool_backward(int n, int hw, int c, const float *dy, float *dx)
 {
     if (n <= 0 || hw <= 0 || c <= 0) return;
-    int nt = bk__team_size((double)n * hw * c, POOL_PER_THREAD);
+    bk_ctx cx = bk__ctx();
+    int nt = bk__team_size(&cx, (double)n * hw * c, cx.kr->tuning->pool_per_thread);
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (long r = 0; r < (long)n * hw; r++)
         bk__copy_floats(dx + (size_t)r * c, dy + (size_t)(r / hw) * c, (size_t)c);
@@ -212,7 +217,8 @@ void bk_sumpool_backward(int n, int hw, int c, const float *dy, float *dx)
 void bk_upsample2x_forward(int n, int h, int w, int c, const float *x, float *y)
 {
     if (n <= 0 || h <= 0 || w <= 0 || c <= 0) return;
-    int nt = bk__team_size((double)n * h * w * c * 4, POOL_PER_THREAD);
+    bk_ctx cx = bk__ctx();
+    int nt = bk__team_size(&cx, (double)n * h * w * c * 4, cx.kr->tuning->pool_per_thread);
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (long r = 0; r < (long)n * 2 * h; r++) {
         int b = (int)(r / (2 * h)), yy = (int)(r % (2 * h));
@@ -225,7 +231,8 @@ void bk_upsample2x_forward(int n, int h, int w, int c, const float *x, float *y)
 void bk_upsample2x_backward(int n, int h, int w, int c, const float *dy, float *dx)
 {
     if (n <= 0 || h <= 0 || w <= 0 || c <= 0) return;
-    int nt = bk__team_size((double)n * h * w * c * 4, POOL_PER_THREAD);
+    bk_ctx cx = bk__ctx();
+    int nt = bk__team_size(&cx, (double)n * h * w * c * 4, cx.kr->tuning->pool_per_thread);
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (long r = 0; r < (long)n * h; r++) {
         int b = (int)(r / h), i = (int)(r % h);

@@ -9,8 +9,6 @@
  */
 #include "internal.h"
 
-#define RESIZE_PER_THREAD 65536.0
-
 /* The taps of one axis: output position o reads the count[o] input positions
  * from first[o], with weights weight[o * taps ...]. The bilinear filters
  * have two taps, stored as count 1 when both are the same position; the tf
@@ -183,8 +181,9 @@ int bk_resize(bk_resize_filter filter, int n, int in_h, int in_w, int c,
     size_t t_size = height_first ? out_h * row_in : in_h * row_out;
     float *t = ok ? malloc(sizeof(float) * t_size) : NULL;
     if (t) {
-        int nt = bk__team_size((double)n * (in_h * cols.taps + out_h * rows.taps) * (double)row_out,
-                               RESIZE_PER_THREAD);
+        bk_ctx cx = bk__ctx();
+        double madds = (double)n * (in_h * cols.taps + out_h * rows.taps) * (double)row_out;
+        int nt = bk__team_size(&cx, madds, cx.kr->tuning->resize_per_thread);
 #pragma omp parallel num_threads(nt)
         for (int b = 0; b < n; b++) {
             const float *xb = x + (size_t)b * in_h * row_in;

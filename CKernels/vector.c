@@ -9,8 +9,6 @@
  */
 #include "internal.h"
 
-#define VEC_PER_THREAD 65536.0
-#define DOT_CHUNK 4096
 
 static float dot8(const float *a, const float *b, long n)
 {
@@ -24,14 +22,15 @@ static float dot8(const float *a, const float *b, long n)
 
 double bk_dot(size_t n, const float *a, const float *b)
 {
-    long chunks = (long)((n + DOT_CHUNK - 1) / DOT_CHUNK);
+    long chunks = (long)((n + BK_DOT_CHUNK - 1) / BK_DOT_CHUNK);
     if (chunks == 0) return 0.0;
     double *part = bk__workspace(BK_WS_NORM, sizeof(double) * (size_t)chunks);
     if (!part) return 0.0;
-    int nt = bk__team_size((double)n, VEC_PER_THREAD);
+    bk_ctx cx = bk__ctx();
+    int nt = bk__team_size(&cx, (double)n, cx.kr->tuning->vector_per_thread);
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (long q = 0; q < chunks; q++) {
-        long lo = q * DOT_CHUNK, len = (long)n - lo < DOT_CHUNK ? (long)n - lo : DOT_CHUNK;
+        long lo = q * BK_DOT_CHUNK, len = (long)n - lo < BK_DOT_CHUNK ? (long)n - lo : BK_DOT_CHUNK;
         part[q] = dot8(a + lo, b + lo, len);
     }
     double s = 0.0;
@@ -42,7 +41,8 @@ double bk_dot(size_t n, const float *a, const float *b)
 void bk_gemv(int trans, int rows, int cols, const float *w, const float *x, float *y)
 {
     if (rows <= 0 || cols <= 0) return;
-    int nt = bk__team_size((double)rows * cols, VEC_PER_THREAD);
+    bk_ctx cx = bk__ctx();
+    int nt = bk__team_size(&cx, (double)rows * cols, cx.kr->tuning->vector_per_thread);
     if (!trans) {
 #pragma omp parallel for num_threads(nt) schedule(static)
         for (int r = 0; r < rows; r++) y[r] = dot8(w + (size_t)r * cols, x, cols);
@@ -51,11 +51,7 @@ void bk_gemv(int trans, int rows, int cols, const float *w, const float *x, floa
     /* y = W^T x: threads own column slices and walk the rows in order. */
 #pragma omp parallel num_threads(nt)
     {
-#ifdef _OPENMP
-        int t = omp_get_thread_num(), team = omp_get_num_threads();
-#else
-        int t = 0, team = 1;
-#endif
+        int t = bk__thread_num(), team = bk__team_count();
         int c0 = (int)((long)cols * t / team), c1 = (int)((long)cols * (t + 1) / team);
         for (int c = c0; c < c1; c++) y[c] = 0.0f;
         for (int r = 0; r < rows; r++) {
@@ -68,7 +64,8 @@ void bk_gemv(int trans, int rows, int cols, const float *w, const float *x, floa
 
 void bk_scale(size_t n, float alpha, const float *x, float *y)
 {
-    int nt = bk__team_size((double)n, VEC_PER_THREAD);
+    bk_ctx cx = bk__ctx();
+    int nt = bk__team_size(&cx, (double)n, cx.kr->tuning->vector_per_thread);
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (long i = 0; i < (long)n; i++) y[i] = alpha * x[i];
 }
@@ -77,7 +74,8 @@ void bk_rank1_update(int rows, int cols, float alpha, const float *u,
                      const float *v, float *a)
 {
     if (rows <= 0 || cols <= 0) return;
-    int nt = bk__team_size((double)rows * cols, VEC_PER_THREAD);
+    bk_ctx cx = bk__ctx();
+    int nt = bk__team_size(&cx, (double)rows * cols, cx.kr->tuning->vector_per_thread);
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int r = 0; r < rows; r++) {
         float au = alpha * u[r];

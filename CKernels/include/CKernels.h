@@ -49,26 +49,10 @@ void bk_cpu_detect(bk_cpu_features *out);
 /* The best path this machine supports. */
 bk_isa bk_isa_best(void);
 
-/* The path kernels use now: BK_ISA=scalar|avx2|avx512 from the environment
- * when set and supported, otherwise the best one. Chosen once. */
-bk_isa bk_isa_active(void);
-
-/* Switches the path; returns 0, or -1 (nothing changed) if unsupported. */
-int bk_isa_select(bk_isa isa);
-
 const char *bk_isa_name(bk_isa isa);
 
 /* Parses "scalar", "avx2" or "avx512"; returns -1 for anything else. */
 int bk_isa_parse(const char *name);
-
-/* Threads used by the kernels (default: OpenMP's, i.e. OMP_NUM_THREADS or
- * the core count; always 1 in a build without OpenMP). bk_set_threads(n)
- * with n < 1 restores the default. */
-int bk_threads(void);
-void bk_set_threads(int n);
-
-/* 1 if the library was built with OpenMP. */
-int bk_openmp_enabled(void);
 
 /* Asks the C library to serve large blocks from the heap rather than fresh
  * mappings, so buffers freed and allocated again each step reuse pages
@@ -76,9 +60,81 @@ int bk_openmp_enabled(void);
 void bk_keep_large_allocations(void);
 
 /* Runs `iterations` rounds of independent FMA chains on `threads` threads
- * with the active path and returns the floating-point operations done
- * (2 per lane per FMA). The caller times it to measure the FMA peak. */
+ * (1 in a build without OpenMP) with the calling thread's path (see
+ * bk_settings) and returns the floating-point operations done (2 per lane
+ * per FMA). The caller times it to measure the FMA peak. */
 double bk_fma_probe(long iterations, int threads);
+
+/* ----------------------------------------------------------- settings.c -- */
+
+/*
+ * How the three convolution passes compute. BK_CONV_AUTO (the default)
+ * uses Winograd F(4x4, 3x3) for BK_FP32 3x3 convolutions with stride 1 and
+ * padding 1 or 0 on every side (with or without upsample) where it
+ * measured faster than im2col, and im2col + GEMM everywhere else.
+ * BK_CONV_IM2COL always uses im2col; BK_CONV_WINOGRAD uses Winograd on
+ * every shape it supports and im2col on the rest. BK_BF16 always uses
+ * im2col. A 1x1 convolution of an upsampled input (stride 1, pad 0) runs
+ * before the upsample, a quarter of the work: forward always (the same bits
+ * as im2col), backward except under BK_CONV_IM2COL (its passes sum a
+ * pixel's four gradients before the product, which rounds differently).
+ *
+ * Winograd computes the same convolution through transformed operands: its
+ * results do not depend on the thread count or the instruction-set path
+ * either, but not the bits of the im2col GEMM contract (gemm.c), and
+ * their rounding error is larger (up to about 1e-5 of the output's
+ * magnitude, against a few 1e-7 for im2col).
+ */
+typedef enum {
+    BK_CONV_AUTO = 0,
+    BK_CONV_IM2COL = 1,
+    BK_CONV_WINOGRAD = 2
+} bk_conv_algorithm;
+
+/*
+ * How the kernels run. Every kernel call reads its settings once, when it
+ * is called, in the calling thread: that thread's override when it has one
+ * (bk_settings_set_override), else the process default. So threads that
+ * each set their own override (tests running in parallel, replicas of a
+ * data-parallel run as threads) never see each other's.
+ */
+typedef struct {
+    bk_isa isa;            /* the instruction-set path: at most bk_isa_best() */
+    int threads;           /* the most threads a kernel uses; below 1,
+                              OpenMP's default (OMP_NUM_THREADS or the core
+                              count); always 1 in a build without OpenMP */
+    bk_conv_algorithm conv_algorithm;
+    int conv_batch_scale;  /* >= 1: BK_CONV_AUTO counts every convolution as
+                              this many times its batch when it chooses, so
+                              the n replicas of a data-parallel run, each with
+                              1/n of a batch, set n and choose as one process
+                              with the whole batch does */
+} bk_settings;
+
+/* What a kernel called now from this thread uses, threads resolved (>= 1). */
+bk_settings bk_settings_current(void);
+
+/* The process default, as set (threads 0: OpenMP's). It starts as the path
+ * BK_ISA=scalar|avx2|avx512 from the environment names when set and
+ * supported (else the best one), OpenMP's threads, BK_CONV_AUTO and a
+ * batch scale of 1. */
+bk_settings bk_settings_default(void);
+
+/* Replaces the process default; returns 0, or -1 (nothing changed) when a
+ * field is out of range (a path this machine lacks, an unknown algorithm,
+ * a batch scale below 1). */
+int bk_settings_set_default(const bk_settings *s);
+
+/* Sets the calling thread's override (returns 0, or -1 and nothing changed
+ * as above), or removes it when s is NULL. */
+int bk_settings_set_override(const bk_settings *s);
+
+/* 1, and the override in *out (may be NULL), when the calling thread has
+ * one; else 0. */
+int bk_settings_get_override(bk_settings *out);
+
+/* 1 if the library was built with OpenMP. */
+int bk_openmp_enabled(void);
 
 /* --------------------------------------------------------------- bf16.c -- */
 
@@ -88,9 +144,8 @@ double bk_fma_probe(long iterations, int threads);
 uint16_t bk_bf16_from_f32(float x);
 float bk_f32_from_bf16(uint16_t h);
 
-/* The same conversions over arrays, vectorised on the active path. */
+/* bk_bf16_from_f32 over an array, vectorised on the calling thread's path. */
 void bk_bf16_from_f32_array(const float *x, uint16_t *y, size_t n);
-void bk_f32_from_bf16_array(const uint16_t *x, float *y, size_t n);
 
 /* y[i] = the fp32 value of bf16(x[i]); x and y may be the same array. */
 void bk_round_bf16_array(const float *x, float *y, size_t n);
@@ -215,41 +270,6 @@ void bk_conv2d_forward_ex(bk_precision prec, bk_weight_plan *plan,
                           const bk_conv_shape *s, const float *x, int ldx,
                           const float *w, const float *bias, int relu, float *y,
                           int ldy);
-
-/*
- * How the three convolution passes compute. BK_CONV_AUTO (the default)
- * uses Winograd F(4x4, 3x3) for BK_FP32 3x3 convolutions with stride 1 and
- * padding 1 or 0 on every side (with or without upsample) where it
- * measured faster than im2col, and im2col + GEMM everywhere else.
- * BK_CONV_IM2COL always uses im2col; BK_CONV_WINOGRAD uses Winograd on
- * every shape it supports and im2col on the rest. BK_BF16 always uses im2col. A 1x1 convolution of
- * an upsampled input (stride 1, pad 0) runs before the upsample, a quarter
- * of the work: forward always (the same bits as im2col), backward except
- * under BK_CONV_IM2COL (its passes sum a pixel's four gradients before the
- * product, which rounds differently).
- *
- * Winograd computes the same convolution through transformed operands: its
- * results do not depend on the thread count or the instruction-set path
- * either, but they are not the bits of the im2col GEMM contract above, and
- * their rounding error is larger (up to about 1e-5 of the output's
- * magnitude, against a few 1e-7 for im2col). The setting is process-wide.
- */
-typedef enum {
-    BK_CONV_AUTO = 0,
-    BK_CONV_IM2COL = 1,
-    BK_CONV_WINOGRAD = 2
-} bk_conv_algorithm;
-
-/* Ignores values outside the enum. */
-void bk_set_conv_algorithm(bk_conv_algorithm algorithm);
-bk_conv_algorithm bk_get_conv_algorithm(void);
-
-/* BK_CONV_AUTO counts every convolution as `scale` times its batch when it
- * chooses (1 by default; values below 1 are ignored): the n replicas of a
- * data-parallel run, each with 1/n of a batch, set n and choose as one
- * process with the whole batch does, so they compute what it computes. */
-void bk_set_conv_batch_scale(int scale);
-int bk_get_conv_batch_scale(void);
 
 /* dx (+)= d conv / d x. accumulate = 0 overwrites dx, 1 adds to it. */
 void bk_conv2d_backward_data(bk_precision prec, const bk_conv_shape *s,

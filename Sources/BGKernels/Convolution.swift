@@ -345,21 +345,3 @@ public enum ConvolutionAlgorithm: String, CaseIterable, Sendable {
     }
   }
 }
-
-extension Machine {
-  /// The convolution algorithm every call uses (process-wide; starts as
-  /// `.auto`).
-  public static var convolutionAlgorithm: ConvolutionAlgorithm {
-    get { ConvolutionAlgorithm(bk_get_conv_algorithm()) }
-    set { bk_set_conv_algorithm(newValue.c) }
-  }
-
-  /// How many times its batch `.auto` counts each convolution as when it
-  /// chooses an algorithm (process-wide; 1 by default). The n replicas of a
-  /// data-parallel run, each with 1/n of the batch, set n: they choose as
-  /// one process with the whole batch does, and compute what it computes.
-  public static var convolutionBatchScale: Int {
-    get { Int(bk_get_conv_batch_scale()) }
-    set { bk_set_conv_batch_scale(Int32(clamping: newValue)) }
-  }
-}

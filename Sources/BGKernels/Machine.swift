@@ -27,7 +27,8 @@ public enum InstructionSet: String, CaseIterable, Comparable, Sendable {
   }
 }
 
-/// The processor the kernels run on, and the controls that choose how.
+/// The processor the kernels run on, and the settings of how they run on
+/// it (`KernelSettings`).
 public enum Machine {
   /// CPU features as reported by cpuid and xgetbv (only those the OS
   /// enables are listed), plus vendor and model strings.
@@ -47,31 +48,13 @@ public enum Machine {
   /// The best path this machine supports.
   public static var bestInstructionSet: InstructionSet { InstructionSet(bk_isa_best()) }
 
-  /// The path in use. Starts as `BK_ISA` from the environment when set and
-  /// supported, else the best one.
-  public static var instructionSet: InstructionSet { InstructionSet(bk_isa_active()) }
-
-  /// Switches the path every kernel uses.
-  /// - Throws: `KernelError.unsupported` if this machine lacks it.
-  public static func use(_ isa: InstructionSet) throws(KernelError) {
-    guard bk_isa_select(isa.c) == 0 else {
-      throw .unsupported("instruction set \(isa.rawValue) is not supported by this CPU (best: \(bestInstructionSet.rawValue))")
-    }
-  }
-
-  /// Threads the kernels use; setting 0 restores the default
-  /// (OMP_NUM_THREADS, else one per core).
-  public static var threads: Int {
-    get { Int(bk_threads()) }
-    set { bk_set_threads(Int32(clamping: newValue)) }
-  }
-
-  /// Whether the kernels were built with OpenMP.
+  /// Whether the kernels were built with OpenMP (without it, every kernel
+  /// runs on one thread).
   public static var hasOpenMP: Bool { bk_openmp_enabled() != 0 }
 
   /// Runs independent FMA chains for `iterations` steps on `threads`
   /// threads and returns the floating-point operations performed; time the
-  /// call to obtain the FMA peak of the active path.
+  /// call to obtain the FMA peak of this thread's instruction set.
   public static func fmaProbe(iterations: Int, threads: Int) -> Double {
     bk_fma_probe(iterations, Int32(threads))
   }

@@ -22,6 +22,7 @@ struct Info: ParsableCommand {
     print("features:         \(cpu.flags.joined(separator: " "))")
     print("best path:        \(Machine.bestInstructionSet.rawValue)")
     print("active path:      \(Machine.instructionSet.rawValue)  (override with BK_ISA=scalar|avx2|avx512)")
-    print("threads:          \(Machine.threads)  (OpenMP \(Machine.hasOpenMP ? "on" : "off"); set with OMP_NUM_THREADS or --threads)")
+    print("threads:          \(Machine.threads)  (set with OMP_NUM_THREADS or --threads)")
+    print("OpenMP:           \(Machine.hasOpenMP ? "yes" : "no (threads clamped to 1)")")
   }
 }

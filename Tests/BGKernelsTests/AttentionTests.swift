@@ -315,21 +315,16 @@ struct AttentionTests {
   @Test(arguments: Precision.allCases)
   func threadCountDoesNotChangeTheBits(precision: Precision) throws {
     let c = AttentionCase(batch: 2, n: 600, m: 260, dk: 24, dv: 96)
-    Machine.threads = 1
-    defer { Machine.threads = 0 }
-    let one = try allResults(c, precision)
-    Machine.threads = 2
-    let two = try allResults(c, precision)
+    let one = try withThreads(1) { try allResults(c, precision) }
+    let two = try withThreads(2) { try allResults(c, precision) }
     for (name, (a, b)) in zip(["output", "logSumExp", "dtheta", "dphi", "dg"], zip(one, two)) {
       #expect(a.map(\.bitPattern) == b.map(\.bitPattern), "\(precision) \(name) differs between 1 and 2 threads")
     }
   }
 
   @Test func everyInstructionSetMatchesTheReference() throws {
-    defer { try? Machine.use(Machine.bestInstructionSet) }
     let c = AttentionCase(batch: 2, n: 129, m: 200, dk: 24, dv: 48)
-    for isa in InstructionSet.allCases where isa <= Machine.bestInstructionSet {
-      try Machine.use(isa)
+    try forEachInstructionSet { isa in
       for precision in Precision.allCases {
         try checkAgainstReference(c, precision, isa.rawValue)
       }

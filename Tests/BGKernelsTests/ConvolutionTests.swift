@@ -611,16 +611,13 @@ struct ConvolutionTests {
 
   @Test("Every instruction-set path gives the same bits")
   func instructionSetsAgree() throws {
-    let original = Machine.instructionSet
-    defer { try? Machine.use(original) }
     let cases = [smallCases[6], smallCases[12]] + inceptionCases + teamCases
     for p in Precision.allCases {
       for c in cases {
         let d = ConvData(c)
-        try Machine.use(.scalar)
-        let scalar = try runWrappers(c, d, p)
-        for isa in InstructionSet.allCases where isa > .scalar && isa <= Machine.bestInstructionSet {
-          try Machine.use(isa)
+        let scalar = try Machine.with(instructionSet: .scalar) { try runWrappers(c, d, p) }
+        try forEachInstructionSet { isa in
+          guard isa > .scalar else { return }
           expectIdentical(try runWrappers(c, d, p), scalar, "\(c.name) \(p) \(isa) vs scalar")
         }
       }
@@ -629,14 +626,12 @@ struct ConvolutionTests {
 
   @Test("One thread and two threads give the same bits")
   func threadCountIsInvisible() throws {
-    defer { Machine.threads = 0 }
     for p in Precision.allCases {
       for c in teamCases + [bandCases[0]] {
         let d = ConvData(c)
-        Machine.threads = 1
-        let one = try runWrappers(c, d, p)
-        Machine.threads = 2
-        expectIdentical(try runWrappers(c, d, p), one, "\(c.name) \(p) 2 threads vs 1")
+        let one = try withThreads(1) { try runWrappers(c, d, p) }
+        let two = try withThreads(2) { try runWrappers(c, d, p) }
+        expectIdentical(two, one, "\(c.name) \(p) 2 threads vs 1")
       }
     }
   }

@@ -34,21 +34,18 @@ struct SplitMix64 {
   }
 }
 
-/// Runs `body` once per instruction-set path this machine supports, then
-/// restores the best path.
+/// Runs `body` once per instruction-set path this machine supports, with
+/// the kernels it calls on this thread on that path.
 func forEachInstructionSet(_ body: (InstructionSet) throws -> Void) rethrows {
-  defer { try? Machine.use(Machine.bestInstructionSet) }
   for isa in InstructionSet.allCases where isa <= Machine.bestInstructionSet {
-    try? Machine.use(isa)
-    try body(isa)
+    try Machine.with(instructionSet: isa) { try body(isa) }
   }
 }
 
-/// Runs `body` with the kernels limited to `threads` threads.
+/// Runs `body` with the kernels it calls on this thread limited to
+/// `threads` threads.
 func withThreads<T>(_ threads: Int, _ body: () throws -> T) rethrows -> T {
-  Machine.threads = threads
-  defer { Machine.threads = 0 }
-  return try body()
+  try Machine.with(threads: threads, body)
 }
 
 /// The bit patterns of an array, for exact comparisons that treat NaNs and
@@ -68,12 +65,10 @@ func expectSameBits(
   Issue.record("\(label()): \(differing.count) elements differ; first \(first)", sourceLocation: sourceLocation)
 }
 
-/// Runs `body` with every convolution computed by `algorithm`, then
-/// restores the automatic choice.
+/// Runs `body` with every convolution it calls on this thread computed by
+/// `algorithm`.
 func withConvolutionAlgorithm<T>(_ algorithm: ConvolutionAlgorithm, _ body: () throws -> T)
   rethrows -> T
 {
-  Machine.convolutionAlgorithm = algorithm
-  defer { Machine.convolutionAlgorithm = .auto }
-  return try body()
+  try Machine.with(convolutionAlgorithm: algorithm, body)
 }

@@ -1,3 +1,4 @@
+import BGKernels
 import Foundation
 
 @testable import BigGAN
@@ -35,15 +36,19 @@ final class LocalReplicas: @unchecked Sendable {
     return published.map { $0 as! T }
   }
 
-  /// Runs `body` once per rank, each on its own thread, and returns the
-  /// results in rank order.
+  /// Runs `body` once per rank, each on its own thread with the calling
+  /// thread's kernel settings, and returns the results in rank order.
   func run<T>(_ body: @escaping @Sendable (LocalReplica) throws -> T) throws -> [T] {
     let results = Results<T>(count: count)
     let group = DispatchGroup()
+    let settings = Machine.settings
     for r in 0..<count {
       let thread = Thread { [self] in
         defer { group.leave() }
-        do { results.set(r, .success(try body(LocalReplica(rank: r, shared: self)))) } catch {
+        do {
+          let value = try Machine.with(settings) { try body(LocalReplica(rank: r, shared: self)) }
+          results.set(r, .success(value))
+        } catch {
           results.set(r, .failure(error))
         }
       }

@@ -78,9 +78,9 @@ public final class Trainer {
   ///   - indices: the images to train on (all by default; a held-out slice
   ///     is left out by passing the rest).
   ///   - replicas: the ranks of a data-parallel run; `recipe.batch` must
-  ///     split evenly over them. Sets `Machine.convolutionBatchScale` to
-  ///     their number, so each rank's convolutions take the algorithm one
-  ///     process with the whole batch takes.
+  ///     split evenly over them. Each step counts every convolution as
+  ///     their number times its batch, so each rank's convolutions take the
+  ///     algorithm one process with the whole batch takes.
   ///   - crossReplicaBatchNorm: whether G's batch-norms take their
   ///     statistics over every replica's batch (else each replica's own).
   ///   - state: the step, latent stream, data position and optimizer
@@ -108,7 +108,6 @@ public final class Trainer {
       if let replicas { m.batchStatisticsScope = crossReplicaBatchNorm ? .allReplicas(replicas) : .eachReplica(replicas) }
     }
     self.replicas = replicas
-    if let replicas { Machine.convolutionBatchScale = replicas.count }
     discriminator.precision = recipe.precision
     ema = WeightAverage(decay: recipe.emaDecay, start: recipe.emaStart)
     try ema.update(average, from: generator, step: 0)
@@ -172,6 +171,10 @@ public final class Trainer {
 
   /// One iteration: the D steps, then the G step.
   public func trainStep() throws -> StepReport {
+    try Machine.with(convolutionBatchScale: replicas?.count ?? 1) { try iterate() }
+  }
+
+  private func iterate() throws -> StepReport {
     let start = ContinuousClock.now
     let communicated = replicas?.communicationSeconds ?? 0
     let b = recipe.batch, k = recipe.accumulate
