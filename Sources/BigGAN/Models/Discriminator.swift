@@ -17,6 +17,9 @@ public final class Discriminator: Module {
   let linear: Linear
   let embed: Embedding
 
+  /// The precision of the network's matrix products: every convolution
+  /// (attention's included), the attention core and the output linear map.
+  /// The class projection `<embed(y), h>` and the sum pooling are fp32.
   public var precision: Precision = .fp32 {
     didSet {
       linear.precision = precision

@@ -21,7 +21,12 @@ public final class Generator: Module {
   let outputNorm: BatchNorm
   let outputConv: Conv2d
 
-  /// The precision of every product in the network.
+  /// The precision of the network's matrix products: the stem's linear
+  /// map, the conditional batch-norms' gain and bias maps, every
+  /// convolution (attention's included) and the attention core. The
+  /// class-vector product `vectors * shared.weight` of
+  /// `forward(z:classVectors:mode:)` and its gradient are always fp32, as
+  /// are the batch-norms' statistics and the element-wise layers.
   public var precision: Precision = .fp32 {
     didSet {
       linear.precision = precision
