@@ -8,6 +8,7 @@ import BGKernels
 /// upsampling), `weight` `[out, k, k, in]` (PyTorch's OIHW is converted at
 /// the file boundary).
 public final class Conv2d: Module {
+  /// The weight as trained and stored, before spectral normalisation.
   public var weight: Parameter { normalized.parameter }
   public let bias: Parameter?
   let normalized: SpectralNormWeight

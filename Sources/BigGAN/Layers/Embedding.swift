@@ -4,6 +4,7 @@ import BGKernels
 /// spectrally normalised over that matrix (BigGAN-PyTorch `SNEmbedding`, the
 /// discriminator's projection; the generator's shared embedding has none).
 public final class Embedding: Module {
+  /// The weight as trained and stored, before spectral normalisation.
   public var weight: Parameter { normalized.parameter }
   let normalized: SpectralNormWeight
 

@@ -6,6 +6,7 @@ import BGKernels
 /// Shapes: `x` `[batch, inFeatures]`, `weight` `[outFeatures, inFeatures]`,
 /// `y` `[batch, outFeatures]`.
 public final class Linear: Module {
+  /// The weight as trained and stored, before spectral normalisation.
   public var weight: Parameter { normalized.parameter }
   public let bias: Parameter?
   let normalized: SpectralNormWeight
