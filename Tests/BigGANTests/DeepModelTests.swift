@@ -87,6 +87,28 @@ struct DeepModelTests {
     #expect(fromLabels.storage.contains { $0 != 0 })
   }
 
+  @Test("the class-vector product and its gradient are fp32 whatever the generator's precision: in bf16, one-hot vectors give the labels' images and embedding gradient bit for bit")
+  func classVectorsStayFP32() throws {
+    // Forward, the embedding only meets bf16 products, which round it
+    // anyway; its gradient is where a bf16 class-vector product would show.
+    let g = try Generator(Self.tiny, seed: 5, initialization: .normal(std: 0.2))
+    g.precision = .bf16
+    var rng = SeededRandom(seed: 6)
+    let z = try Tensor(shape: [3, 6], storage: (0..<18).map { _ in rng.normal() })
+    let labels = [4, 0, 6]
+    var onehot = Tensor(shape: [3, 10])
+    for (i, k) in labels.enumerated() { onehot.storage[i * 10 + k] = 1 }
+    g.zeroGradients()
+    let a = try g.forward(z: z, labels: labels, mode: .evaluation)
+    try g.backward(a)
+    let fromLabels = g.shared.weight.gradient
+    g.zeroGradients()
+    let b = try g.forward(z: z, classVectors: onehot, mode: .evaluation)
+    try g.backward(b)
+    #expect(a.storage.map(\.bitPattern) == b.storage.map(\.bitPattern))
+    #expect(fromLabels.storage.map(\.bitPattern) == g.shared.weight.gradient.storage.map(\.bitPattern))
+  }
+
   @Test("per-truncation statistics: pytorch-pretrained-BigGAN's swapped blend and its rounding, or a linear one")
   func statisticsBlend() {
     let s = RunningStatistics(prefix: "bn", channels: 2, rows: 51)

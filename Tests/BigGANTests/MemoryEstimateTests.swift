@@ -18,6 +18,22 @@ struct MemoryEstimateTests {
     }
   }
 
+  @Test("a training step's estimate covers what the step holds at once: seven copies of G's parameters, five of D's, and the orthogonal regularisation's largest Gram matrix")
+  func trainingStepHoldings() throws {
+    // G: weights, gradients, Adam's two moments, the moving average (a
+    // generator with gradients of its own) and the spectrally normalised
+    // weights; D: all but the average. At 128 px the Gram matrix W W^T of
+    // G's stem linear ([24576, 20]: 2.25 GiB) is the peak of a step.
+    for (name, preset) in TrainingRecipe.presets {
+      var c = preset.model
+      c.classes = min(c.classes, 10)
+      let g = try Generator(c, seed: 0, initialization: .zeros), d = try Discriminator(c, seed: 0, initialization: .zeros)
+      let rows = g.parameters.filter { $0.value.shape.count >= 2 && $0.name != "shared.weight" }.map { Double($0.value.shape[0]) }.max() ?? 0
+      let held = 7 * Double(g.parameterCount) + 5 * Double(d.parameterCount) + rows * rows
+      #expect(c.estimatedTrainingBytes(batch: 1) >= 4 * held, "\(name)")
+    }
+  }
+
   @Test("absurd settings give a finite, huge estimate and a refusal that says how much; presets fit")
   func refusal() throws {
     var c = BigGANConfiguration.cifar32

@@ -112,11 +112,20 @@ final class RunningStatistics {
 struct BatchNormCore {
   let stats: RunningStatistics
   let eps: Float
-  private var input = Tensor(shape: [0])
-  private var output: Tensor?
-  /// The statistics the last forward normalised with; `count`: the values
-  /// per channel behind batch statistics (every replica's, when shared).
-  private var used: (mean: Tensor, variance: Tensor, batch: Bool, count: Int) = (Tensor(shape: [0]), Tensor(shape: [0]), false, 0)
+
+  /// What `backward` reads: the input, the output when the ReLU is fused
+  /// (its mask), and the statistics the forward normalised with; `count`:
+  /// the values per channel behind batch statistics (every replica's, when
+  /// shared).
+  private struct Saved {
+    let input: Tensor
+    let output: Tensor?
+    let mean: Tensor
+    let variance: Tensor
+    let batchStatistics: Bool
+    let count: Int
+  }
+  private var saved: Saved?
 
   init(stats: RunningStatistics, eps: Float) {
     self.stats = stats
@@ -126,7 +135,8 @@ struct BatchNormCore {
   mutating func forward(
     _ x: Tensor, gain: Tensor, bias: Tensor, relu: Bool, mode: Mode
   ) throws(KernelError) -> Tensor {
-    input = mode.keepsActivations ? x : Tensor(shape: [0])
+    saved = nil
+    let used: (mean: Tensor, variance: Tensor, batch: Bool, count: Int)
     if mode == .training {
       guard stats.rows == 1 else {
         throw .shape("\(stats.mean.name): per-truncation statistics are for sampling; training needs a model with running statistics")
@@ -140,19 +150,26 @@ struct BatchNormCore {
     }
     let y = try batchNorm(
       x, mean: used.mean, variance: used.variance, epsilon: eps, gain: gain, bias: bias, relu: relu)
-    output = relu && mode.keepsActivations ? y : nil
+    if mode.keepsActivations {
+      saved = Saved(
+        input: x, output: relu ? y : nil, mean: used.mean, variance: used.variance,
+        batchStatistics: used.batch, count: used.count)
+    }
     return y
   }
 
-  func backward(_ dy: Tensor, gain: Tensor) throws(KernelError) -> (input: Tensor, gain: Tensor, bias: Tensor) {
-    if used.batch, case .allReplicas(let group) = stats.scope {
+  mutating func backward(_ dy: Tensor, gain: Tensor) throws(KernelError) -> (input: Tensor, gain: Tensor, bias: Tensor) {
+    guard let s = saved.take() else {
+      throw .shape("\(stats.mean.name): backward without a training- or evaluation-mode forward")
+    }
+    if s.batchStatistics, case .allReplicas(let group) = stats.scope {
       return try crossReplicaBatchNormBackward(
-        input, mean: used.mean, variance: used.variance, epsilon: eps, gain: gain, output: output,
-        outputGradient: dy, count: used.count, group: group)
+        s.input, mean: s.mean, variance: s.variance, epsilon: eps, gain: gain, output: s.output,
+        outputGradient: dy, count: s.count, group: group)
     }
     return try batchNormBackward(
-      input, mean: used.mean, variance: used.variance, epsilon: eps, gain: gain, output: output,
-      outputGradient: dy, batchStatistics: used.batch)
+      s.input, mean: s.mean, variance: s.variance, epsilon: eps, gain: gain, output: s.output,
+      outputGradient: dy, batchStatistics: s.batchStatistics)
   }
 }
 
@@ -167,7 +184,11 @@ public final class ConditionalBatchNorm: Module {
   let bias: Linear
   let stats: RunningStatistics
   private var core: BatchNormCore
-  private var gainValue = Tensor(shape: [0])
+  /// What `backward` reads besides the core's: the gain `1 + W_g c`.
+  private struct Saved {
+    let gain: Tensor
+  }
+  private var saved: Saved?
 
   init(
     prefix: String, channels: Int, conditionDim: Int, settings: LayerSettings, rng: inout SeededRandom
@@ -191,16 +212,20 @@ public final class ConditionalBatchNorm: Module {
   }
 
   func forward(_ x: Tensor, condition c: Tensor, relu: Bool, mode: Mode) throws(KernelError) -> Tensor {
+    saved = nil
     var g = try gain.forward(c, mode: mode)
     for i in 0..<g.count { g.storage[i] += 1 }
-    gainValue = g
+    if mode.keepsActivations { saved = Saved(gain: g) }
     let b = try bias.forward(c, mode: mode)
     return try core.forward(x, gain: g, bias: b, relu: relu, mode: mode)
   }
 
   /// Returns `dL/dx` and `dL/dc`; accumulates parameter gradients.
   func backward(_ dy: Tensor) throws(KernelError) -> (input: Tensor, condition: Tensor) {
-    let (dx, dg, db) = try core.backward(dy, gain: gainValue)
+    guard let s = saved.take() else {
+      throw .shape("\(stats.mean.name): backward without a training- or evaluation-mode forward")
+    }
+    let (dx, dg, db) = try core.backward(dy, gain: s.gain)
     var dc = try gain.backward(dg)
     try dc.add(try bias.backward(db))
     return (dx, dc)

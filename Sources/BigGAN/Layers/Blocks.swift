@@ -115,7 +115,18 @@ public final class DiscriminatorBlock: ResidualBlock {
   let convSkip: Conv2d?
   let preactivation: Bool
   let downsample: Bool
-  private var cache: (x: Tensor, h1: Tensor, h2: Tensor)?
+
+  /// What `backward` reads: the shapes of the input and of conv2's output
+  /// (the pooling's input), and the masks of the ReLUs as their outputs
+  /// (`relu(h) > 0` exactly where `h > 0`), which the convolutions after
+  /// them keep anyway: `relu(x)` with pre-activation, and `relu(conv1)`.
+  private struct Saved {
+    let inputShape: [Int]
+    let activatedInput: Tensor?
+    let hidden: Tensor
+    let convolvedShape: [Int]
+  }
+  private var saved: Saved?
 
   init(
     prefix: String, in i: Int, out o: Int, preactivation: Bool, downsample: Bool,
@@ -142,11 +153,11 @@ public final class DiscriminatorBlock: ResidualBlock {
   }
 
   func forward(_ x: Tensor, mode: Mode) throws(KernelError) -> Tensor {
-    var h = preactivation ? relu(x) : x
-    h = try conv1.forward(h, mode: mode)
-    let h1 = h
-    h = try conv2.forward(relu(h), mode: mode)
-    let h2 = h
+    saved = nil
+    let activated = preactivation ? relu(x) : nil
+    let hidden = relu(try conv1.forward(activated ?? x, mode: mode))
+    var h = try conv2.forward(hidden, mode: mode)
+    let convolvedShape = h.shape
     if downsample { h = try averagePool2x2(h) }
     var skip = x
     if preactivation {
@@ -156,19 +167,21 @@ public final class DiscriminatorBlock: ResidualBlock {
       if downsample { skip = try averagePool2x2(skip) }
       if let convSkip { skip = try convSkip.forward(skip, mode: mode) }
     }
-    cache = mode.keepsActivations ? (x, h1, h2) : nil
+    if mode.keepsActivations {
+      saved = Saved(inputShape: x.shape, activatedInput: activated, hidden: hidden, convolvedShape: convolvedShape)
+    }
     try h.add(skip)
     return h
   }
 
   func backward(_ dy: Tensor, inputGradient: Bool) throws(KernelError) -> Tensor? {
-    guard let s = cache else { throw .shape("DiscriminatorBlock.backward called without a training- or evaluation-mode forward") }
-    var dh = downsample ? try averagePool2x2Backward(dy, inputShape: s.h2.shape) : dy
+    guard let s = saved.take() else { throw .shape("DiscriminatorBlock.backward called without a training- or evaluation-mode forward") }
+    var dh = downsample ? try averagePool2x2Backward(dy, inputShape: s.convolvedShape) : dy
     dh = try conv2.backward(dh)
-    dh = try reluBackward(input: s.h1, outputGradient: dh)
+    dh = try reluBackward(input: s.hidden, outputGradient: dh)
     var ds = dy
     if preactivation && downsample {
-      let pooledShape = convSkip.map { _ in Array(s.x.shape.dropLast()) + [dy.shape[3]] } ?? s.x.shape
+      let pooledShape = convSkip.map { _ in Array(s.inputShape.dropLast()) + [dy.shape[3]] } ?? s.inputShape
       ds = try averagePool2x2Backward(ds, inputShape: pooledShape)
     }
     guard inputGradient else {
@@ -177,9 +190,10 @@ public final class DiscriminatorBlock: ResidualBlock {
       return nil
     }
     dh = try conv1.backward(dh)
-    var dx = preactivation ? try reluBackward(input: s.x, outputGradient: dh) : dh
+    var dx = dh
+    if let a = s.activatedInput { dx = try reluBackward(input: a, outputGradient: dh) }
     if let convSkip { ds = try convSkip.backward(ds) }
-    if !preactivation && downsample { ds = try averagePool2x2Backward(ds, inputShape: s.x.shape) }
+    if !preactivation && downsample { ds = try averagePool2x2Backward(ds, inputShape: s.inputShape) }
     try dx.add(ds)
     return dx
   }

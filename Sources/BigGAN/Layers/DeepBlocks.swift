@@ -21,8 +21,14 @@ public final class DeepGeneratorBlock: ConditionalBlock {
   let bn4: ConditionalBatchNorm
   let conv4: Conv2d
   let upsample: Bool
-  private var inputChannels = 0
   private let outputChannels: Int
+
+  /// What `backward` reads besides its layers': the input's width, which
+  /// the skip's gradient is padded back to.
+  private struct Saved {
+    let inputChannels: Int
+  }
+  private var saved: Saved?
 
   init(
     prefix: String, in i: Int, out o: Int, upsample: Bool, conditionDim: Int,
@@ -67,18 +73,20 @@ public final class DeepGeneratorBlock: ConditionalBlock {
   var statistics: [RunningStatistics] { norms.map(\.stats) }
 
   func forward(_ x: Tensor, condition: Tensor, mode: Mode) throws(KernelError) -> Tensor {
+    saved = nil
     var h = try conv1.forward(try bn1.forward(x, condition: condition, relu: true, mode: mode), mode: mode)
     h = try conv2.forward(try bn2.forward(h, condition: condition, relu: true, mode: mode), mode: mode)
     h = try conv3.forward(try bn3.forward(h, condition: condition, relu: true, mode: mode), mode: mode)
     h = try conv4.forward(try bn4.forward(h, condition: condition, relu: true, mode: mode), mode: mode)
-    inputChannels = x.shape[3]
-    var skip = inputChannels == outputChannels ? x : try channels(x, 0..<outputChannels)
+    var skip = x.shape[3] == outputChannels ? x : try channels(x, 0..<outputChannels)
     if upsample { skip = try upsample2x(skip) }
     try h.add(skip)
+    if mode.keepsActivations { saved = Saved(inputChannels: x.shape[3]) }
     return h
   }
 
   func backward(_ dy: Tensor) throws(KernelError) -> (input: Tensor, condition: Tensor) {
+    guard let s = saved.take() else { throw .shape("DeepGeneratorBlock.backward called without a training- or evaluation-mode forward") }
     var (d, dc) = try bn4.backward(try conv4.backward(dy))
     d = try conv3.backward(d)
     for (norm, conv) in [(bn3, conv2), (bn2, conv1)] {
@@ -89,7 +97,7 @@ public final class DeepGeneratorBlock: ConditionalBlock {
     var (dx, dc1) = try bn1.backward(d)
     try dc.add(dc1)
     var ds = upsample ? try upsample2xBackward(dy) : dy
-    if inputChannels != outputChannels { ds = try paddingChannels(ds, offset: 0, total: inputChannels) }
+    if s.inputChannels != outputChannels { ds = try paddingChannels(ds, offset: 0, total: s.inputChannels) }
     try dx.add(ds)
     return (dx, dc)
   }
@@ -113,7 +121,19 @@ public final class DeepDiscriminatorBlock: ResidualBlock {
   let convSkip: Conv2d?
   let preactivation: Bool
   let downsample: Bool
-  private var cache: (x: Tensor, h1: Tensor, h2: Tensor, h3: Tensor)?
+
+  /// What `backward` reads: the input's shape, and the masks of the ReLUs
+  /// as their outputs (`relu(h) > 0` exactly where `h > 0`), most of which
+  /// the convolutions after them keep anyway: `relu(x)` with
+  /// pre-activation, then `relu` of conv1's, conv2's and conv3's outputs.
+  private struct Saved {
+    let inputShape: [Int]
+    let activatedInput: Tensor?
+    let hidden1: Tensor
+    let hidden2: Tensor
+    let hidden3: Tensor
+  }
+  private var saved: Saved?
 
   init(
     prefix: String, in i: Int, out o: Int, preactivation: Bool, downsample: Bool,
@@ -144,39 +164,43 @@ public final class DeepDiscriminatorBlock: ResidualBlock {
   }
 
   func forward(_ x: Tensor, mode: Mode) throws(KernelError) -> Tensor {
-    let h1 = try conv1.forward(preactivation ? relu(x) : x, mode: mode)
-    let h2 = try conv2.forward(relu(h1), mode: mode)
-    let h3 = try conv3.forward(relu(h2), mode: mode)
-    let pooled = downsample ? try averagePool2x2(relu(h3)) : relu(h3)
-    var h = try conv4.forward(pooled, mode: mode)
+    saved = nil
+    let activated = preactivation ? relu(x) : nil
+    let a1 = relu(try conv1.forward(activated ?? x, mode: mode))
+    let a2 = relu(try conv2.forward(a1, mode: mode))
+    let a3 = relu(try conv3.forward(a2, mode: mode))
+    var h = try conv4.forward(downsample ? try averagePool2x2(a3) : a3, mode: mode)
     var skip = downsample ? try averagePool2x2(x) : x
     if let convSkip { skip = try concatenateChannels(skip, try convSkip.forward(skip, mode: mode)) }
     try h.add(skip)
-    cache = mode.keepsActivations ? (x, h1, h2, h3) : nil
+    if mode.keepsActivations {
+      saved = Saved(inputShape: x.shape, activatedInput: activated, hidden1: a1, hidden2: a2, hidden3: a3)
+    }
     return h
   }
 
   func backward(_ dy: Tensor, inputGradient: Bool) throws(KernelError) -> Tensor? {
-    guard let s = cache else { throw .shape("DeepDiscriminatorBlock.backward called without a training- or evaluation-mode forward") }
+    guard let s = saved.take() else { throw .shape("DeepDiscriminatorBlock.backward called without a training- or evaluation-mode forward") }
     var d = try conv4.backward(dy)
-    if downsample { d = try averagePool2x2Backward(d, inputShape: s.h3.shape) }
-    d = try conv3.backward(try reluBackward(input: s.h3, outputGradient: d))
-    d = try conv2.backward(try reluBackward(input: s.h2, outputGradient: d))
-    d = try reluBackward(input: s.h1, outputGradient: d)
-    let inC = s.x.shape[3], outC = dy.shape[3]
+    if downsample { d = try averagePool2x2Backward(d, inputShape: s.hidden3.shape) }
+    d = try conv3.backward(try reluBackward(input: s.hidden3, outputGradient: d))
+    d = try conv2.backward(try reluBackward(input: s.hidden2, outputGradient: d))
+    d = try reluBackward(input: s.hidden1, outputGradient: d)
+    let inC = s.inputShape[3], outC = dy.shape[3]
     guard inputGradient else {
       try conv1.backwardParameters(d)
       try convSkip?.backwardParameters(try channels(dy, inC..<outC))
       return nil
     }
     d = try conv1.backward(d)
-    var dx = preactivation ? try reluBackward(input: s.x, outputGradient: d) : d
+    var dx = d
+    if let a = s.activatedInput { dx = try reluBackward(input: a, outputGradient: d) }
     var ds = dy
     if let convSkip {
       ds = try channels(dy, 0..<inC)
       try ds.add(try convSkip.backward(try channels(dy, inC..<outC)))
     }
-    if downsample { ds = try averagePool2x2Backward(ds, inputShape: s.x.shape) }
+    if downsample { ds = try averagePool2x2Backward(ds, inputShape: s.inputShape) }
     try dx.add(ds)
     return dx
   }

@@ -4,43 +4,53 @@ import BGKernels
 /// spectrally normalised over that matrix (BigGAN-PyTorch `SNEmbedding`, the
 /// discriminator's projection; the generator's shared embedding has none).
 public final class Embedding: Module {
-  public let weight: Parameter
-  let sn: SpectralNorm?
-  private var labels: [Int] = []
-  private var effective = Tensor(shape: [0])
+  /// The weight as trained and stored, before spectral normalisation.
+  public var weight: Parameter { normalized.parameter }
+  let normalized: SpectralNormWeight
+
+  /// What `backward` reads: the rows picked and the spectral norm's step.
+  private struct Saved {
+    let labels: [Int]
+    let step: SpectralNorm.Step?
+  }
+  private var saved: Saved?
 
   init(
     prefix: String, classes: Int, features: Int, spectralNorm eps: Float?,
     initialization: Initialization, rng: inout SeededRandom
   ) {
-    weight = Parameter(path(prefix, "weight"), initialWeight([classes, features], initialization, rng: &rng))
-    sn = eps.map { SpectralNorm(prefix: prefix, rows: classes, eps: $0, rng: &rng) }
+    normalized = SpectralNormWeight(
+      prefix: prefix, shape: [classes, features], spectralNorm: eps, initialization: initialization,
+      rng: &rng)
   }
 
   public var parameters: [Parameter] { [weight] }
-  public var buffers: [Buffer] { sn.map { [$0.u, $0.sv] } ?? [] }
+  public var buffers: [Buffer] { normalized.buffers }
 
   /// `[batch, features]` rows for class indices `y`.
   func forward(_ y: [Int], mode: Mode) throws(KernelError) -> Tensor {
-    labels = y
-    effective = try sn?.normalize(weight.value, mode: mode) ?? weight.value
-    let f = weight.value.shape[1], classes = weight.value.shape[0]
+    saved = nil
+    // A lookup has no kernel plan; its weight is still kept for evaluation.
+    let w = try normalized.resolve(mode: mode, precision: .fp32) { _, _ in nil }.weight
+    let f = w.value.shape[1], classes = w.value.shape[0]
     var out = Tensor(shape: [y.count, f])
     for (i, c) in y.enumerated() {
       guard c >= 0, c < classes else { throw .shape("class index \(c) is outside 0..<\(classes)") }
-      out.storage.replaceSubrange(i * f..<(i + 1) * f, with: effective.storage[c * f..<(c + 1) * f])
+      out.storage.replaceSubrange(i * f..<(i + 1) * f, with: w.value.storage[c * f..<(c + 1) * f])
     }
+    if mode.keepsActivations { saved = Saved(labels: y, step: w.step) }
     return out
   }
 
   /// Accumulates the weight gradient from `dL/d(rows)`.
   func backward(_ dy: Tensor) throws(KernelError) {
+    guard let s = saved.take() else { throw .shape("\(weight.name): backward without a training- or evaluation-mode forward") }
     guard weight.requiresGradient else { return }
     let f = weight.value.shape[1]
     var g = Tensor(shape: weight.value.shape)
-    for (i, c) in labels.enumerated() {
+    for (i, c) in s.labels.enumerated() {
       for j in 0..<f { g.storage[c * f + j] += dy.storage[i * f + j] }
     }
-    try weight.accumulate(try sn?.weightGradient(g, weight: weight.value) ?? g)
+    try normalized.accumulateGradient(g, step: s.step)
   }
 }

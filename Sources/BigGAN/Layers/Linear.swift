@@ -6,37 +6,45 @@ import BGKernels
 /// Shapes: `x` `[batch, inFeatures]`, `weight` `[outFeatures, inFeatures]`,
 /// `y` `[batch, outFeatures]`.
 public final class Linear: Module {
-  public let weight: Parameter
+  /// The weight as trained and stored, before spectral normalisation.
+  public var weight: Parameter { normalized.parameter }
   public let bias: Parameter?
-  let sn: SpectralNorm?
+  let normalized: SpectralNormWeight
   var precision: Precision = .fp32
-  private var input = Tensor(shape: [0])
-  private var effective = Tensor(shape: [0])
-  private var evaluation = EvaluationWeight()
+
+  /// What `backward` reads: the input and the weight the forward used.
+  private struct Saved {
+    let input: Tensor
+    let weight: SpectralNormWeight.Normalized
+  }
+  private var saved: Saved?
 
   init(
     prefix: String, in inFeatures: Int, out outFeatures: Int, bias hasBias: Bool = true,
     spectralNorm eps: Float?, initialization: Initialization, rng: inout SeededRandom
   ) {
-    weight = Parameter(path(prefix, "weight"), initialWeight([outFeatures, inFeatures], initialization, rng: &rng))
+    normalized = SpectralNormWeight(
+      prefix: prefix, shape: [outFeatures, inFeatures], spectralNorm: eps,
+      initialization: initialization, rng: &rng)
     bias = hasBias ? Parameter(path(prefix, "bias"), Tensor(shape: [outFeatures])) : nil
-    sn = eps.map { SpectralNorm(prefix: prefix, rows: outFeatures, eps: $0, rng: &rng) }
   }
 
+  /// The spectral norm, if any.
+  var sn: SpectralNorm? { normalized.sn }
   public var parameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }
-  public var buffers: [Buffer] { sn.map { [$0.u, $0.sv] } ?? [] }
+  public var buffers: [Buffer] { normalized.buffers }
 
   func forward(_ x: Tensor, mode: Mode) throws(KernelError) -> Tensor {
-    input = mode.keepsActivations ? x : Tensor(shape: [0])
-    let plan: WeightPlan?
-    (effective, plan) = try evaluation.resolve(mode: mode, weight: weight, sn: sn, precision: precision) {
+    saved = nil
+    let (w, plan) = try normalized.resolve(mode: mode, precision: precision) {
       WeightPlan(matrixRows: $0[0], columns: $0[1], precision: $1)
     }
+    if mode.keepsActivations { saved = Saved(input: x, weight: w) }
     var y: Tensor
     if let plan {
-      y = try matmul(x, transposing: effective, plan: plan)
+      y = try matmul(x, transposing: w.value, plan: plan)
     } else {
-      y = try matmul(x, effective, transposeB: true, precision: precision)
+      y = try matmul(x, w.value, transposeB: true, precision: precision)
     }
     if let bias {
       let n = y.shape[0], o = y.shape[1]
@@ -47,11 +55,11 @@ public final class Linear: Module {
 
   /// Accumulates the parameter gradients and returns `dL/dx`.
   func backward(_ dy: Tensor) throws(KernelError) -> Tensor {
-    guard input.count > 0 else { throw .shape("\(weight.name): backward without a training- or evaluation-mode forward") }
+    guard let s = saved.take() else { throw .shape("\(weight.name): backward without a training- or evaluation-mode forward") }
     if weight.requiresGradient {
       var dw = Tensor(shape: weight.value.shape)
-      try gemm(dy, input, into: &dw, transposeA: true, precision: precision)
-      try weight.accumulate(try sn?.weightGradient(dw, weight: weight.value) ?? dw)
+      try gemm(dy, s.input, into: &dw, transposeA: true, precision: precision)
+      try normalized.accumulateGradient(dw, step: s.weight.step)
     }
     if let bias, bias.requiresGradient {
       let n = dy.shape[0], o = dy.shape[1]
@@ -59,6 +67,6 @@ public final class Linear: Module {
       for i in 0..<n { for j in 0..<o { db.storage[j] += dy.storage[i * o + j] } }
       try bias.accumulate(db)
     }
-    return try matmul(dy, effective, precision: precision)
+    return try matmul(dy, s.weight.value, precision: precision)
   }
 }

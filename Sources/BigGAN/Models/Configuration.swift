@@ -103,8 +103,13 @@ public struct BigGANConfiguration: Codable, Equatable, Sendable {
       initialization: try c.decodeIfPresent(Initialization.self, forKey: .initialization) ?? .orthogonal)
   }
 
-  /// BigGAN generator blocks: (in, out) channel multipliers, each block
-  /// doubling the resolution from 4x4.
+  /// Generator (in, out) channel multipliers, each entry doubling the
+  /// resolution from 4x4: one block of BigGAN, or one stage of BigGAN-deep
+  /// (a block in -> in at its input resolution, then a block in -> out that
+  /// upsamples). One table serves both: BigGAN-PyTorch's `G_arch`
+  /// (`BigGAN.py`; `BigGANdeep.py` at 32 and 64 px) and, for BigGAN-deep at
+  /// 128-512 px, TF-Hub's layer list (pytorch-pretrained-BigGAN's `layers`,
+  /// section 1.4 of the reference notes).
   static let generatorPlans: [Int: [(Int, Int)]] = [
     32: [(4, 4), (4, 4), (4, 4)],
     64: [(16, 16), (16, 8), (8, 4), (4, 2)],
@@ -121,19 +126,6 @@ public struct BigGANConfiguration: Codable, Equatable, Sendable {
     128: [(1, true), (2, true), (4, true), (8, true), (16, true), (16, false)],
     256: [(1, true), (2, true), (4, true), (8, true), (8, true), (16, true), (16, false)],
     512: [(1, true), (1, true), (2, true), (4, true), (8, true), (8, true), (16, true), (16, false)],
-  ]
-
-  /// BigGAN-deep generator stages (in, out): each stage is a block in -> in
-  /// at its input resolution, then a block in -> out that upsamples. For
-  /// 128-512 this is TF-Hub's layer list (pytorch-pretrained-BigGAN's
-  /// `layers`, section 1.4 of the reference notes); 32 and 64 are
-  /// BigGAN-PyTorch's `BigGANdeep.G_arch`.
-  static let deepGeneratorPlans: [Int: [(Int, Int)]] = [
-    32: [(4, 4), (4, 4), (4, 4)],
-    64: [(16, 16), (16, 8), (8, 4), (4, 2)],
-    128: [(16, 16), (16, 8), (8, 4), (4, 2), (2, 1)],
-    256: [(16, 16), (16, 8), (8, 8), (8, 4), (4, 2), (2, 1)],
-    512: [(16, 16), (16, 8), (8, 8), (8, 4), (4, 2), (2, 1), (1, 1)],
   ]
 
   /// BigGAN-deep discriminator stages (in, out, downsample): a block in ->
@@ -186,7 +178,7 @@ public struct BigGANConfiguration: Codable, Equatable, Sendable {
           attention: generatorAttention.contains(r) ? "blocks.\(i).1" : nil)
       }
     case .deep:
-      return (Self.deepGeneratorPlans[resolution] ?? []).enumerated().flatMap { s, p in
+      return (Self.generatorPlans[resolution] ?? []).enumerated().flatMap { s, p in
         let r = 8 << s
         return [
           GeneratorBlockPlan(prefix: "blocks.\(s).0", in: p.0 * ch, out: p.0 * ch, upsample: false, resolution: r / 2, attention: nil),

@@ -17,6 +17,9 @@ public final class Discriminator: Module {
   let linear: Linear
   let embed: Embedding
 
+  /// The precision of the network's matrix products: every convolution
+  /// (attention's included), the attention core and the output linear map.
+  /// The class projection `<embed(y), h>` and the sum pooling are fp32.
   public var precision: Precision = .fp32 {
     didSet {
       linear.precision = precision
@@ -26,7 +29,16 @@ public final class Discriminator: Module {
     }
   }
 
-  private var cache: (features: Tensor, pooled: Tensor, embedded: Tensor)?
+  /// What `backward` reads besides its layers': the last block's output
+  /// `[batch, h, w, C]` (the ReLU's mask and the pooling's shape), its
+  /// pooled ReLU and the class embeddings `[batch, C]` (the projection's
+  /// two factors).
+  private struct Saved {
+    let features: Tensor
+    let pooled: Tensor
+    let embedded: Tensor
+  }
+  private var saved: Saved?
 
   /// A freshly initialised discriminator.
   ///
@@ -85,6 +97,7 @@ public final class Discriminator: Module {
     guard s[1] == r, s[2] == r, s[3] == 3, s[0] == labels.count, s[0] > 0 else {
       throw .shape("images have shape \(s) with \(labels.count) labels, expected [batch, \(r), \(r), 3] with batch labels")
     }
+    saved = nil
     var h = try stem?.forward(images, mode: mode) ?? images
     for i in blocks.indices {
       h = try blocks[i].forward(h, mode: mode)
@@ -100,7 +113,7 @@ public final class Discriminator: Module {
       for j in 0..<c { p += e.storage[b * c + j] * pooled.storage[b * c + j] }
       out.storage[b] += p
     }
-    cache = mode.keepsActivations ? (features, pooled, e) : nil
+    if mode.keepsActivations { saved = Saved(features: features, pooled: pooled, embedded: e) }
     return out
   }
 
@@ -123,7 +136,7 @@ public final class Discriminator: Module {
   }
 
   private func backward(_ dScores: Tensor, inputGradient: Bool) throws(KernelError) -> Tensor? {
-    guard let s = cache else { throw .shape("Discriminator.backward called without a training- or evaluation-mode forward") }
+    guard let s = saved.take() else { throw .shape("Discriminator.backward called without a training- or evaluation-mode forward") }
     let (n, c) = (s.pooled.shape[0], s.pooled.shape[1])
     var dPooled = try linear.backward(dScores)
     var dEmbed = Tensor(shape: [n, c])

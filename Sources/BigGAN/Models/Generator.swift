@@ -21,7 +21,12 @@ public final class Generator: Module {
   let outputNorm: BatchNorm
   let outputConv: Conv2d
 
-  /// The precision of every product in the network.
+  /// The precision of the network's matrix products: the stem's linear
+  /// map, the conditional batch-norms' gain and bias maps, every
+  /// convolution (attention's included) and the attention core. The
+  /// class-vector product `vectors * shared.weight` of
+  /// `forward(z:classVectors:mode:)` and its gradient are always fp32, as
+  /// are the batch-norms' statistics and the element-wise layers.
   public var precision: Precision = .fp32 {
     didSet {
       linear.precision = precision
@@ -55,7 +60,15 @@ public final class Generator: Module {
     case vectors(Tensor)
     case embeddings
   }
-  private var cache: (classes: ClassInput, batch: Int, out: Tensor)?
+
+  /// What `backward` reads besides its layers': how the classes entered,
+  /// the batch, and the images (tanh's output, its derivative).
+  private struct Saved {
+    var classes: ClassInput
+    let batch: Int
+    let images: Tensor
+  }
+  private var saved: Saved?
 
   /// A freshly initialised generator.
   /// - Throws: `ConfigurationError` for settings that cannot build a model.
@@ -114,7 +127,7 @@ public final class Generator: Module {
       throw .shape("z has \(zs[0]) rows but there are \(labels.count) labels")
     }
     let out = try forward(z: z, classEmbeddings: try shared.forward(labels, mode: mode), mode: mode)
-    cache?.classes = .labels(labels)
+    saved?.classes = .labels(labels)
     return out
   }
 
@@ -124,7 +137,7 @@ public final class Generator: Module {
   public func forward(z: Tensor, classVectors vectors: Tensor, mode: Mode) throws(KernelError) -> Tensor {
     try vectors.expect([z.shape.first ?? 0, configuration.classes], "class vectors")
     let out = try forward(z: z, classEmbeddings: try matmul(vectors, shared.weight.value), mode: mode)
-    cache?.classes = .vectors(vectors)
+    saved?.classes = .vectors(vectors)
     return out
   }
 
@@ -136,6 +149,7 @@ public final class Generator: Module {
     guard zs[1] == c.dimZ, zs[0] > 0, embedded.shape == [zs[0], c.sharedDim] else {
       throw .shape("z has shape \(zs) and class embeddings \(embedded.shape), expected [batch, \(c.dimZ)] and [batch, \(c.sharedDim)]")
     }
+    saved = nil
     let batch = zs[0]
     var h = try linear.forward(try assemble(c.stemInput, z: z, embedded: embedded), mode: mode)
     h = try h.reshaped([batch, 4, 4, c.stemChannels])
@@ -148,7 +162,7 @@ public final class Generator: Module {
     }
     h = try outputNorm.forward(h, relu: true, mode: mode)
     let out = BGKernels.tanh(try outputConv.forward(h, mode: mode))
-    cache = mode.keepsActivations ? (.embeddings, batch, out) : nil
+    if mode.keepsActivations { saved = Saved(classes: .embeddings, batch: batch, images: out) }
     return out
   }
 
@@ -156,9 +170,9 @@ public final class Generator: Module {
   /// returns `dL/dz`.
   @discardableResult
   public func backward(_ dImages: Tensor) throws(KernelError) -> Tensor {
-    guard let s = cache else { throw .shape("Generator.backward called without a training- or evaluation-mode forward") }
+    guard let s = saved.take() else { throw .shape("Generator.backward called without a training- or evaluation-mode forward") }
     let c = configuration
-    var d = try tanhBackward(output: s.out, outputGradient: dImages)
+    var d = try tanhBackward(output: s.images, outputGradient: dImages)
     d = try outputConv.backward(d)
     d = try outputNorm.backward(d)
     var dEmbedded = Tensor(shape: [s.batch, c.sharedDim])

@@ -62,20 +62,34 @@ extension BigGANConfiguration {
     }
   }
 
+  /// Floats of the largest Gram matrix `W W^T` that G's orthogonal
+  /// regularisation forms: the stem linear's, whose `16 * stemChannels`
+  /// rows outnumber every other weight's.
+  var orthogonalGramFloats: Double {
+    let rows = 16 * Double(stemChannels)
+    return rows * rows
+  }
+
   /// Bytes of one training step at `batch` images per accumulation: G's
-  /// weights, gradients, Adam moments and moving average, D's weights,
-  /// gradients and moments, and the activations kept for the backward
-  /// passes of G on `batch` images and of D on `2 * batch`.
+  /// weights, gradients, Adam moments and moving average (a generator of
+  /// its own, gradients included), D's weights, gradients and moments, the
+  /// spectrally normalised weights of both (kept from each forward to its
+  /// backward), the activations kept for the backward passes of G on
+  /// `batch` images and of D on `2 * batch`, and the orthogonal
+  /// regularisation's largest Gram matrix.
   public func estimatedTrainingBytes(batch: Int) -> Double {
     // A block keeps about this many tensors of its input and output widths
     // for the backward pass (inputs of its batch-norms, ReLUs and
-    // convolutions, and the skip); measured peaks of cifar32 steps are a
-    // little below the estimate.
+    // convolutions, and the skip); measured peaks of cifar32 steps are well
+    // below the estimate.
     let keptPerBlock = 4.5
-    let weights = 5 * estimatedGeneratorParameters + 4 * estimatedDiscriminatorParameters
+    let weights = 7 * estimatedGeneratorParameters + 5 * estimatedDiscriminatorParameters
     let activations = Double(batch) * keptPerBlock
       * (generatorActivationsPerImage + 2 * discriminatorActivationsPerImage)
-    return 4 * (weights + activations)
+    // The Gram matrix comes after the backward passes have released the
+    // activations, but the allocator keeps part of their pages: added, not
+    // the larger of the two. At 128 px it is the step's peak.
+    return 4 * (weights + activations + orthogonalGramFloats)
   }
 
   /// Bytes of sampling `batch` images with the generator in inference mode:
