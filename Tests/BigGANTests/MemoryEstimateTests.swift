@@ -24,7 +24,7 @@ struct MemoryEstimateTests {
     // generator with gradients of its own) and the spectrally normalised
     // weights; D: all but the average. At 128 px the Gram matrix W W^T of
     // G's stem linear ([24576, 20]: 2.25 GiB) is the peak of a step.
-    for (name, preset) in TrainingRecipe.presets {
+    for (name, preset) in TrainingPreset.all {
       var c = preset.model
       c.classes = min(c.classes, 10)
       let g = try Generator(c, seed: 0, initialization: .zeros), d = try Discriminator(c, seed: 0, initialization: .zeros)
