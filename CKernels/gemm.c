@@ -169,6 +169,8 @@ static void epilogue(const bk_gemm_args *g, int i0, int rows, int j0, int j1)
 
 /* ------------------------------------------------------------------ team -- */
 
+/* How one GEMM is cut: its cache blocks along N and M and its K passes
+ * (the GEMM blocking; a weight plan is something else, see plan.c). */
 typedef struct {
     int nc_eff, mc;
     int passes;          /* BK_KC passes along K */
@@ -176,12 +178,12 @@ typedef struct {
     size_t pass_bytes;   /* one pass of the B panel */
     size_t b_bytes;      /* the packed group in the workspace (0: prepacked) */
     size_t a_bytes;      /* one thread's A block */
-} plan;
+} blocking;
 
 /* The B-side blocking depends only on N, K, the precision and the path, so
  * panels packed ahead of time for one GEMM serve every M. */
 static void b_blocking(const bk_kernels *kr, bk_precision prec, int n, int k,
-                       plan *p)
+                       blocking *p)
 {
     size_t es = prec == BK_BF16 ? 2 : 4;
     p->nc_eff = bk__min_int(kr->tuning->nc, round_up(n, kr->nr));
@@ -189,9 +191,9 @@ static void b_blocking(const bk_kernels *kr, bk_precision prec, int n, int k,
     p->passes = ceil_div(k, BK_KC);
 }
 
-static plan make_plan(const bk_kernels *kr, const bk_gemm_args *g)
+static blocking make_blocking(const bk_kernels *kr, const bk_gemm_args *g)
 {
-    plan p;
+    blocking p;
     b_blocking(kr, g->prec, g->n, g->k, &p);
     p.mc = bk__min_int(kr->tuning->mc, round_up(g->m, kr->mr));
     size_t fit = kr->tuning->b_group_bytes / p.pass_bytes;
@@ -205,7 +207,7 @@ static plan make_plan(const bk_kernels *kr, const bk_gemm_args *g)
 static size_t workspace_size(const bk_kernels *kr, const bk_gemm_args *g,
                              int threads)
 {
-    plan p = make_plan(kr, g);
+    blocking p = make_blocking(kr, g);
     return p.b_bytes + p.a_bytes * (size_t)threads;
 }
 
@@ -219,7 +221,7 @@ static size_t workspace_size(const bk_kernels *kr, const bk_gemm_args *g,
  */
 size_t bk__packed_b_size(const bk_kernels *kr, bk_precision prec, int n, int k)
 {
-    plan p;
+    blocking p;
     b_blocking(kr, prec, n, k, &p);
     return (size_t)ceil_div(n, p.nc_eff) * p.passes * p.pass_bytes;
 }
@@ -227,7 +229,7 @@ size_t bk__packed_b_size(const bk_kernels *kr, bk_precision prec, int n, int k)
 void bk__pack_b_all(const bk_ctx *cx, const bk_gemm_args *g, void *dst)
 {
     const bk_kernels *kr = cx->kr;
-    plan p;
+    blocking p;
     b_blocking(kr, g->prec, g->n, g->k, &p);
     int units = ceil_div(g->n, p.nc_eff) * p.passes;
 #pragma omp parallel for schedule(static) \
@@ -280,7 +282,7 @@ static void team_barrier(int nt)
 static void gemm_team(const bk_kernels *kr, const bk_gemm_args *g, void *ws,
                       int tid, int nt)
 {
-    plan pl = make_plan(kr, g);
+    blocking pl = make_blocking(kr, g);
     int mr = kr->mr, nr = kr->nr;
     const char *prepacked = g->packed_b;
     char *bgroup = ws;

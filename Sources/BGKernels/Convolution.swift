@@ -83,7 +83,7 @@ public struct ConvolutionGeometry: Hashable, Sendable {
   /// Checks the geometry against an input of shape `input` (NHWC) and an
   /// output channel count, and returns the kernels' shape with the output
   /// shape `[batch, outHeight, outWidth, outChannels]`.
-  func plan(_ function: String, input: [Int], outChannels: Int) throws(KernelError)
+  func shapes(_ function: String, input: [Int], outChannels: Int) throws(KernelError)
     -> (shape: bk_conv_shape, output: [Int])
   {
     guard kernelHeight >= 1, kernelWidth >= 1, stride >= 1, paddingHeight >= 0, paddingWidth >= 0
@@ -163,7 +163,7 @@ public func conv2d(
 ) throws(KernelError) -> Tensor {
   let xs = try checkActivation("conv2d", x, "x")
   let outChannels = try checkWeight("conv2d", weight, inChannels: xs[3], geometry)
-  let (_, outShape) = try geometry.plan("conv2d", input: xs, outChannels: outChannels)
+  let (_, outShape) = try geometry.shapes("conv2d", input: xs, outChannels: outChannels)
   var y = Tensor(overwrittenShape: outShape)
   try conv2d(
     x, weight: weight, bias: bias, geometry: geometry, precision: precision, plan: plan,
@@ -212,7 +212,7 @@ public func conv2d(
   if let plan, plan.weightShape != weight.shape {
     throw .shape("conv2d: weight has shape \(weight.shape), but the plan was made for \(plan.weightShape)")
   }
-  var (shape, outShape) = try geometry.plan(
+  var (shape, outShape) = try geometry.shapes(
     "conv2d", input: [xs[0], xs[1], xs[2], channels.count], outChannels: outChannels)
   let ys = try checkActivation("conv2d", y, "y")
   guard ys.dropLast() == outShape.dropLast(), channelOffset >= 0,
@@ -256,7 +256,7 @@ public func conv2dBackwardData(
   }
   let outChannels = try checkWeight(
     "conv2dBackwardData", weight, inChannels: inputShape[3], geometry)
-  var (shape, outShape) = try geometry.plan(
+  var (shape, outShape) = try geometry.shapes(
     "conv2dBackwardData", input: inputShape, outChannels: outChannels)
   try dy.expect(outShape, "conv2dBackwardData: dy")
   var dx = Tensor(overwrittenShape: inputShape)
@@ -288,7 +288,7 @@ public func conv2dBackwardWeight(
   let xs = try checkActivation("conv2dBackwardWeight", x, "x")
   let dys = try checkActivation("conv2dBackwardWeight", dy, "dy")
   let outChannels = dys[3]
-  var (shape, outShape) = try geometry.plan(
+  var (shape, outShape) = try geometry.shapes(
     "conv2dBackwardWeight", input: xs, outChannels: max(outChannels, 1))
   guard dys == Array(outShape.dropLast()) + [outChannels], outChannels >= 1 else {
     throw .shape(

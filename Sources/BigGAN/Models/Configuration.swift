@@ -20,7 +20,7 @@ public enum Architecture: String, Codable, Sendable, CaseIterable {
 
 /// Every architectural setting of a BigGAN generator/discriminator pair.
 ///
-/// Channel plans follow BigGAN-PyTorch's `G_arch` / `D_arch` tables
+/// Channel tables follow BigGAN-PyTorch's `G_arch` / `D_arch` tables
 /// (`BigGAN.py`, `BigGANdeep.py`); BigGAN-deep's layer list is the one of
 /// the TF-Hub modules (pytorch-pretrained-BigGAN's configs). Attention is
 /// placed after the blocks (BigGAN) or stages (BigGAN-deep) whose output
@@ -110,7 +110,7 @@ public struct BigGANConfiguration: Codable, Equatable, Sendable {
   /// (`BigGAN.py`; `BigGANdeep.py` at 32 and 64 px) and, for BigGAN-deep at
   /// 128-512 px, TF-Hub's layer list (pytorch-pretrained-BigGAN's `layers`,
   /// section 1.4 of the reference notes).
-  static let generatorPlans: [Int: [(Int, Int)]] = [
+  static let generatorChannelTable: [Int: [(Int, Int)]] = [
     32: [(4, 4), (4, 4), (4, 4)],
     64: [(16, 16), (16, 8), (8, 4), (4, 2)],
     128: [(16, 16), (16, 8), (8, 4), (4, 2), (2, 1)],
@@ -120,7 +120,7 @@ public struct BigGANConfiguration: Codable, Equatable, Sendable {
 
   /// BigGAN discriminator blocks: (out multiplier, downsample). Inputs are
   /// 3 for the first block and the previous output after it.
-  static let discriminatorPlans: [Int: [(Int, Bool)]] = [
+  static let discriminatorChannelTable: [Int: [(Int, Bool)]] = [
     32: [(4, true), (4, true), (4, false), (4, false)],
     64: [(1, true), (2, true), (4, true), (8, true), (16, false)],
     128: [(1, true), (2, true), (4, true), (8, true), (16, true), (16, false)],
@@ -131,7 +131,7 @@ public struct BigGANConfiguration: Codable, Equatable, Sendable {
   /// BigGAN-deep discriminator stages (in, out, downsample): a block in ->
   /// out that downsamples when asked, then a block out -> out
   /// (BigGAN-PyTorch `BigGANdeep.D_arch`; compare_gan's channel lists).
-  static let deepDiscriminatorPlans: [Int: [(Int, Int, Bool)]] = [
+  static let deepDiscriminatorChannelTable: [Int: [(Int, Int, Bool)]] = [
     32: [(1, 4, true), (4, 4, true), (4, 4, false)],
     64: [(1, 2, true), (2, 4, true), (4, 8, true), (8, 16, true)],
     128: [(1, 2, true), (2, 4, true), (4, 8, true), (8, 16, true), (16, 16, true)],
@@ -144,7 +144,7 @@ public struct BigGANConfiguration: Codable, Equatable, Sendable {
   /// One residual block of the generator: its state-dict prefix, channels,
   /// whether it upsamples, its output resolution, and the prefix of the
   /// attention that follows it, if any.
-  struct GeneratorBlockPlan {
+  struct GeneratorBlockLayout {
     let prefix: String
     let `in`: Int, out: Int
     let upsample: Bool
@@ -154,7 +154,7 @@ public struct BigGANConfiguration: Codable, Equatable, Sendable {
 
   /// One residual block of the discriminator (`in` is the image's 3 or the
   /// stem's width for the first one).
-  struct DiscriminatorBlockPlan {
+  struct DiscriminatorBlockLayout {
     let prefix: String
     let `in`: Int, out: Int
     let downsample: Bool
@@ -167,22 +167,22 @@ public struct BigGANConfiguration: Codable, Equatable, Sendable {
   }
 
   /// The generator's blocks in order.
-  var generatorBlocks: [GeneratorBlockPlan] {
+  var generatorBlocks: [GeneratorBlockLayout] {
     let ch = generatorChannels
     switch architecture {
     case .biggan:
-      return (Self.generatorPlans[resolution] ?? []).enumerated().map { i, p in
+      return (Self.generatorChannelTable[resolution] ?? []).enumerated().map { i, p in
         let r = 8 << i
-        return GeneratorBlockPlan(
+        return GeneratorBlockLayout(
           prefix: "blocks.\(i).0", in: p.0 * ch, out: p.1 * ch, upsample: true, resolution: r,
           attention: generatorAttention.contains(r) ? "blocks.\(i).1" : nil)
       }
     case .deep:
-      return (Self.generatorPlans[resolution] ?? []).enumerated().flatMap { s, p in
+      return (Self.generatorChannelTable[resolution] ?? []).enumerated().flatMap { s, p in
         let r = 8 << s
         return [
-          GeneratorBlockPlan(prefix: "blocks.\(s).0", in: p.0 * ch, out: p.0 * ch, upsample: false, resolution: r / 2, attention: nil),
-          GeneratorBlockPlan(
+          GeneratorBlockLayout(prefix: "blocks.\(s).0", in: p.0 * ch, out: p.0 * ch, upsample: false, resolution: r / 2, attention: nil),
+          GeneratorBlockLayout(
             prefix: "blocks.\(s).1", in: p.0 * ch, out: p.1 * ch, upsample: true, resolution: r,
             attention: generatorAttention.contains(r) ? "blocks.\(s).2" : nil),
         ]
@@ -191,28 +191,28 @@ public struct BigGANConfiguration: Codable, Equatable, Sendable {
   }
 
   /// The discriminator's blocks in order.
-  var discriminatorBlocks: [DiscriminatorBlockPlan] {
+  var discriminatorBlocks: [DiscriminatorBlockLayout] {
     let ch = discriminatorChannels
     var res = resolution
     switch architecture {
     case .biggan:
       var inC = 3
-      return (Self.discriminatorPlans[resolution] ?? []).enumerated().map { i, p in
+      return (Self.discriminatorChannelTable[resolution] ?? []).enumerated().map { i, p in
         let out = p.0 * ch
         if p.1 { res /= 2 }
         defer { inC = out }
-        return DiscriminatorBlockPlan(
+        return DiscriminatorBlockLayout(
           prefix: "blocks.\(i).0", in: inC, out: out, downsample: p.1, preactivation: i > 0,
           resolution: res, attention: discriminatorAttention.contains(res) ? "blocks.\(i).1" : nil)
       }
     case .deep:
-      return (Self.deepDiscriminatorPlans[resolution] ?? []).enumerated().flatMap { s, p in
+      return (Self.deepDiscriminatorChannelTable[resolution] ?? []).enumerated().flatMap { s, p in
         if p.2 { res /= 2 }
         return [
-          DiscriminatorBlockPlan(
+          DiscriminatorBlockLayout(
             prefix: "blocks.\(s).0", in: p.0 * ch, out: p.1 * ch, downsample: p.2, preactivation: s > 0,
             resolution: res, attention: nil),
-          DiscriminatorBlockPlan(
+          DiscriminatorBlockLayout(
             prefix: "blocks.\(s).1", in: p.1 * ch, out: p.1 * ch, downsample: false, preactivation: true,
             resolution: res, attention: discriminatorAttention.contains(res) ? "blocks.\(s).2" : nil),
         ]

@@ -54,12 +54,12 @@ public final class Discriminator: Module {
     var rng = SeededRandom(seed: seed)
     let settings = config.layerSettings
     let sn = settings.snEps, initialization = config.initialization
-    let plan = config.discriminatorBlocks
+    let layouts = config.discriminatorBlocks
     stem = config.architecture == .deep
-      ? Conv2d(prefix: "input_conv", in: 3, out: plan[0].in, kernel: 3, spectralNorm: sn, initialization: initialization, rng: &rng)
+      ? Conv2d(prefix: "input_conv", in: 3, out: layouts[0].in, kernel: 3, spectralNorm: sn, initialization: initialization, rng: &rng)
       : nil
     var blocks: [any ResidualBlock] = [], attention: [SelfAttention?] = []
-    for b in plan {
+    for b in layouts {
       switch config.architecture {
       case .biggan:
         blocks.append(DiscriminatorBlock(
@@ -74,7 +74,7 @@ public final class Discriminator: Module {
     }
     self.blocks = blocks
     self.attention = attention
-    let last = plan[plan.count - 1].out
+    let last = layouts[layouts.count - 1].out
     linear = Linear(prefix: "linear", in: last, out: 1, spectralNorm: sn, initialization: initialization, rng: &rng)
     embed = Embedding(prefix: "embed", classes: config.classes, features: last, spectralNorm: sn, initialization: initialization, rng: &rng)
   }
