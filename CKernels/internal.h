@@ -240,7 +240,7 @@ typedef struct {
     int lda, ldb;
     float *c;
     int ldc;
-    /* B already packed by bk__pack_b_all for the active path, or NULL. */
+    /* B already packed by bk__pack_b_all for the call's path, or NULL. */
     const void *packed_b;
     /* The epilogue of a convolution's forward pass, applied to each C
      * element after its last pass while the block is still in cache:

@@ -12,7 +12,7 @@ public enum BFloat16 {
   /// `x` rounded to the nearest bf16, as fp32.
   public static func rounded(_ x: Float) -> Float { value(bits(x)) }
 
-  /// Converts an array on the active vector path.
+  /// Converts an array on this thread's instruction-set path.
   public static func bits(_ xs: [Float]) -> [UInt16] {
     var out = [UInt16](repeating: 0, count: xs.count)
     xs.withUnsafeBufferPointer { px in
@@ -23,7 +23,7 @@ public enum BFloat16 {
     return out
   }
 
-  /// Rounds every element to the nearest bf16 on the active vector path.
+  /// Rounds every element to the nearest bf16 on this thread's instruction-set path.
   public static func rounded(_ xs: [Float]) -> [Float] {
     var out = [Float](repeating: 0, count: xs.count)
     xs.withUnsafeBufferPointer { px in
