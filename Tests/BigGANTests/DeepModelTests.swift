@@ -62,11 +62,16 @@ struct DeepModelTests {
     #expect(moved == before.count && movedD == beforeD.count)
   }
 
-  @Test("one-hot class vectors give the labels' images and the same embedding gradient")
-  func classVectors() throws {
+  /// The tiny generator's evaluation images and shared-embedding gradient
+  /// (the gradient of `sum(images^2) / 2`), from labels and from the same
+  /// classes as one-hot vectors.
+  private func labelsAndOneHot(precision: Precision) throws
+    -> (labels: (images: Tensor, gradient: Tensor), vectors: (images: Tensor, gradient: Tensor))
+  {
     // Evaluation mode: training would move the spectral-norm vectors and
     // the running statistics between the two passes.
     let g = try Generator(Self.tiny, seed: 5, initialization: .normal(std: 0.2))
+    g.precision = precision
     var rng = SeededRandom(seed: 6)
     let z = try Tensor(shape: [3, 6], storage: (0..<18).map { _ in rng.normal() })
     let labels = [4, 0, 6]
@@ -79,34 +84,26 @@ struct DeepModelTests {
     g.zeroGradients()
     let b = try g.forward(z: z, classVectors: onehot, mode: .evaluation)
     try g.backward(b)
-    let fromVectors = g.shared.weight.gradient
-    let worst = zip(a.storage, b.storage).map { abs($0 - $1) }.max() ?? 0
+    return ((a, fromLabels), (b, g.shared.weight.gradient))
+  }
+
+  @Test("one-hot class vectors give the labels' images and the same embedding gradient")
+  func classVectors() throws {
+    let (fromLabels, fromVectors) = try labelsAndOneHot(precision: .fp32)
+    let worst = zip(fromLabels.images.storage, fromVectors.images.storage).map { abs($0 - $1) }.max() ?? 0
     #expect(worst <= 1e-6)
-    let gradientGap = zip(fromLabels.storage, fromVectors.storage).map { abs($0 - $1) }.max() ?? 0
-    #expect(gradientGap <= 1e-5 * max(1, fromLabels.storage.map(abs).max() ?? 0))
-    #expect(fromLabels.storage.contains { $0 != 0 })
+    let gradientGap = zip(fromLabels.gradient.storage, fromVectors.gradient.storage).map { abs($0 - $1) }.max() ?? 0
+    #expect(gradientGap <= 1e-5 * max(1, fromLabels.gradient.storage.map(abs).max() ?? 0))
+    #expect(fromLabels.gradient.storage.contains { $0 != 0 })
   }
 
   @Test("the class-vector product and its gradient are fp32 whatever the generator's precision: in bf16, one-hot vectors give the labels' images and embedding gradient bit for bit")
   func classVectorsStayFP32() throws {
     // Forward, the embedding only meets bf16 products, which round it
     // anyway; its gradient is where a bf16 class-vector product would show.
-    let g = try Generator(Self.tiny, seed: 5, initialization: .normal(std: 0.2))
-    g.precision = .bf16
-    var rng = SeededRandom(seed: 6)
-    let z = try Tensor(shape: [3, 6], storage: (0..<18).map { _ in rng.normal() })
-    let labels = [4, 0, 6]
-    var onehot = Tensor(shape: [3, 10])
-    for (i, k) in labels.enumerated() { onehot.storage[i * 10 + k] = 1 }
-    g.zeroGradients()
-    let a = try g.forward(z: z, labels: labels, mode: .evaluation)
-    try g.backward(a)
-    let fromLabels = g.shared.weight.gradient
-    g.zeroGradients()
-    let b = try g.forward(z: z, classVectors: onehot, mode: .evaluation)
-    try g.backward(b)
-    #expect(a.storage.map(\.bitPattern) == b.storage.map(\.bitPattern))
-    #expect(fromLabels.storage.map(\.bitPattern) == g.shared.weight.gradient.storage.map(\.bitPattern))
+    let (fromLabels, fromVectors) = try labelsAndOneHot(precision: .bf16)
+    #expect(fromLabels.images.storage.map(\.bitPattern) == fromVectors.images.storage.map(\.bitPattern))
+    #expect(fromLabels.gradient.storage.map(\.bitPattern) == fromVectors.gradient.storage.map(\.bitPattern))
   }
 
   @Test("per-truncation statistics: pytorch-pretrained-BigGAN's swapped blend and its rounding, or a linear one")

@@ -194,7 +194,7 @@ struct LayerGradientTests {
 /// forwards; any change of the weight or the spectral-norm vector must be
 /// seen by the next forward.
 @Suite
-struct EvaluationWeightTests {
+struct SpectralNormWeightCacheTests {
   /// The layer's evaluation output against a fresh layer that never kept
   /// anything, for the same parameters and vectors.
   private func expectFresh(

@@ -34,16 +34,13 @@ extension RunSchedule {
   /// damaged `state.json` included); the message names the field, under
   /// `recipe` where the files keep it, and its range.
   public func validate() throws(CheckpointError) {
-    func check(_ ok: Bool, _ text: String) throws(CheckpointError) {
-      if !ok { throw CheckpointError(description: "recipe: \(text)") }
-    }
     for (name, value) in [
       ("steps", steps), ("logEvery", logEvery), ("sampleEvery", sampleEvery), ("checkpointEvery", checkpointEvery),
       ("keepCheckpoints", keepCheckpoints), ("singularValueEvery", singularValueEvery),
     ] {
-      try check(value >= 1, "\(name) is \(value); expected at least 1")
+      try checkRecipe(value >= 1, "\(name) is \(value); expected at least 1")
     }
-    try check(heldOut >= 0 && heldOut < 1, "heldOut is \(heldOut); expected [0, 1)")
-    try check(collapseFactor > 1 && collapseFactor.isFinite, "collapseFactor is \(collapseFactor); expected above 1")
+    try checkRecipe(heldOut >= 0 && heldOut < 1, "heldOut is \(heldOut); expected [0, 1)")
+    try checkRecipe(collapseFactor > 1 && collapseFactor.isFinite, "collapseFactor is \(collapseFactor); expected above 1")
   }
 }

@@ -46,19 +46,16 @@ extension TrainingRecipe {
   /// damaged `state.json` included); the message names the field and its
   /// range.
   public func validate() throws(CheckpointError) {
-    func check(_ ok: Bool, _ text: String) throws(CheckpointError) {
-      if !ok { throw CheckpointError(description: "recipe: \(text)") }
-    }
     for (name, value) in [("batch", batch), ("accumulate", accumulate), ("discriminatorSteps", discriminatorSteps)] {
-      try check(value >= 1, "\(name) is \(value); expected at least 1")
+      try checkRecipe(value >= 1, "\(name) is \(value); expected at least 1")
     }
-    try check(emaStart >= 0, "emaStart is \(emaStart); expected at least 0")
+    try checkRecipe(emaStart >= 0, "emaStart is \(emaStart); expected at least 0")
     for (name, value) in [("generatorLearningRate", generatorLearningRate), ("discriminatorLearningRate", discriminatorLearningRate), ("adamEpsilon", adamEpsilon)] {
-      try check(value > 0 && value.isFinite, "\(name) is \(value); expected a positive number")
+      try checkRecipe(value > 0 && value.isFinite, "\(name) is \(value); expected a positive number")
     }
-    try check(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, "Adam betas \(beta1), \(beta2); expected each in [0, 1)")
-    try check(orthogonalStrength >= 0 && orthogonalStrength.isFinite, "orthogonalStrength is \(orthogonalStrength); expected at least 0")
-    try check(emaDecay >= 0 && emaDecay < 1, "emaDecay is \(emaDecay); expected [0, 1)")
+    try checkRecipe(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, "Adam betas \(beta1), \(beta2); expected each in [0, 1)")
+    try checkRecipe(orthogonalStrength >= 0 && orthogonalStrength.isFinite, "orthogonalStrength is \(orthogonalStrength); expected at least 0")
+    try checkRecipe(emaDecay >= 0 && emaDecay < 1, "emaDecay is \(emaDecay); expected [0, 1)")
   }
 }
 
@@ -71,4 +68,10 @@ func compact(_ x: Float) -> String {
   while mantissa.hasSuffix("0") { mantissa.removeLast() }
   if mantissa.hasSuffix(".") { mantissa.removeLast() }
   return "\(mantissa)e\(Int(parts[1])!)"
+}
+
+/// Throws `text` as a `recipe:` error of `state.json` (where the recipe and
+/// the schedule share one object) unless `ok`.
+func checkRecipe(_ ok: Bool, _ text: @autoclosure () -> String) throws(CheckpointError) {
+  if !ok { throw CheckpointError(description: "recipe: \(text())") }
 }
