@@ -137,7 +137,7 @@ struct BatchNormCore {
   ) throws(KernelError) -> Tensor {
     saved = nil
     let used: (mean: Tensor, variance: Tensor, batch: Bool, count: Int)
-    if mode == .training {
+    if mode.isTraining {
       guard stats.rows == 1 else {
         throw .shape("\(stats.mean.name): per-truncation statistics are for sampling; training needs a model with running statistics")
       }

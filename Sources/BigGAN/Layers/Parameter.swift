@@ -64,6 +64,11 @@ extension Module {
 /// updates) or evaluates (running statistics, vectors left as they are).
 public enum Mode: Sendable {
   case training
+  /// Training's forward (batch statistics, spectral-norm and running
+  /// updates) that keeps nothing for a backward pass: the fake images a D
+  /// step only scores, the passes of standing statistics. Memory holds a
+  /// few activations instead of all of them, as in `inference`.
+  case trainingForwardOnly
   case evaluation
   /// Evaluation that keeps nothing for a backward pass (sampling): each
   /// activation is released once the next layer has read it, so memory
@@ -71,7 +76,11 @@ public enum Mode: Sendable {
   case inference
 
   /// Whether layers keep what their backward needs.
-  var keepsActivations: Bool { self != .inference }
+  var keepsActivations: Bool { self == .training || self == .evaluation }
+
+  /// Whether the forward is training's: batch statistics, and updates of
+  /// the spectral-norm vectors and running statistics.
+  var isTraining: Bool { self == .training || self == .trainingForwardOnly }
 }
 
 /// Joins a prefix and a name with a dot, as PyTorch's module paths do.

@@ -51,7 +51,7 @@ final class SpectralNorm {
     var un = wv
     scaleToUnit(&un)
     let sigma = zip(un, wv).reduce(Float(0)) { $0 + $1.0 * $1.1 }
-    if mode == .training {
+    if mode.isTraining {
       u.value.storage = un
       sv.value.storage = [sigma]
     }

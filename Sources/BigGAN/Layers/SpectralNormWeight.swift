@@ -53,7 +53,7 @@ final class SpectralNormWeight {
   func resolve(
     mode: Mode, precision: Precision, makePlan: ([Int], Precision) -> WeightPlan?
   ) throws(KernelError) -> (weight: Normalized, plan: WeightPlan?) {
-    guard mode != .training else {
+    guard !mode.isTraining else {
       kept = nil
       return (try normalize(mode: mode), nil)
     }

@@ -246,7 +246,7 @@ public final class Generator: Module {
     for n in norms { n.beginStanding() }
     for _ in 0..<passes {
       let (z, y) = sample()
-      _ = try forward(z: z, labels: y, mode: .training)
+      _ = try forward(z: z, labels: y, mode: .trainingForwardOnly)
     }
     let standing = norms.map { n -> (Tensor, Tensor) in
       n.endStanding()

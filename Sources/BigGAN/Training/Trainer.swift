@@ -190,7 +190,7 @@ public final class Trainer {
       var real: Float = 0, fakeLoss: Float = 0, meanReal: Float = 0, meanFake: Float = 0
       for _ in 0..<k {
         let (z, y) = sampleLatents(b)
-        let fake = try generator.forward(z: z, labels: y, mode: .training)
+        let fake = try generator.forward(z: z, labels: y, mode: .trainingForwardOnly)
         let (x, yReal) = try loader.next()
         var both = fake
         both.storage += x.storage
