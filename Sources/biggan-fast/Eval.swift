@@ -120,18 +120,17 @@ struct Eval: ParsableCommand {
       metrics: metricList, settings: metricSettings)
     let (g, folder) = try generator.generator(precision: compute.precision, batch: batch)
     let sweep = try sweepValues()
-    var rows: [(truncation: Double, report: EvaluationReport)] = []
-    for t in sweep.isEmpty ? [truncation] : sweep {
-      var settings = GenerationSettings(count: count ?? 50_000)
-      settings.truncation = t
-      settings.truncationMode = truncationMode
-      settings.seed = seed
-      settings.batch = batch
-      let extracted = try extractor.features(of: g, settings)
-      if sweep.isEmpty { try save(extracted) }
-      let report = try evaluate(extracted, reference: reference, metrics: metricList, settings: metricSettings)
-      rows.append((t, report))
-      if !json && sweep.isEmpty { print(format(report, extra: ["truncation": t])) }
+    var settings = GenerationSettings(count: count ?? 50_000)
+    settings.truncationMode = truncationMode
+    settings.seed = seed
+    settings.batch = batch
+    let rows = try extractor.truncationSweep(
+      of: g, truncations: sweep.isEmpty ? [truncation] : sweep, settings, reference: reference, metrics: metricList,
+      metricSettings: metricSettings
+    ) { t, extracted, report in
+      guard sweep.isEmpty else { return }
+      try save(extracted)
+      if !json { print(format(report, extra: ["truncation": t])) }
     }
     if !sweep.isEmpty {
       if !json { print(sweepTable(rows)) }

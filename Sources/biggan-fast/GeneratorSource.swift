@@ -53,11 +53,16 @@ struct GeneratorSource: ParsableArguments {
   /// memory.
   func generator(precision: Precision, batch: Int) throws -> (generator: Generator, folder: String?) {
     let (file, folder, model) = try file()
+    return (try Self.generator(file, model: model, precision: precision, batch: batch), folder)
+  }
+
+  /// The generator `file` holds, `model`, loaded as `generator(precision:batch:)` says.
+  static func generator(_ file: SafeTensorsFile, model: BigGANConfiguration, precision: Precision, batch: Int) throws -> Generator {
     try MemoryBudget.require(model.estimatedSamplingBytes(batch: batch), for: "--batch \(batch)", "sampling from \(file.path)")
     let g = try Generator(model, seed: 0, initialization: .zeros)
     try StateDict.load(g, from: file)
     g.precision = precision
-    return (g, folder)
+    return g
   }
 }
 
