@@ -195,7 +195,7 @@ struct TruncationExperiment: ParsableCommand {
       to: (out as NSString).appendingPathComponent("results.json"))
     var lines = [
       "# Truncation trade-off", "",
-      "G_ema of \(source), \(imageCount) images per threshold (\(truncationMode.rawValue) truncation, seed \(seed)).", "",
+      "\(generator.isGiven && generator.raw ? "G" : "G_ema") of \(source), \(imageCount) images per threshold (\(truncationMode.rawValue) truncation, seed \(seed)).", "",
       "| truncation | IS | FID |", "|---|---|---|",
     ]
     for row in rows {
