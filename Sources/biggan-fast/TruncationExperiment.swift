@@ -161,22 +161,16 @@ struct TruncationExperiment: ParsableCommand {
   /// every threshold, as `samples/truncation-T.png`.
   func writeSheet(_ g: Generator, truncation t: Double) throws {
     let model = g.configuration, columns = 8
-    let labels = (0..<min(model.classes, 10)).flatMap { Array(repeating: $0, count: columns) }
+    let labels = ImageGrid.classRows(classes: model.classes, columns: columns)
     var rng = SeededRandom(seed: seed)
     let latents = truncationMode.latents(count: labels.count, dim: model.dimZ, truncation: Float(t), rng: &rng)
     let saved = g.truncation
     g.truncation = t
     defer { g.truncation = saved }
-    let size = model.resolution * model.resolution * 3
-    var images = Tensor(shape: [labels.count, model.resolution, model.resolution, 3])
-    for start in stride(from: 0, to: labels.count, by: batch) {
-      let end = min(labels.count, start + batch)
-      let z = try Tensor(shape: [end - start, model.dimZ], storage: Array(latents[start * model.dimZ..<end * model.dimZ]))
-      let part = try g.forward(z: z, labels: Array(labels[start..<end]), mode: .inference)
-      images.storage.replaceSubrange(start * size..<end * size, with: part.storage)
-    }
+    let sheet = try ImageGrid.sheet(
+      of: g, z: try Tensor(shape: [labels.count, model.dimZ], storage: latents), labels: labels, columns: columns, batch: batch)
     let path = (out as NSString).appendingPathComponent(String(format: "samples/truncation-%.2f.png", t))
-    try PNG.write(ImageGrid.sheet(images, columns: columns), to: path)
+    try PNG.write(sheet, to: path)
   }
 
   /// results.json, results.md and tradeoff.png.

@@ -35,3 +35,30 @@ public enum ImageGrid {
     return PNG.Image(width: width, height: height, pixels: out)
   }
 }
+
+extension ImageGrid {
+  /// The labels of a class sheet: `columns` images of each of the first
+  /// ten classes (fewer when the model has fewer), one class per row.
+  public static func classRows(classes: Int, columns: Int) -> [Int] {
+    (0..<min(classes, 10)).flatMap { Array(repeating: $0, count: columns) }
+  }
+
+  /// The sheet of `generator`'s images of `z` (`[labels.count, dimZ]`) and
+  /// `labels`, `columns` per row, rendered in inference mode `batch` images
+  /// at a time so that it never needs more memory than one such batch.
+  public static func sheet(
+    of generator: Generator, z: Tensor, labels: [Int], columns: Int, batch: Int
+  ) throws(KernelError) -> PNG.Image {
+    let model = generator.configuration, d = model.dimZ
+    let size = model.resolution * model.resolution * 3
+    var images = Tensor(shape: [labels.count, model.resolution, model.resolution, 3])
+    for start in stride(from: 0, to: labels.count, by: batch) {
+      let end = min(labels.count, start + batch)
+      let part = try generator.forward(
+        z: try Tensor(shape: [end - start, d], storage: Array(z.storage[start * d..<end * d])),
+        labels: Array(labels[start..<end]), mode: .inference)
+      images.storage.replaceSubrange(start * size..<end * size, with: part.storage)
+    }
+    return sheet(images, columns: columns)
+  }
+}

@@ -137,11 +137,10 @@ public final class TrainingRun {
       let model = run.trainer.model
       for sub in ["checkpoint", "samples"] { try FileError.createFolder((run.folder as NSString).appendingPathComponent(sub)) }
       var random = SeededRandom(seed: 12_345)
-      let shownClasses = min(model.classes, 10)
-      var z = Tensor(shape: [shownClasses * Self.columns, model.dimZ])
+      sheetLabels = ImageGrid.classRows(classes: model.classes, columns: Self.columns)
+      var z = Tensor(shape: [sheetLabels.count, model.dimZ])
       for i in 0..<z.count { z.storage[i] = random.normal() }
       sheetLatents = z
-      sheetLabels = (0..<shownClasses).flatMap { Array(repeating: $0, count: Self.columns) }
       watch = CollapseWatch(factor: run.schedule.collapseFactor)
       let best = try? Data(contentsOf: URL(fileURLWithPath: "\(run.bestFolder)/best.json"))
       bestFID = (best.flatMap { try? JSONSerialization.jsonObject(with: $0) } as? [String: Any])?["frechet_inception_distance"] as? Double ?? .infinity
@@ -191,17 +190,10 @@ public final class TrainingRun {
     /// G_ema's sheet, in batches of the training batch so that it never
     /// needs more memory than a training step.
     func samples(_ events: (TrainingEvent) -> Void) throws {
-      let model = trainer.model, batch = trainer.recipe.batch
-      var images = Tensor(shape: [sheetLabels.count, model.resolution, model.resolution, 3])
-      let size = model.resolution * model.resolution * 3
-      for start in stride(from: 0, to: sheetLabels.count, by: batch) {
-        let end = min(sheetLabels.count, start + batch)
-        let z = try Tensor(shape: [end - start, model.dimZ], storage: Array(sheetLatents.storage[start * model.dimZ..<end * model.dimZ]))
-        let part = try trainer.average.forward(z: z, labels: Array(sheetLabels[start..<end]), mode: .inference)
-        images.storage.replaceSubrange(start * size..<end * size, with: part.storage)
-      }
+      let sheet = try ImageGrid.sheet(
+        of: trainer.average, z: sheetLatents, labels: sheetLabels, columns: Self.columns, batch: trainer.recipe.batch)
       let path = (run.folder as NSString).appendingPathComponent(String(format: "samples/step-%08d.png", trainer.step))
-      try PNG.write(ImageGrid.sheet(images, columns: Self.columns), to: path)
+      try PNG.write(sheet, to: path)
       events(.samplesSaved(path: path))
     }
 
