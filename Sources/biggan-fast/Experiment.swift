@@ -5,5 +5,8 @@ import ArgumentParser
 struct Experiment: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Reproduce a finding of the BigGAN paper: train if needed, evaluate, write a table and figures.",
-    subcommands: [TruncationExperiment.self])
+    subcommands: [
+      TruncationExperiment.self, OrthoExperiment.self, BatchExperiment.self, WidthExperiment.self, AblationExperiment.self,
+      SpectraExperiment.self, StabilityExperiment.self,
+    ])
 }

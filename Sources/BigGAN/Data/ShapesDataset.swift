@@ -2,15 +2,22 @@ import Foundation
 
 /// The built-in data set: ten classes of shapes and textures drawn by the
 /// program itself, deterministic from a seed, at any resolution. Each image
-/// has a random background and foreground colour, position, size and
-/// rotation, so a class is defined by its shape alone. Nothing is
+/// has a random background and foreground colour, position, size and a
+/// small tilt, so a class is defined by its shape alone. Nothing is
 /// downloaded.
+///
+/// The tilt stays within ±`maximumTilt`: under a full turn, horizontal and
+/// vertical bars would be one class and a square a diamond, and no
+/// classifier (nor a generator asked for one of them) could tell them apart.
 public struct ShapesDataset: ImageDataset {
   public let count: Int
   public let resolution: Int
   public let seed: UInt64
   public var classes: Int { Self.names.count }
   public var classNames: [String] { Self.names }
+
+  /// The largest tilt of a shape, in radians (12°).
+  static let maximumTilt: Float = 12 * Float.pi / 180
 
   static let names = [
     "disc", "square", "triangle", "ring", "cross", "diamond", "horizontal-bars",
@@ -40,7 +47,7 @@ public struct ShapesDataset: ImageDataset {
     let bg = (shade * (0.5 + rng.uniform()), shade * (0.5 + rng.uniform()), shade * (0.5 + rng.uniform()))
     let cx = 0.35 + 0.3 * rng.uniform(), cy = 0.35 + 0.3 * rng.uniform()
     let size = 0.22 + 0.12 * rng.uniform()
-    let angle = rng.uniform() * 2 * Float.pi
+    let angle = (2 * rng.uniform() - 1) * Self.maximumTilt
     let (ca, sa) = (cos(angle), sin(angle))
     let r = resolution
     var pixels = [UInt8](repeating: 0, count: r * r * 3)

@@ -62,3 +62,29 @@ extension ImageGrid {
     return sheet(images, columns: columns)
   }
 }
+
+extension ImageGrid {
+  /// The real images' sheet beside G's: `columns` images of each of the
+  /// first ten classes, one class per row, drawn from `dataset` at evenly
+  /// spaced indices (so class-sorted folders give every class a row
+  /// without reading the whole data set). A class with fewer images found
+  /// leaves its row short.
+  public static func sheet(of dataset: any ImageDataset, columns: Int) throws -> PNG.Image {
+    let classes = min(dataset.classes, 10), r = dataset.resolution, size = r * r * 3
+    let probes = min(dataset.count, classes * columns * 8)
+    var rows = [[[UInt8]]](repeating: [], count: classes)
+    for k in 0..<probes {
+      let (pixels, label) = try dataset.sample(k * dataset.count / probes, epoch: 0)
+      if label < classes && rows[label].count < columns { rows[label].append(pixels) }
+    }
+    var images = Tensor(shape: [classes * columns, r, r, 3])
+    images.storage = [Float](repeating: -1, count: images.count)
+    for (c, row) in rows.enumerated() {
+      for (j, pixels) in row.enumerated() {
+        let base = (c * columns + j) * size
+        for i in 0..<size { images.storage[base + i] = Float(pixels[i]) / 127.5 - 1 }
+      }
+    }
+    return sheet(images, columns: columns)
+  }
+}

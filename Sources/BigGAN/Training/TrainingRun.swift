@@ -136,6 +136,10 @@ public final class TrainingRun {
       self.run = run
       let model = run.trainer.model
       for sub in ["checkpoint", "samples"] { try FileError.createFolder((run.folder as NSString).appendingPathComponent(sub)) }
+      let real = (run.folder as NSString).appendingPathComponent("samples/real.png")
+      if !FileManager.default.fileExists(atPath: real) {
+        try PNG.write(try ImageGrid.sheet(of: run.dataset, columns: Self.columns), to: real)
+      }
       var random = SeededRandom(seed: 12_345)
       sheetLabels = ImageGrid.classRows(classes: model.classes, columns: Self.columns)
       var z = Tensor(shape: [sheetLabels.count, model.dimZ])
