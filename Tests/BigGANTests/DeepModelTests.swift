@@ -80,11 +80,11 @@ struct DeepModelTests {
     g.zeroGradients()
     let a = try g.forward(z: z, labels: labels, mode: .evaluation)
     try g.backward(a)
-    let fromLabels = g.shared.weight.gradient
+    let fromLabels = g.shared!.weight.gradient
     g.zeroGradients()
     let b = try g.forward(z: z, classVectors: onehot, mode: .evaluation)
     try g.backward(b)
-    return ((a, fromLabels), (b, g.shared.weight.gradient))
+    return ((a, fromLabels), (b, g.shared!.weight.gradient))
   }
 
   @Test("one-hot class vectors give the labels' images and the same embedding gradient")
