@@ -44,6 +44,13 @@ CONFIGS = {
         y=[4, 1], y_real=[1, 2],
         seed_init=4321, seed_inputs=8765, gamma=0.3, G_row_scale=0.3, D_row_scale=1.0),
 }
+# Table 1's generator ablations at cifar32's size: no shared embedding (each CBN embeds
+# the classes; with hier also an SNLinear of its z chunk), no hierarchical z, or both.
+for _name, _shared, _hier, _seed in (('noshared-hier', False, True, 2468),
+                                     ('noshared-flat', False, False, 1357),
+                                     ('shared-flat', True, False, 9753)):
+    CONFIGS[_name] = dict(CONFIGS['cifar32'], G_shared=_shared, hier=_hier, seed_init=_seed,
+                          seed_inputs=_seed + 1)
 
 SEQUENCE = [
     "0. load G.safetensors / D.safetensors; G.train(); D.train(); all grads zero",
