@@ -352,6 +352,16 @@ def check_param_counts():
     g, d = br.count_trainable(G), br.count_trainable(D)
     print('param count 128px ch96: G %d (expect 70433988), D %d (expect 87982370)' % (g, d))
     assert g == 70433988 and d == 87982370
+    # Table 1's generator ablations (README's table; biggan-fast info prints the same).
+    for shared, hier, expect in ((True, False, 72595908), (False, True, 83197636),
+                                 (False, False, 85359556)):
+        with torch.device('meta'):
+            G = br.Generator(resolution=128, G_ch=96, dim_z=120, n_classes=1000, shared_dim=128,
+                             G_shared=shared, hier=hier, G_attn='64', skip_init=True)
+        g = br.count_trainable(G)
+        print('param count 128px ch96 G_shared=%s hier=%s: G %d (expect %d)'
+              % (shared, hier, g, expect))
+        assert g == expect
 
 
 def check_sn_semantics():
