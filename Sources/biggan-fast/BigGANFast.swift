@@ -76,12 +76,16 @@ struct AblationOptions: ParsableArguments {
   }
 }
 
+/// A model's class embedding, in words.
+func describeEmbedding(_ c: BigGANConfiguration) -> String {
+  c.sharedEmbedding ? "shared embedding \(c.sharedDim)" : "no shared embedding (one per batch-norm)"
+}
+
 /// One line of a model's Table 1 settings: the widths, the class
 /// embedding and the latents.
 func describeArchitecture(_ c: BigGANConfiguration) -> String {
-  let embedding = c.sharedEmbedding ? "shared embedding \(c.sharedDim)" : "no shared embedding (one per batch-norm)"
   let latents = c.hierarchical ? "hierarchical z \(c.dimZ)" : "z \(c.dimZ) to the stem only"
-  return "G ch \(c.generatorChannels), D ch \(c.discriminatorChannels), \(embedding), \(latents)"
+  return "G ch \(c.generatorChannels), D ch \(c.discriminatorChannels), \(describeEmbedding(c)), \(latents)"
 }
 
 /// Options that pick an architecture: a preset, then overrides.
