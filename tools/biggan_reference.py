@@ -24,7 +24,13 @@ still runs the power step from the stored u0 -- it just does not write it back.
 Conditional BN (``ccbn``): gain = 1 + L_g(c), bias = L_b(c) with L_g, L_b
 SNLinear without bias (shared embedding) or nn.Embedding lookups (no shared
 embedding); out = F.batch_norm(x, stored_mean, stored_var, None, None,
-training, 0.1, eps) * gain + bias.  Training mode normalises with the biased
+training, 0.1, eps) * gain + bias.  No shared embedding with hier, which
+BigGAN-PyTorch cannot build (its ccbn would embed cat([y, z_chunk])): the
+norm's condition is (y, z_chunk) and gain = 1 + E_g(y) + L_gz(z_chunk),
+bias = E_b(y) + L_bz(z_chunk), with the embeddings under the reference's
+names ``gain`` / ``bias`` and the SNLinear maps (no bias) as ``gain_z`` /
+``bias_z``: Linear([onehot(y), z_chunk]) with the one-hot block not
+spectrally normalised.  Training mode normalises with the biased
 batch variance and updates stored_var with the *unbiased* one (PyTorch's rule).
 
 Unconditional BN (``bn``, G output layer): F.batch_norm(x, stored_mean,
@@ -172,17 +178,27 @@ def sn_modules(model):
 class CondBN(nn.Module):
     """BigGAN-PyTorch ``ccbn`` (norm_style 'bn', no mybn / cross-replica)."""
 
-    def __init__(self, num_channels, cond_size, which_linear, eps=1e-5, momentum=0.1):
+    def __init__(self, num_channels, cond_size, which_linear, eps=1e-5, momentum=0.1,
+                 z_size=0, which_z_linear=None):
         super().__init__()
         self.gain = which_linear(cond_size, num_channels)
         self.bias = which_linear(cond_size, num_channels)
+        self.z_size = z_size
+        if z_size:
+            self.gain_z = which_z_linear(z_size, num_channels)
+            self.bias_z = which_z_linear(z_size, num_channels)
         self.eps, self.momentum = eps, momentum
         self.register_buffer('stored_mean', torch.zeros(num_channels))
         self.register_buffer('stored_var', torch.ones(num_channels))
 
     def forward(self, x, c):
-        gain = (1 + self.gain(c)).view(c.size(0), -1, 1, 1)
-        bias = self.bias(c).view(c.size(0), -1, 1, 1)
+        if self.z_size:             # c = (class indices, z chunk)
+            y, z = c
+            g, b = self.gain(y) + self.gain_z(z), self.bias(y) + self.bias_z(z)
+        else:
+            g, b = self.gain(c), self.bias(c)
+        gain = (1 + g).view(g.size(0), -1, 1, 1)
+        bias = b.view(b.size(0), -1, 1, 1)
         out = F.batch_norm(x, self.stored_mean, self.stored_var, None, None,
                            self.training, self.momentum, self.eps)
         return out * gain + bias
@@ -323,8 +339,12 @@ class Generator(nn.Module):
         else:
             bn_linear = nn.Embedding          # gain/bias are per-class lookups
             cond_size = n_classes
+        # Without a shared embedding, hier adds SNLinear maps of the z chunk.
+        z_size = self.z_chunk_size if hier and not G_shared else 0
         which_bn = functools.partial(CondBN, cond_size=cond_size, which_linear=bn_linear,
-                                     eps=BN_eps)
+                                     eps=BN_eps, z_size=z_size,
+                                     which_z_linear=functools.partial(SNLinear, bias=False,
+                                                                      eps=SN_eps))
 
         self.shared = nn.Embedding(n_classes, self.shared_dim) if G_shared else nn.Identity()
         self.linear = which_linear(self.dim_z // self.num_slots,
@@ -350,7 +370,10 @@ class Generator(nn.Module):
         if self.hier:
             zs = torch.split(z, self.z_chunk_size, 1)
             z = zs[0]
-            cs = [torch.cat([y, item], 1) for item in zs[1:]]   # embedding FIRST
+            if self.G_shared:
+                cs = [torch.cat([y, item], 1) for item in zs[1:]]   # embedding FIRST
+            else:
+                cs = [(y, item) for item in zs[1:]]
         else:
             cs = [y] * len(self.blocks)
         h = self.linear(z)

@@ -44,6 +44,13 @@ CONFIGS = {
         y=[4, 1], y_real=[1, 2],
         seed_init=4321, seed_inputs=8765, gamma=0.3, G_row_scale=0.3, D_row_scale=1.0),
 }
+# Table 1's generator ablations at cifar32's size: no shared embedding (each CBN embeds
+# the classes; with hier also an SNLinear of its z chunk), no hierarchical z, or both.
+for _name, _shared, _hier, _seed in (('noshared-hier', False, True, 2468),
+                                     ('noshared-flat', False, False, 1357),
+                                     ('shared-flat', True, False, 9753)):
+    CONFIGS[_name] = dict(CONFIGS['cifar32'], G_shared=_shared, hier=_hier, seed_init=_seed,
+                          seed_inputs=_seed + 1)
 
 SEQUENCE = [
     "0. load G.safetensors / D.safetensors; G.train(); D.train(); all grads zero",
@@ -345,6 +352,16 @@ def check_param_counts():
     g, d = br.count_trainable(G), br.count_trainable(D)
     print('param count 128px ch96: G %d (expect 70433988), D %d (expect 87982370)' % (g, d))
     assert g == 70433988 and d == 87982370
+    # Table 1's generator ablations (README's table; biggan-fast info prints the same).
+    for shared, hier, expect in ((True, False, 72595908), (False, True, 83197636),
+                                 (False, False, 85359556)):
+        with torch.device('meta'):
+            G = br.Generator(resolution=128, G_ch=96, dim_z=120, n_classes=1000, shared_dim=128,
+                             G_shared=shared, hier=hier, G_attn='64', skip_init=True)
+        g = br.count_trainable(G)
+        print('param count 128px ch96 G_shared=%s hier=%s: G %d (expect %d)'
+              % (shared, hier, g, expect))
+        assert g == expect
 
 
 def check_sn_semantics():

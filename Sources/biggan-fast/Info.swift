@@ -20,7 +20,7 @@ struct Info: ParsableCommand {
     print("summary:       \(named.summary)")
     print("resolution:    \(c.resolution)")
     print("channels:      G ch \(c.generatorChannels), D ch \(c.discriminatorChannels)")
-    print("latent:        dim_z \(c.dimZ)\(c.hierarchical ? " (hierarchical)" : ""), shared embedding \(c.sharedDim), \(c.classes) classes")
+    print("latent:        dim_z \(c.dimZ)\(c.hierarchical ? " (hierarchical)" : " (stem only)"), \(describeEmbedding(c)), \(c.classes) classes")
     print("attention:     G at \(list(c.generatorAttention)), D at \(list(c.discriminatorAttention))")
     print("G parameters:  \(grouped(g.parameterCount))")
     print("D parameters:  \(grouped(d.parameterCount))")

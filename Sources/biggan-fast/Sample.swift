@@ -315,7 +315,7 @@ struct Sample: ParsableCommand {
 
   /// `--count` rows of 10 images: two endpoints and 8 evenly spaced blends
   /// of the latents, of the classes (soft class vectors, i.e. blends of the
-  /// shared embeddings), or both.
+  /// shared embeddings, or of every batch-norm's own), or both.
   func interpolationSheet(_ g: Generator, model: BigGANConfiguration, mode: Interpolation) throws {
     let classes = try classList(model.classes)
     var rng = SeededRandom(seed: seed)

@@ -22,6 +22,12 @@ struct Train: ParsableCommand {
       alone writes the run folder, which every rank must see at the same
       path, as the data.
 
+      The paper's Table 1 steps from SA-GAN to BigGAN: --no-shared (no
+      shared class embedding), --no-hier (no hierarchical latents), --g-ch
+      and --d-ch (each network's width, e.g. 24 for tiny at 1.5 times its
+      16), --batch and --ortho. They set a new run's model; a resumed run
+      keeps its own and refuses a different value.
+
       Presets (--config):
       \(presetList)
       """)
@@ -30,7 +36,7 @@ struct Train: ParsableCommand {
   static var presetList: String {
     TrainingPreset.names.map { name in
       let p = TrainingPreset.all[name]!
-      return "\(name): \(p.summary). Recipe: \(p.recipe). Schedule: \(p.schedule)."
+      return "\(name): \(p.summary). Recipe: \(p.recipe). Schedule: \(p.schedule). Model: \(describeArchitecture(p.model))."
     }.joined(separator: "\n\n")
   }
 
@@ -83,6 +89,7 @@ struct Train: ParsableCommand {
   var crossReplicaBN: Switch = .on
   @Option(name: .customLong("check-replicas"), parsing: .unconditional, help: "With several ranks: compare a checksum of every rank's weights, optimizer state and data position every N steps, and stop if they differ.")
   var checkReplicas: Int?
+  @OptionGroup var ablations: AblationOptions
   @OptionGroup var inception: InceptionOptions
   @OptionGroup var imageLimits: ImageOptions
 
@@ -233,8 +240,13 @@ struct Train: ParsableCommand {
       // A resumed run keeps its data and model seeds whatever the flags say.
       recipe.seed = state.recipe.seed
       schedule = self.schedule(from: state.schedule)
-    } else if let initialization {
-      model.initialization = initialization
+      try ablations.requireUnchanged(model)
+    } else {
+      if let initialization { model.initialization = initialization }
+      ablations.apply(to: &model)
+      do { try model.validate() } catch {
+        throw ValidationError((["--config \(config)"] + ablations.flags).joined(separator: " ") + ": \(error.description)")
+      }
     }
     if let replicas, recipe.batch % replicas.count != 0 {
       throw ValidationError("--batch \(recipe.batch) does not split over \(replicas.count) ranks; pass a multiple of \(replicas.count)")

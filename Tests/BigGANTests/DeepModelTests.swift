@@ -80,11 +80,11 @@ struct DeepModelTests {
     g.zeroGradients()
     let a = try g.forward(z: z, labels: labels, mode: .evaluation)
     try g.backward(a)
-    let fromLabels = g.shared.weight.gradient
+    let fromLabels = g.shared!.weight.gradient
     g.zeroGradients()
     let b = try g.forward(z: z, classVectors: onehot, mode: .evaluation)
     try g.backward(b)
-    return ((a, fromLabels), (b, g.shared.weight.gradient))
+    return ((a, fromLabels), (b, g.shared!.weight.gradient))
   }
 
   @Test("one-hot class vectors give the labels' images and the same embedding gradient")
@@ -155,6 +155,39 @@ struct DeepModelTests {
     #expect(b.architecture == .deep && !b.spectralNorm && b.statisticsRows == 51 && b.initialization == .zeros)
     let again = try JSONDecoder().decode(BigGANConfiguration.self, from: try JSONEncoder().encode(b))
     #expect(again == b)
+  }
+
+  @Test("configurations: the shared embedding is written only when off, so older files and new ones with it are the same bytes")
+  func sharedEmbeddingFormat() throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    let shared = String(decoding: try encoder.encode(BigGANConfiguration.cifar32), as: UTF8.self)
+    let keys = try #require(try JSONSerialization.jsonObject(with: Data(shared.utf8)) as? [String: Any]).keys.sorted()
+    #expect(keys == ["architecture", "bnEps", "classes", "dimZ", "discriminatorAttention", "discriminatorChannels", "generatorAttention", "generatorChannels", "hierarchical", "initialization", "resolution", "sharedDim", "snEps", "spectralNorm", "statisticsRows"])
+    var ablated = BigGANConfiguration.cifar32
+    ablated.sharedEmbedding = false
+    let written = String(decoding: try encoder.encode(ablated), as: UTF8.self)
+    #expect(written.contains(#""sharedEmbedding":false"#))
+    #expect(try JSONDecoder().decode(BigGANConfiguration.self, from: Data(written.utf8)) == ablated)
+    #expect(try JSONDecoder().decode(BigGANConfiguration.self, from: Data(shared.utf8)).sharedEmbedding)
+  }
+
+  @Test("configurations: BigGAN-deep refuses no shared embedding; hierarchical z needs equal chunks")
+  func ablationValidation() throws {
+    var deep = Self.tiny
+    deep.sharedEmbedding = false
+    #expect(throws: ConfigurationError.invalid("BigGAN-deep needs the shared class embedding (it conditions every block on [z, embedding])")) { try deep.validate() }
+    var uneven = BigGANConfiguration.cifar32
+    uneven.dimZ = 130
+    #expect(throws: ConfigurationError.self) { try uneven.validate() }
+    uneven.hierarchical = false
+    uneven.sharedEmbedding = false
+    try uneven.validate()
+    let g = try Generator(uneven, seed: 1)
+    #expect(g.shared == nil && g.configuration.conditionDim == 0)
+    #expect(throws: KernelError.self) {
+      try g.forward(z: Tensor(shape: [1, 130]), classEmbeddings: Tensor(shape: [1, uneven.sharedDim]), mode: .inference)
+    }
   }
 
   @Test("inference mode draws the evaluation-mode images, keeps nothing, and refuses a backward")

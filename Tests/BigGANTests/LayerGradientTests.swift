@@ -118,11 +118,11 @@ struct LayerGradientTests {
   @Test("class-conditional and plain batch-norm with fused ReLU, batch statistics")
   func batchNorms() throws {
     var rng = SeededRandom(seed: 2)
-    let cbn = ConditionalBatchNorm(prefix: "bn", channels: 3, conditionDim: 4, settings: Self.settings, rng: &rng)
+    let cbn = ConditionalBatchNorm(prefix: "bn", channels: 3, conditionDim: 4, classes: nil, settings: Self.settings, rng: &rng)
     try Self.check(Subject(
       module: cbn, inputs: [Self.random([3, 2, 2, 3], &rng), Self.random([3, 4], &rng)],
-      forward: { try cbn.forward($0[0], condition: $0[1], relu: true, mode: .training) },
-      backward: { let (dx, dc) = try cbn.backward($0); return [dx, dc] }), "conditional batch-norm")
+      forward: { try cbn.forward($0[0], condition: NormCondition(vector: $0[1]), relu: true, mode: .training) },
+      backward: { let (dx, dc) = try cbn.backward($0); return [dx, try #require(dc)] }), "conditional batch-norm")
 
     let bn = BatchNorm(prefix: "bn", channels: 3, settings: Self.settings)
     bn.gain.value = Self.random([3], &rng)
@@ -130,6 +130,34 @@ struct LayerGradientTests {
       module: bn, inputs: [Self.random([2, 3, 2, 3], &rng)],
       forward: { try bn.forward($0[0], relu: false, mode: .training) },
       backward: { [try bn.backward($0)] }), "batch-norm")
+  }
+
+  @Test("conditional batch-norm with its own class embeddings: labels or class vectors, with and without a z map")
+  func perNormEmbeddings() throws {
+    var rng = SeededRandom(seed: 7)
+    // Repeated labels: rows of the embedding gradient sum several samples.
+    let labels = [2, 0, 2, 4]
+    for zWidth in [0, 3] {
+      let cbn = ConditionalBatchNorm(prefix: "bn", channels: 3, conditionDim: zWidth, classes: 5, settings: Self.settings, rng: &rng)
+      #expect(cbn.parameters.map(\.name) == ["bn.gain.weight", "bn.bias.weight"] + (zWidth > 0 ? ["bn.gain_z.weight", "bn.bias_z.weight"] : []))
+      let x = Self.random([4, 2, 2, 3], &rng), z = Self.random([4, zWidth], &rng)
+      try Self.check(Subject(
+        module: cbn, inputs: [x, z],
+        forward: { try cbn.forward($0[0], condition: NormCondition(vector: zWidth > 0 ? $0[1] : nil, classes: .labels(labels)), relu: true, mode: .training) },
+        backward: { let (dx, dc) = try cbn.backward($0); return [dx, dc ?? Tensor(shape: [4, 0])] }),
+        "batch-norm embeddings, z width \(zWidth)")
+      let soft = Self.random([4, 5], &rng, scale: 0.5)
+      try Self.check(Subject(
+        module: cbn, inputs: [x, z],
+        forward: { try cbn.forward($0[0], condition: NormCondition(vector: zWidth > 0 ? $0[1] : nil, classes: .vectors(soft)), relu: true, mode: .training) },
+        backward: { let (dx, dc) = try cbn.backward($0); return [dx, dc ?? Tensor(shape: [4, 0])] }),
+        "batch-norm embeddings of class vectors, z width \(zWidth)")
+    }
+    let g = GeneratorBlock(prefix: "g", in: 4, out: 3, conditionDim: 0, classes: 5, settings: Self.settings, rng: &rng)
+    try Self.check(Subject(
+      module: g, inputs: [Self.random([4, 2, 2, 4], &rng)],
+      forward: { try g.forward($0[0], condition: NormCondition(classes: .labels(labels)), mode: .training) },
+      backward: { let (dx, dc) = try g.backward($0); #expect(dc == nil); return [dx] }), "generator block with per-norm embeddings")
   }
 
   @Test("self-attention with max-pooled keys and values")
@@ -146,11 +174,11 @@ struct LayerGradientTests {
   @Test("generator block and discriminator blocks (first, pre-activated, with and without downsampling)")
   func blocks() throws {
     var rng = SeededRandom(seed: 4)
-    let g = GeneratorBlock(prefix: "g", in: 4, out: 3, conditionDim: 5, settings: Self.settings, rng: &rng)
+    let g = GeneratorBlock(prefix: "g", in: 4, out: 3, conditionDim: 5, classes: nil, settings: Self.settings, rng: &rng)
     try Self.check(Subject(
       module: g, inputs: [Self.random([2, 2, 2, 4], &rng), Self.random([2, 5], &rng)],
-      forward: { try g.forward($0[0], condition: $0[1], mode: .training) },
-      backward: { let (dx, dc) = try g.backward($0); return [dx, dc] }), "generator block")
+      forward: { try g.forward($0[0], condition: NormCondition(vector: $0[1]), mode: .training) },
+      backward: { let (dx, dc) = try g.backward($0); return [dx, try #require(dc)] }), "generator block")
 
     for (pre, down, i, o) in [(false, true, 3, 4), (true, true, 4, 4), (true, false, 4, 4), (true, false, 4, 6)] {
       let d = DiscriminatorBlock(prefix: "d", in: i, out: o, preactivation: pre, downsample: down, settings: Self.settings, rng: &rng)
@@ -170,8 +198,8 @@ struct LayerGradientTests {
       let g = DeepGeneratorBlock(prefix: "g", in: i, out: o, upsample: up, conditionDim: 5, settings: Self.settings, rng: &rng)
       try Self.check(Subject(
         module: g, inputs: [Self.random([3, 4, 4, i], &rng), Self.random([3, 5], &rng)],
-        forward: { try g.forward($0[0], condition: $0[1], mode: .training) },
-        backward: { let (dx, dc) = try g.backward($0); return [dx, dc] }), "deep generator block \(i)->\(o) up \(up)",
+        forward: { try g.forward($0[0], condition: NormCondition(vector: $0[1]), mode: .training) },
+        backward: { let (dx, dc) = try g.backward($0); return [dx, try #require(dc)] }), "deep generator block \(i)->\(o) up \(up)",
         step: 3e-3)
     }
   }

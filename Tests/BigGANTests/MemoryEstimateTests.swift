@@ -4,7 +4,7 @@ import Testing
 /// The memory estimates that let commands refuse jobs too big for the
 /// machine before allocating them.
 struct MemoryEstimateTests {
-  @Test("parameter estimates are within a few percent of the built models' counts, for every preset")
+  @Test("parameter estimates are within a few percent of the built models' counts, for every preset and Table 1's generator ablations")
   func parameterCounts() throws {
     for (name, preset) in TrainingPreset.all {
       var c = preset.model
@@ -15,6 +15,16 @@ struct MemoryEstimateTests {
       let dRatio = c.estimatedDiscriminatorParameters / Double(d.parameterCount)
       #expect(gRatio > 0.97 && gRatio < 1.1, "\(name): G estimate / count \(gRatio)")
       #expect(dRatio > 0.97 && dRatio < 1.1, "\(name): D estimate / count \(dRatio)")
+    }
+    for preset in ["tiny", "cifar32"] {
+      for (shared, hierarchical) in [(true, false), (false, true), (false, false)] {
+        var c = try #require(TrainingPreset.all[preset]).model
+        c.sharedEmbedding = shared
+        c.hierarchical = hierarchical
+        let g = try Generator(c, seed: 0, initialization: .zeros)
+        let ratio = c.estimatedGeneratorParameters / (Double(g.parameterCount) + Double(g.buffers.reduce(0) { $0 + $1.value.count }))
+        #expect(ratio > 0.97 && ratio < 1.1, "\(preset) shared \(shared) hierarchical \(hierarchical): G estimate / count \(ratio)")
+      }
     }
   }
 

@@ -50,3 +50,29 @@ struct ParameterCountTests {
     }
   }
 }
+
+/// README's table of Table 1's generator ablations against the built models.
+@Suite(.serialized)
+struct AblationParameterCountTests {
+  @Test("README's G counts of the shared/hierarchical combinations at tiny, cifar32 and imagenet128 are the built models'")
+  func readmeTable() throws {
+    let rows: [(flags: String, shared: Bool, hierarchical: Bool)] = [
+      ("(none)", true, true), ("`--no-hier`", true, false), ("`--no-shared`", false, true), ("`--no-shared --no-hier`", false, false),
+    ]
+    let d128 = try Discriminator(.imagenet128, seed: 0, initialization: .zeros).parameterCount
+    for row in rows {
+      let pattern = #"\n\| "# + NSRegularExpression.escapedPattern(for: row.flags) + #" \| ([0-9,]+) \| ([0-9,]+) \| ([0-9,]+) \| ([0-9,]+) "#
+      let stated = try ParameterCountTests.figures("README.md", pattern)
+      try #require(stated.count == 4, "README.md no longer states the counts for \(row.flags)")
+      var counted: [Int] = []
+      for preset in ["tiny", "cifar32", "imagenet128"] {
+        var c = try #require(TrainingPreset.all[preset]).model
+        c.sharedEmbedding = row.shared
+        c.hierarchical = row.hierarchical
+        counted.append(try Generator(c, seed: 0, initialization: .zeros).parameterCount)
+      }
+      counted.append(counted[2] + d128)
+      #expect(counted == stated, "\(row.flags)")
+    }
+  }
+}

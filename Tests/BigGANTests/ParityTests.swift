@@ -27,7 +27,8 @@ struct ParityFixture {
       resolution: try int("resolution"), generatorChannels: try int("G_ch"),
       discriminatorChannels: try int("D_ch"), dimZ: try int("dim_z"),
       sharedDim: try int("shared_dim"), classes: try int("n_classes"),
-      hierarchical: try #require(c["hier"] as? Bool), generatorAttention: try resolutions("G_attn"),
+      hierarchical: try #require(c["hier"] as? Bool), sharedEmbedding: try #require(c["G_shared"] as? Bool),
+      generatorAttention: try resolutions("G_attn"),
       discriminatorAttention: try resolutions("D_attn"),
       snEps: Float(try #require(c["SN_eps"] as? Double)), bnEps: Float(try #require(c["BN_eps"] as? Double)))
     labels = try #require(c["y"] as? [Int])
@@ -96,7 +97,12 @@ struct ParityTests {
     }
   }
 
-  @Test("generator and discriminator match BigGAN-PyTorch", arguments: ["cifar32", "attn64"])
+  /// Every fixture: the two model sizes, then Table 1's generator
+  /// ablations at cifar32's size (no shared embedding with and without
+  /// hierarchical z, and a shared embedding without it).
+  static let fixtures = ["cifar32", "attn64", "noshared-hier", "noshared-flat", "shared-flat"]
+
+  @Test("generator and discriminator match BigGAN-PyTorch", arguments: fixtures)
   func parity(_ name: String) throws {
     let fixture = try ParityFixture(name)
     let config = fixture.configuration
@@ -154,6 +160,36 @@ struct ParityTests {
     #expect(g.buffers.map(\.value) == before, "evaluation must not change buffers")
     let evalScores = try d.forward(both, labels: fixture.labels + fixture.realLabels, mode: .evaluation)
     expectClose(evalScores, try outputs.tensor("eval/D_out"), 1e-4, "\(name) eval D_out")
+  }
+}
+
+/// What we write is what PyTorch's reference holds, for Table 1's
+/// generator ablations too: the per-batch-norm embeddings under its names.
+@Suite
+struct AblationStateDictTests {
+  @Test("a generator written by us has the reference's state_dict: every name, shape and value", arguments: ["noshared-hier", "noshared-flat", "shared-flat"])
+  func written(_ name: String) throws {
+    let fixture = try ParityFixture(name)
+    let reference = try fixture.file("G.safetensors")
+    let g = try Generator(fixture.configuration, seed: 1)
+    try StateDict.load(g, from: reference)
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("ablation-\(name)-\(getpid()).safetensors").path
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    try StateDict.save(g, to: path)
+    let ours = try SafeTensorsFile(contentsOf: path)
+    #expect(Set(ours.names) == Set(reference.names))
+    for n in reference.names {
+      #expect(try ours.info(n).shape == reference.info(n).shape, "\(n)")
+      #expect(try ours.tensor(n) == reference.tensor(n), "\(n)")
+    }
+    let c = fixture.configuration
+    #expect(reference.contains("shared.weight") == c.sharedEmbedding)
+    #expect(reference.contains("blocks.0.0.bn1.gain_z.weight") == (!c.sharedEmbedding && c.hierarchical))
+    if !c.sharedEmbedding {
+      // nn.Embedding(n_classes, channels), without spectral norm.
+      #expect(try reference.info("blocks.0.0.bn1.gain.weight").shape == [c.classes, c.stemChannels])
+      #expect(!reference.contains("blocks.0.0.bn1.gain.u0"))
+    }
   }
 }
 

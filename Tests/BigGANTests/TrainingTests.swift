@@ -25,8 +25,18 @@ struct TrainingTests {
     return r
   }
 
-  static func trainer(_ recipe: TrainingRecipe = recipe, restoring state: TrainerState? = nil) throws -> Trainer {
+  static func trainer(
+    _ recipe: TrainingRecipe = recipe, model: BigGANConfiguration = model, restoring state: TrainerState? = nil
+  ) throws -> Trainer {
     try Trainer(model: model, recipe: recipe, dataset: ShapesDataset(resolution: 32, count: 64, seed: 1), restoring: state)
+  }
+
+  /// `model`, or one of Table 1's generator ablations of it.
+  static func model(ablation: String) -> BigGANConfiguration {
+    var c = model
+    c.sharedEmbedding = !ablation.contains("no-shared")
+    c.hierarchical = !ablation.contains("no-hier")
+    return c
   }
 
   static func weights(_ m: any Module) -> [Float] {
@@ -59,17 +69,21 @@ struct TrainingTests {
     }
   }
 
-  @Test("a run resumed from its checkpoint ends with the same bits as an uninterrupted one")
-  func resume() throws {
-    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("resume-\(getpid())").path
+  @Test(
+    "a run resumed from its checkpoint ends with the same bits as an uninterrupted one",
+    arguments: ["default", "no-shared", "no-shared no-hier"])
+  func resume(_ ablation: String) throws {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("resume-\(getpid())-\(ablation)").path
     defer { try? FileManager.default.removeItem(atPath: folder) }
-    let straight = try Self.trainer()
+    let model = Self.model(ablation: ablation)
+    let straight = try Self.trainer(model: model)
     for _ in 0..<4 { _ = try straight.trainStep() }
 
-    let first = try Self.trainer()
+    let first = try Self.trainer(model: model)
     for _ in 0..<2 { _ = try first.trainStep() }
     let path = try Checkpoint.save(first, schedule: RunSchedule(), in: folder, keep: 2)
-    let second = try Self.trainer(restoring: Checkpoint.trainerState(at: path))
+    #expect(try Checkpoint.state(at: path).model == model)
+    let second = try Self.trainer(model: model, restoring: Checkpoint.trainerState(at: path))
     try Checkpoint.loadNetworks(of: second, from: path)
     #expect(second.step == 2)
     for _ in 0..<2 { _ = try second.trainStep() }

@@ -173,59 +173,129 @@ struct BatchNormCore {
   }
 }
 
-/// Class-conditional batch-norm (BigGAN-PyTorch `ccbn`): `gain = 1 +
-/// W_g c`, `bias = W_b c` from the conditioning vector `c` through
-/// spectrally normalised linear maps without bias, applied after a
-/// batch-norm without affine parameters; ReLU fused when asked.
+/// What a generator's conditional batch-norms are conditioned on: a vector
+/// `[batch, conditionDim]` that linear maps turn into gain and bias, the
+/// classes that each norm's own embeddings look up, or both.
+struct NormCondition {
+  var vector: Tensor?
+  var classes: ClassRows?
+}
+
+/// Class-conditional batch-norm (BigGAN-PyTorch `ccbn`) after a batch-norm
+/// without affine parameters, ReLU fused when asked: `gain = 1 + g`, `bias
+/// = b`, where `g` and `b` are the sum of what the norm has of
+/// - linear maps of the condition vector `c`, spectrally normalised and
+///   without bias (`W_g c`, `W_b c`; the shared embedding and z chunk), and
+/// - rows of its own class embeddings `E_g[y]`, `E_b[y]` (no shared
+///   embedding: BigGAN-PyTorch's `G_shared=False`, `nn.Embedding(classes,
+///   channels)` without spectral norm).
 ///
-/// Shapes: `x` `[batch, h, w, channels]`, `c` `[batch, conditionDim]`.
+/// With both (no shared embedding, hierarchical z) `g = E_g[y] + W_g z`,
+/// which is `Linear([onehot(y), z])` with the one-hot block unnormalised;
+/// BigGAN-PyTorch cannot build this case (its `ccbn` embeds the concatenation
+/// of class indices and z). Names: the embeddings take the reference's
+/// `gain.weight`, `bias.weight`; the z maps beside them are `gain_z`,
+/// `bias_z`; with a shared embedding the maps are `gain`, `bias`.
+///
+/// Shapes: `x` `[batch, h, w, channels]`, the condition's vector `[batch,
+/// conditionDim]` and classes `[batch]` (or `[batch, classes]`).
 public final class ConditionalBatchNorm: Module {
-  let gain: Linear
-  let bias: Linear
+  let gain: Linear?
+  let bias: Linear?
+  let gainEmbedding: Embedding?
+  let biasEmbedding: Embedding?
   let stats: RunningStatistics
   private var core: BatchNormCore
-  /// What `backward` reads besides the core's: the gain `1 + W_g c`.
+  /// What `backward` reads besides the core's: the gain `1 + g`.
   private struct Saved {
     let gain: Tensor
   }
   private var saved: Saved?
 
+  /// A norm over `channels` with linear maps of a `conditionDim`-wide
+  /// vector (none when 0) and, when `classes` is given, its own class
+  /// embeddings.
   init(
-    prefix: String, channels: Int, conditionDim: Int, settings: LayerSettings, rng: inout SeededRandom
+    prefix: String, channels: Int, conditionDim: Int, classes: Int?, settings: LayerSettings,
+    rng: inout SeededRandom
   ) {
-    gain = Linear(
-      prefix: path(prefix, "gain"), in: conditionDim, out: channels, bias: false,
-      spectralNorm: settings.snEps, initialization: settings.initialization, rng: &rng)
-    bias = Linear(
-      prefix: path(prefix, "bias"), in: conditionDim, out: channels, bias: false,
-      spectralNorm: settings.snEps, initialization: settings.initialization, rng: &rng)
+    precondition(conditionDim > 0 || classes != nil, "\(prefix): a conditional batch-norm needs a condition")
+    if let classes {
+      func embedding(_ name: String, _ rng: inout SeededRandom) -> Embedding {
+        Embedding(
+          prefix: path(prefix, name), classes: classes, features: channels, spectralNorm: nil,
+          initialization: settings.initialization, rng: &rng)
+      }
+      gainEmbedding = embedding("gain", &rng)
+      biasEmbedding = embedding("bias", &rng)
+    } else {
+      gainEmbedding = nil
+      biasEmbedding = nil
+    }
+    let suffix = classes == nil ? "" : "_z"
+    func linear(_ name: String, _ rng: inout SeededRandom) -> Linear? {
+      guard conditionDim > 0 else { return nil }
+      return Linear(
+        prefix: path(prefix, name + suffix), in: conditionDim, out: channels, bias: false,
+        spectralNorm: settings.snEps, initialization: settings.initialization, rng: &rng)
+    }
+    gain = linear("gain", &rng)
+    bias = linear("bias", &rng)
     stats = RunningStatistics(prefix: prefix, channels: channels, rows: settings.statisticsRows)
     core = BatchNormCore(stats: stats, eps: settings.bnEps)
   }
 
-  public var parameters: [Parameter] { gain.parameters + bias.parameters }
-  public var buffers: [Buffer] { gain.buffers + bias.buffers + [stats.mean, stats.variance] }
+  /// In the reference's registration order: the embeddings, then the maps.
+  private var modules: [any Module] {
+    let embeddings: [any Module] = [gainEmbedding, biasEmbedding].compactMap { $0 }
+    let maps: [any Module] = [gain, bias].compactMap { $0 }
+    return embeddings + maps
+  }
+  public var parameters: [Parameter] { modules.flatMap(\.parameters) }
+  public var buffers: [Buffer] { modules.flatMap(\.buffers) + [stats.mean, stats.variance] }
 
-  var precision: Precision {
-    get { gain.precision }
-    set { gain.precision = newValue; bias.precision = newValue }
+  var precision: Precision = .fp32 {
+    didSet {
+      gain?.precision = precision
+      bias?.precision = precision
+    }
   }
 
-  func forward(_ x: Tensor, condition c: Tensor, relu: Bool, mode: Mode) throws(KernelError) -> Tensor {
+  func forward(_ x: Tensor, condition c: NormCondition, relu: Bool, mode: Mode) throws(KernelError) -> Tensor {
     saved = nil
-    var g = try gain.forward(c, mode: mode)
+    var g = try affine(gain, gainEmbedding, c, mode: mode)
     for i in 0..<g.count { g.storage[i] += 1 }
     if mode.keepsActivations { saved = Saved(gain: g) }
-    let b = try bias.forward(c, mode: mode)
+    let b = try affine(bias, biasEmbedding, c, mode: mode)
     return try core.forward(x, gain: g, bias: b, relu: relu, mode: mode)
   }
 
-  /// Returns `dL/dx` and `dL/dc`; accumulates parameter gradients.
-  func backward(_ dy: Tensor) throws(KernelError) -> (input: Tensor, condition: Tensor) {
+  /// `map(c.vector) + embedding(c.classes)`, of whichever the norm has:
+  /// `[batch, channels]`.
+  private func affine(_ map: Linear?, _ embedding: Embedding?, _ c: NormCondition, mode: Mode) throws(KernelError) -> Tensor {
+    var out: Tensor?
+    if let map {
+      guard let v = c.vector else { throw .shape("\(stats.mean.name): this batch-norm needs a condition vector") }
+      out = try map.forward(v, mode: mode)
+    }
+    if let embedding {
+      guard let y = c.classes else { throw .shape("\(stats.mean.name): this batch-norm needs the classes") }
+      let rows = try embedding.forward(y, mode: mode)
+      if out != nil { try out!.add(rows) } else { out = rows }
+    }
+    return out!
+  }
+
+  /// Returns `dL/dx` and `dL/d(condition vector)` (nil when the norm takes
+  /// none); accumulates parameter gradients.
+  func backward(_ dy: Tensor) throws(KernelError) -> (input: Tensor, condition: Tensor?) {
     guard let s = saved.take() else {
       throw .shape("\(stats.mean.name): backward without a training- or evaluation-mode forward")
     }
     let (dx, dg, db) = try core.backward(dy, gain: s.gain)
+    try gainEmbedding?.backward(dg)
+    try biasEmbedding?.backward(db)
+    guard let gain, let bias else { return (dx, nil) }
     var dc = try gain.backward(dg)
     try dc.add(try bias.backward(db))
     return (dx, dc)

@@ -6,11 +6,12 @@ protocol ConditionalBlock: Module {
   var precision: Precision { get set }
   /// The running statistics of its batch-norms.
   var statistics: [RunningStatistics] { get }
-  /// `x` `[batch, h, w, in]` and condition `[batch, conditionDim]` to
-  /// `[batch, h', w', out]`.
-  func forward(_ x: Tensor, condition: Tensor, mode: Mode) throws(KernelError) -> Tensor
-  /// Returns `dL/dx` and `dL/dcondition`; accumulates parameter gradients.
-  func backward(_ dy: Tensor) throws(KernelError) -> (input: Tensor, condition: Tensor)
+  /// `x` `[batch, h, w, in]` and its batch-norms' condition to `[batch,
+  /// h', w', out]`.
+  func forward(_ x: Tensor, condition: NormCondition, mode: Mode) throws(KernelError) -> Tensor
+  /// Returns `dL/dx` and `dL/d(condition vector)` (nil when the norms take
+  /// none); accumulates parameter gradients.
+  func backward(_ dy: Tensor) throws(KernelError) -> (input: Tensor, condition: Tensor?)
 }
 
 /// A discriminator block: an unconditional residual block.
@@ -36,8 +37,8 @@ extension ResidualBlock {
 /// conv3x3-CBN-ReLU-conv3x3` plus a skip `upsample-conv1x1`; both upsamples
 /// are fused into the convolutions that follow them.
 ///
-/// Shapes: `x` `[batch, h, w, in]`, condition `[batch, conditionDim]`,
-/// result `[batch, 2h, 2w, out]`.
+/// Shapes: `x` `[batch, h, w, in]`, condition vector `[batch,
+/// conditionDim]` and/or classes, result `[batch, 2h, 2w, out]`.
 public final class GeneratorBlock: ConditionalBlock {
   let bn1: ConditionalBatchNorm
   let conv1: Conv2d
@@ -46,7 +47,7 @@ public final class GeneratorBlock: ConditionalBlock {
   let convSkip: Conv2d
 
   init(
-    prefix: String, in i: Int, out o: Int, conditionDim: Int, settings: LayerSettings,
+    prefix: String, in i: Int, out o: Int, conditionDim: Int, classes: Int?, settings: LayerSettings,
     rng: inout SeededRandom
   ) {
     func conv(_ name: String, _ a: Int, _ b: Int, _ k: Int, _ up: Bool, _ rng: inout SeededRandom) -> Conv2d {
@@ -56,7 +57,8 @@ public final class GeneratorBlock: ConditionalBlock {
     }
     func cbn(_ name: String, _ c: Int, _ rng: inout SeededRandom) -> ConditionalBatchNorm {
       ConditionalBatchNorm(
-        prefix: path(prefix, name), channels: c, conditionDim: conditionDim, settings: settings, rng: &rng)
+        prefix: path(prefix, name), channels: c, conditionDim: conditionDim, classes: classes,
+        settings: settings, rng: &rng)
     }
     conv1 = conv("conv1", i, o, 3, true, &rng)
     conv2 = conv("conv2", o, o, 3, false, &rng)
@@ -80,7 +82,7 @@ public final class GeneratorBlock: ConditionalBlock {
 
   var statistics: [RunningStatistics] { [bn1.stats, bn2.stats] }
 
-  func forward(_ x: Tensor, condition: Tensor, mode: Mode) throws(KernelError) -> Tensor {
+  func forward(_ x: Tensor, condition: NormCondition, mode: Mode) throws(KernelError) -> Tensor {
     var h = try bn1.forward(x, condition: condition, relu: true, mode: mode)
     h = try conv1.forward(h, mode: mode)
     h = try bn2.forward(h, condition: condition, relu: true, mode: mode)
@@ -89,14 +91,14 @@ public final class GeneratorBlock: ConditionalBlock {
     return h
   }
 
-  /// Returns `dL/dx` and `dL/dcondition`.
-  func backward(_ dy: Tensor) throws(KernelError) -> (input: Tensor, condition: Tensor) {
+  /// Returns `dL/dx` and `dL/d(condition vector)`.
+  func backward(_ dy: Tensor) throws(KernelError) -> (input: Tensor, condition: Tensor?) {
     var d = try conv2.backward(dy)
     let (dh2, dc2) = try bn2.backward(d)
     d = try conv1.backward(dh2)
     var (dx, dc) = try bn1.backward(d)
     try dx.add(try convSkip.backward(dy))
-    try dc.add(dc2)
+    if let dc2 { try dc?.add(dc2) }
     return (dx, dc)
   }
 }

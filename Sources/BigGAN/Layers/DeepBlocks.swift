@@ -8,7 +8,7 @@ import BGKernels
 /// (channel drop), upsampled with the block. The upsample is fused into the
 /// first 3x3 convolution.
 ///
-/// Shapes: `x` `[batch, h, w, in]`, condition `[batch, conditionDim]`,
+/// Shapes: `x` `[batch, h, w, in]`, condition vector `[batch, conditionDim]`,
 /// result `[batch, 2h, 2w, out]` (or `[batch, h, w, out]` without
 /// upsampling), `out <= in`.
 public final class DeepGeneratorBlock: ConditionalBlock {
@@ -42,7 +42,8 @@ public final class DeepGeneratorBlock: ConditionalBlock {
     }
     func cbn(_ name: String, _ c: Int, _ rng: inout SeededRandom) -> ConditionalBatchNorm {
       ConditionalBatchNorm(
-        prefix: path(prefix, name), channels: c, conditionDim: conditionDim, settings: settings, rng: &rng)
+        prefix: path(prefix, name), channels: c, conditionDim: conditionDim, classes: nil, settings: settings,
+        rng: &rng)
     }
     let hidden = i / 4
     conv1 = conv("conv1", i, hidden, 1, false, &rng)
@@ -72,7 +73,7 @@ public final class DeepGeneratorBlock: ConditionalBlock {
 
   var statistics: [RunningStatistics] { norms.map(\.stats) }
 
-  func forward(_ x: Tensor, condition: Tensor, mode: Mode) throws(KernelError) -> Tensor {
+  func forward(_ x: Tensor, condition: NormCondition, mode: Mode) throws(KernelError) -> Tensor {
     saved = nil
     var h = try conv1.forward(try bn1.forward(x, condition: condition, relu: true, mode: mode), mode: mode)
     h = try conv2.forward(try bn2.forward(h, condition: condition, relu: true, mode: mode), mode: mode)
@@ -85,17 +86,17 @@ public final class DeepGeneratorBlock: ConditionalBlock {
     return h
   }
 
-  func backward(_ dy: Tensor) throws(KernelError) -> (input: Tensor, condition: Tensor) {
+  func backward(_ dy: Tensor) throws(KernelError) -> (input: Tensor, condition: Tensor?) {
     guard let s = saved.take() else { throw .shape("DeepGeneratorBlock.backward called without a training- or evaluation-mode forward") }
     var (d, dc) = try bn4.backward(try conv4.backward(dy))
     d = try conv3.backward(d)
     for (norm, conv) in [(bn3, conv2), (bn2, conv1)] {
       let (dh, dcn) = try norm.backward(d)
-      try dc.add(dcn)
+      if let dcn { try dc?.add(dcn) }
       d = try conv.backward(dh)
     }
     var (dx, dc1) = try bn1.backward(d)
-    try dc.add(dc1)
+    if let dc1 { try dc?.add(dc1) }
     var ds = upsample ? try upsample2xBackward(dy) : dy
     if s.inputChannels != outputChannels { ds = try paddingChannels(ds, offset: 0, total: s.inputChannels) }
     try dx.add(ds)

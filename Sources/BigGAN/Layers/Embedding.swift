@@ -1,16 +1,33 @@
 import BGKernels
 
+/// The classes an embedding looks up: indices `[batch]`, or class vectors
+/// `[batch, classes]` (one-hot, or soft mixtures as pytorch-pretrained-BigGAN
+/// accepts), whose embedding is `vectors * weight`.
+enum ClassRows {
+  case labels([Int])
+  case vectors(Tensor)
+
+  /// The batch they describe.
+  var count: Int {
+    switch self {
+    case .labels(let y): return y.count
+    case .vectors(let v): return v.shape.first ?? 0
+    }
+  }
+}
+
 /// A class embedding: row `y` of `weight` `[classes, features]`, optionally
 /// spectrally normalised over that matrix (BigGAN-PyTorch `SNEmbedding`, the
-/// discriminator's projection; the generator's shared embedding has none).
+/// discriminator's projection; the generator's shared embedding and its
+/// per-batch-norm embeddings have none).
 public final class Embedding: Module {
   /// The weight as trained and stored, before spectral normalisation.
   public var weight: Parameter { normalized.parameter }
   let normalized: SpectralNormWeight
 
-  /// What `backward` reads: the rows picked and the spectral norm's step.
+  /// What `backward` reads: the classes looked up and the spectral norm's step.
   private struct Saved {
-    let labels: [Int]
+    let rows: ClassRows
     let step: SpectralNorm.Step?
   }
   private var saved: Saved?
@@ -29,16 +46,28 @@ public final class Embedding: Module {
 
   /// `[batch, features]` rows for class indices `y`.
   func forward(_ y: [Int], mode: Mode) throws(KernelError) -> Tensor {
+    try forward(.labels(y), mode: mode)
+  }
+
+  /// `[batch, features]`: the rows of `rows`' indices, or `vectors *
+  /// weight` (always fp32).
+  func forward(_ rows: ClassRows, mode: Mode) throws(KernelError) -> Tensor {
     saved = nil
     // A lookup has no kernel plan; its weight is still kept for evaluation.
     let w = try normalized.resolve(mode: mode, precision: .fp32) { _, _ in nil }.weight
     let f = w.value.shape[1], classes = w.value.shape[0]
-    var out = Tensor(shape: [y.count, f])
-    for (i, c) in y.enumerated() {
-      guard c >= 0, c < classes else { throw .shape("class index \(c) is outside 0..<\(classes)") }
-      out.storage.replaceSubrange(i * f..<(i + 1) * f, with: w.value.storage[c * f..<(c + 1) * f])
+    var out: Tensor
+    switch rows {
+    case .labels(let y):
+      out = Tensor(shape: [y.count, f])
+      for (i, c) in y.enumerated() {
+        guard c >= 0, c < classes else { throw .shape("class index \(c) is outside 0..<\(classes)") }
+        out.storage.replaceSubrange(i * f..<(i + 1) * f, with: w.value.storage[c * f..<(c + 1) * f])
+      }
+    case .vectors(let v):
+      out = try matmul(v, w.value)
     }
-    if mode.keepsActivations { saved = Saved(labels: y, step: w.step) }
+    if mode.keepsActivations { saved = Saved(rows: rows, step: w.step) }
     return out
   }
 
@@ -46,10 +75,15 @@ public final class Embedding: Module {
   func backward(_ dy: Tensor) throws(KernelError) {
     guard let s = saved.take() else { throw .shape("\(weight.name): backward without a training- or evaluation-mode forward") }
     guard weight.requiresGradient else { return }
-    let f = weight.value.shape[1]
     var g = Tensor(shape: weight.value.shape)
-    for (i, c) in s.labels.enumerated() {
-      for j in 0..<f { g.storage[c * f + j] += dy.storage[i * f + j] }
+    switch s.rows {
+    case .labels(let y):
+      let f = weight.value.shape[1]
+      for (i, c) in y.enumerated() {
+        for j in 0..<f { g.storage[c * f + j] += dy.storage[i * f + j] }
+      }
+    case .vectors(let v):
+      try gemm(v, dy, into: &g, transposeA: true)
     }
     try normalized.accumulateGradient(g, step: s.step)
   }

@@ -35,8 +35,16 @@ public struct BigGANConfiguration: Codable, Equatable, Sendable {
   public var sharedDim: Int
   public var classes: Int
   /// Hierarchical z (BigGAN only): one chunk for the stem and one per
-  /// generator block.
+  /// generator block. False: the whole z goes to the stem alone.
   public var hierarchical: Bool = true
+  /// One class embedding `[classes, sharedDim]` shared by every
+  /// conditional batch-norm, each mapping it (with its z chunk) through
+  /// linear maps. False (BigGAN only; SA-GAN's and BigGAN-PyTorch's
+  /// `G_shared=False`): each batch-norm has its own class embeddings for
+  /// gain and bias, and `sharedDim` is unused. With hierarchical z the
+  /// norm adds a linear map of its z chunk to them (see
+  /// `ConditionalBatchNorm`).
+  public var sharedEmbedding: Bool = true
   public var generatorAttention: [Int]
   public var discriminatorAttention: [Int]
   public var snEps: Float = 1e-6
@@ -54,7 +62,7 @@ public struct BigGANConfiguration: Codable, Equatable, Sendable {
   public init(
     architecture: Architecture = .biggan, resolution: Int, generatorChannels: Int,
     discriminatorChannels: Int, dimZ: Int, sharedDim: Int, classes: Int, hierarchical: Bool = true,
-    generatorAttention: [Int], discriminatorAttention: [Int], snEps: Float = 1e-6,
+    sharedEmbedding: Bool = true, generatorAttention: [Int], discriminatorAttention: [Int], snEps: Float = 1e-6,
     bnEps: Float = 1e-5, spectralNorm: Bool = true, statisticsRows: Int = 1,
     initialization: Initialization = .orthogonal
   ) {
@@ -66,6 +74,7 @@ public struct BigGANConfiguration: Codable, Equatable, Sendable {
     self.sharedDim = sharedDim
     self.classes = classes
     self.hierarchical = hierarchical
+    self.sharedEmbedding = sharedEmbedding
     self.generatorAttention = generatorAttention
     self.discriminatorAttention = discriminatorAttention
     self.snEps = snEps
@@ -77,7 +86,7 @@ public struct BigGANConfiguration: Codable, Equatable, Sendable {
 
   private enum CodingKeys: String, CodingKey {
     case architecture, resolution, generatorChannels, discriminatorChannels, dimZ, sharedDim
-    case classes, hierarchical, generatorAttention, discriminatorAttention, snEps, bnEps
+    case classes, hierarchical, sharedEmbedding, generatorAttention, discriminatorAttention, snEps, bnEps
     case spectralNorm, statisticsRows, initialization
   }
 
@@ -94,6 +103,7 @@ public struct BigGANConfiguration: Codable, Equatable, Sendable {
       sharedDim: try c.decode(Int.self, forKey: .sharedDim),
       classes: try c.decode(Int.self, forKey: .classes),
       hierarchical: try c.decodeIfPresent(Bool.self, forKey: .hierarchical) ?? true,
+      sharedEmbedding: try c.decodeIfPresent(Bool.self, forKey: .sharedEmbedding) ?? true,
       generatorAttention: try c.decode([Int].self, forKey: .generatorAttention),
       discriminatorAttention: try c.decode([Int].self, forKey: .discriminatorAttention),
       snEps: try c.decodeIfPresent(Float.self, forKey: .snEps) ?? 1e-6,
@@ -101,6 +111,29 @@ public struct BigGANConfiguration: Codable, Equatable, Sendable {
       spectralNorm: try c.decodeIfPresent(Bool.self, forKey: .spectralNorm) ?? true,
       statisticsRows: try c.decodeIfPresent(Int.self, forKey: .statisticsRows) ?? 1,
       initialization: try c.decodeIfPresent(Initialization.self, forKey: .initialization) ?? .orthogonal)
+  }
+
+  /// Every setting, except `sharedEmbedding` when it is the default: a
+  /// model with a shared embedding is written byte for byte as before the
+  /// setting existed (config.json, state.json, the weights' metadata).
+  public func encode(to encoder: any Encoder) throws {
+    var c = encoder.container(keyedBy: CodingKeys.self)
+    try c.encode(architecture, forKey: .architecture)
+    try c.encode(resolution, forKey: .resolution)
+    try c.encode(generatorChannels, forKey: .generatorChannels)
+    try c.encode(discriminatorChannels, forKey: .discriminatorChannels)
+    try c.encode(dimZ, forKey: .dimZ)
+    try c.encode(sharedDim, forKey: .sharedDim)
+    try c.encode(classes, forKey: .classes)
+    try c.encode(hierarchical, forKey: .hierarchical)
+    if !sharedEmbedding { try c.encode(sharedEmbedding, forKey: .sharedEmbedding) }
+    try c.encode(generatorAttention, forKey: .generatorAttention)
+    try c.encode(discriminatorAttention, forKey: .discriminatorAttention)
+    try c.encode(snEps, forKey: .snEps)
+    try c.encode(bnEps, forKey: .bnEps)
+    try c.encode(spectralNorm, forKey: .spectralNorm)
+    try c.encode(statisticsRows, forKey: .statisticsRows)
+    try c.encode(initialization, forKey: .initialization)
   }
 
   /// Generator (in, out) channel multipliers, each entry doubling the
@@ -234,18 +267,28 @@ public struct BigGANConfiguration: Codable, Equatable, Sendable {
     architecture == .deep ? [.latent(0, dimZ), .embedding] : [.latent(0, zChunk)]
   }
 
-  /// The condition of generator block `i`: BigGAN-PyTorch's `[embedding,
-  /// z chunk]` (embedding first), or BigGAN-deep's `[z, embedding]` (TF-Hub's
-  /// order, which BigGAN-PyTorch's `BigGANdeep.py` reverses; its PR #72).
+  /// The condition vector of generator block `i`: BigGAN-PyTorch's
+  /// `[embedding, z chunk]` (embedding first), or BigGAN-deep's `[z,
+  /// embedding]` (TF-Hub's order, which BigGAN-PyTorch's `BigGANdeep.py`
+  /// reverses; its PR #72). Without a shared embedding only the z chunk
+  /// (or nothing): the classes reach the norms through their own
+  /// embeddings.
   func blockCondition(_ i: Int) -> [ConditionPart] {
     switch architecture {
     case .deep: return [.latent(0, dimZ), .embedding]
-    case .biggan: return hierarchical ? [.embedding, .latent((i + 1) * zChunk, zChunk)] : [.embedding]
+    case .biggan:
+      let chunk: [ConditionPart] = hierarchical ? [.latent((i + 1) * zChunk, zChunk)] : []
+      return (sharedEmbedding ? [.embedding] : []) + chunk
     }
   }
 
-  /// Width of the conditioning vector of every conditional batch-norm.
+  /// Width of the conditioning vector of every conditional batch-norm (0:
+  /// none, the norms see only the classes).
   var conditionDim: Int { width(of: blockCondition(0)) }
+
+  /// Classes of each conditional batch-norm's own embeddings; nil with the
+  /// shared embedding.
+  var normEmbeddingClasses: Int? { sharedEmbedding ? nil : classes }
 
   func width(of parts: [ConditionPart]) -> Int {
     parts.reduce(0) { n, p in
@@ -269,12 +312,17 @@ public struct BigGANConfiguration: Codable, Equatable, Sendable {
     }
     if architecture == .deep {
       guard !hierarchical else { throw .invalid("BigGAN-deep has no hierarchical z (it conditions every block on [z, embedding])") }
+      guard sharedEmbedding else { throw .invalid("BigGAN-deep needs the shared class embedding (it conditions every block on [z, embedding])") }
       guard generatorChannels % 4 == 0, discriminatorChannels % 4 == 0 else {
         throw .invalid("BigGAN-deep's bottlenecks are a quarter of the width: ch must be divisible by 4, got \(generatorChannels) and \(discriminatorChannels)")
       }
     }
-    if hierarchical && zChunk < 1 {
-      throw .invalid("dim_z \(dimZ) is too small for \(generatorBlocks.count + 1) hierarchical chunks")
+    if architecture == .biggan && hierarchical {
+      let chunks = generatorBlocks.count + 1
+      guard zChunk >= 1 else { throw .invalid("dim_z \(dimZ) is too small for \(chunks) hierarchical chunks") }
+      guard dimZ % chunks == 0 else {
+        throw .invalid("dim_z \(dimZ) does not split into \(chunks) equal hierarchical chunks (one for the stem, one per block); use a multiple of \(chunks) or no hierarchical z")
+      }
     }
     let gRes = Set(generatorBlocks.filter(\.upsample).map(\.resolution)).sorted()
     let dRes = Set(discriminatorBlocks.map(\.resolution)).sorted()

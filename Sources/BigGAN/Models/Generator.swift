@@ -7,13 +7,17 @@ import BGKernels
 /// configured, and a BN-ReLU-conv3x3-tanh head. BigGAN splits z into
 /// chunks (the stem's and one per block, each joined with the embedding);
 /// BigGAN-deep feeds `[z, embedding]` to the stem and to every block.
+/// The paper's Table 1 ablations turn either off: without hierarchical z
+/// the whole z goes to the stem alone; without the shared embedding each
+/// batch-norm embeds the classes itself (`ConditionalBatchNorm`).
 ///
 /// Shapes: `z` `[batch, dimZ]`, class indices `[batch]` (or class vectors
 /// `[batch, classes]`), images `[batch, resolution, resolution, 3]` in
 /// [-1, 1] (NHWC).
 public final class Generator: Module {
   public let configuration: BigGANConfiguration
-  let shared: Embedding
+  /// The shared class embedding; nil when every batch-norm has its own.
+  let shared: Embedding?
   let linear: Linear
   let blocks: [any ConditionalBlock]
   /// Attention after block i, if any.
@@ -54,17 +58,11 @@ public final class Generator: Module {
     didSet { for s in allStatistics { s.scope = batchStatisticsScope } }
   }
 
-  /// How the classes entered the last forward, for the embedding's gradient.
-  private enum ClassInput {
-    case labels([Int])
-    case vectors(Tensor)
-    case embeddings
-  }
-
-  /// What `backward` reads besides its layers': how the classes entered,
-  /// the batch, and the images (tanh's output, its derivative).
+  /// What `backward` reads besides its layers': whether the shared
+  /// embedding looked the classes up (and so takes a gradient), the batch,
+  /// and the images (tanh's output, its derivative).
   private struct Saved {
-    var classes: ClassInput
+    var embeddedHere: Bool
     let batch: Int
     let images: Tensor
   }
@@ -84,7 +82,9 @@ public final class Generator: Module {
     if let override { config.initialization = override }
     var rng = SeededRandom(seed: seed)
     let settings = config.layerSettings
-    shared = Embedding(prefix: "shared", classes: config.classes, features: config.sharedDim, spectralNorm: nil, initialization: config.initialization, rng: &rng)
+    shared = config.sharedEmbedding
+      ? Embedding(prefix: "shared", classes: config.classes, features: config.sharedDim, spectralNorm: nil, initialization: config.initialization, rng: &rng)
+      : nil
     linear = Linear(
       prefix: "linear", in: config.width(of: config.stemInput), out: config.stemChannels * 16,
       spectralNorm: settings.snEps, initialization: config.initialization, rng: &rng)
@@ -93,7 +93,8 @@ public final class Generator: Module {
       switch config.architecture {
       case .biggan:
         blocks.append(GeneratorBlock(
-          prefix: b.prefix, in: b.in, out: b.out, conditionDim: config.conditionDim, settings: settings, rng: &rng))
+          prefix: b.prefix, in: b.in, out: b.out, conditionDim: config.conditionDim,
+          classes: config.normEmbeddingClasses, settings: settings, rng: &rng))
       case .deep:
         blocks.append(DeepGeneratorBlock(
           prefix: b.prefix, in: b.in, out: b.out, upsample: b.upsample, conditionDim: config.conditionDim,
@@ -115,7 +116,7 @@ public final class Generator: Module {
       m.append(b)
       if let a { m.append(a) }
     }
-    return m + [outputNorm, outputConv, shared]
+    return m + [outputNorm, outputConv] + (shared.map { [$0] } ?? [])
   }
   public var parameters: [Parameter] { modules.flatMap(\.parameters) }
   public var buffers: [Buffer] { modules.flatMap(\.buffers) }
@@ -126,43 +127,64 @@ public final class Generator: Module {
     guard zs[0] == labels.count else {
       throw .shape("z has \(zs[0]) rows but there are \(labels.count) labels")
     }
-    let out = try forward(z: z, classEmbeddings: try shared.forward(labels, mode: mode), mode: mode)
-    saved?.classes = .labels(labels)
-    return out
+    return try forward(z: z, classes: .labels(labels), mode: mode)
   }
 
   /// Images for latents `z` and class vectors `[batch, classes]` (one-hot,
-  /// or soft mixtures as pytorch-pretrained-BigGAN accepts): the embedding
-  /// is `vectors * shared.weight`.
+  /// or soft mixtures as pytorch-pretrained-BigGAN accepts): every class
+  /// embedding (the shared one, or each batch-norm's) is `vectors *
+  /// weight`.
   public func forward(z: Tensor, classVectors vectors: Tensor, mode: Mode) throws(KernelError) -> Tensor {
     try vectors.expect([z.shape.first ?? 0, configuration.classes], "class vectors")
-    let out = try forward(z: z, classEmbeddings: try matmul(vectors, shared.weight.value), mode: mode)
-    saved?.classes = .vectors(vectors)
+    return try forward(z: z, classes: .vectors(vectors), mode: mode)
+  }
+
+  private func forward(z: Tensor, classes: ClassRows, mode: Mode) throws(KernelError) -> Tensor {
+    guard let shared else { return try run(z: z, embedded: nil, classes: classes, mode: mode) }
+    let out = try run(z: z, embedded: try shared.forward(classes, mode: mode), classes: nil, mode: mode)
+    saved?.embeddedHere = true
     return out
   }
 
   /// Images for latents `z` and shared class embeddings `[batch,
-  /// sharedDim]`.
+  /// sharedDim]`; a generator without a shared embedding refuses them.
   public func forward(z: Tensor, classEmbeddings embedded: Tensor, mode: Mode) throws(KernelError) -> Tensor {
+    guard shared != nil else {
+      throw .shape("this generator has no shared class embedding (each batch-norm embeds the classes); pass labels or class vectors")
+    }
+    return try run(z: z, embedded: embedded, classes: nil, mode: mode)
+  }
+
+  /// The network from z and the shared embeddings (`embedded`), or, without
+  /// a shared embedding, the classes each batch-norm embeds.
+  private func run(z: Tensor, embedded: Tensor?, classes: ClassRows?, mode: Mode) throws(KernelError) -> Tensor {
     let c = configuration
     let zs = try z.dims(2, "z")
-    guard zs[1] == c.dimZ, zs[0] > 0, embedded.shape == [zs[0], c.sharedDim] else {
-      throw .shape("z has shape \(zs) and class embeddings \(embedded.shape), expected [batch, \(c.dimZ)] and [batch, \(c.sharedDim)]")
+    guard zs[1] == c.dimZ, zs[0] > 0 else {
+      throw .shape("z has shape \(zs), expected [batch, \(c.dimZ)]")
+    }
+    if let embedded, embedded.shape != [zs[0], c.sharedDim] {
+      throw .shape("class embeddings have shape \(embedded.shape), expected [\(zs[0]), \(c.sharedDim)]")
     }
     saved = nil
     let batch = zs[0]
-    var h = try linear.forward(try assemble(c.stemInput, z: z, embedded: embedded), mode: mode)
+    guard let stemInput = try assemble(c.stemInput, z: z, embedded: embedded) else {
+      throw .shape("the generator's stem has no input")
+    }
+    var h = try linear.forward(stemInput, mode: mode)
     h = try h.reshaped([batch, 4, 4, c.stemChannels])
-    var condition: (parts: [ConditionPart], value: Tensor)?
+    var condition: (parts: [ConditionPart], value: NormCondition)?
     for i in blocks.indices {
       let parts = c.blockCondition(i)
-      if condition?.parts != parts { condition = (parts, try assemble(parts, z: z, embedded: embedded)) }
+      if condition?.parts != parts {
+        condition = (parts, NormCondition(vector: try assemble(parts, z: z, embedded: embedded), classes: classes))
+      }
       h = try blocks[i].forward(h, condition: condition!.value, mode: mode)
       if let a = attention[i] { h = try a.forward(h, mode: mode) }
     }
     h = try outputNorm.forward(h, relu: true, mode: mode)
     let out = BGKernels.tanh(try outputConv.forward(h, mode: mode))
-    if mode.keepsActivations { saved = Saved(classes: .embeddings, batch: batch, images: out) }
+    if mode.keepsActivations { saved = Saved(embeddedHere: false, batch: batch, images: out) }
     return out
   }
 
@@ -175,42 +197,36 @@ public final class Generator: Module {
     var d = try tanhBackward(output: s.images, outputGradient: dImages)
     d = try outputConv.backward(d)
     d = try outputNorm.backward(d)
-    var dEmbedded = Tensor(shape: [s.batch, c.sharedDim])
+    var dEmbedded = Tensor(shape: [s.batch, shared == nil ? 0 : c.sharedDim])
     var dz = Tensor(shape: [s.batch, c.dimZ])
     for i in blocks.indices.reversed() {
       if let a = attention[i] { d = try a.backward(d) }
       let (dx, dc) = try blocks[i].backward(d)
       d = dx
-      scatter(dc, c.blockCondition(i), dz: &dz, dEmbedded: &dEmbedded)
+      if let dc { scatter(dc, c.blockCondition(i), dz: &dz, dEmbedded: &dEmbedded) }
     }
     let dStem = try linear.backward(try d.reshaped([s.batch, d.count / s.batch]))
     scatter(dStem, c.stemInput, dz: &dz, dEmbedded: &dEmbedded)
-    switch s.classes {
-    case .labels: try shared.backward(dEmbedded)
-    case .vectors(let y):
-      if shared.weight.requiresGradient {
-        var dw = Tensor(shape: shared.weight.value.shape)
-        try gemm(y, dEmbedded, into: &dw, transposeA: true)
-        try shared.weight.accumulate(dw)
-      }
-    case .embeddings: break
-    }
+    if s.embeddedHere { try shared?.backward(dEmbedded) }
     return dz
   }
 
-  /// The columns `parts` name, side by side: `[batch, width(of: parts)]`.
-  private func assemble(_ parts: [ConditionPart], z: Tensor, embedded: Tensor) throws(KernelError) -> Tensor {
+  /// The columns `parts` name, side by side: `[batch, width(of: parts)]`;
+  /// nil for no parts.
+  private func assemble(_ parts: [ConditionPart], z: Tensor, embedded: Tensor?) throws(KernelError) -> Tensor? {
     var out: Tensor?
     for p in parts {
       let piece: Tensor
       switch p {
-      case .embedding: piece = embedded
+      case .embedding:
+        guard let embedded else { throw .shape("the generator's condition needs the shared class embedding") }
+        piece = embedded
       case .latent(let offset, let count):
         piece = offset == 0 && count == z.shape[1] ? z : try channels(z, offset..<offset + count)
       }
       out = try out.map { a throws(KernelError) in try concatenateChannels(a, piece) } ?? piece
     }
-    return out!
+    return out
   }
 
   /// Adds the gradient of an assembled input back to z's and the

@@ -7,9 +7,10 @@ extension BigGANConfiguration {
   /// gains and biases) and batch-norm statistics.
   public var estimatedGeneratorParameters: Double {
     // Each batch-norm channel has a gain and a bias row of the condition
-    // and a mean and a variance per statistics row.
-    let cond = Double(conditionDim) + Double(statisticsRows)
-    var n = Double(classes) * Double(sharedDim)
+    // (and of its own class embeddings, without a shared one) and a mean
+    // and a variance per statistics row.
+    let cond = Double(conditionDim) + Double(normEmbeddingClasses ?? 0) + Double(statisticsRows)
+    var n = sharedEmbedding ? Double(classes) * Double(sharedDim) : 0
     n += Double(width(of: stemInput)) * Double(stemChannels) * 16
     for b in generatorBlocks {
       let i = Double(b.in), o = Double(b.out)
