@@ -113,6 +113,6 @@ struct EvaluationCommandTests {
     let sweep = try Self.run(
       ["eval", "--run", "eval", "--ref", "ref.npz", "--count", "20", "--is-splits", "2", "--truncation-sweep", "0.5,1", "--plot", "sweep.png"] + w, in: dir)
     #expect(sweep.status == 0 && sweep.output.contains("| 0.5 |"), "\(sweep.output)")
-    #expect(try PNG.read("\(dir)/sweep.png").width == 720)
+    #expect(try PNG.read("\(dir)/sweep.png").width == 760)
   }
 }
