@@ -48,8 +48,9 @@ public struct StepReport: Sendable {
 
 /// BigGAN-PyTorch's training loop (`train_fns.py`): `discriminatorSteps` D
 /// steps, each on fresh fake and real batches, accumulated `accumulate`
-/// times; then one G step through D, orthogonal regularisation, Adam, and
-/// the EMA of G.
+/// times (with the recipe's R1 penalty on the real half, and its spectral
+/// clamp after each D update); then one G step through D, orthogonal
+/// regularisation, Adam, and the EMA of G.
 ///
 /// With a replica group, each rank computes its slice of every batch
 /// (`recipe.batch` stays the global batch) and the gradients are summed over
@@ -222,7 +223,7 @@ public final class Trainer {
       sumOverReplicas(&sums, discriminator)
       (real, fakeLoss, meanReal, meanFake) = (sums[0], sums[1], sums[2], sums[3])
       if recipe.r1Gamma != nil { report.penaltyR1 = sums[4] }
-      try checkFinite(Array(sums[0..<2]) + sums.dropFirst(4), discriminator, "the discriminator's loss or gradients")
+      try checkFinite([real, fakeLoss] + (report.penaltyR1.map { [$0] } ?? []), discriminator, "the discriminator's loss or gradients")
       try optimizerD.update()
       if let limit = recipe.spectralClamp { try SpectralClamp.apply(to: discriminator, limit: limit) }
       report.lossDiscriminatorReal = real
