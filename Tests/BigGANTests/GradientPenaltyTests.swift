@@ -50,6 +50,30 @@ struct GradientPenaltyTests {
     for (p, q) in zip(d.parameters, plain.parameters) { #expect(p.gradient == q.gradient, "\(p.name)") }
   }
 
+  @Test("in bf16, R1 and its gradients keep the direction of PyTorch's fp32 ones (as BFloat16ParityTests judges)")
+  func bf16() throws {
+    let fixture = try ParityFixture("cifar32")
+    let d = try Discriminator(fixture.configuration, seed: 2)
+    try StateDict.load(d, from: try fixture.file("D.safetensors"))
+    d.precision = .bf16
+    let inputs = try fixture.file("inputs.safetensors")
+    let reference = try SafeTensorsFile(
+      contentsOf: fixture.folder.deletingLastPathComponent().appendingPathComponent("r1/r1.safetensors").path)
+    let batch = fixture.labels.count
+    let real = nhwc(try inputs.tensor("x_real"))
+    _ = try d.forward(real, labels: fixture.realLabels, mode: .training)
+    d.zeroGradients()
+    let penalty = try d.gradientPenalty(rows: 0..<batch, weight: Self.gamma / Float(batch))
+    let expected = try reference.tensor("penalty").storage[0]
+    #expect(abs(penalty - expected) <= 0.05 * expected, "bf16 R1 \(penalty), PyTorch fp32 \(expected)")
+    for (name, grad) in StateDict.gradients(of: d) {
+      let theirs = try reference.tensor("grad/D/\(name)")
+      if theirs.storage.allSatisfy({ $0 == 0 }) { continue }
+      let c = BFloat16ParityTests.cosine(grad, theirs)
+      #expect(c > 0.98, "bf16 R1 grad \(name) cosine \(c)")
+    }
+  }
+
   @Test("a discriminator with self-attention refuses R1")
   func attention() throws {
     let fixture = try ParityFixture("attn64")
