@@ -57,6 +57,9 @@ struct Bench: ParsableCommand {
   @Option(parsing: .unconditional, help: "Timed runs per pass.")
   var repeats: Int = 3
 
+  @Option(parsing: .unconditional, help: "R1 penalty's gamma in the iteration pass's D steps (0: none), to time its cost.")
+  var r1: Float = 0
+
   @Flag(help: "Print one JSON document.")
   var json = false
 
@@ -76,6 +79,7 @@ struct Bench: ParsableCommand {
       throw ValidationError("--truncation must be in (0, 1], got \(truncation)")
     }
     guard imageSize >= 1 else { throw ValidationError("--image-size must be at least 1, got \(imageSize)") }
+    guard r1 >= 0 && r1.isFinite else { throw ValidationError("--r1 must be a number at least 0 (0: off), got \(r1)") }
   }
 
   /// The median and every time of `repeats` calls after one warm-up.
@@ -269,6 +273,7 @@ struct Bench: ParsableCommand {
     var recipe = TrainingRecipe()
     recipe.batch = batch
     recipe.precision = compute.precision
+    recipe.r1Gamma = r1 > 0 ? r1 : nil
     do {
       return try Trainer(model: m, recipe: recipe, dataset: data, replicas: replicas)
     } catch {

@@ -94,6 +94,8 @@ final class RunLog {
       entry["d_train_accuracy"] = Double(verdicts.trainingAccuracy)
       entry["d_heldout_accuracy"] = Double(verdicts.heldOutAccuracy)
     }
+    let penalties = window.compactMap(\.penaltyR1)
+    if !penalties.isEmpty { entry["r1"] = Double(penalties.reduce(0, +) / Float(penalties.count)) }
     if window.contains(where: { $0.communicationSeconds > 0 }) {
       entry["communication_s"] = window.map(\.communicationSeconds).reduce(0, +) / Double(n)
     }

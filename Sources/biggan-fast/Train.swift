@@ -22,6 +22,11 @@ struct Train: ParsableCommand {
       alone writes the run folder, which every rank must see at the same
       path, as the data.
 
+      The paper's Section 4.2 remedies for D: --r1 GAMMA (the R1 gradient
+      penalty on real images, logged as r1 in metrics.jsonl) and --sv-clamp
+      SIGMA (each of D's weights keeps its top singular value at most
+      SIGMA). A resumed run keeps its own and refuses a different value.
+
       The paper's Table 1 steps from SA-GAN to BigGAN: --no-shared (no
       shared class embedding), --no-hier (no hierarchical latents), --g-ch
       and --d-ch (each network's width, e.g. 24 for tiny at 1.5 times its
@@ -72,6 +77,8 @@ struct Train: ParsableCommand {
   @Option(name: .customLong("d-lr"), parsing: .unconditional, help: "Discriminator learning rate.") var dLR: Float?
   @Option(name: .customLong("adam-eps"), parsing: .unconditional, help: "Adam epsilon.") var adamEps: Float?
   @Option(parsing: .unconditional, help: "Orthogonal regularisation strength on G (0 disables).") var ortho: Float?
+  @Option(parsing: .unconditional, help: "R1 penalty on D, gamma / 2 * E ||dD(x)/dx||^2 over real images (0 disables; needs a D without self-attention).") var r1: Float?
+  @Option(name: .customLong("sv-clamp"), parsing: .unconditional, help: "After each D update, clamp the top singular value of each of D's weights to this.") var svClamp: Float?
   @Option(name: .customLong("ema-decay"), parsing: .unconditional, help: "Decay of G's moving average.") var emaDecay: Float?
   @Option(name: .customLong("ema-start"), parsing: .unconditional, help: "Step from which the average decays (a copy before).") var emaStart: Int?
   @Option(help: "Precision of every product: fp32 or bf16.") var precision: Precision?
@@ -105,6 +112,8 @@ struct Train: ParsableCommand {
       if let v, !(v > 0) { throw ValidationError("\(flag) must be positive, got \(v)") }
     }
     if let ortho, !(ortho >= 0) { throw ValidationError("--ortho must be at least 0, got \(ortho)") }
+    if let r1, !(r1 >= 0 && r1.isFinite) { throw ValidationError("--r1 must be a number at least 0 (0: off), got \(r1)") }
+    if let svClamp, !(svClamp > 0 && svClamp.isFinite) { throw ValidationError("--sv-clamp must be a positive number, got \(svClamp)") }
     if let emaDecay, !(emaDecay >= 0 && emaDecay < 1) { throw ValidationError("--ema-decay must be in [0, 1), got \(emaDecay)") }
     if let emaStart, emaStart < 0 { throw ValidationError("--ema-start must be at least 0, got \(emaStart)") }
     if let evalEvery {
@@ -159,7 +168,23 @@ struct Train: ParsableCommand {
     if let emaStart { r.emaStart = emaStart }
     if let precision { r.precision = precision }
     if let seed { r.seed = seed }
+    if let r1 { r.r1Gamma = r1 > 0 ? r1 : nil }
+    if let svClamp { r.spectralClamp = svClamp }
     return r
+  }
+
+  /// Refuses an `--r1` or `--sv-clamp` other than the resumed run's own:
+  /// they change what D learns, as the model flags change what it is.
+  func requireUnchangedRemedies(_ saved: TrainingRecipe) throws {
+    let keep = "resume without it or start another --run"
+    if let r1, (r1 > 0 ? r1 : nil) != saved.r1Gamma {
+      let has = saved.r1Gamma.map { "R1 gamma \($0)" } ?? "no R1 penalty"
+      throw ValidationError("--r1 \(r1): this run trains with \(has); \(keep)")
+    }
+    if let svClamp, svClamp != saved.spectralClamp {
+      let has = saved.spectralClamp.map { "D's singular values clamped to \($0)" } ?? "no spectral clamp"
+      throw ValidationError("--sv-clamp \(svClamp): this run trains with \(has); \(keep)")
+    }
   }
 
   /// `base` with the run's values given by flag.
@@ -235,6 +260,7 @@ struct Train: ParsableCommand {
     var model = preset.model, recipe = recipe(from: preset.recipe), schedule = schedule(from: preset.schedule)
     if let path = start.checkpoint {
       let state = try Checkpoint.state(at: path)
+      try requireUnchangedRemedies(state.recipe)
       model = state.model
       recipe = self.recipe(from: state.recipe)
       // A resumed run keeps its data and model seeds whatever the flags say.

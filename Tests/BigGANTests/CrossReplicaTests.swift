@@ -122,10 +122,16 @@ extension CrossReplicaTests {
     return (d2 / n2).squareRoot()
   }
 
-  @Test("trainers over 3 replicas take the steps one process takes")
-  func trainers() throws {
+  @Test("trainers over 3 replicas take the steps one process takes, with and without R1 and the spectral clamp", arguments: [false, true])
+  func trainers(remedies: Bool) throws {
     try Machine.with(threads: 1) {
-      let model = TrainingPreset.all["tiny"]!.model, recipe = Self.recipe
+      let model = TrainingPreset.all["tiny"]!.model
+      var base = Self.recipe
+      if remedies {
+        base.r1Gamma = 10
+        base.spectralClamp = 1
+      }
+      let recipe = base
       let dataset = ShapesDataset(resolution: 32, seed: 1)
       let one = try Trainer(model: model, recipe: recipe, dataset: dataset)
       let reports = try (0..<3).map { _ in try one.trainStep() }
@@ -141,6 +147,8 @@ extension CrossReplicaTests {
           #expect(abs(x - y) <= 1e-5 * max(abs(x), 1e-3))
         }
         #expect(a.images == b.images)
+        #expect((a.penaltyR1 == nil) == !remedies)
+        if let x = a.penaltyR1, let y = b.penaltyR1 { #expect(abs(x - y) <= 1e-5 * max(abs(x), 1e-3), "R1 \(x) vs \(y)") }
       }
       #expect(Self.parameterDistance(one, results[0].1) < 1e-5)
       #expect(results.allSatisfy { $0.2 == one.loader.position })

@@ -19,9 +19,11 @@ struct TrainingRunTests {
     return s
   }
 
-  static func run(in folder: String, resumingFrom checkpoint: String? = nil) throws -> TrainingRun {
+  static func run(
+    in folder: String, resumingFrom checkpoint: String? = nil, recipe: TrainingRecipe = TrainingTests.recipe
+  ) throws -> TrainingRun {
     try TrainingRun(
-      model: TrainingTests.model, recipe: TrainingTests.recipe, schedule: schedule,
+      model: TrainingTests.model, recipe: recipe, schedule: schedule,
       dataset: ShapesDataset(resolution: 32, count: 64, seed: 1), folder: folder, resumingFrom: checkpoint)
   }
 
@@ -58,17 +60,22 @@ struct TrainingRunTests {
     #expect(state.schedule == Self.schedule && state.recipe == TrainingTests.recipe)
   }
 
-  @Test("a run stopped by its caller checkpoints the step reached; resumed, it ends with the bits of one never stopped")
-  func stopAndResume() throws {
+  @Test("a run stopped by its caller checkpoints the step reached; resumed, it ends with the bits of one never stopped (also with R1 and the spectral clamp)", arguments: [false, true])
+  func stopAndResume(remedies: Bool) throws {
+    var recipe = TrainingTests.recipe
+    if remedies {
+      recipe.r1Gamma = 1
+      recipe.spectralClamp = 1
+    }
     let straight = Self.folder("run-straight"), split = Self.folder("run-split")
     defer { for f in [straight, split] { try? FileManager.default.removeItem(atPath: f) } }
-    #expect(try Self.run(in: straight).run(stopRequested: { false }) { _ in } == .finished)
-    let first = try Self.run(in: split)
+    #expect(try Self.run(in: straight, recipe: recipe).run(stopRequested: { false }) { _ in } == .finished)
+    let first = try Self.run(in: split, recipe: recipe)
     #expect(try first.run(stopRequested: { first.trainer.step == 4 }) { _ in } == .stopped)
     let reached = try #require(Checkpoint.newestValid(in: "\(split)/checkpoint"))
     #expect((reached as NSString).lastPathComponent == "step-00000004")
     #expect(FileManager.default.fileExists(atPath: "\(split)/samples/step-00000004.png"))
-    let second = try Self.run(in: split, resumingFrom: reached)
+    let second = try Self.run(in: split, resumingFrom: reached, recipe: recipe)
     #expect(second.trainer.step == 4 && second.resumedFrom == reached)
     #expect(try second.run(stopRequested: { false }) { _ in } == .finished)
     for file in ["G", "G_ema", "D", "optimizer"] {

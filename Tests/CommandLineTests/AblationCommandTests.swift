@@ -73,3 +73,75 @@ struct AblationCommandTests {
     #expect(flat.status == 0 && flat.output.contains("dim_z 100 (stem only), no shared embedding (one per batch-norm)"), "\(flat.output)")
   }
 }
+
+/// The paper's Section 4.2 remedies for D as a user trains them: `train
+/// --r1 GAMMA` logs the penalty, `--sv-clamp SIGMA` clamps D, both are
+/// recorded only when on, and a resume keeps them.
+@Suite(.serialized)
+struct StabilityCommandTests {
+  static func run(_ arguments: [String], in folder: String? = nil) throws -> CommandLineTests.Result {
+    try CommandLineTests.run("biggan-fast", arguments, in: folder)
+  }
+
+  static func metrics(_ path: String) throws -> [[String: Any]] {
+    let text = try #require(FileManager.default.contents(atPath: path).flatMap { String(data: $0, encoding: .utf8) })
+    return try text.split(separator: "\n").map { line in
+      try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+    }
+  }
+
+  static func recipe(_ path: String) throws -> [String: Any] {
+    let data = try #require(FileManager.default.contents(atPath: path))
+    let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    return try #require(object["recipe"] as? [String: Any])
+  }
+
+  @Test("train --r1 1 and --sv-clamp log r1 and record their values; a resume with another value is one line")
+  func remedies() throws {
+    let dir = try CommandLineTests.scratch("stability")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let common = ["train", "--batch", "4", "--checkpoint-every", "1", "--sample-every", "1000", "--log-every", "1"]
+    let r1 = try Self.run(common + ["--run", "r1", "--steps", "2", "--r1", "1", "--accumulate", "2"], in: dir)
+    #expect(r1.status == 0, "\(r1.output)")
+    let lines = try Self.metrics("\(dir)/runs/r1/metrics.jsonl").filter { $0["loss_g"] != nil }
+    #expect(lines.count == 2 && lines.allSatisfy { ($0["r1"] as? Double).map { $0 > 0 && $0.isFinite } ?? false }, "\(lines)")
+    #expect(try Self.recipe("\(dir)/runs/r1/config.json")["r1Gamma"] as? Double == 1)
+    #expect(try Self.recipe("\(dir)/runs/r1/checkpoint/step-00000002/state.json")["r1Gamma"] as? Double == 1)
+    CommandLineTests.expectError(
+      try Self.run(common + ["--run", "r1", "--steps", "3", "--resume", "--r1", "10"], in: dir),
+      "--r1 10.0: this run trains with R1 gamma 1.0; resume without it or start another --run")
+    let resumed = try Self.run(common + ["--run", "r1", "--steps", "3", "--resume", "--r1", "1"], in: dir)
+    #expect(resumed.status == 0 && resumed.output.contains("resumed at step 2"), "\(resumed.output)")
+
+    let clamp = try Self.run(common + ["--run", "clamp", "--steps", "1", "--sv-clamp", "0.5", "--precision", "bf16", "--r1", "10"], in: dir)
+    #expect(clamp.status == 0, "\(clamp.output)")
+    let recipe = try Self.recipe("\(dir)/runs/clamp/config.json")
+    #expect(recipe["spectralClamp"] as? Double == 0.5 && recipe["r1Gamma"] as? Double == 10)
+    CommandLineTests.expectError(
+      try Self.run(common + ["--run", "clamp", "--steps", "2", "--resume", "--sv-clamp", "2"], in: dir),
+      "--sv-clamp 2.0: this run trains with D's singular values clamped to 0.5")
+
+    // Off, nothing is recorded: a run's files read as before, and a resume
+    // cannot switch a remedy on.
+    #expect(try Self.run(common + ["--run", "plain", "--steps", "1", "--r1", "0"], in: dir).status == 0)
+    let plain = try Self.recipe("\(dir)/runs/plain/checkpoint/step-00000001/state.json")
+    #expect(plain["r1Gamma"] == nil && plain["spectralClamp"] == nil, "\(plain)")
+    #expect(try Self.metrics("\(dir)/runs/plain/metrics.jsonl").allSatisfy { $0["r1"] == nil })
+    CommandLineTests.expectError(
+      try Self.run(common + ["--run", "plain", "--steps", "2", "--resume", "--r1", "1"], in: dir),
+      "--r1 1.0: this run trains with no R1 penalty")
+  }
+
+  @Test("bad --r1 and --sv-clamp values, and R1 on a D with self-attention, are one line")
+  func badValues() throws {
+    let dir = try CommandLineTests.scratch("stability-flags")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    CommandLineTests.expectError(try Self.run(["train", "--r1", "-1"]), "--r1 must be a number at least 0 (0: off), got -1.0")
+    CommandLineTests.expectError(try Self.run(["train", "--r1", "nan"]), "--r1 must be a number at least 0")
+    CommandLineTests.expectError(try Self.run(["train", "--sv-clamp", "0"]), "--sv-clamp must be a positive number, got 0.0")
+    CommandLineTests.expectError(try Self.run(["train", "--sv-clamp", "x"]), "--sv-clamp")
+    CommandLineTests.expectError(
+      try Self.run(["train", "--run", "attn", "--config", "imagenet64", "--g-ch", "8", "--d-ch", "8", "--batch", "2", "--steps", "1", "--r1", "1"], in: dir),
+      "--r1: the R1 penalty needs a discriminator without self-attention")
+  }
+}

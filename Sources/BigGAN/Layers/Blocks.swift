@@ -18,12 +18,22 @@ protocol ConditionalBlock: Module {
 protocol ResidualBlock: Module {
   var precision: Precision { get set }
   func forward(_ x: Tensor, mode: Mode) throws(KernelError) -> Tensor
-  /// Accumulates parameter gradients; returns `dL/dx`, or nil, having
-  /// computed none of it, when `inputGradient` is false.
-  func backward(_ dy: Tensor, inputGradient: Bool) throws(KernelError) -> Tensor?
+  /// `J t` at the last training forward for the tangent `t` of its batch
+  /// rows `rows`: the block's convolutions without biases, its ReLUs as
+  /// their masks (see `Pass`).
+  func tangent(_ t: Tensor, rows: Range<Int>) throws(KernelError) -> Tensor
+  /// Accumulates `pass`'s parameter gradients; returns `dL/dx`, or nil,
+  /// having computed none of it, when `inputGradient` is false.
+  func backward(_ dy: Tensor, inputGradient: Bool, pass: Pass) throws(KernelError) -> Tensor?
 }
 
 extension ResidualBlock {
+  /// Accumulates parameter gradients; returns `dL/dx`, or nil when
+  /// `inputGradient` is false.
+  func backward(_ dy: Tensor, inputGradient: Bool) throws(KernelError) -> Tensor? {
+    try backward(dy, inputGradient: inputGradient, pass: .forward)
+  }
+
   /// Accumulates parameter gradients and returns `dL/dx`.
   func backward(_ dy: Tensor) throws(KernelError) -> Tensor {
     guard let dx = try backward(dy, inputGradient: true) else {
@@ -127,6 +137,14 @@ public final class DiscriminatorBlock: ResidualBlock {
     let activatedInput: Tensor?
     let hidden: Tensor
     let convolvedShape: [Int]
+
+    /// The same for the batch rows `rows` (all for nil).
+    func batchRows(_ rows: Range<Int>?) throws(KernelError) -> Saved {
+      guard let rows else { return self }
+      return Saved(
+        inputShape: [rows.count] + inputShape.dropFirst(), activatedInput: try activatedInput?.batchRows(rows),
+        hidden: try hidden.batchRows(rows), convolvedShape: [rows.count] + convolvedShape.dropFirst())
+    }
   }
   private var saved: Saved?
 
@@ -176,10 +194,30 @@ public final class DiscriminatorBlock: ResidualBlock {
     return h
   }
 
-  func backward(_ dy: Tensor, inputGradient: Bool) throws(KernelError) -> Tensor? {
-    guard let s = saved.take() else { throw .shape("DiscriminatorBlock.backward called without a training- or evaluation-mode forward") }
+  func tangent(_ t: Tensor, rows: Range<Int>) throws(KernelError) -> Tensor {
+    guard let s = try saved?.batchRows(rows) else { throw .shape("DiscriminatorBlock.tangent called without a training- or evaluation-mode forward") }
+    let activated = try s.activatedInput.map { a throws(KernelError) in try reluBackward(input: a, outputGradient: t) }
+    let hidden = try reluBackward(input: s.hidden, outputGradient: try conv1.tangent(activated ?? t))
+    var h = try conv2.tangent(hidden)
+    if downsample { h = try averagePool2x2(h) }
+    var skip = t
+    if preactivation {
+      if let convSkip { skip = try convSkip.tangent(skip) }
+      if downsample { skip = try averagePool2x2(skip) }
+    } else {
+      if downsample { skip = try averagePool2x2(skip) }
+      if let convSkip { skip = try convSkip.tangent(skip) }
+    }
+    try h.add(skip)
+    return h
+  }
+
+  func backward(_ dy: Tensor, inputGradient: Bool, pass: Pass) throws(KernelError) -> Tensor? {
+    guard let s = try (pass == .forward ? saved.take() : saved)?.batchRows(pass.rows) else {
+      throw .shape("DiscriminatorBlock.backward called without a training- or evaluation-mode forward")
+    }
     var dh = downsample ? try averagePool2x2Backward(dy, inputShape: s.convolvedShape) : dy
-    dh = try conv2.backward(dh)
+    dh = try conv2.backward(dh, pass: pass)
     dh = try reluBackward(input: s.hidden, outputGradient: dh)
     var ds = dy
     if preactivation && downsample {
@@ -187,14 +225,14 @@ public final class DiscriminatorBlock: ResidualBlock {
       ds = try averagePool2x2Backward(ds, inputShape: pooledShape)
     }
     guard inputGradient else {
-      try conv1.backwardParameters(dh)
-      try convSkip?.backwardParameters(ds)
+      try conv1.backwardParameters(dh, pass: pass)
+      try convSkip?.backwardParameters(ds, pass: pass)
       return nil
     }
-    dh = try conv1.backward(dh)
+    dh = try conv1.backward(dh, pass: pass)
     var dx = dh
     if let a = s.activatedInput { dx = try reluBackward(input: a, outputGradient: dh) }
-    if let convSkip { ds = try convSkip.backward(ds) }
+    if let convSkip { ds = try convSkip.backward(ds, pass: pass) }
     if !preactivation && downsample { ds = try averagePool2x2Backward(ds, inputShape: s.inputShape) }
     try dx.add(ds)
     return dx

@@ -21,6 +21,9 @@ public final class Conv2d: Module {
     let weight: SpectralNormWeight.Normalized
   }
   private var saved: Saved?
+  /// The tangent of the last `tangent(_:)`, which the tangent backward's
+  /// weight gradient reads.
+  private var tangentInput: Tensor?
 
   init(
     prefix: String, in inChannels: Int, out outChannels: Int, kernel: Int,
@@ -41,6 +44,7 @@ public final class Conv2d: Module {
 
   func forward(_ x: Tensor, mode: Mode) throws(KernelError) -> Tensor {
     saved = nil
+    tangentInput = nil
     let (w, plan) = try normalized.resolve(mode: mode, precision: precision) {
       WeightPlan(convolutionWeight: $0, precision: $1)
     }
@@ -49,29 +53,57 @@ public final class Conv2d: Module {
       x, weight: w.value, bias: bias?.value, geometry: geometry, precision: precision, plan: plan)
   }
 
-  /// Accumulates the parameter gradients and returns `dL/dx`.
-  func backward(_ dy: Tensor) throws(KernelError) -> Tensor {
-    let s = try take()
-    try accumulateGradients(dy, s)
+  /// `J t` at the last training forward: the tangent `t` (`[rows, h, w,
+  /// in]`) convolved by the weight that forward used, without the bias;
+  /// keeps `t` for `backward(_:pass: .tangent)`.
+  func tangent(_ t: Tensor) throws(KernelError) -> Tensor {
+    let s = try peek()
+    tangentInput = t
+    return try conv2d(t, weight: s.weight.value, bias: nil, geometry: geometry, precision: precision)
+  }
+
+  /// Accumulates `pass`'s parameter gradients and returns `dL/dx`.
+  func backward(_ dy: Tensor, pass: Pass = .forward) throws(KernelError) -> Tensor {
+    let s = try differentiate(dy, pass)
     return try conv2dBackwardData(
-      dy, weight: s.weight.value, inputShape: s.input.shape, geometry: geometry, precision: precision)
+      dy, weight: s.weight.value, inputShape: [dy.shape[0]] + s.input.shape.dropFirst(), geometry: geometry,
+      precision: precision)
   }
 
-  /// Accumulates the parameter gradients only, for a layer whose input
+  /// Accumulates `pass`'s parameter gradients only, for a layer whose input
   /// needs no gradient (a discriminator's first layer in a D step).
-  func backwardParameters(_ dy: Tensor) throws(KernelError) {
-    try accumulateGradients(dy, try take())
+  func backwardParameters(_ dy: Tensor, pass: Pass = .forward) throws(KernelError) {
+    _ = try differentiate(dy, pass)
   }
 
-  private func take() throws(KernelError) -> Saved {
-    guard let s = saved.take() else { throw .shape("\(weight.name): backward without a training- or evaluation-mode forward") }
+  private func peek() throws(KernelError) -> Saved {
+    guard let s = saved else { throw .shape("\(weight.name): backward without a training- or evaluation-mode forward") }
     return s
   }
 
-  private func accumulateGradients(_ dy: Tensor, _ s: Saved) throws(KernelError) {
+  /// Accumulates `pass`'s gradients from `dy` and returns what the forward
+  /// saved (taking it in the forward's own pass).
+  private func differentiate(_ dy: Tensor, _ pass: Pass) throws(KernelError) -> Saved {
+    let s = try peek()
+    switch pass {
+    case .forward:
+      saved = nil
+      try accumulateGradients(dy, input: s.input, s.weight, bias: true)
+    case .transpose:
+      break
+    case .tangent:
+      guard let t = tangentInput.take() else { throw .shape("\(weight.name): tangent backward without a tangent pass") }
+      try accumulateGradients(dy, input: t, s.weight, bias: false)
+    }
+    return s
+  }
+
+  private func accumulateGradients(
+    _ dy: Tensor, input: Tensor, _ w: SpectralNormWeight.Normalized, bias withBias: Bool
+  ) throws(KernelError) {
     guard weight.requiresGradient else { return }
-    let (dw, db) = try conv2dBackwardWeight(s.input, outputGradient: dy, geometry: geometry, precision: precision)
-    try normalized.accumulateGradient(dw, step: s.weight.step)
-    try bias?.accumulate(db)
+    let (dw, db) = try conv2dBackwardWeight(input, outputGradient: dy, geometry: geometry, precision: precision)
+    try normalized.accumulateGradient(dw, step: w.step)
+    if withBias { try bias?.accumulate(db) }
   }
 }

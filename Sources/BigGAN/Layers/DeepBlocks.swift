@@ -133,6 +133,14 @@ public final class DeepDiscriminatorBlock: ResidualBlock {
     let hidden1: Tensor
     let hidden2: Tensor
     let hidden3: Tensor
+
+    /// The same for the batch rows `rows` (all for nil).
+    func batchRows(_ rows: Range<Int>?) throws(KernelError) -> Saved {
+      guard let rows else { return self }
+      return Saved(
+        inputShape: [rows.count] + inputShape.dropFirst(), activatedInput: try activatedInput?.batchRows(rows),
+        hidden1: try hidden1.batchRows(rows), hidden2: try hidden2.batchRows(rows), hidden3: try hidden3.batchRows(rows))
+    }
   }
   private var saved: Saved?
 
@@ -180,26 +188,41 @@ public final class DeepDiscriminatorBlock: ResidualBlock {
     return h
   }
 
-  func backward(_ dy: Tensor, inputGradient: Bool) throws(KernelError) -> Tensor? {
-    guard let s = saved.take() else { throw .shape("DeepDiscriminatorBlock.backward called without a training- or evaluation-mode forward") }
-    var d = try conv4.backward(dy)
+  func tangent(_ t: Tensor, rows: Range<Int>) throws(KernelError) -> Tensor {
+    guard let s = try saved?.batchRows(rows) else { throw .shape("DeepDiscriminatorBlock.tangent called without a training- or evaluation-mode forward") }
+    let activated = try s.activatedInput.map { a throws(KernelError) in try reluBackward(input: a, outputGradient: t) }
+    let a1 = try reluBackward(input: s.hidden1, outputGradient: try conv1.tangent(activated ?? t))
+    let a2 = try reluBackward(input: s.hidden2, outputGradient: try conv2.tangent(a1))
+    let a3 = try reluBackward(input: s.hidden3, outputGradient: try conv3.tangent(a2))
+    var h = try conv4.tangent(downsample ? try averagePool2x2(a3) : a3)
+    var skip = downsample ? try averagePool2x2(t) : t
+    if let convSkip { skip = try concatenateChannels(skip, try convSkip.tangent(skip)) }
+    try h.add(skip)
+    return h
+  }
+
+  func backward(_ dy: Tensor, inputGradient: Bool, pass: Pass) throws(KernelError) -> Tensor? {
+    guard let s = try (pass == .forward ? saved.take() : saved)?.batchRows(pass.rows) else {
+      throw .shape("DeepDiscriminatorBlock.backward called without a training- or evaluation-mode forward")
+    }
+    var d = try conv4.backward(dy, pass: pass)
     if downsample { d = try averagePool2x2Backward(d, inputShape: s.hidden3.shape) }
-    d = try conv3.backward(try reluBackward(input: s.hidden3, outputGradient: d))
-    d = try conv2.backward(try reluBackward(input: s.hidden2, outputGradient: d))
+    d = try conv3.backward(try reluBackward(input: s.hidden3, outputGradient: d), pass: pass)
+    d = try conv2.backward(try reluBackward(input: s.hidden2, outputGradient: d), pass: pass)
     d = try reluBackward(input: s.hidden1, outputGradient: d)
     let inC = s.inputShape[3], outC = dy.shape[3]
     guard inputGradient else {
-      try conv1.backwardParameters(d)
-      try convSkip?.backwardParameters(try channels(dy, inC..<outC))
+      try conv1.backwardParameters(d, pass: pass)
+      try convSkip?.backwardParameters(try channels(dy, inC..<outC), pass: pass)
       return nil
     }
-    d = try conv1.backward(d)
+    d = try conv1.backward(d, pass: pass)
     var dx = d
     if let a = s.activatedInput { dx = try reluBackward(input: a, outputGradient: d) }
     var ds = dy
     if let convSkip {
       ds = try channels(dy, 0..<inC)
-      try ds.add(try convSkip.backward(try channels(dy, inC..<outC)))
+      try ds.add(try convSkip.backward(try channels(dy, inC..<outC), pass: pass))
     }
     if downsample { ds = try averagePool2x2Backward(ds, inputShape: s.inputShape) }
     try dx.add(ds)

@@ -14,6 +14,17 @@ enum ClassRows {
     case .vectors(let v): return v.shape.first ?? 0
     }
   }
+
+  /// The batch rows `rows` of these classes (all for nil).
+  func batchRows(_ rows: Range<Int>?) throws(KernelError) -> ClassRows {
+    guard let rows else { return self }
+    switch self {
+    case .labels(let y):
+      guard rows.lowerBound >= 0, rows.upperBound <= y.count else { throw .shape("batch rows \(rows) of \(y.count) labels") }
+      return .labels(Array(y[rows]))
+    case .vectors(let v): return .vectors(try v.batchRows(rows))
+    }
+  }
 }
 
 /// A class embedding: row `y` of `weight` `[classes, features]`, optionally
@@ -71,12 +82,17 @@ public final class Embedding: Module {
     return out
   }
 
-  /// Accumulates the weight gradient from `dL/d(rows)`.
-  func backward(_ dy: Tensor) throws(KernelError) {
-    guard let s = saved.take() else { throw .shape("\(weight.name): backward without a training- or evaluation-mode forward") }
-    guard weight.requiresGradient else { return }
+  /// Accumulates the weight gradient from `dL/d(rows)` of the last
+  /// forward, or with `pass` `.tangent(rows:)` from that of its rows `rows`
+  /// (the lookup is linear in the weight, so both are the same sum; the
+  /// forward's saved then stay). A transpose pass has nothing to do.
+  func backward(_ dy: Tensor, pass: Pass = .forward) throws(KernelError) {
+    guard let s = pass == .forward ? saved.take() : saved else {
+      throw .shape("\(weight.name): backward without a training- or evaluation-mode forward")
+    }
+    guard weight.requiresGradient, pass.accumulatesWeights else { return }
     var g = Tensor(shape: weight.value.shape)
-    switch s.rows {
+    switch try s.rows.batchRows(pass.rows) {
     case .labels(let y):
       let f = weight.value.shape[1]
       for (i, c) in y.enumerated() {

@@ -18,6 +18,9 @@ public final class Linear: Module {
     let weight: SpectralNormWeight.Normalized
   }
   private var saved: Saved?
+  /// The tangent of the last `tangent(_:)`, which the tangent backward's
+  /// weight gradient reads.
+  private var tangentInput: Tensor?
 
   init(
     prefix: String, in inFeatures: Int, out outFeatures: Int, bias hasBias: Bool = true,
@@ -36,6 +39,7 @@ public final class Linear: Module {
 
   func forward(_ x: Tensor, mode: Mode) throws(KernelError) -> Tensor {
     saved = nil
+    tangentInput = nil
     let (w, plan) = try normalized.resolve(mode: mode, precision: precision) {
       WeightPlan(matrixRows: $0[0], columns: $0[1], precision: $1)
     }
@@ -53,15 +57,34 @@ public final class Linear: Module {
     return y
   }
 
-  /// Accumulates the parameter gradients and returns `dL/dx`.
-  func backward(_ dy: Tensor) throws(KernelError) -> Tensor {
-    guard let s = saved.take() else { throw .shape("\(weight.name): backward without a training- or evaluation-mode forward") }
-    if weight.requiresGradient {
+  /// `J t = t W^T` at the last training forward, with the weight it used
+  /// and no bias; keeps `t` (`[rows, in]`) for `backward(_:pass: .tangent)`.
+  func tangent(_ t: Tensor) throws(KernelError) -> Tensor {
+    guard let s = saved else { throw .shape("\(weight.name): tangent without a training- or evaluation-mode forward") }
+    tangentInput = t
+    return try matmul(t, s.weight.value, transposeB: true, precision: precision)
+  }
+
+  /// Accumulates `pass`'s parameter gradients and returns `dL/dx`.
+  func backward(_ dy: Tensor, pass: Pass = .forward) throws(KernelError) -> Tensor {
+    guard let s = saved else { throw .shape("\(weight.name): backward without a training- or evaluation-mode forward") }
+    var input: Tensor?
+    switch pass {
+    case .forward:
+      saved = nil
+      input = s.input
+    case .transpose:
+      break
+    case .tangent:
+      guard let t = tangentInput.take() else { throw .shape("\(weight.name): tangent backward without a tangent pass") }
+      input = t
+    }
+    if let input, weight.requiresGradient {
       var dw = Tensor(shape: weight.value.shape)
-      try gemm(dy, s.input, into: &dw, transposeA: true, precision: precision)
+      try gemm(dy, input, into: &dw, transposeA: true, precision: precision)
       try normalized.accumulateGradient(dw, step: s.weight.step)
     }
-    if let bias, bias.requiresGradient {
+    if pass == .forward, let bias, bias.requiresGradient {
       let n = dy.shape[0], o = dy.shape[1]
       var db = Tensor(shape: [o])
       for i in 0..<n { for j in 0..<o { db.storage[j] += dy.storage[i * o + j] } }

@@ -135,32 +135,88 @@ public final class Discriminator: Module {
     _ = try backward(dScores, inputGradient: false)
   }
 
+  /// Whether any block is followed by self-attention, which the R1
+  /// penalty does not support.
+  public var hasSelfAttention: Bool { attention.contains { $0 != nil } }
+
+  /// The R1 penalty (Mescheder et al. 2018) of the batch rows `rows` of the
+  /// last training-mode forward, `weight / 2 * sum_i |dD(x_i)/dx_i|^2`;
+  /// accumulates its gradient into every parameter's, through the spectral
+  /// norms as the loss's. Call it between `forward` and `backward`, whose
+  /// activations it leaves in place.
+  ///
+  /// D without self-attention is piecewise linear in its input, so with
+  /// `g = J^T 1` (the transpose pass) the penalty's parameter gradient is
+  /// `weight` times that of `<g, J g>` with `g` held fixed: a tangent pass
+  /// `t = J g` through the same ReLU masks and weights, then its backward
+  /// from `weight` per row. Exact, as `torch.autograd.grad(create_graph:)`.
+  public func gradientPenalty(rows: Range<Int>, weight: Float) throws(KernelError) -> Float {
+    guard !hasSelfAttention else { throw .shape("the R1 penalty needs a discriminator without self-attention") }
+    guard let s = saved else { throw .shape("Discriminator.gradientPenalty called without a training- or evaluation-mode forward") }
+    guard !rows.isEmpty, rows.upperBound <= s.pooled.shape[0] else {
+      throw .shape("gradientPenalty: rows \(rows) of a batch of \(s.pooled.shape[0])")
+    }
+    let n = rows.count
+    let features = try s.features.batchRows(rows), embedded = try s.embedded.batchRows(rows)
+    var d = try headBackward(Tensor(shape: [n, 1], repeating: 1), features: features, pooled: nil, embedded: embedded, pass: .transpose(rows: rows))
+    guard let g = try trunkBackward(d, pass: .transpose(rows: rows), inputGradient: true) else {
+      throw .shape("Discriminator.gradientPenalty found no input gradient")
+    }
+    var squares = 0.0
+    for v in g.storage { squares += Double(v) * Double(v) }
+
+    var t = try stem?.tangent(g) ?? g
+    for b in blocks { t = try b.tangent(t, rows: rows) }
+    let pooled = try sumPool(try reluBackward(input: features, outputGradient: t))
+    _ = try linear.tangent(pooled)
+    d = try headBackward(
+      Tensor(shape: [n, 1], repeating: weight), features: features, pooled: pooled, embedded: embedded, pass: .tangent(rows: rows))
+    _ = try trunkBackward(d, pass: .tangent(rows: rows), inputGradient: false)
+    return Float(Double(weight) / 2 * squares)
+  }
+
   private func backward(_ dScores: Tensor, inputGradient: Bool) throws(KernelError) -> Tensor? {
     guard let s = saved.take() else { throw .shape("Discriminator.backward called without a training- or evaluation-mode forward") }
-    let (n, c) = (s.pooled.shape[0], s.pooled.shape[1])
-    var dPooled = try linear.backward(dScores)
+    let d = try headBackward(dScores, features: s.features, pooled: s.pooled, embedded: s.embedded, pass: .forward)
+    return try trunkBackward(d, pass: .forward, inputGradient: inputGradient)
+  }
+
+  /// From `dL/dscores` to `dL/d(last block's output)` through the head
+  /// `linear(p) + <e, p>`, `p = sumPool(relu(features))`: `pooled` is the
+  /// `p` (or its tangent) whose product with `e` gives the embedding's
+  /// gradient, nil in a transpose pass, which accumulates none.
+  private func headBackward(
+    _ dScores: Tensor, features: Tensor, pooled: Tensor?, embedded: Tensor, pass: Pass
+  ) throws(KernelError) -> Tensor {
+    let (n, c) = (embedded.shape[0], embedded.shape[1])
+    var dPooled = try linear.backward(dScores, pass: pass)
     var dEmbed = Tensor(shape: [n, c])
     for b in 0..<n {
       let g = dScores.storage[b]
       for j in 0..<c {
-        dPooled.storage[b * c + j] += g * s.embedded.storage[b * c + j]
-        dEmbed.storage[b * c + j] = g * s.pooled.storage[b * c + j]
+        dPooled.storage[b * c + j] += g * embedded.storage[b * c + j]
+        if let pooled { dEmbed.storage[b * c + j] = g * pooled.storage[b * c + j] }
       }
     }
-    try embed.backward(dEmbed)
-    var d = try reluBackward(
-      input: s.features, outputGradient: try sumPoolBackward(dPooled, inputShape: s.features.shape))
+    try embed.backward(dEmbed, pass: pass)
+    return try reluBackward(input: features, outputGradient: try sumPoolBackward(dPooled, inputShape: features.shape))
+  }
+
+  /// From `dL/d(last block's output)` down the blocks and the stem in
+  /// `pass`; the images' gradient, or nil when `inputGradient` is false.
+  private func trunkBackward(_ dFeatures: Tensor, pass: Pass, inputGradient: Bool) throws(KernelError) -> Tensor? {
+    var d = dFeatures
     for i in blocks.indices.reversed() {
       if let a = attention[i] { d = try a.backward(d) }
       let first = i == 0 && stem == nil
-      guard let dx = try blocks[i].backward(d, inputGradient: inputGradient || !first) else { return nil }
+      guard let dx = try blocks[i].backward(d, inputGradient: inputGradient || !first, pass: pass) else { return nil }
       d = dx
     }
     guard let stem else { return d }
     guard inputGradient else {
-      try stem.backwardParameters(d)
+      try stem.backwardParameters(d, pass: pass)
       return nil
     }
-    return try stem.backward(d)
+    return try stem.backward(d, pass: pass)
   }
 }

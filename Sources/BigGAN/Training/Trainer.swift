@@ -41,12 +41,16 @@ public struct StepReport: Sendable {
   /// Of `seconds`, the time spent in collective calls with the replicas.
   public var communicationSeconds: Double = 0
   public var images: Int
+  /// The R1 penalty of the last D step (`gamma / 2 * E ||dD(x)/dx||^2`
+  /// over its real images); nil when the recipe has none.
+  public var penaltyR1: Float?
 }
 
 /// BigGAN-PyTorch's training loop (`train_fns.py`): `discriminatorSteps` D
 /// steps, each on fresh fake and real batches, accumulated `accumulate`
-/// times; then one G step through D, orthogonal regularisation, Adam, and
-/// the EMA of G.
+/// times (with the recipe's R1 penalty on the real half, and its spectral
+/// clamp after each D update); then one G step through D, orthogonal
+/// regularisation, Adam, and the EMA of G.
 ///
 /// With a replica group, each rank computes its slice of every batch
 /// (`recipe.batch` stays the global batch) and the gradients are summed over
@@ -109,6 +113,9 @@ public final class Trainer {
     }
     self.replicas = replicas
     discriminator.precision = recipe.precision
+    if recipe.r1Gamma != nil, discriminator.hasSelfAttention {
+      throw TrainingError.invalid("--r1: the R1 penalty needs a discriminator without self-attention, and this model's D has attention at \(model.discriminatorAttention.map(String.init).joined(separator: ", ")) px")
+    }
     ema = WeightAverage(decay: recipe.emaDecay, start: recipe.emaStart)
     try ema.update(average, from: generator, step: 0)
     optimizerG = Adam(
@@ -187,7 +194,7 @@ public final class Trainer {
       meanReal: 0, meanFake: 0, seconds: 0, images: 0)
     for _ in 0..<recipe.discriminatorSteps {
       discriminator.zeroGradients()
-      var real: Float = 0, fakeLoss: Float = 0, meanReal: Float = 0, meanFake: Float = 0
+      var real: Float = 0, fakeLoss: Float = 0, meanReal: Float = 0, meanFake: Float = 0, penalty: Float = 0
       for _ in 0..<k {
         let (z, y) = sampleLatents(b)
         let fake = try generator.forward(z: z, labels: y, mode: .trainingForwardOnly)
@@ -203,15 +210,22 @@ public final class Trainer {
         fakeLoss += loss.fake * scale
         meanReal += realScores.storage.reduce(0, +) / Float(local) * scale
         meanFake += fakeScores.storage.reduce(0, +) / Float(local) * scale
+        if let gamma = recipe.r1Gamma {
+          // gamma / 2 times the mean over the global batch: each rank's
+          // penalty is scaled as its losses are.
+          penalty += try discriminator.gradientPenalty(rows: local..<2 * local, weight: gamma * scale / Float(local))
+        }
         let gradient = try Tensor(shape: [2 * local, 1], storage: loss.fakeGradient.storage + loss.realGradient.storage)
         try discriminator.backwardParameters(gradient.scaled(by: scale))
         report.images += 2 * b
       }
-      var sums = [real, fakeLoss, meanReal, meanFake]
+      var sums = [real, fakeLoss, meanReal, meanFake] + (recipe.r1Gamma == nil ? [] : [penalty])
       sumOverReplicas(&sums, discriminator)
       (real, fakeLoss, meanReal, meanFake) = (sums[0], sums[1], sums[2], sums[3])
-      try checkFinite([real, fakeLoss], discriminator, "the discriminator's loss or gradients")
+      if recipe.r1Gamma != nil { report.penaltyR1 = sums[4] }
+      try checkFinite([real, fakeLoss] + (report.penaltyR1.map { [$0] } ?? []), discriminator, "the discriminator's loss or gradients")
       try optimizerD.update()
+      if let limit = recipe.spectralClamp { try SpectralClamp.apply(to: discriminator, limit: limit) }
       report.lossDiscriminatorReal = real
       report.lossDiscriminatorFake = fakeLoss
       report.meanReal = meanReal

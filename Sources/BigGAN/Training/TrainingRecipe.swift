@@ -27,6 +27,14 @@ public struct TrainingRecipe: Codable, Equatable, Sendable {
   /// held-out split.
   public var seed: UInt64 = 0
   public var precision: Precision = .fp32
+  /// The R1 penalty's gamma (nil: off): `gamma / 2 * E ||dD(x)/dx||^2`
+  /// over the real images, added to D's loss (the paper's Section 4.2).
+  /// Like `spectralClamp`, written to a run's files only when on, so the
+  /// files of a run without it keep their bytes.
+  public var r1Gamma: Float?
+  /// After every D update, the top singular value of each of D's weights
+  /// is clamped to this (nil: off; `SpectralClamp`).
+  public var spectralClamp: Float?
 
   public init() {}
 }
@@ -38,6 +46,7 @@ extension TrainingRecipe: CustomStringConvertible {
     "batch \(batch) x \(accumulate), \(discriminatorSteps) D steps per G step, G lr \(compact(generatorLearningRate)), "
       + "D lr \(compact(discriminatorLearningRate)), Adam betas \(compact(beta1)), \(compact(beta2)), eps \(compact(adamEpsilon)), "
       + "ortho \(compact(orthogonalStrength)), EMA \(compact(emaDecay)) from step \(emaStart), \(precision), seed \(seed)"
+      + (r1Gamma.map { ", R1 gamma \(compact($0))" } ?? "") + (spectralClamp.map { ", D clamp \(compact($0))" } ?? "")
   }
 }
 
@@ -56,6 +65,9 @@ extension TrainingRecipe {
     try checkRecipe(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, "Adam betas \(beta1), \(beta2); expected each in [0, 1)")
     try checkRecipe(orthogonalStrength >= 0 && orthogonalStrength.isFinite, "orthogonalStrength is \(orthogonalStrength); expected at least 0")
     try checkRecipe(emaDecay >= 0 && emaDecay < 1, "emaDecay is \(emaDecay); expected [0, 1)")
+    for (name, value) in [("r1Gamma", r1Gamma), ("spectralClamp", spectralClamp)] {
+      if let value { try checkRecipe(value > 0 && value.isFinite, "\(name) is \(value); expected a positive number (or no \(name): off)") }
+    }
   }
 }
 
