@@ -37,11 +37,11 @@ struct FindingsCommandTests {
     Self.expectFiles(["results.md", "amenability.png", "runs/no-ortho-seed0/config.json"], in: "\(dir)/exp")
   }
 
-  @Test("experiments batch, width and ablation --quick: every arm measured over its run, equal images seen by the batch arms, curves drawn")
+  @Test("experiments batch, width, ablation and stability --quick: every arm measured over its run, equal images seen by the batch arms, D's accuracies in the stability table, curves drawn")
   func comparisons() throws {
     let dir = try CommandLineTests.scratch("experiment-comparisons")
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    for (name, arms) in [("batch", 3), ("width", 2), ("ablation", 4)] {
+    for (name, arms) in [("batch", 3), ("width", 2), ("ablation", 4), ("stability", 4)] {
       let r = try EvaluationCommandTests.run(["experiment", name, "--out", name, "--steps", "8"] + Self.quick, in: dir)
       #expect(r.status == 0, "\(name): \(r.output)")
       let results = try Self.results("\(dir)/\(name)/results.json")
@@ -54,6 +54,8 @@ struct FindingsCommandTests {
       }
       Self.expectFiles(["results.md", "curves.png"], in: "\(dir)/\(name)")
     }
+    let stability = try String(contentsOfFile: "\(dir)/stability/results.md", encoding: .utf8)
+    #expect(stability.contains("D train / held-out accuracy") && stability.contains("R1 gamma 10"), "\(stability)")
     // The 4B arm of the batch experiment sees as many images in a quarter of the steps.
     let batch = try #require(try Self.results("\(dir)/batch/results.json")["arms"] as? [[String: Any]])
     let images = batch.compactMap { (($0["points"] as? [[String: Any]])?.last?["images"] as? Int) }
