@@ -9,6 +9,10 @@ import Foundation
 /// The tilt stays within ±`maximumTilt`: under a full turn, horizontal and
 /// vertical bars would be one class and a square a diamond, and no
 /// classifier (nor a generator asked for one of them) could tell them apart.
+/// Shapes sit near the centre, fill about two thirds of the image, and the
+/// textured classes have three bands or cells a side: a small model in a
+/// short run then spends its steps on what tells the classes apart rather
+/// than on where a shape is, and its samples can show every class.
 public struct ShapesDataset: ImageDataset {
   public let count: Int
   public let resolution: Int
@@ -45,8 +49,8 @@ public struct ShapesDataset: ImageDataset {
     let fg = hue()
     let shade = 0.1 + 0.25 * rng.uniform()
     let bg = (shade * (0.5 + rng.uniform()), shade * (0.5 + rng.uniform()), shade * (0.5 + rng.uniform()))
-    let cx = 0.35 + 0.3 * rng.uniform(), cy = 0.35 + 0.3 * rng.uniform()
-    let size = 0.22 + 0.12 * rng.uniform()
+    let cx = 0.46 + 0.08 * rng.uniform(), cy = 0.46 + 0.08 * rng.uniform()
+    let size = 0.3 + 0.06 * rng.uniform()
     let angle = (2 * rng.uniform() - 1) * Self.maximumTilt
     let (ca, sa) = (cos(angle), sin(angle))
     let r = resolution
@@ -82,9 +86,9 @@ public struct ShapesDataset: ImageDataset {
     case 3: let d = u * u + v * v; return d <= 1 && d >= 0.45
     case 4: return (abs(u) <= 0.3 && abs(v) <= 1) || (abs(v) <= 0.3 && abs(u) <= 1)
     case 5: return abs(u) + abs(v) <= 1
-    case 6: return abs(u) <= 1 && abs(v) <= 1 && Int(floor((v + 1) * 2.5)) % 2 == 0
-    case 7: return abs(u) <= 1 && abs(v) <= 1 && Int(floor((u + 1) * 2.5)) % 2 == 0
-    case 8: return abs(u) <= 1 && abs(v) <= 1 && (Int(floor((u + 1) * 2)) + Int(floor((v + 1) * 2))) % 2 == 0
+    case 6: return abs(u) <= 1 && abs(v) <= 1 && Int(floor((v + 1) * 1.5)) % 2 == 0
+    case 7: return abs(u) <= 1 && abs(v) <= 1 && Int(floor((u + 1) * 1.5)) % 2 == 0
+    case 8: return abs(u) <= 1 && abs(v) <= 1 && (Int(floor((u + 1) * 1.5)) + Int(floor((v + 1) * 1.5))) % 2 == 0
     default:
       let a = (u + 0.45) * (u + 0.45) + v * v, b = (u - 0.45) * (u - 0.45) + v * v
       return a <= 0.2 || b <= 0.2
