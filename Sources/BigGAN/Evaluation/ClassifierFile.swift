@@ -51,7 +51,7 @@ public final class TrainedClassifier {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
     let json = String(decoding: (try? encoder.encode(record)) ?? Data(), as: UTF8.self)
-    try SafeTensorsWriter.write(StateDict.tensors(of: network), metadata: [Self.metadataKey: json], to: path)
+    try StateDict.save(network, to: path, metadata: [Self.metadataKey: json])
   }
 
   /// Loads the file at `path`: its record must be complete and consistent,
