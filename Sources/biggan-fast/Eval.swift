@@ -184,8 +184,9 @@ struct Eval: ParsableCommand {
   func measure(with path: String) throws {
     let classifier = try TrainedClassifier(contentsOf: path)
     let record = classifier.record
+    let spec = data ?? record.data
     let real = try Train.dataset(
-      data ?? record.data, resolution: record.resolution, seed: data == nil ? record.dataSeed : 0, maxPixels: imageLimits.maxImagePixels)
+      spec, resolution: record.resolution, seed: spec == record.data ? record.dataSeed : 0, maxPixels: imageLimits.maxImagePixels)
     let (g, folder) = try generator.generator(precision: compute.precision, batch: batch)
     let sweep = try sweepValues()
     var rows: [(truncation: Double, report: EvaluationReport)] = []
