@@ -165,3 +165,33 @@ struct ClassifierTests {
     }
   }
 }
+
+/// The classifier against PyTorch (`tools/classifier_fixture.py`): a
+/// classifier file written by Python loads, and its features, logits,
+/// cross-entropy and gradients agree.
+struct ClassifierParityTests {
+  @Test("features, logits, softmax cross-entropy, input and weight gradients as PyTorch computes them")
+  func againstPyTorch() throws {
+    let fixtures = try #require(Bundle.module.url(forResource: "Fixtures", withExtension: nil)).appendingPathComponent("classifier")
+    let classifier = try TrainedClassifier(contentsOf: fixtures.appendingPathComponent("classifier.safetensors").path)
+    #expect(classifier.record.classes == 5 && classifier.record.recipe.widths == [4, 6, 8])
+    let expected = try SafeTensorsFile(contentsOf: fixtures.appendingPathComponent("expected.safetensors").path)
+    let labels = try expected.int64s("labels").map { Int($0) }
+    func close(_ ours: Tensor, _ name: String, tolerance: Float = 1e-4) throws {
+      let theirs = try expected.tensor(name)
+      #expect(ours.shape == theirs.shape, "\(name)")
+      let scale = max(theirs.storage.map(abs).max() ?? 0, 1e-6)
+      let error = zip(ours.storage, theirs.storage).map { abs($0 - $1) }.max() ?? 0
+      #expect(error <= tolerance * scale, "\(name): largest difference \(error), largest value \(scale)")
+    }
+    let network = classifier.network
+    let (features, logits) = try network.forward(try expected.tensor("input"), mode: .training)
+    try close(features, "features")
+    try close(logits, "logits")
+    let (loss, gradient) = try SoftmaxCrossEntropy.loss(logits: logits, labels: labels)
+    try close(try Tensor(shape: [1], storage: [loss]), "loss")
+    network.zeroGradients()
+    try close(try network.backward(gradient), "grad.input")
+    for (name, ours) in StateDict.gradients(of: network) { try close(ours, "grad.\(name)") }
+  }
+}
