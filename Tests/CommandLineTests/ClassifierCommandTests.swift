@@ -44,6 +44,9 @@ struct ClassifierCommandTests {
     // Defaults: accuracy and FCD, no CAS; the plain text output.
     let plain = try EvaluationCommandTests.run(["eval", "--classifier", "c.safetensors", "--run", "t", "--count", "20"], in: dir)
     #expect(plain.status == 0 && plain.output.contains("frechet_classifier_distance: ") && !plain.output.contains("classification_accuracy_score"), "\(plain.output)")
+    CommandLineTests.expectError(
+      try EvaluationCommandTests.run(["eval", "--classifier", "c.safetensors", "--run", "t", "--count", "100000000000"], in: dir),
+      "100000000000 images: their pixels and classifier features would need about")
   }
 
   @Test("experiment width --quick --classifier: results.json holds FCD and sample accuracy")

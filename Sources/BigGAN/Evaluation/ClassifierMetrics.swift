@@ -94,5 +94,10 @@ extension TrainedClassifier {
       throw EvaluationError("the real data has \(real.classes) classes at \(real.resolution) px but the classifier knows \(record.classes) at \(record.resolution) px")
     }
     guard count >= 2 else { throw EvaluationError("classifier metrics: \(count) images; expected at least 2") }
+    // Every sample's pixels and features are held until the metrics are computed.
+    let perImage = record.resolution * record.resolution * 3 + 8 * network.widths[network.widths.count - 1]
+    do { try MemoryBudget.require(Double(count) * Double(perImage), for: "\(count) images", "their pixels and classifier features") } catch {
+      throw EvaluationError(error.description)
+    }
   }
 }

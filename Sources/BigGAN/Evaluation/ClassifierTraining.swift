@@ -86,12 +86,7 @@ public enum ClassifierTraining {
   /// The share of `indices` of `dataset` that `network` assigns to their
   /// own class.
   public static func accuracy(of network: DataClassifier, on dataset: any ImageDataset, indices: [Int]) throws -> Double {
-    let outputs = try network.outputs(count: indices.count) { range in
-      try range.map { i in
-        let (pixels, label) = try dataset.sample(indices[i], epoch: 0)
-        return (pixels, label)
-      }
-    }
+    let outputs = try network.outputs(count: indices.count) { range in try range.map { try dataset.sample(indices[$0], epoch: 0) } }
     return accuracy(outputs.predictions, outputs.labels)
   }
 
@@ -121,6 +116,9 @@ extension DataClassifier {
     for start in stride(from: 0, to: count, by: batch) {
       let range = start..<min(count, start + batch)
       let items = try images(range)
+      guard items.count == range.count else {
+        throw EvaluationError("classifier input: image batch \(range) holds \(items.count) images; expected \(range.count)")
+      }
       var input = Tensor(shape: [range.count, resolution, resolution, 3])
       for (b, item) in items.enumerated() {
         guard item.pixels.count == size else {
