@@ -82,6 +82,14 @@ struct Classifier: ParsableCommand {
     print(String(format: "held-out accuracy: %.2f%% (%d images)", accuracy * 100, split.heldOut.count))
     print("wrote \(out)")
   }
+
+  /// The real images a classifier's metrics compare with: `data` (a
+  /// `train --data` spec), or the data the classifier was trained on, drawn
+  /// with its seed when it is that data, at the classifier's resolution.
+  static func realData(of record: ClassifierRecord, data: String?, maxPixels: Int) throws -> any ImageDataset {
+    let spec = data ?? record.data
+    return try Train.dataset(spec, resolution: record.resolution, seed: spec == record.data ? record.dataSeed : 0, maxPixels: maxPixels)
+  }
 }
 
 /// A training progress line on standard error: the step, images per

@@ -171,12 +171,7 @@ struct Eval: ParsableCommand {
         if !json { print("wrote \(plot)") }
       }
     }
-    if let runFolder = generator.runFolder, let folder {
-      let step = Int((folder as NSString).lastPathComponent.dropFirst("step-".count)) ?? -1
-      for row in rows {
-        try appendToRun(runFolder, step: step, report: row.report, extra: ["truncation": row.truncation, "resize": inception.resize.rawValue])
-      }
-    }
+    try appendToRun(rows, checkpoint: folder, extra: ["resize": inception.resize.rawValue])
   }
 
   /// Samples the generator and measures the samples with the classifier
@@ -184,9 +179,7 @@ struct Eval: ParsableCommand {
   func measure(with path: String) throws {
     let classifier = try TrainedClassifier(contentsOf: path)
     let record = classifier.record
-    let spec = data ?? record.data
-    let real = try Train.dataset(
-      spec, resolution: record.resolution, seed: spec == record.data ? record.dataSeed : 0, maxPixels: imageLimits.maxImagePixels)
+    let real = try Classifier.realData(of: record, data: data, maxPixels: imageLimits.maxImagePixels)
     let (g, folder) = try generator.generator(precision: compute.precision, batch: batch)
     let sweep = try sweepValues()
     var rows: [(truncation: Double, report: EvaluationReport)] = []
@@ -201,7 +194,8 @@ struct Eval: ParsableCommand {
       }
       rows.append((t, report))
       if sweep.isEmpty || json { continue }
-      StandardError.write(String(format: "truncation %g: %@\n", t, report.values.filter { !$0.key.contains("/") }.map { "\($0.key) \(String(format: "%.4g", $0.value))" }.joined(separator: ", ")))
+      let values = Self.withoutPerClass(report).values.map { "\($0.key) \(String(format: "%.4g", $0.value))" }
+      StandardError.write(String(format: "truncation %g: %@\n", t, values.joined(separator: ", ")))
     }
     if sweep.isEmpty {
       print(format(rows[0].report, extra: ["truncation": truncation]))
@@ -210,12 +204,7 @@ struct Eval: ParsableCommand {
     } else {
       print(sweepTable(rows.map { ($0.truncation, Self.withoutPerClass($0.report)) }))
     }
-    if let runFolder = generator.runFolder, let folder {
-      let step = Int((folder as NSString).lastPathComponent.dropFirst("step-".count)) ?? -1
-      for row in rows {
-        try appendToRun(runFolder, step: step, report: row.report, extra: ["truncation": row.truncation, "classifier": path])
-      }
-    }
+    try appendToRun(rows, checkpoint: folder, extra: ["classifier": path])
   }
 
   /// `report` without its per-class values, for a table.
@@ -253,12 +242,18 @@ struct Eval: ParsableCommand {
     return lines.joined(separator: "\n")
   }
 
-  /// Appends `{"step", "eval": {...}}` to the run's metrics.jsonl: the
-  /// report and `extra` (how it was measured).
-  func appendToRun(_ runFolder: String, step: Int, report: EvaluationReport, extra: [String: Any]) throws {
-    var values = extra
-    for (key, value) in report.values { values[key] = value }
-    let entry: [String: Any] = ["step": step, "eval": values]
-    try MetricsFile(path: (runFolder as NSString).appendingPathComponent("metrics.jsonl")).record(entry)
+  /// Appends `{"step", "eval": {...}}` per row to a --run's metrics.jsonl
+  /// (nothing for a --checkpoint): the row's report and truncation, and
+  /// `extra` (how it was measured); the step is the checkpoint folder's.
+  func appendToRun(_ rows: [(truncation: Double, report: EvaluationReport)], checkpoint folder: String?, extra: [String: Any]) throws {
+    guard let runFolder = generator.runFolder, let folder else { return }
+    let step = Int((folder as NSString).lastPathComponent.dropFirst("step-".count)) ?? -1
+    let file = try MetricsFile(path: (runFolder as NSString).appendingPathComponent("metrics.jsonl"))
+    for row in rows {
+      var values = extra
+      values["truncation"] = row.truncation
+      for (key, value) in row.report.values { values[key] = value }
+      file.record(["step": step, "eval": values])
+    }
   }
 }

@@ -70,7 +70,7 @@ struct ClassifierScorer: ExperimentScorer {
     guard record.resolution == resolution else {
       throw ValidationError("--classifier \(path): it reads \(record.resolution) px images but the models draw \(resolution) px")
     }
-    real = try Train.dataset(data, resolution: resolution, seed: data == record.data ? record.dataSeed : 0, maxPixels: maxPixels)
+    real = try Classifier.realData(of: record, data: data, maxPixels: maxPixels)
     guard real.classes == record.classes else {
       throw ValidationError("--classifier \(path): it knows \(record.classes) classes but --data \(data) has \(real.classes)")
     }
