@@ -7,7 +7,7 @@ import Foundation
 /// of a generator, a folder of images or a statistics file.
 struct Eval: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Score a generator, a folder of images or a statistics file with the FID Inception-v3.",
+    abstract: "Score a generator, a folder of images or a statistics file with the FID Inception-v3, or a generator with a data classifier.",
     discussion: """
       Metrics (--metrics, comma-separated): fid (against --ref), is (Inception
       Score, 10 splits), kid (Kernel Inception Distance, 100 subsets of 1000,
@@ -22,13 +22,24 @@ struct Eval: ParsableCommand {
       results are also appended to its metrics.jsonl.
       --truncation-sweep scores one set per truncation and writes the IS-FID
       trade-off (the paper's Figure 2(a)) as a table and --plot PNG.
+      With --classifier FILE (from biggan-fast classifier) a generator is
+      measured without Inception; metrics: accuracy (the share of samples
+      of class y classified as y, overall and per class), fcd (Fréchet
+      distance of the classifier's penultimate features, against the real
+      held-out images), cas (Classification Accuracy Score: a classifier
+      trained on the samples, tested on the real held-out images); default
+      accuracy,fcd and --count 5000. The real images are the file's
+      held-out split of its data, or of --data. Every result also reports
+      the classifier's own held-out accuracy, the ceiling of the others.
       """)
 
   @OptionGroup var generator: GeneratorSource
   @Option(help: "Score a folder of PNG/JPEG images (any generator's) instead.") var images: String?
   @Option(help: "Compare this statistics file (.npz) with --ref instead (FID only).") var stats: String?
   @Option(help: "Reference statistics (.npz from biggan-fast stats or pytorch-fid).") var ref: String?
-  @Option(help: "Metrics: fid, is, kid, pr, ifid, comma-separated.") var metrics: String = "fid,is"
+  @Option(help: "Metrics: fid, is, kid, pr, ifid, comma-separated (default fid,is); with --classifier: accuracy, fcd, cas (default accuracy,fcd).") var metrics: String?
+  @Option(help: "Measure a generator with this data classifier (from biggan-fast classifier) instead of Inception.") var classifier: String?
+  @Option(help: "With --classifier: the real data for fcd and cas, as train --data takes it (default: the classifier's own).") var data: String?
   @Option(parsing: .unconditional, help: "Images to generate (or the first N of --images).") var count: Int?
   @Option(parsing: .unconditional, help: "Truncation t in (0, 1].") var truncation: Double = 1
   @Option(name: .customLong("truncation-mode"), help: "How latents are truncated.") var truncationMode: Truncation = .resample
@@ -51,7 +62,16 @@ struct Eval: ParsableCommand {
     guard sources == 1, !(generator.runName != nil && generator.checkpoint != nil) else {
       throw ValidationError("pass exactly one of --run, --checkpoint, --images and --stats")
     }
-    _ = try metricList()
+    if classifier != nil {
+      guard generator.isGiven else { throw ValidationError("--classifier measures a generator: pass --run or --checkpoint") }
+      if ref != nil || plot != nil || saveFeatures != nil {
+        throw ValidationError("--ref, --plot and --save-features go with Inception metrics, not --classifier")
+      }
+      _ = try classifierMetricList()
+    } else {
+      if data != nil { throw ValidationError("--data goes with --classifier (Inception metrics compare with --ref)") }
+      _ = try metricList()
+    }
     _ = try sweepValues()
     guard truncation > 0 && truncation <= 1 else { throw ValidationError("--truncation must be in (0, 1], got \(truncation)") }
     if let count, count < 2 { throw ValidationError("--count must be at least 2, got \(count)") }
@@ -64,10 +84,20 @@ struct Eval: ParsableCommand {
   }
 
   func metricList() throws -> [EvaluationMetric] {
-    try metrics.split(separator: ",").map { part in
+    try (metrics ?? "fid,is").split(separator: ",").map { part in
       let name = part.trimmingCharacters(in: .whitespaces)
       guard let metric = EvaluationMetric(rawValue: name) else {
         throw ValidationError("--metrics: '\(name)' is not a metric; expected fid, is, kid, pr or ifid")
+      }
+      return metric
+    }
+  }
+
+  func classifierMetricList() throws -> [ClassifierMetric] {
+    try (metrics ?? "accuracy,fcd").split(separator: ",").map { part in
+      let name = part.trimmingCharacters(in: .whitespaces)
+      guard let metric = ClassifierMetric(rawValue: name) else {
+        throw ValidationError("--metrics: '\(name)' is not a classifier metric; expected accuracy, fcd or cas")
       }
       return metric
     }
@@ -89,6 +119,7 @@ struct Eval: ParsableCommand {
   func run() throws {
     Machine.keepLargeAllocations()
     compute.applyThreads()
+    if let classifier { return try measure(with: classifier) }
     let reference = try ref.map { try ReferenceStatistics(contentsOf: $0) }
     if let stats {
       let mine = try ReferenceStatistics(contentsOf: stats)
@@ -140,10 +171,47 @@ struct Eval: ParsableCommand {
         if !json { print("wrote \(plot)") }
       }
     }
-    if let runFolder = generator.runFolder, let folder {
-      let step = Int((folder as NSString).lastPathComponent.dropFirst("step-".count)) ?? -1
-      for row in rows { try appendToRun(runFolder, step: step, truncation: row.truncation, report: row.report) }
+    try appendToRun(rows, checkpoint: folder, extra: ["resize": inception.resize.rawValue])
+  }
+
+  /// Samples the generator and measures the samples with the classifier
+  /// at `path`, per truncation; a --run's metrics.jsonl gets the results.
+  func measure(with path: String) throws {
+    let classifier = try TrainedClassifier(contentsOf: path)
+    let record = classifier.record
+    let real = try Classifier.realData(of: record, data: data, maxPixels: imageLimits.maxImagePixels)
+    let (g, folder) = try generator.generator(precision: compute.precision, batch: batch)
+    let sweep = try sweepValues()
+    var rows: [(truncation: Double, report: EvaluationReport)] = []
+    for t in sweep.isEmpty ? [truncation] : sweep {
+      var settings = GenerationSettings(count: count ?? 5000)
+      settings.truncation = t
+      settings.truncationMode = truncationMode
+      settings.seed = seed
+      settings.batch = batch
+      let report = try classifier.score(generator: g, settings, real: real, metrics: try classifierMetricList()) {
+        StandardError.write("\($0)\n")
+      }
+      rows.append((t, report))
+      if sweep.isEmpty || json { continue }
+      let values = Self.withoutPerClass(report).values.map { "\($0.key) \(String(format: "%.4g", $0.value))" }
+      StandardError.write(String(format: "truncation %g: %@\n", t, values.joined(separator: ", ")))
     }
+    if sweep.isEmpty {
+      print(format(rows[0].report, extra: ["truncation": truncation]))
+    } else if json {
+      print("[" + rows.map { format($0.report, extra: ["truncation": $0.truncation]) }.joined(separator: ",\n") + "]")
+    } else {
+      print(sweepTable(rows.map { ($0.truncation, Self.withoutPerClass($0.report)) }))
+    }
+    try appendToRun(rows, checkpoint: folder, extra: ["classifier": path])
+  }
+
+  /// `report` without its per-class values, for a table.
+  static func withoutPerClass(_ report: EvaluationReport) -> EvaluationReport {
+    var out = EvaluationReport()
+    out.values = report.values.filter { !$0.key.contains("/") }
+    return out
   }
 
   func save(_ extracted: InceptionFeatures) throws {
@@ -174,11 +242,18 @@ struct Eval: ParsableCommand {
     return lines.joined(separator: "\n")
   }
 
-  /// Appends `{"step", "eval": {...}}` to the run's metrics.jsonl.
-  func appendToRun(_ runFolder: String, step: Int, truncation: Double, report: EvaluationReport) throws {
-    var values: [String: Any] = ["truncation": truncation, "resize": inception.resize.rawValue]
-    for (key, value) in report.values { values[key] = value }
-    let entry: [String: Any] = ["step": step, "eval": values]
-    try MetricsFile(path: (runFolder as NSString).appendingPathComponent("metrics.jsonl")).record(entry)
+  /// Appends `{"step", "eval": {...}}` per row to a --run's metrics.jsonl
+  /// (nothing for a --checkpoint): the row's report and truncation, and
+  /// `extra` (how it was measured); the step is the checkpoint folder's.
+  func appendToRun(_ rows: [(truncation: Double, report: EvaluationReport)], checkpoint folder: String?, extra: [String: Any]) throws {
+    guard let runFolder = generator.runFolder, let folder else { return }
+    let step = Int((folder as NSString).lastPathComponent.dropFirst("step-".count)) ?? -1
+    let file = try MetricsFile(path: (runFolder as NSString).appendingPathComponent("metrics.jsonl"))
+    for row in rows {
+      var values = extra
+      values["truncation"] = row.truncation
+      for (key, value) in row.report.values { values[key] = value }
+      file.record(["step": step, "eval": values])
+    }
   }
 }

@@ -49,6 +49,39 @@ struct InceptionScorer: ExperimentScorer {
   }
 }
 
+/// FCD and sample accuracy with a data classifier (from `biggan-fast
+/// classifier`), the real images being the held-out split of the data.
+struct ClassifierScorer: ExperimentScorer {
+  let classifier: TrainedClassifier
+  let path: String
+  let real: any ImageDataset
+  var distanceName: String { "FCD" }
+  var scoreName: String { "accuracy" }
+  var description: String {
+    String(format: "FCD and sample accuracy with the data classifier %@ (%.2f%% held-out accuracy on %@)", path, classifier.record.heldOutAccuracy * 100, classifier.record.data)
+  }
+
+  /// The classifier at `path`, refused before any training unless it reads
+  /// `resolution`-px images of `data`'s classes.
+  init(path: String, data: String, resolution: Int, maxPixels: Int) throws {
+    classifier = try TrainedClassifier(contentsOf: path)
+    self.path = path
+    let record = classifier.record
+    guard record.resolution == resolution else {
+      throw ValidationError("--classifier \(path): it reads \(record.resolution) px images but the models draw \(resolution) px")
+    }
+    real = try Classifier.realData(of: record, data: data, maxPixels: maxPixels)
+    guard real.classes == record.classes else {
+      throw ValidationError("--classifier \(path): it knows \(record.classes) classes but --data \(data) has \(real.classes)")
+    }
+  }
+
+  func measure(_ generator: Generator, _ settings: GenerationSettings) throws -> (distance: Double, score: Double, values: [String: Double]) {
+    let report = try classifier.score(generator: generator, settings, real: real, metrics: [.accuracy, .fcd])
+    return (report["frechet_classifier_distance"]!, report["sample_accuracy"]!, Dictionary(report.values, uniquingKeysWith: { a, _ in a }))
+  }
+}
+
 /// The options every training experiment shares: what to train, how long,
 /// how many seeds, and how to measure.
 struct ExperimentOptions: ParsableArguments {
@@ -84,9 +117,12 @@ struct ExperimentOptions: ParsableArguments {
   var batch: Int { quick ? Self.quickBatch : ((try? preset(named: config))?.recipe.batch ?? 0) }
   static let quickBatch = 8
 
-  /// The scorer the flags ask for, refused before any training when it
-  /// cannot work.
+  /// The scorer the flags ask for (the classifier when one is given),
+  /// refused before any training when it cannot work.
   func scorer(resolution: Int) throws -> any ExperimentScorer {
+    if let classifier {
+      return try ClassifierScorer(path: classifier, data: data, resolution: resolution, maxPixels: imageLimits.maxImagePixels)
+    }
     let extractor = try inception.extractor(precision: compute.precision)
     let reference: ReferenceStatistics
     if let ref {
