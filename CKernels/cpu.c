@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -130,6 +131,36 @@ double bk_bf16_probe(long iterations, int threads)
         kr->bf16_probe(iterations, sink);
     }
     return 4.0 * kr->lanes * BK_PROBE_CHAINS * (double)iterations * threads;
+}
+
+/* Seconds for the best of three runs of `probe` over `iterations` steps. */
+static double probe_seconds(void (*probe)(long, float *), long iterations)
+{
+    double best = 1e30;
+    for (int r = 0; r < 3; r++) {
+        float sink[64];
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        probe(iterations, sink);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+        if (s < best) best = s;
+    }
+    return best;
+}
+
+int bk__dot_bf16_pays(void)
+{
+#ifdef BK_X86
+    const bk_kernels *dot = &bk__kernels_avx512bf16, *fma = &bk__kernels_avx512;
+    const long iterations = 1L << 14;
+    /* A dot instruction does two products per lane, an FMA one. */
+    double dot_rate = 4.0 / probe_seconds(dot->bf16_probe, iterations);
+    double fma_rate = 2.0 / probe_seconds(fma->fma_probe, iterations);
+    return dot_rate > fma_rate;
+#else
+    return 0;
+#endif
 }
 
 /* ------------------------------------------------------------- workspaces -- */

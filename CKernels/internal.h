@@ -258,6 +258,11 @@ extern const bk_kernels bk__kernels_avx512bf16;
 /* The table of a path. */
 const bk_kernels *bk__kernels_for(bk_isa isa);
 
+/* 1 when this machine (which must have AVX512_BF16) does bf16 products
+ * faster on vdpbf16ps than on the FMAs that emulate them, by a short timing
+ * of both probes on the calling thread. */
+int bk__dot_bf16_pays(void);
+
 /* ------------------------------------------------------------- settings -- */
 
 /*

@@ -132,9 +132,11 @@ typedef struct {
 bk_settings bk_settings_current(void);
 
 /* The process default, as set (threads 0: OpenMP's). It starts as the path
- * BK_ISA=scalar|avx2|avx512|avx512bf16 from the environment names when set and
- * supported (else the best one), OpenMP's threads, BK_CONV_AUTO and a
- * batch scale of 1. */
+ * BK_ISA=scalar|avx2|avx512|avx512bf16 from the environment names when set
+ * and supported, else the best one (but BK_ISA_AVX512 rather than
+ * BK_ISA_AVX512_BF16 where a timing of both shows vdpbf16ps to be the
+ * slower way to the same bits), OpenMP's threads, BK_CONV_AUTO and a batch
+ * scale of 1. */
 bk_settings bk_settings_default(void);
 
 /* Replaces the process default; returns 0, or -1 (nothing changed) when a
