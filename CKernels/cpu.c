@@ -133,6 +133,7 @@ double bk_bf16_probe(long iterations, int threads)
     return 4.0 * kr->lanes * BK_PROBE_CHAINS * (double)iterations * threads;
 }
 
+#ifdef BK_X86
 /* Seconds for the best of three runs of `probe` over `iterations` steps. */
 static double probe_seconds(void (*probe)(long, float *), long iterations)
 {
@@ -148,6 +149,8 @@ static double probe_seconds(void (*probe)(long, float *), long iterations)
     }
     return best;
 }
+
+#endif
 
 int bk__dot_bf16_pays(void)
 {
