@@ -96,8 +96,8 @@ static void pack_a(const bk_kernels *kr, const bk_gemm_args *g, int i0,
                 for (int q = 0; 2 * q < kc; q++) {
                     const float *r0 = g->a + (size_t)(p0 + 2 * q) * g->lda + i0 + x0;
                     const float *r1 = 2 * q + 1 < kc ? r0 + g->lda : NULL;
-                    if (have > 0) pack_pairs(kr, r0, r1, have, panel + (size_t)q * mr);
-                    for (int x = bk__max_int(have, 0); x < mr; x++) panel[(size_t)q * mr + x] = 0;
+                    pack_pairs(kr, r0, r1, have, panel + (size_t)q * mr);
+                    for (int x = have; x < mr; x++) panel[(size_t)q * mr + x] = 0;
                 }
             }
             return;

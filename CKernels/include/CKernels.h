@@ -203,10 +203,11 @@ void bk_round_bf16_array(const float *x, float *y, size_t n);
  * 0 * Inf gives NaN and a NaN stays NaN (its payload is not part of the
  * contract). The alpha step and beta * c are plain fp32, without flushing.
  *
- * So a machine with AVX512_BF16 (and one with AMX-BF16, whose tdpbf16ps
- * makes the same two steps per pair) runs the pairs as one instruction,
- * and the other paths emulate them with two fmaf each, flushing as above.
- * Every path and every thread count gives the same bits.
+ * So a machine with AVX512_BF16 can run each pair as one instruction, and
+ * the other paths emulate it with two fmaf, flushing as above. (AMX-BF16's
+ * tdpbf16ps does not follow these rules: it rounds a pair's two products
+ * as one sum; see tools/bf16_hardware.c.) Every path and every thread count
+ * gives the same bits.
  */
 #define BK_KC 128
 
