@@ -69,7 +69,7 @@ static inline float load_b(const bk_gemm_args *g, int p, int j)
 static void pack_pairs_portable(const float *r0, const float *r1, int n, uint32_t *dst)
 {
     for (int i = 0; i < n; i++)
-        dst[i] = bk__bf16(r0[i]) | (r1 ? (uint32_t)bk__bf16(r1[i]) << 16 : 0u);
+        dst[i] = bk__bf16_pair(r0[i], r1 ? r1[i] : 0.0f);
 }
 
 static void pack_pairs(const bk_kernels *kr, const float *r0, const float *r1,

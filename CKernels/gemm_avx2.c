@@ -155,6 +155,21 @@ static void round_bf16(const float *x, float *y, size_t n)
     for (; i < n; i++) y[i] = bk__bf16_round(x[i]);
 }
 
+/* Interleaves two rows of n floats into n words of (r0, r1) bf16 bits, r0
+ * in the low half; a NULL r1 reads as zeros. */
+BK_TARGET_AVX2
+static void pack_pairs(const float *r0, const float *r1, int n, uint32_t *dst)
+{
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i lo = _mm256_srli_epi32(round8(_mm256_loadu_ps(r0 + i)), 16);
+        __m256i hi = r1 ? round8(_mm256_loadu_ps(r1 + i)) : _mm256_setzero_si256();
+        _mm256_storeu_si256((__m256i *)(dst + i), _mm256_or_si256(lo, hi));
+    }
+    for (; i < n; i++)
+        dst[i] = bk__bf16_pair(r0[i], r1 ? r1[i] : 0.0f);
+}
+
 const bk_kernels bk__kernels_avx2 = {
     .isa = BK_ISA_AVX2,
     .tuning = &bk__tuning_avx2,
@@ -165,6 +180,7 @@ const bk_kernels bk__kernels_avx2 = {
     .bf16_from_f32 = bf16_from_f32,
     .round_bf16 = round_bf16,
     .pack_kmajor = pack_kmajor,
+    .pack_pairs = pack_pairs,
     .dot_bf16 = 0,
 };
 #endif

@@ -354,7 +354,7 @@ static void pack_pairs(const float *r0, const float *r1, int n, uint32_t *dst)
         _mm512_storeu_si512(dst + i, _mm512_or_si512(lo, hi));
     }
     for (; i < n; i++)
-        dst[i] = bk__bf16(r0[i]) | (r1 ? (uint32_t)bk__bf16(r1[i]) << 16 : 0u);
+        dst[i] = bk__bf16_pair(r0[i], r1 ? r1[i] : 0.0f);
 }
 
 const bk_kernels bk__kernels_avx512 = {

@@ -94,6 +94,12 @@ static inline float bk__bf16_round(float x)
     return bk__float((uint32_t)bk__bf16(x) << 16);
 }
 
+/* A word of a pair-interleaved bf16 panel: lo's bits in the low half. */
+static inline uint32_t bk__bf16_pair(float lo, float hi)
+{
+    return bk__bf16(lo) | (uint32_t)bk__bf16(hi) << 16;
+}
+
 /*
  * One step of the bf16 dot product (the GEMM contract's dot, CKernels.h):
  * fmaf, then the flush of vdpbf16ps. fmaf has already rounded in the
