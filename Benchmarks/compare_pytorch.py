@@ -57,7 +57,7 @@ from benchcommon import (
     require_positive, run_bench, run_bench_json, time_calls, write_json,
 )
 
-#: The case whose JSON carries the measured FMA peak.
+#: The case whose JSON carries the measured FMA and bf16 peaks.
 PEAK_CASE = "gemm/square256/fp32"
 
 #: Shape names of `bgkernels bench --quick` (gemm with m*n*k <= 2^30, the
@@ -82,9 +82,11 @@ SDPA_NOTE = (
 
 
 def measure_peak(binary: Path, threads: int) -> dict:
-    """Our measured FMA peak: the JSON document of a one-run PEAK_CASE bench.
+    """Our measured peaks: the JSON document of a one-run PEAK_CASE bench.
 
-    Its `peak_gflops`, `cpu` and `isa` fields describe the machine.
+    Its `peak_gflops` (FMA), `bf16_peak_gflops` (the bf16 dot product of the
+    path, or the FMAs that emulate it), `cpu` and `isa` fields describe the
+    machine.
     """
     return run_bench_json(
         binary, ["--case", PEAK_CASE, "--repeats", "1", "--threads", str(threads)],
@@ -385,8 +387,9 @@ HEADER = ["case", "shape", "torch impl", "torch ms", "torch GF/s", "ours ms",
 TEXT_COLUMNS = 3
 
 
-def table_rows(comparisons: list[Comparison], peak: float) -> list[list[str]]:
-    """One row of formatted cells per case (see HEADER)."""
+def table_rows(comparisons: list[Comparison], peaks: dict[str, float]) -> list[list[str]]:
+    """One row of formatted cells per case (see HEADER); % peak is of the
+    case's precision's peak (`peaks` by precision)."""
     rows = []
     for c in comparisons:
         if c.error:
@@ -396,7 +399,7 @@ def table_rows(comparisons: list[Comparison], peak: float) -> list[list[str]]:
         row = [c.id, shape_summary(c), c.torch_label,
                f"{torch_t * 1e3:.3f}", f"{c.gflops(torch_t):.1f}",
                f"{ours * 1e3:.3f}", f"{c.gflops(ours):.1f}",
-               f"{c.speedup:.2f}x", f"{100 * c.gflops(ours) / peak:.1f}%"]
+               f"{c.speedup:.2f}x", f"{100 * c.gflops(ours) / peaks[c.precision]:.1f}%"]
         if c.sdpa_label:
             sdpa = c.sdpa_median
             row += [f"{sdpa * 1e3:.3f} ({c.sdpa_label})", f"{c.gflops(sdpa):.1f}",
@@ -419,6 +422,25 @@ def geometric_means(comparisons: list[Comparison]) -> list[tuple[str, float, int
             for key, ratios in sorted(groups.items())]
 
 
+def precision_ratios(comparisons: list[Comparison]) -> list[str]:
+    """Our bf16 speed over our fp32 speed, for every case measured in both."""
+    medians = {c.id: c.ours_median for c in comparisons if not c.error}
+    lines = []
+    for case_id, bf16 in medians.items():
+        if not case_id.endswith("/bf16"):
+            continue
+        fp32 = medians.get(case_id[:-len("bf16")] + "fp32")
+        if fp32:
+            lines.append(f"ours bf16 / ours fp32, {case_id[:-len('/bf16')]}: {fp32 / bf16:.2f}x")
+    return lines
+
+
+def peaks_by_precision(env: dict) -> dict[str, float]:
+    """The peak each precision's % peak is taken of."""
+    return {"fp32": env["peak_gflops"],
+            "bf16": env.get("bf16_peak_gflops", env["peak_gflops"])}
+
+
 def environment(args: argparse.Namespace, peak_doc: dict) -> dict:
     """Machine and library facts recorded with the results."""
     return {
@@ -430,6 +452,7 @@ def environment(args: argparse.Namespace, peak_doc: dict) -> dict:
         "rounds": args.rounds,
         "repeats": args.repeats,
         "peak_gflops": peak_doc["peak_gflops"],
+        "bf16_peak_gflops": peak_doc.get("bf16_peak_gflops", peak_doc["peak_gflops"]),
         "torch_version": torch.__version__,
         "torch_mkl": torch.backends.mkl.is_available(),
         "torch_onednn": torch.backends.mkldnn.is_available(),
@@ -441,6 +464,7 @@ def summary_lines(comparisons: list[Comparison]) -> list[str]:
     """Geometric means and failures, one line each."""
     lines = [f"geometric mean ours/torch, {key}: {g:.2f}x over {n} case(s)"
              for key, g, n in geometric_means(comparisons)]
+    lines += precision_ratios(comparisons)
     lines += [f"FAILED {c.id}: {c.error}" for c in comparisons if c.error]
     return lines
 
@@ -448,7 +472,7 @@ def summary_lines(comparisons: list[Comparison]) -> list[str]:
 def markdown_section(env: dict, comparisons: list[Comparison]) -> str:
     """The results section appended to --markdown."""
     yes_no = {True: "yes", False: "no"}
-    rows = table_rows(comparisons, env["peak_gflops"])
+    rows = table_rows(comparisons, peaks_by_precision(env))
     parts = [
         f"## PyTorch comparison, {env['date']}",
         "",
@@ -458,11 +482,12 @@ def markdown_section(env: dict, comparisons: list[Comparison]) -> str:
         f"- PyTorch {env['torch_version']}: MKL {yes_no[env['torch_mkl']]}, "
         f"oneDNN {yes_no[env['torch_onednn']]}, CPU capability "
         f"{env['torch_cpu_capability']}",
-        f"- Measured FMA peak (bgkernels, {env['threads']} threads): "
-        f"{env['peak_gflops']:.1f} GFLOP/s",
+        f"- Measured peaks (bgkernels, {env['threads']} threads): FMA "
+        f"{env['peak_gflops']:.1f} GFLOP/s, bf16 {env['bf16_peak_gflops']:.1f} GFLOP/s",
         "",
         "ours/torch is the speed ratio torch time / our time (above 1: ours is "
-        "faster); both sides use our FLOP count. % peak is ours.",
+        "faster); both sides use our FLOP count. % peak is ours, of the FMA peak "
+        "for fp32 cases and of the bf16 peak for bf16 ones.",
         "",
         render_markdown(HEADER, rows, TEXT_COLUMNS),
         "",
@@ -518,7 +543,8 @@ def main() -> int:
         sys.exit(str(e))
     env = environment(args, peak_doc)
     print(f"{env['cpu_model']}, {args.threads} threads, measured FMA peak "
-          f"{env['peak_gflops']:.1f} GFLOP/s; PyTorch {env['torch_version']}; "
+          f"{env['peak_gflops']:.1f} GFLOP/s, bf16 peak {env['bf16_peak_gflops']:.1f} GFLOP/s ({env['isa']}); "
+          f"PyTorch {env['torch_version']}; "
           f"{len(cases)} case(s), {args.rounds} round(s) x {args.repeats} call(s)",
           file=sys.stderr)
 
@@ -531,7 +557,7 @@ def main() -> int:
                   f"ours/torch {c.speedup:.2f}x")
         print(f"[{i}/{len(cases)}] {case_id}: {status}", file=sys.stderr)
 
-    print(render_text(HEADER, table_rows(comparisons, env["peak_gflops"]), TEXT_COLUMNS))
+    print(render_text(HEADER, table_rows(comparisons, peaks_by_precision(env)), TEXT_COLUMNS))
     print()
     print("\n".join(summary_lines(comparisons)))
     if any(c.sdpa_label for c in comparisons):

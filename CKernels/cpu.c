@@ -1,11 +1,12 @@
 /*
  * CPU feature detection, the kernel table of each instruction-set path, the
- * FMA probe and per-thread workspaces.
+ * FMA and bf16 probes and per-thread workspaces.
  */
 #include "internal.h"
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -73,7 +74,7 @@ bk_isa bk_isa_best(void)
     bk_cpu_features f;
     bk_cpu_detect(&f);
     if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.fma)
-        return BK_ISA_AVX512;
+        return f.avx512_bf16 ? BK_ISA_AVX512_BF16 : BK_ISA_AVX512;
     if (f.avx2 && f.fma && f.f16c) return BK_ISA_AVX2;
     return BK_ISA_SCALAR;
 }
@@ -81,6 +82,7 @@ bk_isa bk_isa_best(void)
 const char *bk_isa_name(bk_isa isa)
 {
     switch (isa) {
+    case BK_ISA_AVX512_BF16: return "avx512bf16";
     case BK_ISA_AVX512: return "avx512";
     case BK_ISA_AVX2: return "avx2";
     default: return "scalar";
@@ -90,7 +92,7 @@ const char *bk_isa_name(bk_isa isa)
 int bk_isa_parse(const char *name)
 {
     if (!name) return -1;
-    for (int i = BK_ISA_SCALAR; i <= BK_ISA_AVX512; i++)
+    for (int i = BK_ISA_SCALAR; i <= BK_ISA_AVX512_BF16; i++)
         if (strcmp(name, bk_isa_name((bk_isa)i)) == 0) return i;
     return -1;
 }
@@ -98,6 +100,7 @@ int bk_isa_parse(const char *name)
 const bk_kernels *bk__kernels_for(bk_isa isa)
 {
 #ifdef BK_X86
+    if (isa == BK_ISA_AVX512_BF16) return &bk__kernels_avx512bf16;
     if (isa == BK_ISA_AVX512) return &bk__kernels_avx512;
     if (isa == BK_ISA_AVX2) return &bk__kernels_avx2;
 #endif
@@ -115,6 +118,52 @@ double bk_fma_probe(long iterations, int threads)
         kr->fma_probe(iterations, sink);
     }
     return 2.0 * kr->lanes * BK_PROBE_CHAINS * (double)iterations * threads;
+}
+
+double bk_bf16_probe(long iterations, int threads)
+{
+    const bk_kernels *kr = bk__ctx().kr;
+    if (!kr->bf16_probe) return bk_fma_probe(iterations, threads);
+    threads = bk__clamp_threads(threads < 1 ? 1 : threads);
+#pragma omp parallel num_threads(threads)
+    {
+        float sink[64];
+        kr->bf16_probe(iterations, sink);
+    }
+    return 4.0 * kr->lanes * BK_PROBE_CHAINS * (double)iterations * threads;
+}
+
+#ifdef BK_X86
+/* Seconds for the best of three runs of `probe` over `iterations` steps. */
+static double probe_seconds(void (*probe)(long, float *), long iterations)
+{
+    double best = 1e30;
+    for (int r = 0; r < 3; r++) {
+        float sink[64];
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        probe(iterations, sink);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+        if (s < best) best = s;
+    }
+    return best;
+}
+
+#endif
+
+int bk__dot_bf16_pays(void)
+{
+#ifdef BK_X86
+    const bk_kernels *dot = &bk__kernels_avx512bf16, *fma = &bk__kernels_avx512;
+    const long iterations = 1L << 14;
+    /* A dot instruction does two products per lane, an FMA one. */
+    double dot_rate = 4.0 / probe_seconds(dot->bf16_probe, iterations);
+    double fma_rate = 2.0 / probe_seconds(fma->fma_probe, iterations);
+    return dot_rate > fma_rate;
+#else
+    return 0;
+#endif
 }
 
 /* ------------------------------------------------------------- workspaces -- */

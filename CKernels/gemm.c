@@ -46,48 +46,109 @@ static inline float load_b(const bk_gemm_args *g, int p, int j)
  * row-major A (the im2col matrix of a convolution) into plain copies. A
  * transposed A (the weight gradient's dy^T) would need a transpose into
  * that layout, so it packs k-major instead, MR values per k step, again by
- * plain copies, for micro-kernels that read that layout (kr->ukr_kmajor). In
- * BK_BF16 A holds bf16-rounded values in fp32 containers: broadcasting bf16
- * bits would cost a load, a shift and a shuffle per value.
+ * plain copies, for micro-kernels that read that layout (kr->ukr_kmajor).
  *
  * B (NR columns per micro-panel) is k-major, NR values per k step, loaded as
- * vectors; in BK_BF16 it holds bf16 bits, half the traffic of the panel that
- * every micro-kernel call streams.
+ * vectors.
+ *
+ * BK_BF16 takes K in pairs, as the dot instructions do (the contract in
+ * CKernels.h): B holds per pair of k steps NR 32-bit words, each the bf16
+ * bits of one column's two values, the even step in the low half; half the
+ * bytes of a fp32 panel, which every micro-kernel call streams. On a path
+ * with a dot instruction A holds bf16 bits too: a row-major row's pairs are
+ * already adjacent, and a k-major panel holds MR words per pair like B.
+ * Emulating paths keep A in fp32 (bf16-rounded values), whose values
+ * broadcast from memory with no unpacking. An odd kc is followed by a zero
+ * in both operands, the contract's +0 * +0.
+ *
+ * Emulating paths also mark each bf16 micro-panel that holds an operand
+ * below 2^-55 (see bk__bf16_dot): a tile whose panels are both unmarked never
+ * needs the contract's flush, and runs on the path's FMA kernel.
  */
-/* Rows [i0, i0+rows) x K [p0, p0+kc) of op(A), row-major panels (k-major for
- * a transposed A); rows up to the next multiple of MR are zero. */
-static void pack_a(const bk_kernels *kr, const bk_gemm_args *g, int i0,
-                   int rows, int p0, int kc, float *dst)
+/* The portable kr->pack_pairs. */
+static void pack_pairs_portable(const float *r0, const float *r1, int n, uint32_t *dst)
 {
-    int bf16 = g->prec == BK_BF16;
-    if (g->transa) {
-        kr->pack_kmajor(g->a + (size_t)p0 * g->lda + i0, g->lda, rows, kc, bf16, dst);
+    for (int i = 0; i < n; i++)
+        dst[i] = bk__bf16_pair(r0[i], r1 ? r1[i] : 0.0f);
+}
+
+static void pack_pairs(const bk_kernels *kr, const float *r0, const float *r1,
+                       int n, uint32_t *dst)
+{
+    (kr->pack_pairs ? kr->pack_pairs : pack_pairs_portable)(r0, r1, n, dst);
+}
+
+/* Rows [i0, i0+rows) x K [p0, p0+kc) of op(A), row-major panels (k-major for
+ * a transposed A); rows up to the next multiple of MR are zero. For an
+ * emulated BK_BF16, tiny[x] = 1 marks micro-panel x as holding an operand
+ * that is not plain. */
+static void pack_a(const bk_kernels *kr, const bk_gemm_args *g, int i0,
+                   int rows, int p0, int kc, void *dst, unsigned char *tiny)
+{
+    int bf16 = g->prec == BK_BF16, mr = kr->mr;
+    int padded = round_up(rows, mr), depth = kc + (bf16 && kc % 2);
+    if (bf16 && kr->dot_bf16) {
+        uint16_t *h = dst;
+        if (g->transa) {
+            for (int x0 = 0; x0 < padded; x0 += mr) {
+                int have = bk__min_int(mr, rows - x0);
+                uint32_t *panel = (uint32_t *)(h + (size_t)x0 * BK_KC);
+                for (int q = 0; 2 * q < kc; q++) {
+                    const float *r0 = g->a + (size_t)(p0 + 2 * q) * g->lda + i0 + x0;
+                    const float *r1 = 2 * q + 1 < kc ? r0 + g->lda : NULL;
+                    pack_pairs(kr, r0, r1, have, panel + (size_t)q * mr);
+                    for (int x = have; x < mr; x++) panel[(size_t)q * mr + x] = 0;
+                }
+            }
+            return;
+        }
+        for (int x = rows; x < padded; x++) memset(h + (size_t)x * BK_KC, 0, 2 * (size_t)depth);
+        for (int x = 0; x < rows; x++) {
+            uint16_t *d = h + (size_t)x * BK_KC;
+            kr->bf16_from_f32(g->a + (size_t)(i0 + x) * g->lda + p0, d, (size_t)kc);
+            if (depth > kc) d[kc] = 0;
+        }
         return;
     }
-    int padded = round_up(rows, kr->mr);
-    for (int x = rows; x < padded; x++) memset(dst + (size_t)x * BK_KC, 0, sizeof(float) * kc);
-    for (int x = 0; x < rows; x++) {
-        const float *s = g->a + (size_t)(i0 + x) * g->lda + p0;
-        float *d = dst + (size_t)x * BK_KC;
-        if (bf16) kr->round_bf16(s, d, (size_t)kc);
-        else bk__copy_floats(d, s, (size_t)kc);
+    float *f = dst;
+    if (g->transa) {
+        kr->pack_kmajor(g->a + (size_t)p0 * g->lda + i0, g->lda, rows, kc, bf16, f);
+        for (int x0 = 0; x0 < padded && depth > kc; x0 += mr)
+            memset(f + (size_t)x0 * BK_KC + (size_t)kc * mr, 0, sizeof(float) * mr);
+    } else {
+        for (int x = rows; x < padded; x++) memset(f + (size_t)x * BK_KC, 0, sizeof(float) * depth);
+        for (int x = 0; x < rows; x++) {
+            const float *s = g->a + (size_t)(i0 + x) * g->lda + p0;
+            float *d = f + (size_t)x * BK_KC;
+            if (bf16) kr->round_bf16(s, d, (size_t)kc);
+            else bk__copy_floats(d, s, (size_t)kc);
+            if (depth > kc) d[kc] = 0.0f;
+        }
+    }
+    if (!bf16) return;
+    for (int x0 = 0; x0 < padded; x0 += mr) {
+        const float *panel = f + (size_t)x0 * BK_KC;
+        int t = 0;
+        if (g->transa) t = bk__any_tiny_f32(panel, (size_t)kc * mr);
+        for (int x = 0; x < mr && !g->transa; x++) t |= bk__any_tiny_f32(panel + (size_t)x * BK_KC, kc);
+        tiny[x0 / mr] = (unsigned char)t;
     }
 }
 
 /* K [p0, p0+kc) x columns [j0, j0+cols) of op(B), zero-padded to whole
- * micro-panels. The source is read in contiguous runs, converted to bf16 a
- * run at a time on the vector path. */
+ * micro-panels; tiny as for pack_a, per B micro-panel. The source is read in
+ * contiguous runs, converted to bf16 a run at a time on the vector path. */
 static void pack_b(const bk_kernels *kr, const bk_gemm_args *g, int p0,
-                   int kc, int j0, int cols, void *dst)
+                   int kc, int j0, int cols, void *dst, unsigned char *tiny)
 {
     int w = kr->nr, bf16 = g->prec == BK_BF16;
     float *f = dst;
-    uint16_t *h = dst;
-    uint16_t runh[BK_PACK_RUN];
-    int padded = round_up(cols, w);
+    uint32_t *words = dst;
+    int padded = round_up(cols, w), pairs = (kc + 1) / 2;
     if (g->transb) {
         /* B stored [n][k]: column x of op(B) is contiguous along p. Whole
          * micro-panels go to the path's transposing packer when it has one. */
+        uint16_t runh[BK_KC + 1];
         size_t es = bf16 ? 2 : 4;
         for (int x0 = 0; x0 < padded; x0 += w) {
             char *panel = (char *)dst + (size_t)x0 * BK_KC * es;
@@ -100,64 +161,76 @@ static void pack_b(const bk_kernels *kr, const bk_gemm_args *g, int p0,
              * copy ran up to twice as slow, by how the linker happened to
              * align it. */
             for (int x = x0; x < x0 + w; x++) {
-                size_t o = (size_t)(x / w) * w * BK_KC + x % w;
                 const float *s = g->b + (size_t)(j0 + x) * g->ldb + p0;
-                if (x >= cols) {
-                    for (int p = 0; p < kc; p++) {
-                        if (bf16) h[o + (size_t)p * w] = 0;
-                        else f[o + (size_t)p * w] = 0.0f;
-                    }
-                } else if (bf16) {
-                    kr->bf16_from_f32(s, runh, (size_t)kc);
-                    for (int p = 0; p < kc; p++) h[o + (size_t)p * w] = runh[p];
-                } else {
-                    for (int p = 0; p < kc; p++) f[o + (size_t)p * w] = s[p];
-                }
-            }
-        }
-        return;
-    }
-    int chunk = BK_PACK_RUN / w * w; /* whole panels per converted run */
-    for (int p = 0; p < kc; p++) {
-        const float *s = g->b + (size_t)(p0 + p) * g->ldb + j0;
-        for (int c0 = 0; c0 < padded; c0 += chunk) {
-            int n = bk__min_int(chunk, padded - c0);
-            if (bf16) kr->bf16_from_f32(s + c0, runh, (size_t)bk__min_int(n, cols - c0));
-            for (int x = c0; x < c0 + n; x += w) {
-                size_t o = (size_t)(x / w) * w * BK_KC + (size_t)p * w;
-                int have = bk__min_int(w, cols - x);
                 if (bf16) {
-                    memcpy(h + o, runh + (x - c0), sizeof(uint16_t) * have);
-                    memset(h + o + have, 0, sizeof(uint16_t) * (w - have));
+                    uint32_t *d = (uint32_t *)panel + (x - x0);
+                    if (x < cols) kr->bf16_from_f32(s, runh, (size_t)kc);
+                    else memset(runh, 0, sizeof(uint16_t) * kc);
+                    runh[kc] = 0;
+                    for (int q = 0; q < pairs; q++)
+                        d[(size_t)q * w] = runh[2 * q] | (uint32_t)runh[2 * q + 1] << 16;
+                } else if (x >= cols) {
+                    for (int p = 0; p < kc; p++) f[(size_t)x0 * BK_KC + (size_t)p * w + x - x0] = 0.0f;
                 } else {
-                    bk__copy_floats(f + o, s + x, (size_t)have);
-                    for (int z = have; z < w; z++) f[o + z] = 0.0f;
+                    for (int p = 0; p < kc; p++) f[(size_t)x0 * BK_KC + (size_t)p * w + x - x0] = s[p];
                 }
             }
         }
+    } else if (bf16) {
+        for (int q = 0; q < pairs; q++) {
+            const float *r0 = g->b + (size_t)(p0 + 2 * q) * g->ldb + j0;
+            const float *r1 = 2 * q + 1 < kc ? r0 + g->ldb : NULL;
+            for (int x = 0; x < padded; x += w) {
+                uint32_t *d = words + (size_t)x * BK_KC / 2 + (size_t)q * w;
+                int have = bk__min_int(w, cols - x);
+                pack_pairs(kr, r0 + x, r1 ? r1 + x : NULL, have, d);
+                for (int z = have; z < w; z++) d[z] = 0;
+            }
+        }
+    } else {
+        for (int p = 0; p < kc; p++) {
+            const float *s = g->b + (size_t)(p0 + p) * g->ldb + j0;
+            for (int x = 0; x < padded; x += w) {
+                float *d = f + (size_t)x * BK_KC + (size_t)p * w;
+                int have = bk__min_int(w, cols - x);
+                bk__copy_floats(d, s + x, (size_t)have);
+                for (int z = have; z < w; z++) d[z] = 0.0f;
+            }
+        }
     }
+    if (!bf16 || kr->dot_bf16) return;
+    for (int x = 0; x < padded; x += w)
+        tiny[x / w] = (unsigned char)bk__any_tiny_bf16((const uint16_t *)(words + (size_t)x * BK_KC / 2),
+                                                       (size_t)pairs * 2 * w);
 }
 
 /* --------------------------------------------------------- macro-kernel -- */
 
 /* C[i0.., j0..] for a packed A block (rows) and the B micro-panels
- * [jt0, jt1) of the packed panel (cols columns in all). */
+ * [jt0, jt1) of the packed panel (cols columns in all), with their tiny
+ * marks (pack_a, pack_b). */
 static void macro_kernel(const bk_kernels *kr, const bk_gemm_args *g,
-                         const char *ablock, int i0, int rows,
-                         const char *bpanel, int j0, int cols, int jt0,
-                         int jt1, int kc, float beta)
+                         const char *ablock, const unsigned char *atiny,
+                         int i0, int rows, const char *bpanel,
+                         const unsigned char *btiny, int j0, int cols,
+                         int jt0, int jt1, int kc, float beta)
 {
-    size_t es = g->prec == BK_BF16 ? 2 : 4; /* B panel element size */
+    int bf16 = g->prec == BK_BF16, exact = bf16 && !kr->dot_bf16;
+    size_t bes = bf16 ? 2 : 4, aes = bf16 && kr->dot_bf16 ? 2 : 4; /* element sizes */
     bk_ukr ukr = g->transa ? kr->ukr_kmajor[g->prec] : kr->ukr[g->prec];
     int mr = kr->mr, nr = kr->nr;
     for (int jt = jt0; jt < jt1; jt++) {
         int jr = jt * nr, nj = bk__min_int(nr, cols - jr);
-        const char *bp = bpanel + (size_t)jr * BK_KC * es;
+        const char *bp = bpanel + (size_t)jr * BK_KC * bes;
         for (int ir = 0; ir < rows; ir += mr) {
             int mi = bk__min_int(mr, rows - ir);
             float *c = g->c + (size_t)(i0 + ir) * g->ldc + j0 + jr;
-            ukr(kc, ablock + (size_t)ir * BK_KC * sizeof(float), bp, c, g->ldc, mi, nj,
-                g->alpha, beta);
+            const char *ap = ablock + (size_t)ir * BK_KC * aes;
+            if (exact && (atiny[ir / mr] | btiny[jt]))
+                bk__ukr_bf16_exact(mr, nr, g->transa, kc, (const float *)ap,
+                                   (const uint16_t *)bp, c, g->ldc, mi, nj, g->alpha, beta);
+            else
+                ukr(kc, ap, bp, c, g->ldc, mi, nj, g->alpha, beta);
         }
     }
 }
@@ -184,9 +257,11 @@ typedef struct {
     int nc_eff, mc;
     int passes;          /* BK_KC passes along K */
     int group;           /* passes packed together */
-    size_t pass_bytes;   /* one pass of the B panel */
+    size_t pass_bytes;   /* one pass of the B panel: its micro-panels, then
+                            their tiny marks from flags_at (pack_b) */
+    size_t flags_at;
     size_t b_bytes;      /* the packed group in the workspace (0: prepacked) */
-    size_t a_bytes;      /* one thread's A block */
+    size_t a_bytes;      /* one thread's A block, then its tiny marks */
 } blocking;
 
 /* The B-side blocking depends only on N, K, the precision and the path, so
@@ -196,7 +271,8 @@ static void b_blocking(const bk_kernels *kr, bk_precision prec, int n, int k,
 {
     size_t es = prec == BK_BF16 ? 2 : 4;
     p->nc_eff = bk__min_int(kr->tuning->nc, round_up(n, kr->nr));
-    p->pass_bytes = ((size_t)BK_KC * p->nc_eff * es + 63) & ~(size_t)63;
+    p->flags_at = (size_t)BK_KC * p->nc_eff * es;
+    p->pass_bytes = (p->flags_at + (size_t)p->nc_eff / kr->nr + 63) & ~(size_t)63;
     p->passes = ceil_div(k, BK_KC);
 }
 
@@ -208,7 +284,7 @@ static blocking make_blocking(const bk_kernels *kr, const bk_gemm_args *g)
     size_t fit = kr->tuning->b_group_bytes / p.pass_bytes;
     p.group = fit < 1 ? 1 : fit > (size_t)p.passes ? p.passes : (int)fit;
     p.b_bytes = g->packed_b ? 0 : p.pass_bytes * (size_t)p.group;
-    p.a_bytes = ((size_t)BK_KC * p.mc * sizeof(float) + 63) & ~(size_t)63;
+    p.a_bytes = ((size_t)BK_KC * p.mc * sizeof(float) + (size_t)p.mc / kr->mr + 63) & ~(size_t)63;
     return p;
 }
 
@@ -245,8 +321,9 @@ void bk__pack_b_all(const bk_ctx *cx, const bk_gemm_args *g, void *dst)
     num_threads(bk__team_size(cx, (double)g->n * g->k, kr->tuning->pack_per_thread))
     for (int u = 0; u < units; u++) {
         int j0 = u / p.passes * p.nc_eff, p0 = u % p.passes * BK_KC;
+        char *pass = (char *)dst + (size_t)u * p.pass_bytes;
         pack_b(kr, g, p0, bk__min_int(BK_KC, g->k - p0), j0,
-               bk__min_int(p.nc_eff, g->n - j0), (char *)dst + (size_t)u * p.pass_bytes);
+               bk__min_int(p.nc_eff, g->n - j0), pass, (unsigned char *)pass + p.flags_at);
     }
 }
 
@@ -296,6 +373,7 @@ static void gemm_team(const bk_kernels *kr, const bk_gemm_args *g, void *ws,
     const char *prepacked = g->packed_b;
     char *bgroup = ws;
     char *ablock = (char *)ws + pl.b_bytes + pl.a_bytes * (size_t)tid;
+    unsigned char *atiny = (unsigned char *)ablock + (size_t)BK_KC * pl.mc * sizeof(float);
     int m_tiles = ceil_div(g->m, mr);
     size_t es = g->prec == BK_BF16 ? 2 : 4;
 
@@ -327,8 +405,9 @@ static void gemm_team(const bk_kernels *kr, const bk_gemm_args *g, void *ws,
                                           pl.pass_bytes;
             for (int q = 0; q < passes && c1 > c0 && !prepacked; q++) {
                 int p0 = g0 + q * BK_KC, kc = bk__min_int(BK_KC, g->k - p0);
-                pack_b(kr, g, p0, kc, j0 + c0, c1 - c0,
-                       bgroup + pl.pass_bytes * q + (size_t)c0 * BK_KC * es);
+                char *pass = bgroup + pl.pass_bytes * q;
+                pack_b(kr, g, p0, kc, j0 + c0, c1 - c0, pass + (size_t)c0 * BK_KC * es,
+                       (unsigned char *)pass + pl.flags_at + c0 / nr);
             }
             if (barriers) team_barrier(nt);
             int last = g0 + passes * BK_KC >= g->k;
@@ -336,9 +415,11 @@ static void gemm_team(const bk_kernels *kr, const bk_gemm_args *g, void *ws,
                 int rows = bk__min_int(pl.mc, r1 - i0);
                 for (int q = 0; q < passes; q++) {
                     int p0 = g0 + q * BK_KC, kc = bk__min_int(BK_KC, g->k - p0);
-                    pack_a(kr, g, i0, rows, p0, kc, (float *)ablock);
-                    macro_kernel(kr, g, ablock, i0, rows, bpasses + pl.pass_bytes * q,
-                                 j0, cols, t0, t1, kc, p0 == 0 ? g->beta : 1.0f);
+                    const char *pass = bpasses + pl.pass_bytes * q;
+                    pack_a(kr, g, i0, rows, p0, kc, ablock, atiny);
+                    macro_kernel(kr, g, ablock, atiny, i0, rows, pass,
+                                 (const unsigned char *)pass + pl.flags_at, j0, cols, t0,
+                                 t1, kc, p0 == 0 ? g->beta : 1.0f);
                 }
                 if (last)
                     epilogue(g, i0, rows, j0 + t0 * nr, j0 + bk__min_int(cols, t1 * nr));
@@ -459,14 +540,19 @@ void bk_gemm_reference(bk_precision prec, int transa, int transb, int m,
             float *cij = c + (size_t)i * ldc + j;
             float t = beta == 0.0f ? 0.0f : beta * *cij;
             for (int p0 = 0; !skip && p0 < k; p0 += BK_KC) {
+                int end = bk__min_int(k, p0 + BK_KC);
                 float acc = 0.0f;
-                for (int p = p0; p < k && p < p0 + BK_KC; p++) {
-                    float x = load_a(&g, i, p), y = load_b(&g, p, j);
-                    if (prec == BK_BF16) {
-                        x = bk__bf16_round(x);
-                        y = bk__bf16_round(y);
+                for (int p = p0; p < end && prec != BK_BF16; p++)
+                    acc = fmaf(load_a(&g, i, p), load_b(&g, p, j), acc);
+                for (int p = p0; p < end && prec == BK_BF16; p += 2) {
+                    float x1 = 0.0f, y1 = 0.0f;
+                    if (p + 1 < end) {
+                        x1 = bk__bf16_round(load_a(&g, i, p + 1));
+                        y1 = bk__bf16_round(load_b(&g, p + 1, j));
                     }
-                    acc = fmaf(x, y, acc);
+                    acc = bk__bf16_dot(x1, y1, acc);
+                    acc = bk__bf16_dot(bk__bf16_round(load_a(&g, i, p)),
+                                       bk__bf16_round(load_b(&g, p, j)), acc);
                 }
                 t = fmaf(alpha, acc, t);
             }

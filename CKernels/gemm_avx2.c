@@ -31,34 +31,51 @@ static inline void store_tile(__m256 acc[MR][2], float *c, long ldc, int m,
     bk__merge_tile(tile, NR, c, ldc, m, n, alpha, beta);
 }
 
-BK_TARGET_AVX2
-static inline __m256 widen8(const uint16_t *p)
-{
-    __m128i h = _mm_load_si128((const __m128i *)p);
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
-
-/* Both precisions and both A layouts share the k loop; only the B row's
- * load (bf16 bits widen exactly to fp32) and A's strides differ (row-major:
- * rows BK_KC apart, one float a step; k-major: MR floats a step). The
- * branches are loop-invariant and inlined away. */
+/* Both precisions and both A layouts share the code; the branches are
+ * loop-invariant and inlined away. fp32: one B row and MR broadcasts of A
+ * per k step. bf16 (a pair of k steps): the B words' high halves are the
+ * odd step's bf16 values, exactly its fp32 ones once the low halves are
+ * cleared, and the low halves shifted up are the even step's; A's odd step
+ * is one value further along a row-major row, MR values further k-major.
+ * The FMAs skip the contract's flush, which tiles with operands that are not
+ * plain take to bk__ukr_bf16_exact (see gemm.c). */
 BK_TARGET_AVX2
 static inline __attribute__((always_inline)) void
 ukr(int k, const float *a, const void *bp, int bf16, int kmajor, float *c,
     long ldc, int m, int n, float alpha, float beta)
 {
     const float *bf = bp;
-    const uint16_t *bh = bp;
     const int row = kmajor ? 1 : BK_KC, step = kmajor ? MR : 1;
     __m256 acc[MR][2];
     for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
-    for (int p = 0; p < k; p++, a += step, bf += NR, bh += NR) {
-        __m256 b0 = bf16 ? widen8(bh) : _mm256_load_ps(bf);
-        __m256 b1 = bf16 ? widen8(bh + 8) : _mm256_load_ps(bf + 8);
-        for (int i = 0; i < MR; i++) {
-            __m256 ai = _mm256_broadcast_ss(a + i * row);
-            acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
-            acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+    if (bf16) {
+        const __m256i high = _mm256_set1_epi32((int)0xffff0000u);
+        for (int q = 0; q < (k + 1) / 2; q++, a += 2 * step, bf += NR) {
+            __m256i w0 = _mm256_load_si256((const __m256i *)bf);
+            __m256i w1 = _mm256_load_si256((const __m256i *)(bf + 8));
+            __m256 b0 = _mm256_castsi256_ps(_mm256_and_si256(w0, high));
+            __m256 b1 = _mm256_castsi256_ps(_mm256_and_si256(w1, high));
+            for (int i = 0; i < MR; i++) {
+                __m256 ai = _mm256_broadcast_ss(a + i * row + step);
+                acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
+                acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+            }
+            b0 = _mm256_castsi256_ps(_mm256_slli_epi32(w0, 16));
+            b1 = _mm256_castsi256_ps(_mm256_slli_epi32(w1, 16));
+            for (int i = 0; i < MR; i++) {
+                __m256 ai = _mm256_broadcast_ss(a + i * row);
+                acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
+                acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+            }
+        }
+    } else {
+        for (int p = 0; p < k; p++, a += step, bf += NR) {
+            __m256 b0 = _mm256_load_ps(bf), b1 = _mm256_load_ps(bf + 8);
+            for (int i = 0; i < MR; i++) {
+                __m256 ai = _mm256_broadcast_ss(a + i * row);
+                acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
+                acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+            }
         }
     }
     store_tile(acc, c, ldc, m, n, alpha, beta);
@@ -138,6 +155,21 @@ static void round_bf16(const float *x, float *y, size_t n)
     for (; i < n; i++) y[i] = bk__bf16_round(x[i]);
 }
 
+/* Interleaves two rows of n floats into n words of (r0, r1) bf16 bits, r0
+ * in the low half; a NULL r1 reads as zeros. */
+BK_TARGET_AVX2
+static void pack_pairs(const float *r0, const float *r1, int n, uint32_t *dst)
+{
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i lo = _mm256_srli_epi32(round8(_mm256_loadu_ps(r0 + i)), 16);
+        __m256i hi = r1 ? round8(_mm256_loadu_ps(r1 + i)) : _mm256_setzero_si256();
+        _mm256_storeu_si256((__m256i *)(dst + i), _mm256_or_si256(lo, hi));
+    }
+    for (; i < n; i++)
+        dst[i] = bk__bf16_pair(r0[i], r1 ? r1[i] : 0.0f);
+}
+
 const bk_kernels bk__kernels_avx2 = {
     .isa = BK_ISA_AVX2,
     .tuning = &bk__tuning_avx2,
@@ -148,5 +180,7 @@ const bk_kernels bk__kernels_avx2 = {
     .bf16_from_f32 = bf16_from_f32,
     .round_bf16 = round_bf16,
     .pack_kmajor = pack_kmajor,
+    .pack_pairs = pack_pairs,
+    .dot_bf16 = 0,
 };
 #endif

@@ -9,6 +9,10 @@
  * assembly for the k loop. Every accumulator gets one FMA per step, in k
  * order, as the GEMM contract requires. Full tiles update C from the
  * accumulators directly; edge tiles go through a stack tile.
+ *
+ * The bf16 kernels take K in pairs: the AVX-512 path emulates each pair
+ * with two FMAs, the AVX512_BF16 path issues one vdpbf16ps, whose A pairs
+ * are 32-bit words broadcast from memory like the fp32 values.
  */
 #include "internal.h"
 
@@ -24,24 +28,28 @@
     ZERO(16) ZERO(17) ZERO(18) ZERO(19) ZERO(20) ZERO(21) ZERO(22) ZERO(23)  \
     ZERO(24) ZERO(25) ZERO(26) ZERO(27) ZERO(28) ZERO(29) ZERO(30) ZERO(31)
 
-/* Row i of the tile: both halves get A(i, p) * (zmm0, zmm1). In the
- * row-major A panel rows are BK_KC = 128 floats (512 bytes) apart and %[a]
- * walks along p 4 bytes a step; in the k-major one (a transposed A, see
- * gemm.c) a step's MR values are adjacent and %[a] walks 48 bytes a step.
- * RS is the row stride in bytes. */
-#define ROW(RS, i, r0, r1)                                                   \
-    "vfmadd231ps " #i "*" #RS "(%[a])%{1to16%}, %%zmm0, %%zmm" #r0 "\n\t"   \
-    "vfmadd231ps " #i "*" #RS "(%[a])%{1to16%}, %%zmm1, %%zmm" #r1 "\n\t"
-#define STEP_ROWS(RS)                                                        \
-    ROW(RS, 0, 8, 9) ROW(RS, 1, 10, 11) ROW(RS, 2, 12, 13)                   \
-    ROW(RS, 3, 14, 15) ROW(RS, 4, 16, 17) ROW(RS, 5, 18, 19)                 \
-    ROW(RS, 6, 20, 21) ROW(RS, 7, 22, 23) ROW(RS, 8, 24, 25)                 \
-    ROW(RS, 9, 26, 27) ROW(RS, 10, 28, 29) ROW(RS, 11, 30, 31)
+/* Row i of the tile: both halves get OP(A(i, p), (zmm0, zmm1)), A read at
+ * OFF + i * RS bytes from %[a] and broadcast. OP is vfmadd231ps (fp32, and
+ * bf16 emulated: A holds fp32 values) or vdpbf16ps (A holds bf16 pairs). In
+ * the row-major A panel rows are BK_KC values apart and %[a] walks along p;
+ * in the k-major one (a transposed A, see gemm.c) a step's MR values (or
+ * pairs) are adjacent and %[a] walks MR of them a step. */
+#define ROW(OP, OFF, RS, i, r0, r1)                                          \
+    OP " " #OFF "+" #i "*" #RS "(%[a])%{1to16%}, %%zmm0, %%zmm" #r0 "\n\t"   \
+    OP " " #OFF "+" #i "*" #RS "(%[a])%{1to16%}, %%zmm1, %%zmm" #r1 "\n\t"
+#define STEP_ROWS(OP, OFF, RS)                                               \
+    ROW(OP, OFF, RS, 0, 8, 9) ROW(OP, OFF, RS, 1, 10, 11)                    \
+    ROW(OP, OFF, RS, 2, 12, 13) ROW(OP, OFF, RS, 3, 14, 15)                  \
+    ROW(OP, OFF, RS, 4, 16, 17) ROW(OP, OFF, RS, 5, 18, 19)                  \
+    ROW(OP, OFF, RS, 6, 20, 21) ROW(OP, OFF, RS, 7, 22, 23)                  \
+    ROW(OP, OFF, RS, 8, 24, 25) ROW(OP, OFF, RS, 9, 26, 27)                  \
+    ROW(OP, OFF, RS, 10, 28, 29) ROW(OP, OFF, RS, 11, 30, 31)
 /* The first SHORT_MR rows only: tiles of up to that many rows (batch-1
  * linears, Winograd on small images) skip the FMAs of absent rows. */
 #define SHORT_MR 4
-#define STEP_SHORT_ROWS(RS)                                                  \
-    ROW(RS, 0, 8, 9) ROW(RS, 1, 10, 11) ROW(RS, 2, 12, 13) ROW(RS, 3, 14, 15)
+#define STEP_SHORT_ROWS(OP, OFF, RS)                                         \
+    ROW(OP, OFF, RS, 0, 8, 9) ROW(OP, OFF, RS, 1, 10, 11)                    \
+    ROW(OP, OFF, RS, 2, 12, 13) ROW(OP, OFF, RS, 3, 14, 15)
 
 /* Accumulator zmm(8 + q) is tile element block q: row q/2, half q%2. */
 #define SAVE(r) "vmovaps %%zmm" #r ", (" #r "-8)*64(%[t])\n\t"
@@ -56,31 +64,53 @@
         "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25",       \
         "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31"
 
-/* The k loops: one B row into zmm0-zmm1 per step (fp32, or bf16 widened by
- * a zero-extension and a shift, which is exact), then the FMAs of BODY. */
-#define LOOP_F32(BODY, ASTEP)                                                \
+/* The k loops. fp32: one B row into zmm0-zmm1 per step, then STEPS(OP,
+ * OFF) with OFF = 0. bf16, emulated: a pair of steps per iteration from one
+ * row of B words (zmm2-zmm3): their high halves, the low ones cleared, are
+ * the odd step's fp32 values, their low halves shifted up the even step's;
+ * the odd step goes first, its A values ODD bytes further on, as the
+ * contract orders a pair. The FMAs skip the contract's flush, which the
+ * driver leaves to bk__ukr_bf16_exact for tiles that need it (gemm.c).
+ * bf16 on the dot instruction: one row of B words per pair, STEPS once. */
+#define LOOP_F32(STEPS, ASTEP)                                               \
     "test %[k], %[k]\n\t"                                                    \
     "jle 2f\n\t"                                                             \
     "1:\n\t"                                                                 \
     "vmovaps (%[b]), %%zmm0\n\t"                                             \
     "vmovaps 64(%[b]), %%zmm1\n\t"                                           \
-    BODY                                                                     \
+    STEPS("vfmadd231ps", 0)                                                  \
     "add $" #ASTEP ", %[a]\n\t"                                              \
     "add $128, %[b]\n\t"                                                     \
     "dec %[k]\n\t"                                                           \
     "jnz 1b\n\t"                                                             \
     "2:\n\t"
-#define LOOP_BF16(BODY, ASTEP)                                               \
+#define LOOP_BF16_FMA(STEPS, ASTEP, ODD)                                     \
+    "test %[k], %[k]\n\t"                                                    \
+    "jle 2f\n\t"                                                             \
+    "vpbroadcastd %[high], %%zmm4\n\t"                                       \
+    "1:\n\t"                                                                 \
+    "vmovdqa64 (%[b]), %%zmm2\n\t"                                           \
+    "vmovdqa64 64(%[b]), %%zmm3\n\t"                                         \
+    "vpandd %%zmm4, %%zmm2, %%zmm0\n\t"                                       \
+    "vpandd %%zmm4, %%zmm3, %%zmm1\n\t"                                       \
+    STEPS("vfmadd231ps", ODD)                                                \
+    "vpslld $16, %%zmm2, %%zmm0\n\t"                                          \
+    "vpslld $16, %%zmm3, %%zmm1\n\t"                                          \
+    STEPS("vfmadd231ps", 0)                                                  \
+    "add $" #ASTEP ", %[a]\n\t"                                              \
+    "add $128, %[b]\n\t"                                                     \
+    "dec %[k]\n\t"                                                           \
+    "jnz 1b\n\t"                                                             \
+    "2:\n\t"
+#define LOOP_BF16_DOT(STEPS, ASTEP)                                          \
     "test %[k], %[k]\n\t"                                                    \
     "jle 2f\n\t"                                                             \
     "1:\n\t"                                                                 \
-    "vpmovzxwd (%[b]), %%zmm0\n\t"                                           \
-    "vpmovzxwd 32(%[b]), %%zmm1\n\t"                                         \
-    "vpslld $16, %%zmm0, %%zmm0\n\t"                                         \
-    "vpslld $16, %%zmm1, %%zmm1\n\t"                                         \
-    BODY                                                                     \
+    "vmovdqa64 (%[b]), %%zmm0\n\t"                                           \
+    "vmovdqa64 64(%[b]), %%zmm1\n\t"                                         \
+    STEPS("vdpbf16ps", 0)                                                    \
     "add $" #ASTEP ", %[a]\n\t"                                              \
-    "add $64, %[b]\n\t"                                                      \
+    "add $128, %[b]\n\t"                                                     \
     "dec %[k]\n\t"                                                           \
     "jnz 1b\n\t"                                                             \
     "2:\n\t"
@@ -111,8 +141,8 @@
     __asm__ volatile(ZERO_ACC LOOP FINISH                                    \
                      : [a] "+r"(a), [b] "+r"(b), [k] "+r"(k), [c] "+r"(c)    \
                      : [t] "r"(tile), [ldc] "r"(ldc * 4), [alpha] "m"(alpha),\
-                       [beta] "m"(beta)                                      \
-                     : CLOBBERS, "xmm2")
+                       [beta] "m"(beta), [high] "m"(high)                    \
+                     : CLOBBERS, "xmm2", "xmm3", "xmm4")
 
 /* Prefetches the C tile so its lines arrive while the k loop runs. */
 BK_TARGET_AVX512
@@ -124,33 +154,55 @@ static inline void prefetch_c(const float *c, long ldc)
     }
 }
 
-/* One micro-kernel per B precision and A layout: RS the A row stride and
- * ASTEP its step along k, in bytes. */
-#define MICRO_KERNEL(name, LOOP, RS, ASTEP)                                   \
-    BK_TARGET_AVX512                                                          \
-    static void name(int k, const void *a, const void *b, float *c,          \
-                     long ldc, int m, int n, float alpha, float beta)         \
+/* One micro-kernel per B precision and A layout: LOOP(STEPS) the k loop
+ * around the per-step rows STEPS(OP, OFF), and STEPS_SHORT for short tiles.
+ * A bf16 k is counted in pairs. */
+#define MICRO_KERNEL(TARGET, name, PAIRS, LOOP, STEPS, STEPS_SHORT)           \
+    TARGET static void name(int k, const void *a, const void *b, float *c,   \
+                            long ldc, int m, int n, float alpha, float beta) \
     {                                                                         \
+        const uint32_t high = 0xffff0000u;                                    \
+        if (PAIRS) k = (k + 1) / 2;                                           \
         if (m == MR && n == NR) {                                             \
             prefetch_c(c, ldc);                                               \
             if (beta == 0.0f)                                                 \
-                KERNEL(LOOP(STEP_ROWS(RS), ASTEP), UPDATE_C(LOAD_ZERO), NULL);\
+                KERNEL(LOOP(STEPS), UPDATE_C(LOAD_ZERO), NULL);               \
             else                                                              \
-                KERNEL(LOOP(STEP_ROWS(RS), ASTEP), UPDATE_C(LOAD_BETA), NULL);\
+                KERNEL(LOOP(STEPS), UPDATE_C(LOAD_BETA), NULL);               \
             return;                                                           \
         }                                                                     \
         float tile[MR * NR] __attribute__((aligned(64)));                     \
         if (m <= SHORT_MR)                                                    \
-            KERNEL(LOOP(STEP_SHORT_ROWS(RS), ASTEP), SAVE_ACC, tile);         \
+            KERNEL(LOOP(STEPS_SHORT), SAVE_ACC, tile);                        \
         else                                                                  \
-            KERNEL(LOOP(STEP_ROWS(RS), ASTEP), SAVE_ACC, tile);               \
+            KERNEL(LOOP(STEPS), SAVE_ACC, tile);                              \
         bk__merge_tile(tile, NR, c, ldc, m, n, alpha, beta);                  \
     }
 
-MICRO_KERNEL(ukr_f32, LOOP_F32, 512, 4)
-MICRO_KERNEL(ukr_bf16, LOOP_BF16, 512, 4)
-MICRO_KERNEL(ukr_f32_kmajor, LOOP_F32, 4, 48)
-MICRO_KERNEL(ukr_bf16_kmajor, LOOP_BF16, 4, 48)
+/* A row-major A panel (rows BK_KC values apart) and a k-major one (MR
+ * values a k step), by value size; and the k loops over them. */
+#define ROWS_F32(OP, OFF) STEP_ROWS(OP, OFF, 512)
+#define SHORT_F32(OP, OFF) STEP_SHORT_ROWS(OP, OFF, 512)
+#define ROWS_F32_KM(OP, OFF) STEP_ROWS(OP, OFF, 4)
+#define SHORT_F32_KM(OP, OFF) STEP_SHORT_ROWS(OP, OFF, 4)
+#define ROWS_BF16(OP, OFF) STEP_ROWS(OP, OFF, 256)
+#define SHORT_BF16(OP, OFF) STEP_SHORT_ROWS(OP, OFF, 256)
+#define ROWS_BF16_KM(OP, OFF) STEP_ROWS(OP, OFF, 4)
+#define SHORT_BF16_KM(OP, OFF) STEP_SHORT_ROWS(OP, OFF, 4)
+#define F32_LOOP(S) LOOP_F32(S, 4)
+#define F32_LOOP_KM(S) LOOP_F32(S, 48)
+#define EMULATED_LOOP(S) LOOP_BF16_FMA(S, 8, 4)
+#define EMULATED_LOOP_KM(S) LOOP_BF16_FMA(S, 96, 48)
+#define DOT_LOOP(S) LOOP_BF16_DOT(S, 4)
+#define DOT_LOOP_KM(S) LOOP_BF16_DOT(S, 48)
+
+MICRO_KERNEL(BK_TARGET_AVX512, ukr_f32, 0, F32_LOOP, ROWS_F32, SHORT_F32)
+MICRO_KERNEL(BK_TARGET_AVX512, ukr_f32_kmajor, 0, F32_LOOP_KM, ROWS_F32_KM, SHORT_F32_KM)
+MICRO_KERNEL(BK_TARGET_AVX512, ukr_bf16, 1, EMULATED_LOOP, ROWS_F32, SHORT_F32)
+MICRO_KERNEL(BK_TARGET_AVX512, ukr_bf16_kmajor, 1, EMULATED_LOOP_KM, ROWS_F32_KM, SHORT_F32_KM)
+MICRO_KERNEL(BK_TARGET_AVX512_BF16, ukr_bf16_dot, 1, DOT_LOOP, ROWS_BF16, SHORT_BF16)
+MICRO_KERNEL(BK_TARGET_AVX512_BF16, ukr_bf16_dot_kmajor, 1, DOT_LOOP_KM, ROWS_BF16_KM,
+             SHORT_BF16_KM)
 
 BK_TARGET_AVX512
 static void fma_probe(long iterations, float *sink)
@@ -160,6 +212,19 @@ static void fma_probe(long iterations, float *sink)
     for (int i = 0; i < BK_PROBE_CHAINS; i++) x[i] = _mm512_set1_ps((float)i);
     for (long it = 0; it < iterations; it++)
         for (int i = 0; i < BK_PROBE_CHAINS; i++) x[i] = _mm512_fmadd_ps(x[i], s, t);
+    for (int i = 1; i < BK_PROBE_CHAINS; i++) x[0] = _mm512_add_ps(x[0], x[i]);
+    _mm512_storeu_ps(sink, x[0]);
+}
+
+/* Independent vdpbf16ps chains; the pairs (1, 2^-20) keep the sums finite. */
+BK_TARGET_AVX512_BF16
+static void bf16_probe(long iterations, float *sink)
+{
+    __m512 x[BK_PROBE_CHAINS];
+    const __m512bh s = (__m512bh)_mm512_set1_epi32(0x35803f80), t = s;
+    for (int i = 0; i < BK_PROBE_CHAINS; i++) x[i] = _mm512_set1_ps((float)i);
+    for (long it = 0; it < iterations; it++)
+        for (int i = 0; i < BK_PROBE_CHAINS; i++) x[i] = _mm512_dpbf16_ps(x[i], s, t);
     for (int i = 1; i < BK_PROBE_CHAINS; i++) x[0] = _mm512_add_ps(x[0], x[i]);
     _mm512_storeu_ps(sink, x[0]);
 }
@@ -210,7 +275,9 @@ static inline void transpose16(__m512 r[16])
 }
 
 /* One 32-column B micro-panel from columns stored as rows: 16 x 16 blocks
- * transposed in registers, the last block of p masked. */
+ * transposed in registers, the last block of p masked (its missing rows,
+ * the zero after an odd kc among them, load as zeros). bf16 rows go out in
+ * pairs, as words of (even, odd) bf16 bits. */
 BK_TARGET_AVX512
 static void pack_columns(const float *src, int ld, int kc, int bf16, void *dst)
 {
@@ -222,15 +289,16 @@ static void pack_columns(const float *src, int ld, int kc, int bf16, void *dst)
             __m512 r[16];
             for (int i = 0; i < 16; i++) r[i] = _mm512_maskz_loadu_ps(valid, s + (size_t)i * ld + p);
             transpose16(r);
-            for (int q = 0; q < n; q++) {
-                size_t o = (size_t)(p + q) * NR + half * 16;
-                if (bf16) {
-                    __m512i b = _mm512_srli_epi32(round16(r[q]), 16);
-                    _mm256_storeu_si256((__m256i *)((uint16_t *)dst + o), _mm512_cvtepi32_epi16(b));
-                } else {
-                    _mm512_storeu_ps((float *)dst + o, r[q]);
+            if (bf16) {
+                for (int q = 0; q < (n + 1) / 2; q++) {
+                    __m512i lo = _mm512_srli_epi32(round16(r[2 * q]), 16);
+                    __m512i w = _mm512_or_si512(lo, round16(r[2 * q + 1]));
+                    _mm512_storeu_si512((uint32_t *)dst + (size_t)(p / 2 + q) * NR + half * 16, w);
                 }
+                continue;
             }
+            for (int q = 0; q < n; q++)
+                _mm512_storeu_ps((float *)dst + (size_t)(p + q) * NR + half * 16, r[q]);
         }
     }
 }
@@ -274,6 +342,21 @@ static void round_bf16(const float *x, float *y, size_t n)
     for (; i < n; i++) y[i] = bk__bf16_round(x[i]);
 }
 
+/* Interleaves two rows of n floats into n words of (r0, r1) bf16 bits, r0
+ * in the low half; a NULL r1 reads as zeros. */
+BK_TARGET_AVX512
+static void pack_pairs(const float *r0, const float *r1, int n, uint32_t *dst)
+{
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512i lo = _mm512_srli_epi32(round16(_mm512_loadu_ps(r0 + i)), 16);
+        __m512i hi = r1 ? round16(_mm512_loadu_ps(r1 + i)) : _mm512_setzero_si512();
+        _mm512_storeu_si512(dst + i, _mm512_or_si512(lo, hi));
+    }
+    for (; i < n; i++)
+        dst[i] = bk__bf16_pair(r0[i], r1 ? r1[i] : 0.0f);
+}
+
 const bk_kernels bk__kernels_avx512 = {
     .isa = BK_ISA_AVX512,
     .tuning = &bk__tuning_avx512,
@@ -285,5 +368,25 @@ const bk_kernels bk__kernels_avx512 = {
     .round_bf16 = round_bf16,
     .pack_columns = pack_columns,
     .pack_kmajor = pack_kmajor,
+    .pack_pairs = pack_pairs,
+    .dot_bf16 = 0,
+};
+
+/* The AVX-512 path with the bf16 products on vdpbf16ps: everything else,
+ * the fp32 kernels and the packed layouts of B included, is shared. */
+const bk_kernels bk__kernels_avx512bf16 = {
+    .isa = BK_ISA_AVX512_BF16,
+    .tuning = &bk__tuning_avx512,
+    .mr = MR, .nr = NR, .lanes = 16,
+    .ukr = {ukr_f32, ukr_bf16_dot},
+    .ukr_kmajor = {ukr_f32_kmajor, ukr_bf16_dot_kmajor},
+    .fma_probe = fma_probe,
+    .bf16_from_f32 = bf16_from_f32,
+    .round_bf16 = round_bf16,
+    .pack_columns = pack_columns,
+    .pack_kmajor = pack_kmajor,
+    .pack_pairs = pack_pairs,
+    .dot_bf16 = 1,
+    .bf16_probe = bf16_probe,
 };
 #endif

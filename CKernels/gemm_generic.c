@@ -1,35 +1,72 @@
 /*
  * Portable micro-kernels: plain C with fmaf, for machines without AVX2
  * (and every non-x86 target). They follow the GEMM contract exactly, so they
- * are also the easiest place to read what the vector kernels do.
+ * are also the easiest place to read what the vector kernels do; the bf16
+ * one, with the flush written out, also serves the other emulating paths.
  */
 #include "internal.h"
 
 #define MR 4
 #define NR 8
 
-static inline float bf16_value(uint16_t h) { return bk__float((uint32_t)h << 16); }
-
-/* Both precisions and both A layouts share the loop: bf16 B values widen
- * exactly to fp32; A rows are BK_KC apart (row-major) or a step's MR values
- * adjacent (k-major). */
-static inline void ukr(int k, const float *a, const void *bp, int bf16, int kmajor,
+/* fp32 B values, both A layouts: A rows are BK_KC apart (row-major) or a
+ * step's MR values adjacent (k-major). */
+static inline void ukr(int k, const float *a, const float *b, int kmajor,
                        float *c, long ldc, int m, int n, float alpha, float beta)
 {
-    const float *bf = bp;
-    const uint16_t *bh = bp;
     const int row = kmajor ? 1 : BK_KC, step = kmajor ? MR : 1;
     float acc[MR][NR] = {{0}};
-    for (int p = 0; p < k; p++, a += step, bf += NR, bh += NR)
+    for (int p = 0; p < k; p++, a += step, b += NR)
         for (int i = 0; i < MR; i++)
-            for (int j = 0; j < NR; j++) {
-                float b = bf16 ? bf16_value(bh[j]) : bf[j];
-                acc[i][j] = fmaf(a[i * row], b, acc[i][j]);
-            }
+            for (int j = 0; j < NR; j++) acc[i][j] = fmaf(a[i * row], b[j], acc[i][j]);
     bk__merge_tile(&acc[0][0], NR, c, ldc, m, n, alpha, beta);
 }
 
-BK_MICRO_KERNELS(, ukr)
+static void ukr_f32(int k, const void *a, const void *b, float *c, long ldc,
+                    int m, int n, float alpha, float beta)
+{
+    ukr(k, a, b, 0, c, ldc, m, n, alpha, beta);
+}
+
+static void ukr_f32_kmajor(int k, const void *a, const void *b, float *c,
+                           long ldc, int m, int n, float alpha, float beta)
+{
+    ukr(k, a, b, 1, c, ldc, m, n, alpha, beta);
+}
+
+static void ukr_bf16(int k, const void *a, const void *b, float *c, long ldc,
+                     int m, int n, float alpha, float beta)
+{
+    bk__ukr_bf16_exact(MR, NR, 0, k, a, b, c, ldc, m, n, alpha, beta);
+}
+
+static void ukr_bf16_kmajor(int k, const void *a, const void *b, float *c,
+                            long ldc, int m, int n, float alpha, float beta)
+{
+    bk__ukr_bf16_exact(MR, NR, 1, k, a, b, c, ldc, m, n, alpha, beta);
+}
+
+/* Pair q of an A row is (a[2q], a[2q+1]) along k: adjacent floats in a
+ * row-major panel, MR floats apart in a k-major one; a B word holds the
+ * pair's bf16 bits, p in the low half. Each pair adds its odd member first,
+ * as vdpbf16ps does. */
+void bk__ukr_bf16_exact(int mr, int nr, int kmajor, int k, const float *a,
+                        const uint16_t *b, float *c, long ldc, int m, int n,
+                        float alpha, float beta)
+{
+    const int row = kmajor ? 1 : BK_KC, step = kmajor ? mr : 1;
+    float acc[BK_MAX_TILE] = {0};
+    for (int q = 0; q < (k + 1) / 2; q++, a += 2 * step, b += 2 * nr)
+        for (int i = 0; i < mr; i++) {
+            float a0 = a[i * row], a1 = a[i * row + step];
+            for (int j = 0; j < nr; j++) {
+                float *t = &acc[i * nr + j];
+                *t = bk__bf16_dot(a1, bk__float((uint32_t)b[2 * j + 1] << 16), *t);
+                *t = bk__bf16_dot(a0, bk__float((uint32_t)b[2 * j] << 16), *t);
+            }
+        }
+    bk__merge_tile(acc, nr, c, ldc, m, n, alpha, beta);
+}
 
 /* k-major A micro-panels (see gemm.c) from rows stored as columns, the
  * missing rows of the last panel zero. */
@@ -76,4 +113,5 @@ const bk_kernels bk__kernels_generic = {
     .bf16_from_f32 = bf16_from_f32,
     .round_bf16 = round_bf16,
     .pack_kmajor = pack_kmajor,
+    .dot_bf16 = 0,
 };

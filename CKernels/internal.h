@@ -20,6 +20,8 @@
 #define BK_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define BK_TARGET_AVX512 \
     __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
+#define BK_TARGET_AVX512_BF16 \
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx2,fma,f16c")))
 #endif
 
 /* Only static OpenMP schedules: clang >= 19 lowers dynamic and guided ones to
@@ -92,6 +94,59 @@ static inline float bk__bf16_round(float x)
     return bk__float((uint32_t)bk__bf16(x) << 16);
 }
 
+/* A word of a pair-interleaved bf16 panel: lo's bits in the low half. */
+static inline uint32_t bk__bf16_pair(float lo, float hi)
+{
+    return bk__bf16(lo) | (uint32_t)bk__bf16(hi) << 16;
+}
+
+/*
+ * One step of the bf16 dot product (the GEMM contract's dot, CKernels.h):
+ * fmaf, then the flush of vdpbf16ps. fmaf has already rounded in the
+ * subnormal range, where the hardware flushes whatever is below 2^-126
+ * after rounding to 24 bits with an unbounded exponent; the two differ only
+ * when fmaf returns exactly +-2^-126, and then a double fma (exact to far
+ * better than the 2^-151 that separates the cases, since the product of
+ * bf16 values has 16 significant bits) tells which.
+ */
+static inline float bk__bf16_dot(float x, float y, float acc)
+{
+    float r = fmaf(x, y, acc);
+    uint32_t u = bk__bits(r), mag = u & 0x7fffffffu;
+    if (mag > 0x00800000u || mag == 0) return r;
+    if (mag == 0x00800000u && fabs(fma((double)x, (double)y, (double)acc)) >= 0x1.ffffffp-127)
+        return r;
+    return bk__float(u & 0x80000000u);
+}
+
+/*
+ * A bf16 operand at least 2^-55 in magnitude, or zero, is "plain": products
+ * of plain operands are zero or multiples of 2^-124, and so is every partial
+ * sum of them, which therefore is never tiny and never flushed. Emulating
+ * micro-kernels skip the flush for tiles whose operands are all plain (the
+ * packer marks each micro-panel) and run the exact step only on the others.
+ * The thresholds are on the bits: fp32 holding bf16 values, and bf16.
+ */
+#define BK_PLAIN_F32 0x24000000u
+#define BK_PLAIN_BF16 0x2400u
+
+static inline int bk__any_tiny_f32(const float *x, size_t n)
+{
+    uint32_t tiny = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t mag = bk__bits(x[i]) & 0x7fffffffu;
+        tiny |= mag - 1u < BK_PLAIN_F32 - 1u;
+    }
+    return (int)tiny;
+}
+
+static inline int bk__any_tiny_bf16(const uint16_t *x, size_t n)
+{
+    unsigned tiny = 0;
+    for (size_t i = 0; i < n; i++) tiny |= (uint16_t)((x[i] & 0x7fffu) - 1u) < BK_PLAIN_BF16 - 1u;
+    return (int)tiny;
+}
+
 /* n floats from s to d in 16-float pieces of constant size, which the
  * compiler turns into vector moves: the short runs that packing and the
  * transforms copy (a few hundred bytes) would otherwise each be a call into
@@ -106,12 +161,17 @@ static inline void bk__copy_floats(float *restrict d, const float *restrict s, s
 /* ------------------------------------------------------------ kernel table -- */
 
 /*
- * A micro-kernel computes one MR x NR tile of C from packed panels: the A
- * panel holds MR rows of floats, BK_KC apart (or, for ukr_kmajor, MR values
- * per k step; bf16-rounded values in BK_BF16), the B panel NR values per k
- * step (float in BK_FP32, bf16 bits in BK_BF16). It writes only the top-left
- * m x n of
- * the tile (m <= MR, n <= NR), each element as
+ * A micro-kernel computes one MR x NR tile of C from packed panels of one
+ * pass (k <= BK_KC deep). BK_FP32: the A panel holds MR rows of floats,
+ * BK_KC apart (or, for ukr_kmajor, MR values per k step), the B panel NR
+ * floats per k step. BK_BF16 takes K in pairs (see gemm.c): the B panel
+ * holds, per pair of k steps, NR 32-bit words, each the bf16 bits of one
+ * column's (p, p+1), p in the low half; the A panel is fp32 as above (bf16
+ * values) on emulating paths and, on a path with a dot instruction
+ * (dot_bf16), bf16 bits: rows BK_KC apart, or for ukr_kmajor MR words per
+ * pair like B. An odd k has a zero pair member after it in both panels. A
+ * micro-kernel writes only the top-left m x n of the tile (m <= MR,
+ * n <= NR), each element as
  *   c = fmaf(alpha, acc, beta == 0 ? 0 : beta * c).
  */
 #define BK_PROBE_CHAINS 12
@@ -173,16 +233,41 @@ typedef struct {
     bk_ukr ukr_kmajor[2];
     void (*pack_kmajor)(const float *src, int ld, int rows, int kc, int bf16, float *dst);
     void (*round_bf16)(const float *x, float *y, size_t n);
+    /* 1: the BK_BF16 micro-kernels run the contract's pairs on a dot
+     * instruction and read bf16 A panels; 0: they emulate it with fp32
+     * FMAs, without the flush, and the driver sends tiles with operands
+     * that are not plain to bk__ukr_bf16_exact. */
+    int dot_bf16;
+    /* Interleaves rows r0 and r1 (NULL: zeros) of n floats into n words of
+     * bf16 bits, r0's in the low half: a pair of k steps of a packed bf16
+     * panel. NULL: the portable packer does it. */
+    void (*pack_pairs)(const float *r0, const float *r1, int n, uint32_t *dst);
+    /* Like fma_probe, with the dot instruction (NULL without one). */
+    void (*bf16_probe)(long iterations, float *sink);
 } bk_kernels;
+
+/* The BK_BF16 micro-kernel of the contract written with bk__bf16_dot, for
+ * the fp32 A panels and pair-interleaved B panels of emulating paths, tile
+ * mr x nr (at most BK_MAX_TILE elements): the portable path's kernel, and
+ * the other emulating paths' for tiles that need the flush. */
+void bk__ukr_bf16_exact(int mr, int nr, int kmajor, int k, const float *a,
+                        const uint16_t *b, float *c, long ldc, int m, int n,
+                        float alpha, float beta);
 
 extern const bk_kernels bk__kernels_generic;
 #ifdef BK_X86
 extern const bk_kernels bk__kernels_avx2;
 extern const bk_kernels bk__kernels_avx512;
+extern const bk_kernels bk__kernels_avx512bf16;
 #endif
 
 /* The table of a path. */
 const bk_kernels *bk__kernels_for(bk_isa isa);
+
+/* 1 when this machine (which must have AVX512_BF16) does bf16 products
+ * faster on vdpbf16ps than on the FMAs that emulate them, by a short timing
+ * of both probes on the calling thread. */
+int bk__dot_bf16_pays(void);
 
 /* ------------------------------------------------------------- settings -- */
 

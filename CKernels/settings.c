@@ -21,12 +21,20 @@ static pthread_once_t default_once = PTHREAD_ONCE_INIT;
 static _Thread_local bk_settings override;
 static _Thread_local int overridden;
 
-/* BK_ISA from the environment when set and supported, else the best path. */
+/* BK_ISA from the environment when set and supported, else the best path,
+ * except that AVX512_BF16 is passed over for AVX-512 when its dot
+ * instruction is the slower way to bf16 products here (a few hundred
+ * microseconds of probing; both paths give the same bits). */
 static void choose_default_isa(void)
 {
     bk_isa best = bk_isa_best();
     int wanted = bk_isa_parse(getenv("BK_ISA"));
-    default_isa = wanted >= 0 && wanted <= (int)best ? wanted : (int)best;
+    if (wanted >= 0 && wanted <= (int)best) {
+        default_isa = wanted;
+        return;
+    }
+    if (best == BK_ISA_AVX512_BF16 && !bk__dot_bf16_pays()) best = BK_ISA_AVX512;
+    default_isa = (int)best;
 }
 
 static int valid(const bk_settings *s)

@@ -55,9 +55,6 @@ extern const bk_tuning bk__tuning_avx512;
 
 /* ------------------------------------------------ fixed on every path -- */
 
-/* Floats converted to bf16 per run when packing B (a stack buffer). */
-#define BK_PACK_RUN 256
-
 /* Channels per Winograd transform block: the 6x6 block's stack arrays take
  * 9 KiB of L1. */
 #define BK_WINOGRAD_CB 64

@@ -5,12 +5,15 @@
  * and fused self-attention, forward and backward, in two precisions:
  *
  *   BK_FP32  plain single precision.
- *   BK_BF16  TPU matrix-unit emulation: every operand of a product is rounded
- *            to bfloat16 (round to nearest even, NaN kept and quieted, Inf
- *            kept, subnormals flushed to zero) when it is packed; products are
- *            accumulated in fp32 in passes 128 deep along K, each pass summed
- *            from zero and then added to the output in a fixed order.
- *            BK_FP32 uses the same passes without the rounding.
+ *   BK_BF16  the bfloat16 dot product of TPU matrix units and of x86's
+ *            AVX512_BF16 (vdpbf16ps) and AMX-BF16 (tdpbf16ps): every operand
+ *            of a product is rounded to bfloat16 (round to nearest even, NaN
+ *            kept and quieted, Inf kept, subnormals flushed to zero) when it
+ *            is packed; the products, taken along K in pairs, are added into
+ *            an fp32 accumulator in passes 128 deep, each pass summed from
+ *            zero and then added to the output in a fixed order (the exact
+ *            rules are above bk_gemm). BK_FP32 uses the same passes with
+ *            plain fp32 FMAs and no rounding.
  *
  * Conventions: matrices are row-major with a leading dimension; activations
  * are NHWC; convolution weights are [Cout][kh][kw][Cin]. Results never depend
@@ -32,8 +35,15 @@ extern "C" {
 
 typedef enum { BK_FP32 = 0, BK_BF16 = 1 } bk_precision;
 
-/* Instruction-set paths, in increasing order of capability. */
-typedef enum { BK_ISA_SCALAR = 0, BK_ISA_AVX2 = 1, BK_ISA_AVX512 = 2 } bk_isa;
+/* Instruction-set paths, in increasing order of capability.
+ * BK_ISA_AVX512_BF16 is BK_ISA_AVX512 with the bf16 products on vdpbf16ps
+ * instead of emulated by fp32 FMAs (the same bits, see bk_gemm). */
+typedef enum {
+    BK_ISA_SCALAR = 0,
+    BK_ISA_AVX2 = 1,
+    BK_ISA_AVX512 = 2,
+    BK_ISA_AVX512_BF16 = 3
+} bk_isa;
 
 typedef struct {
     char vendor[16];
@@ -51,7 +61,8 @@ bk_isa bk_isa_best(void);
 
 const char *bk_isa_name(bk_isa isa);
 
-/* Parses "scalar", "avx2" or "avx512"; returns -1 for anything else. */
+/* Parses "scalar", "avx2", "avx512" or "avx512bf16"; returns -1 for
+ * anything else. */
 int bk_isa_parse(const char *name);
 
 /* Asks the C library to serve large blocks from the heap rather than fresh
@@ -64,6 +75,12 @@ void bk_keep_large_allocations(void);
  * bk_settings) and returns the floating-point operations done (2 per lane
  * per FMA). The caller times it to measure the FMA peak. */
 double bk_fma_probe(long iterations, int threads);
+
+/* Like bk_fma_probe for the bf16 products: on a path with a bf16 dot
+ * instruction, `iterations` rounds of independent vdpbf16ps chains (4
+ * operations per lane: two products, two sums); on the others, which
+ * emulate each bf16 product with an fp32 FMA, the FMA probe. */
+double bk_bf16_probe(long iterations, int threads);
 
 /* ----------------------------------------------------------- settings.c -- */
 
@@ -115,9 +132,11 @@ typedef struct {
 bk_settings bk_settings_current(void);
 
 /* The process default, as set (threads 0: OpenMP's). It starts as the path
- * BK_ISA=scalar|avx2|avx512 from the environment names when set and
- * supported (else the best one), OpenMP's threads, BK_CONV_AUTO and a
- * batch scale of 1. */
+ * BK_ISA=scalar|avx2|avx512|avx512bf16 from the environment names when set
+ * and supported, else the best one (but BK_ISA_AVX512 rather than
+ * BK_ISA_AVX512_BF16 where a timing of both shows vdpbf16ps to be the
+ * slower way to the same bits), OpenMP's threads, BK_CONV_AUTO and a batch
+ * scale of 1. */
 bk_settings bk_settings_default(void);
 
 /* Replaces the process default; returns 0, or -1 (nothing changed) when a
@@ -157,14 +176,38 @@ void bk_round_bf16_array(const float *x, float *y, size_t n);
  * op(X) = X when trans is 0, X^T otherwise (A stored k x m, B stored n x k).
  * beta == 0 overwrites C (whatever it held, NaN included).
  *
- * Both precisions compute every C element the same way, with fmaf:
+ * Every C element is computed the same way:
  *   t = beta == 0 ? 0 : beta * c
  *   for each block of BK_KC along K, in order:
- *       acc = 0; for p in the block, in order: acc = fmaf(a_ip, b_pj, acc)
+ *       acc = +0
+ *       BK_FP32: for p in the block, in order: acc = fmaf(a_p, b_p, acc)
+ *       BK_BF16: for each pair (p, p+1) of the block, p even, in order:
+ *                    acc = dot(a_p+1, b_p+1, acc)    the odd one first
+ *                    acc = dot(a_p, b_p, acc)
  *       t = fmaf(alpha, acc, t)
  *   c = t
- * BK_BF16 rounds every a and b to bf16 first. The vector paths follow this
- * order exactly, so every path and every thread count gives the same bits.
+ * with a_p = op(A)(i, p) and b_p = op(B)(p, j), both rounded to bf16 (see
+ * bk_bf16_from_f32) in BK_BF16. Where the block has an odd length (only
+ * the last one can, as BK_KC is even) its last pair's odd member is the
+ * product +0 * +0, which adds +0: it turns an acc of -0 into +0 and changes
+ * nothing else.
+ *
+ * dot(x, y, acc) is one step of vdpbf16ps, measured on the hardware: the
+ * product of two bf16 values is exact, acc + x y is rounded once to fp32
+ * (nearest even, as fmaf), and a result whose rounding to 24 significant
+ * bits with an unbounded exponent is below 2^-126 in magnitude is flushed
+ * to zero of its sign (tininess before denormalisation: fmaf rounds the
+ * exact values in [2^-126 - 2^-150, 2^-126 - 2^-151) up to 2^-126, the
+ * hardware flushes them). Subnormal inputs would be read as zero, but bf16
+ * operands never are subnormal and acc never holds one. An Inf - Inf or
+ * 0 * Inf gives NaN and a NaN stays NaN (its payload is not part of the
+ * contract). The alpha step and beta * c are plain fp32, without flushing.
+ *
+ * So a machine with AVX512_BF16 can run each pair as one instruction, and
+ * the other paths emulate it with two fmaf, flushing as above. (AMX-BF16's
+ * tdpbf16ps does not follow these rules: it rounds a pair's two products
+ * as one sum; see tools/bf16_hardware.c.) Every path and every thread count
+ * gives the same bits.
  */
 #define BK_KC 128
 

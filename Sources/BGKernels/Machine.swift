@@ -5,9 +5,13 @@ public enum InstructionSet: String, CaseIterable, Comparable, Sendable {
   case scalar
   case avx2
   case avx512
+  /// AVX-512 with the bf16 products on the AVX512_BF16 dot instruction
+  /// (the same bits as the emulating paths).
+  case avx512bf16
 
   init(_ isa: bk_isa) {
     switch isa {
+    case BK_ISA_AVX512_BF16: self = .avx512bf16
     case BK_ISA_AVX512: self = .avx512
     case BK_ISA_AVX2: self = .avx2
     default: self = .scalar
@@ -19,6 +23,7 @@ public enum InstructionSet: String, CaseIterable, Comparable, Sendable {
     case .scalar: return BK_ISA_SCALAR
     case .avx2: return BK_ISA_AVX2
     case .avx512: return BK_ISA_AVX512
+    case .avx512bf16: return BK_ISA_AVX512_BF16
     }
   }
 
@@ -57,6 +62,14 @@ public enum Machine {
   /// call to obtain the FMA peak of this thread's instruction set.
   public static func fmaProbe(iterations: Int, threads: Int) -> Double {
     bk_fma_probe(iterations, Int32(threads))
+  }
+
+  /// Runs independent bf16 dot-product chains (on a path without a bf16
+  /// dot instruction, the FMA chains that emulate it) and returns the
+  /// floating-point operations performed; time the call to obtain the bf16
+  /// peak of this thread's instruction set.
+  public static func bf16Probe(iterations: Int, threads: Int) -> Double {
+    bk_bf16_probe(iterations, Int32(threads))
   }
 }
 

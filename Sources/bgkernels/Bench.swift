@@ -3,14 +3,17 @@ import BGKernels
 import Foundation
 
 /// `bgkernels bench`: measured speed of every kernel against this
-/// machine's own measured FMA peak.
+/// machine's own measured peaks (FMA for fp32, the bf16 dot product for
+/// bf16).
 struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Time GEMM, convolution and attention at BigGAN's shapes, and Inception-v3's convolutions.",
     discussion: """
-      Measures the FMA peak of the active instruction set first, then reports
-      for every case the median time of repeated runs, GFLOP/s and the
-      fraction of that peak. Build with `swift build -c release`.
+      Measures the FMA and bf16 peaks of the active instruction set first
+      (the bf16 one on its dot instruction, vdpbf16ps, or on the FMAs that
+      emulate it), then reports for every case the median time of repeated
+      runs, GFLOP/s and the fraction of its precision's peak. Build with
+      `swift build -c release`.
       """)
 
   enum Selection: String, ExpressibleByArgument, CaseIterable {
@@ -59,7 +62,7 @@ struct Bench: ParsableCommand {
   @Flag(help: "List the case ids and exit.")
   var list = false
 
-  @Flag(help: "Skip the FMA peak measurement (peak fraction is then omitted).")
+  @Flag(help: "Skip the peak measurements (peak fraction is then omitted).")
   var noPeak = false
 
   func validate() throws {
@@ -88,13 +91,15 @@ struct Bench: ParsableCommand {
     if let threads { Machine.threads = threads }
     Machine.convolutionAlgorithm = convAlgorithm
     let team = Machine.threads
-    let peak = noPeak ? nil : measurePeak(threads: team)
+    let peak = noPeak ? nil : measurePeak(threads: team, probe: Machine.fmaProbe(iterations:threads:))
+    let bf16Peak = noPeak ? nil : measurePeak(threads: team, probe: Machine.bf16Probe(iterations:threads:))
     let runs = repeats ?? (quick ? 3 : 5)
     let chosen = selected()
     if !json {
       print("bgkernels bench: \(Machine.instructionSet.rawValue), \(team) threads, "
         + "\(convAlgorithm.rawValue) convolutions"
-        + (peak.map { String(format: ", measured FMA peak %.1f GFLOP/s", $0) } ?? ""))
+        + (peak.map { String(format: ", measured FMA peak %.1f GFLOP/s", $0) } ?? "")
+        + (bf16Peak.map { String(format: ", bf16 peak %.1f GFLOP/s", $0) } ?? ""))
       print(pad("case", 44) + pad("median ms", 12) + pad("GFLOP/s", 10) + "% peak")
     }
     var results: [[String: Any]] = []
@@ -105,16 +110,17 @@ struct Bench: ParsableCommand {
       for _ in 0..<runs { times.append(seconds(call)) }
       let median = times.sorted()[times.count / 2]
       let gflops = c.flops / median / 1e9
+      let casePeak = c.precision == .bf16 ? bf16Peak : peak
       if json {
         var r: [String: Any] = [
           "id": c.id, "kernel": c.kernel.rawValue, "precision": c.precision.rawValue,
           "pass": c.pass, "shape": c.spec, "flops": c.flops, "median_s": median,
           "times_s": times, "gflops": gflops,
         ]
-        if let peak { r["peak_fraction"] = gflops / peak }
+        if let casePeak { r["peak_fraction"] = gflops / casePeak }
         results.append(r)
       } else {
-        let share = peak.map { String(format: "%5.1f%%", 100 * gflops / $0) } ?? "-"
+        let share = casePeak.map { String(format: "%5.1f%%", 100 * gflops / $0) } ?? "-"
         print(pad(c.id, 44) + pad(String(format: "%9.3f", median * 1e3), 12)
           + pad(String(format: "%8.1f", gflops), 10) + share)
       }
@@ -126,21 +132,23 @@ struct Bench: ParsableCommand {
         "repeats": runs, "conv_algorithm": convAlgorithm.rawValue, "results": results,
       ]
       if let peak { doc["peak_gflops"] = peak }
+      if let bf16Peak { doc["bf16_peak_gflops"] = bf16Peak }
       let data = try JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys])
       print(String(decoding: data, as: UTF8.self))
     }
   }
 
-  /// FMA peak in GFLOP/s: the best of several timed probes on all threads.
-  func measurePeak(threads: Int) -> Double {
+  /// A peak in GFLOP/s (`probe` is `Machine.fmaProbe` or
+  /// `Machine.bf16Probe`): the best of several timed probes on all threads.
+  func measurePeak(threads: Int, probe: (Int, Int) -> Double) -> Double {
     var iterations = 1 << 16
-    while seconds({ _ = Machine.fmaProbe(iterations: iterations, threads: threads) }) < 0.02 {
+    while seconds({ _ = probe(iterations, threads) }) < 0.02 {
       iterations *= 2
     }
     var best = 0.0
     for _ in 0..<5 {
       var flops = 0.0
-      let t = seconds { flops = Machine.fmaProbe(iterations: iterations, threads: threads) }
+      let t = seconds { flops = probe(iterations, threads) }
       best = max(best, flops / t / 1e9)
     }
     return best

@@ -134,6 +134,45 @@ struct GEMMTests {
     }
   }
 
+  /// Operands below 2^-55 make products whose partial sums fall below 2^-126,
+  /// where the contract flushes as vdpbf16ps does; the AVX512_BF16 path runs
+  /// the instruction itself, so agreeing with the reference there shows the
+  /// reference models the hardware.
+  @Test("bf16 pairs: flushes, the 2^-126 boundary, -0 and odd tails agree on every path")
+  func bf16PairEdges() {
+    // Row 0 x column 0: 2^-126 (odd member first), + 2^-149, then the pad,
+    // then -1.5 * 2^-149: the exact 2^-126 - 2^-150, which fmaf rounds up to
+    // 2^-126 and the hardware flushes. Row 1 x column 1: a flushed -2^-140
+    // leaves acc -0, which the odd tail's +0 * +0 turns into +0.
+    var edge = Problem(2, 2, 3, beta: 1)
+    edge.a = [0x1p-75, 0x1p-63, -0x1.8p-75, -0.0, -0x1p-70, -0.0, 0]
+    edge.b = [0x1p-74, 1, 0x1p-63, 0x1p-70, 0x1p-74, 1, 0]
+    edge.c = [0, 0, 0, -0.0, 0]
+    let oracle = edge.run(.bf16, reference: true)
+    #expect(oracle[0] == 0, "the boundary flushes: \(oracle[0])")
+    #expect(oracle[3].bitPattern == 0, "the odd tail makes -0 into +0: \(oracle[3])")
+    var tiny = Problem(13, 37, 131, transB: true, beta: 0.5, seed: 9)
+    var rng = SplitMix64(seed: 10)
+    let scale = { (x: Float) -> Float in x * Float(sign: .plus, exponent: -56 - Int(rng.next() % 12), significand: 1) }
+    tiny.a = tiny.a.map(scale)
+    tiny.b = tiny.b.map(scale)
+    tiny.c = tiny.c.map { $0 * 0x1p-120 }
+    // One tiny row and column in otherwise plain operands: only their tiles
+    // need the flush.
+    var mixed = Problem(50, 70, 300, transA: true, alpha: 2, seed: 11)
+    for p in 0..<300 { mixed.a[p * mixed.lda + 37] *= 0x1p-64 }
+    for p in 0..<300 { mixed.b[p * mixed.ldb + 45] *= 0x1p-64 }
+    forEachInstructionSet { isa in
+      for (name, p) in [("edge", edge), ("tiny", tiny), ("mixed", mixed)] {
+        let reference = p.run(.bf16, reference: true)
+        for threads in [1, 2] {
+          let ours = withThreads(threads) { p.run(.bf16) }
+          expectSameBits(ours, reference, "\(isa) \(name) \(threads) threads")
+        }
+      }
+    }
+  }
+
   @Test("alpha and beta follow the BLAS rules: beta 0 ignores C, alpha 0 or k 0 skips A B")
   func alphaBeta() {
     for (alpha, beta) in [(Float(1), Float(0)), (0.5, 1), (-2, 0.25), (0, 3), (1, -1)] {
@@ -162,15 +201,17 @@ struct GEMMTests {
     }
   }
 
-  @Test("one and two threads give identical bits")
+  @Test("one and two threads give identical bits, on every path")
   func threadIndependence() {
-    for (m, n, k) in [(300, 200, 260), (24, 1000, 129), (1000, 16, 64), (96, 96, 96)] {
-      for tB in [false, true] {
-        let p = Problem(m, n, k, transB: tB, alpha: 1, beta: 0.5)
-        for precision in Precision.allCases {
-          let one = withThreads(1) { p.run(precision) }
-          let two = withThreads(2) { p.run(precision) }
-          expectSameBits(one, two, "m \(m) n \(n) k \(k) \(precision)")
+    forEachInstructionSet { isa in
+      for (m, n, k) in [(300, 200, 260), (24, 1000, 129), (1000, 16, 64), (96, 96, 96)] {
+        for tB in [false, true] {
+          let p = Problem(m, n, k, transB: tB, alpha: 1, beta: 0.5)
+          for precision in Precision.allCases {
+            let one = withThreads(1) { p.run(precision) }
+            let two = withThreads(2) { p.run(precision) }
+            expectSameBits(one, two, "\(isa) m \(m) n \(n) k \(k) \(precision)")
+          }
         }
       }
     }

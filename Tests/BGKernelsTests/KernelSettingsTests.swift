@@ -1,4 +1,5 @@
 import BGKernels
+import CKernels
 import Foundation
 import Testing
 
@@ -24,6 +25,29 @@ struct KernelSettingsTests {
       #expect(Machine.settings.convolutionBatchScale == outside.convolutionBatchScale)
     }
     #expect(Machine.settings == outside)
+  }
+
+  @Test("Every path's name parses back to it, and a scope can select every path this machine has")
+  func pathNames() {
+    let c: [InstructionSet: bk_isa] = [
+      .scalar: BK_ISA_SCALAR, .avx2: BK_ISA_AVX2, .avx512: BK_ISA_AVX512, .avx512bf16: BK_ISA_AVX512_BF16,
+    ]
+    for isa in InstructionSet.allCases {
+      #expect(bk_isa_parse(isa.rawValue) == Int32(c[isa]!.rawValue))
+      #expect(String(cString: bk_isa_name(c[isa]!)) == isa.rawValue)
+    }
+    #expect(bk_isa_parse("avx512_bf16") == -1)
+    forEachInstructionSet { isa in #expect(Machine.instructionSet == isa) }
+    #expect(Machine.instructionSet <= Machine.bestInstructionSet)
+  }
+
+  @Test("The bf16 probe counts two products per lane on the dot path and the FMA probe's operations elsewhere")
+  func bf16Probe() {
+    forEachInstructionSet { isa in
+      let fma = Machine.fmaProbe(iterations: 1000, threads: 1)
+      let bf16 = Machine.bf16Probe(iterations: 1000, threads: 1)
+      #expect(bf16 == (isa == .avx512bf16 ? 2 * fma : fma), "\(isa)")
+    }
   }
 
   @Test("A scope restores the settings when its body throws")

@@ -1,0 +1,183 @@
+/*
+ * What the bf16 dot-product instructions of this CPU compute, against the
+ * model the GEMM contract (CKernels.h, above bk_gemm) is written to.
+ *
+ *   cc -O2 -o bf16_hardware tools/bf16_hardware.c -lm && ./bf16_hardware
+ *
+ * vdpbf16ps (AVX512_BF16): millions of random pairs over narrow and wide
+ * exponent ranges, accumulators that cancel a product, and results crowded
+ * around 2^-126, against "odd member first, each step fmaf, results below
+ * 2^-126 (judged before denormalisation) flushed to zero of their sign",
+ * and against the even-first order (subnormal accumulators read as zero). tdpbf16ps (AMX-BF16), when the CPU and
+ * the kernel offer it: one pair per instruction, then 2 and 16, against the
+ * same model and a few others. Prints the mismatch counts; exits 1 when
+ * vdpbf16ps disagrees with the contract's model, 2 when the CPU lacks it.
+ */
+#include <cpuid.h>
+#include <immintrin.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static float f32(uint32_t u) { float x; memcpy(&x, &u, 4); return x; }
+static uint32_t bits(float x) { uint32_t u; memcpy(&u, &x, 4); return u; }
+static float widen(uint16_t h) { return f32((uint32_t)h << 16); }
+static float flush(float x) { return (bits(x) & 0x7f800000u) ? x : f32(bits(x) & 0x80000000u); }
+static int same(float a, float b) { return bits(a) == bits(b) || (isnan(a) && isnan(b)); }
+
+/* The contract's dot step (bk__bf16_dot in CKernels/internal.h). */
+static float dot(float x, float y, float acc)
+{
+    float r = fmaf(x, y, acc);
+    uint32_t u = bits(r), mag = u & 0x7fffffffu;
+    if (mag > 0x00800000u || mag == 0) return r;
+    if (mag == 0x00800000u && fabs(fma((double)x, (double)y, (double)acc)) >= 0x1.ffffffp-127)
+        return r;
+    return f32(u & 0x80000000u);
+}
+
+static uint64_t state = 88172645463325252ull;
+static uint64_t next(void)
+{
+    state ^= state << 13; state ^= state >> 7; state ^= state << 17;
+    return state;
+}
+
+/* A random normal bf16 with its exponent within `range` of 1's. */
+static uint16_t random_bf16(int range)
+{
+    int e = 127 + (int)(next() % (2 * range + 1)) - range;
+    e = e < 1 ? 1 : e > 254 ? 254 : e;
+    return (uint16_t)((next() & 1) << 15 | e << 7 | (next() & 0x7f));
+}
+
+__attribute__((target("avx512f,avx512vl,avx512bf16")))
+static float vdpbf16ps(float acc, uint16_t a0, uint16_t a1, uint16_t b0, uint16_t b1)
+{
+    __m128i a = _mm_set1_epi32((int)(a0 | (uint32_t)a1 << 16));
+    __m128i b = _mm_set1_epi32((int)(b0 | (uint32_t)b1 << 16));
+    return _mm_cvtss_f32(_mm_dpbf16_ps(_mm_set1_ps(acc), (__m128bh)a, (__m128bh)b));
+}
+
+static long check_vdpbf16ps(void)
+{
+    long n = 0, odd = 0, even = 0;
+    for (long i = 0; i < 20000000; i++) {
+        int range = (int[]){3, 20, 64, 126}[i % 4];
+        uint16_t a0 = random_bf16(range), a1 = random_bf16(range);
+        uint16_t b0 = random_bf16(range), b1 = random_bf16(range);
+        float acc = 0.0f;
+        switch (next() % 3) {
+        case 1: acc = -(widen(a0) * widen(b0)) * (1.0f + (float)(next() % 64) * 0x1p-20f); break;
+        case 2: acc = f32((uint32_t)(1 + next() % 8) << 23 | (next() & 0x807fffffu)); break;
+        }
+        float hw = vdpbf16ps(acc, a0, a1, b0, b1);
+        /* A subnormal accumulator reads as zero (the GEMM never has one). */
+        acc = flush(acc);
+        float first_odd = dot(widen(a0), widen(b0), dot(widen(a1), widen(b1), acc));
+        float first_even = dot(widen(a1), widen(b1), dot(widen(a0), widen(b0), acc));
+        n++;
+        odd += !same(hw, first_odd);
+        even += !same(hw, first_even);
+    }
+    /* acc = 2^-126 + 2^-149 plus -1.5 2^-149: the exact 2^-126 - 2^-150,
+     * which fmaf rounds up to 2^-126 and the flush judges tiny. */
+    float acc = 0x1p-126f + 0x1p-149f;
+    uint16_t x = (uint16_t)(bits(-0x1.8p-75f) >> 16), y = (uint16_t)(bits(0x1p-74f) >> 16);
+    float hw = vdpbf16ps(acc, x, 0, y, 0);
+    n++;
+    odd += !same(hw, dot(widen(x), widen(y), dot(0, 0, acc)));
+    printf("vdpbf16ps: %ld cases; mismatches: odd member first %ld, even first %ld; "
+           "the 2^-126 - 2^-150 case gives %a\n", n, odd, even, hw);
+    return odd;
+}
+
+/* ------------------------------------------------------------------ AMX -- */
+
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} tile_config;
+
+__attribute__((target("amx-tile,amx-bf16")))
+static void tdpbf16ps(int pairs, const uint16_t *a, const uint16_t *b, float *c)
+{
+    tile_config cfg = {.palette = 1};
+    cfg.rows[0] = 16; cfg.colsb[0] = 64;
+    cfg.rows[1] = 16; cfg.colsb[1] = (uint16_t)(4 * pairs);
+    cfg.rows[2] = (uint8_t)pairs; cfg.colsb[2] = 64;
+    _tile_loadconfig(&cfg);
+    _tile_loadd(0, c, 64);
+    _tile_loadd(1, a, 64);
+    _tile_loadd(2, b, 64);
+    _tile_dpbf16ps(0, 1, 2);
+    _tile_stored(0, c, 64);
+    _tile_release();
+}
+
+static int has_amx(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !((d >> 22) & 1) || !((d >> 24) & 1)) return 0;
+    /* Linux hands out the tile data state on request only. */
+    return syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0;
+}
+
+static void check_tdpbf16ps(int pairs)
+{
+    static uint16_t a[16 * 32], b[16 * 32];
+    static float c[256], c0[256];
+    long n = 0, odd = 0, even = 0, rounded_pair = 0, exact = 0;
+    for (int trial = 0; trial < 4000; trial++) {
+        int range = (int[]){3, 10, 30, 60}[trial % 4];
+        for (int i = 0; i < 16 * 32; i++) a[i] = random_bf16(range), b[i] = random_bf16(range);
+        for (int i = 0; i < 256; i++)
+            c0[i] = trial % 2 ? 0.0f : widen(random_bf16(range)) * widen(random_bf16(range));
+        memcpy(c, c0, sizeof c);
+        tdpbf16ps(pairs, a, b, c);
+        for (int m = 0; m < 16; m++)
+            for (int j = 0; j < 16; j++) {
+                float o = c0[m * 16 + j], e = o, r = o;
+                double sum = o;
+                for (int k = 0; k < pairs; k++) {
+                    float x0 = widen(a[m * 32 + 2 * k]), x1 = widen(a[m * 32 + 2 * k + 1]);
+                    float y0 = widen(b[k * 32 + 2 * j]), y1 = widen(b[k * 32 + 2 * j + 1]);
+                    o = dot(x0, y0, dot(x1, y1, o));
+                    e = dot(x1, y1, dot(x0, y0, e));
+                    r = dot(1.0f, flush((float)((double)x0 * y0 + (double)x1 * y1)), r);
+                    sum += (double)x0 * y0 + (double)x1 * y1;
+                }
+                float hw = c[m * 16 + j];
+                n++;
+                odd += !same(hw, o);
+                even += !same(hw, e);
+                rounded_pair += !same(hw, r);
+                exact += !same(hw, (float)sum);
+            }
+    }
+    printf("tdpbf16ps, %2d pair(s) per instruction: %ld cases; mismatches: odd first %ld, "
+           "even first %ld, each pair's sum rounded then added %ld, exact sum rounded once %ld\n",
+           pairs, n, odd, even, rounded_pair, exact);
+}
+
+int main(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 1, &a, &b, &c, &d) || !((a >> 5) & 1)) {
+        printf("this CPU has no AVX512_BF16\n");
+        return 2;
+    }
+    long wrong = check_vdpbf16ps();
+    if (has_amx()) {
+        check_tdpbf16ps(1);
+        check_tdpbf16ps(2);
+        check_tdpbf16ps(16);
+    } else {
+        printf("no AMX-BF16 here (or the kernel refused the tile state)\n");
+    }
+    return wrong ? 1 : 0;
+}
