@@ -96,8 +96,12 @@ struct DistributedTrainingTests {
         #expect(last < 1e-4, "\(ranks) ranks, \(file) after 20 steps: \(last)")
       }
       // With beta1 = 0 the first moment after one step is the gradient.
+      // G's gradient reaches it through D's scores and G's cross-replica
+      // batch norms over 4 to 6 images a rank, whose sums the ranks add in
+      // another order: on the built-in shapes that order alone moves it by
+      // about 4e-4 (D's by under 1e-6), while the weights agree to 1e-5.
       let gradients = try Self.distance(dir, "n1", run, step: 1, "optimizer") { $0.contains(".m.") }
-      #expect(gradients < 1e-5, "\(ranks) ranks, gradients of step 1: \(gradients)")
+      #expect(gradients < 2e-3, "\(ranks) ranks, gradients of step 1: \(gradients)")
       let a = try Checkpoint.state(at: "\(dir)/runs/n1/checkpoint/step-00000020")
       let b = try Checkpoint.state(at: "\(dir)/runs/\(run)/checkpoint/step-00000020")
       #expect(a.data == b.data && a.latentRandom == b.latentRandom)
