@@ -4,15 +4,20 @@
  *
  *   cc -O2 -o bf16_hardware tools/bf16_hardware.c -lm && ./bf16_hardware
  *
+ * The model is the contract's own dot step, bk__bf16_dot of
+ * CKernels/internal.h, so a mismatch here is one of the kernels' oracle too.
+ *
  * vdpbf16ps (AVX512_BF16): millions of random pairs over narrow and wide
  * exponent ranges, accumulators that cancel a product, and results crowded
  * around 2^-126, against "odd member first, each step fmaf, results below
  * 2^-126 (judged before denormalisation) flushed to zero of their sign",
- * and against the even-first order (subnormal accumulators read as zero). tdpbf16ps (AMX-BF16), when the CPU and
- * the kernel offer it: one pair per instruction, then 2 and 16, against the
+ * and against the even-first order (subnormal accumulators read as zero).
+ * tdpbf16ps (AMX-BF16), when the CPU and the kernel offer it: one pair per instruction, then 2 and 16, against the
  * same model and a few others. Prints the mismatch counts; exits 1 when
  * vdpbf16ps disagrees with the contract's model, 2 when the CPU lacks it.
  */
+#include "../CKernels/internal.h"
+
 #include <cpuid.h>
 #include <immintrin.h>
 #include <math.h>
@@ -22,22 +27,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static float f32(uint32_t u) { float x; memcpy(&x, &u, 4); return x; }
-static uint32_t bits(float x) { uint32_t u; memcpy(&u, &x, 4); return u; }
-static float widen(uint16_t h) { return f32((uint32_t)h << 16); }
-static float flush(float x) { return (bits(x) & 0x7f800000u) ? x : f32(bits(x) & 0x80000000u); }
-static int same(float a, float b) { return bits(a) == bits(b) || (isnan(a) && isnan(b)); }
-
-/* The contract's dot step (bk__bf16_dot in CKernels/internal.h). */
-static float dot(float x, float y, float acc)
-{
-    float r = fmaf(x, y, acc);
-    uint32_t u = bits(r), mag = u & 0x7fffffffu;
-    if (mag > 0x00800000u || mag == 0) return r;
-    if (mag == 0x00800000u && fabs(fma((double)x, (double)y, (double)acc)) >= 0x1.ffffffp-127)
-        return r;
-    return f32(u & 0x80000000u);
-}
+static float widen(uint16_t h) { return bk__float((uint32_t)h << 16); }
+static float flush(float x) { return (bk__bits(x) & 0x7f800000u) ? x : bk__float(bk__bits(x) & 0x80000000u); }
+static int same(float a, float b) { return bk__bits(a) == bk__bits(b) || (isnan(a) && isnan(b)); }
 
 static uint64_t state = 88172645463325252ull;
 static uint64_t next(void)
@@ -72,13 +64,13 @@ static long check_vdpbf16ps(void)
         float acc = 0.0f;
         switch (next() % 3) {
         case 1: acc = -(widen(a0) * widen(b0)) * (1.0f + (float)(next() % 64) * 0x1p-20f); break;
-        case 2: acc = f32((uint32_t)(1 + next() % 8) << 23 | (next() & 0x807fffffu)); break;
+        case 2: acc = bk__float((uint32_t)(1 + next() % 8) << 23 | (next() & 0x807fffffu)); break;
         }
         float hw = vdpbf16ps(acc, a0, a1, b0, b1);
         /* A subnormal accumulator reads as zero (the GEMM never has one). */
         acc = flush(acc);
-        float first_odd = dot(widen(a0), widen(b0), dot(widen(a1), widen(b1), acc));
-        float first_even = dot(widen(a1), widen(b1), dot(widen(a0), widen(b0), acc));
+        float first_odd = bk__bf16_dot(widen(a0), widen(b0), bk__bf16_dot(widen(a1), widen(b1), acc));
+        float first_even = bk__bf16_dot(widen(a1), widen(b1), bk__bf16_dot(widen(a0), widen(b0), acc));
         n++;
         odd += !same(hw, first_odd);
         even += !same(hw, first_even);
@@ -86,10 +78,10 @@ static long check_vdpbf16ps(void)
     /* acc = 2^-126 + 2^-149 plus -1.5 2^-149: the exact 2^-126 - 2^-150,
      * which fmaf rounds up to 2^-126 and the flush judges tiny. */
     float acc = 0x1p-126f + 0x1p-149f;
-    uint16_t x = (uint16_t)(bits(-0x1.8p-75f) >> 16), y = (uint16_t)(bits(0x1p-74f) >> 16);
+    uint16_t x = (uint16_t)(bk__bits(-0x1.8p-75f) >> 16), y = (uint16_t)(bk__bits(0x1p-74f) >> 16);
     float hw = vdpbf16ps(acc, x, 0, y, 0);
     n++;
-    odd += !same(hw, dot(widen(x), widen(y), dot(0, 0, acc)));
+    odd += !same(hw, bk__bf16_dot(widen(x), widen(y), bk__bf16_dot(0, 0, acc)));
     printf("vdpbf16ps: %ld cases; mismatches: odd member first %ld, even first %ld; "
            "the 2^-126 - 2^-150 case gives %a\n", n, odd, even, hw);
     return odd;
@@ -146,9 +138,9 @@ static void check_tdpbf16ps(int pairs)
                 for (int k = 0; k < pairs; k++) {
                     float x0 = widen(a[m * 32 + 2 * k]), x1 = widen(a[m * 32 + 2 * k + 1]);
                     float y0 = widen(b[k * 32 + 2 * j]), y1 = widen(b[k * 32 + 2 * j + 1]);
-                    o = dot(x0, y0, dot(x1, y1, o));
-                    e = dot(x1, y1, dot(x0, y0, e));
-                    r = dot(1.0f, flush((float)((double)x0 * y0 + (double)x1 * y1)), r);
+                    o = bk__bf16_dot(x0, y0, bk__bf16_dot(x1, y1, o));
+                    e = bk__bf16_dot(x1, y1, bk__bf16_dot(x0, y0, e));
+                    r = bk__bf16_dot(1.0f, flush((float)((double)x0 * y0 + (double)x1 * y1)), r);
                     sum += (double)x0 * y0 + (double)x1 * y1;
                 }
                 float hw = c[m * 16 + j];
