@@ -83,21 +83,21 @@ struct Eval: ParsableCommand {
     if stats != nil && ref == nil { throw ValidationError("--stats needs --ref (the FID between the two files)") }
   }
 
-  func metricList() throws -> [EvaluationMetric] {
-    try (metrics ?? "fid,is").split(separator: ",").map { part in
-      let name = part.trimmingCharacters(in: .whitespaces)
-      guard let metric = EvaluationMetric(rawValue: name) else {
-        throw ValidationError("--metrics: '\(name)' is not a metric; expected fid, is, kid, pr or ifid")
-      }
-      return metric
-    }
-  }
+  func metricList() throws -> [EvaluationMetric] { try parsedMetrics(default: "fid,is", kind: "metric") }
 
   func classifierMetricList() throws -> [ClassifierMetric] {
-    try (metrics ?? "accuracy,fcd").split(separator: ",").map { part in
+    try parsedMetrics(default: "accuracy,fcd", kind: "classifier metric")
+  }
+
+  /// --metrics (or `defaultList`) as metrics of type `M`; a name that is
+  /// none of them is one line listing the names.
+  private func parsedMetrics<M: RawRepresentable & CaseIterable>(default defaultList: String, kind: String) throws -> [M]
+  where M.RawValue == String {
+    let names = M.allCases.map(\.rawValue)
+    return try (metrics ?? defaultList).split(separator: ",").map { part in
       let name = part.trimmingCharacters(in: .whitespaces)
-      guard let metric = ClassifierMetric(rawValue: name) else {
-        throw ValidationError("--metrics: '\(name)' is not a classifier metric; expected accuracy, fcd or cas")
+      guard let metric = M(rawValue: name) else {
+        throw ValidationError("--metrics: '\(name)' is not a \(kind); expected \(names.dropLast().joined(separator: ", ")) or \(names.last!)")
       }
       return metric
     }
