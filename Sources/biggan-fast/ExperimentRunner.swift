@@ -55,6 +55,8 @@ struct ClassifierScorer: ExperimentScorer {
   let classifier: TrainedClassifier
   let path: String
   let real: any ImageDataset
+  /// FCD's reference, computed once for every checkpoint the experiment measures.
+  let reference: FeatureStatistics
   var distanceName: String { "FCD" }
   var scoreName: String { "accuracy" }
   var description: String {
@@ -74,10 +76,11 @@ struct ClassifierScorer: ExperimentScorer {
     guard real.classes == record.classes else {
       throw ValidationError("--classifier \(path): it knows \(record.classes) classes but --data \(data) has \(real.classes)")
     }
+    reference = try classifier.heldOutStatistics(of: real)
   }
 
   func measure(_ generator: Generator, _ settings: GenerationSettings) throws -> (distance: Double, score: Double, values: [String: Double]) {
-    let report = try classifier.score(generator: generator, settings, real: real, metrics: [.accuracy, .fcd])
+    let report = try classifier.score(generator: generator, settings, real: real, metrics: [.accuracy, .fcd], reference: reference)
     return (report["frechet_classifier_distance"]!, report["sample_accuracy"]!, Dictionary(report.values, uniquingKeysWith: { a, _ in a }))
   }
 }
@@ -177,7 +180,7 @@ struct ExperimentRunner {
     if let threads = options.compute.threads { arguments += ["--threads", String(threads)] }
     if latest != nil { arguments.append("--resume") }
     StandardError.write("\(arm.name): training \(arm.steps) steps (\(arm.flags.joined(separator: " ")))\n")
-    var command = try Train.parse(arguments + arm.flags)
+    let command = try Train.parse(arguments + arm.flags)
     try command.run()
   }
 

@@ -34,10 +34,13 @@ extension TrainedClassifier {
   /// report always holds `count` and `classifier_held_out_accuracy`, then
   /// `sample_accuracy` and `sample_accuracy/<class name>`,
   /// `frechet_classifier_distance` and `classification_accuracy_score` as
-  /// asked. `progress(stage)` names each stage as it starts.
+  /// asked. FCD compares with `reference` when given (from
+  /// `heldOutStatistics(of: real)`, for callers that score many generators
+  /// against the same data), else with statistics computed here.
+  /// `progress(stage)` names each stage as it starts.
   public func score(
     generator: Generator, _ settings: GenerationSettings, real: any ImageDataset, metrics: [ClassifierMetric],
-    progress: (String) -> Void = { _ in }
+    reference: FeatureStatistics? = nil, progress: (String) -> Void = { _ in }
   ) throws -> EvaluationReport {
     try checkScorable(generator: generator, real: real, count: settings.count)
     progress("sampling \(settings.count) images")
@@ -64,9 +67,14 @@ extension TrainedClassifier {
       }
     }
     if metrics.contains(.fcd) {
-      progress("classifier features of \(heldOut.count) real held-out images")
-      let reference = try network.outputs(count: heldOut.count) { range in try range.map { try real.sample(heldOut[$0], epoch: 0) } }
-      let distance = try FeatureStatistics(features: generated.features).frechetDistance(to: try FeatureStatistics(features: reference.features))
+      let statistics: FeatureStatistics
+      if let reference {
+        statistics = reference
+      } else {
+        progress("classifier features of \(heldOut.count) real held-out images")
+        statistics = try heldOutStatistics(of: real)
+      }
+      let distance = try FeatureStatistics(features: generated.features).frechetDistance(to: statistics)
       report.add("frechet_classifier_distance", distance)
     }
     if metrics.contains(.cas) {
@@ -80,6 +88,14 @@ extension TrainedClassifier {
       report.add("classification_accuracy_score", try ClassifierTraining.accuracy(of: onSamples, on: real, indices: heldOut))
     }
     return report
+  }
+
+  /// The statistics of this classifier's features of `real`'s held-out
+  /// images (the file's split): FCD's reference.
+  public func heldOutStatistics(of real: any ImageDataset) throws -> FeatureStatistics {
+    let heldOut = try ClassifierSplit(count: real.count, recipe: record.recipe).heldOut
+    let features = try network.outputs(count: heldOut.count) { range in try range.map { try real.sample(heldOut[$0], epoch: 0) } }
+    return try FeatureStatistics(features: features.features)
   }
 
   /// Refuses, in one line, a generator or real data this classifier cannot
