@@ -62,7 +62,7 @@ struct SpectralClampTests {
       var rng = SeededRandom(seed: 2)
       let c = Conv2d(prefix: "c", in: 8, out: 16, kernel: 3, spectralNorm: 1e-6, initialization: .normal(std: 1), rng: &rng)
       c.weight.value = w
-      try Machine.with(threads: threads) { try SpectralClamp.apply(to: c, limit: 2) }
+      _ = try Machine.with(threads: threads) { try SpectralClamp.apply(to: c, limit: 2) }
       return c.weight.value
     }
     let one = try clamped(1), two = try clamped(2)
