@@ -120,10 +120,11 @@ final class Renderer: @unchecked Sendable {
   /// once, and a newer one cancels the client's older ones. Refused when
   /// too many are open.
   func submit(_ job: Job) throws(StudioError) {
+    // Events go out with the lock released: a stream's end calls `cancel`.
     condition.lock()
-    defer { condition.unlock() }
     if !job.client.isEmpty {
       if let newest = newestSeq[job.client], newest > job.seq {
+        condition.unlock()
         job.emit(.cancelled)
         return
       }
@@ -131,10 +132,12 @@ final class Renderer: @unchecked Sendable {
       for old in jobs where old.client == job.client && old.seq < job.seq { old.cancelled = true }
     }
     guard jobs.count(where: { !$0.cancelled }) < maxJobs else {
+      condition.unlock()
       throw .busy("\(maxJobs) image requests are open; try again when one finishes")
     }
     jobs.append(job)
     condition.signal()
+    condition.unlock()
   }
 
   /// Cancels `job` (its client went away).
@@ -160,12 +163,12 @@ final class Renderer: @unchecked Sendable {
       while jobs.isEmpty && reloads.isEmpty { condition.wait() }
       let pendingReloads = reloads
       reloads = []
-      // Cancelled jobs end here, in the order they were queued.
-      for job in jobs where job.cancelled { job.emit(.cancelled) }
+      let cancelled = jobs.filter(\.cancelled)
       jobs.removeAll { $0.cancelled }
       let job = jobs.isEmpty ? nil : jobs[turn % jobs.count]
       turn &+= 1
       condition.unlock()
+      for old in cancelled { old.emit(.cancelled) }
 
       if !pendingReloads.isEmpty {
         let result: Result<ModelDescription, StudioError>

@@ -36,8 +36,9 @@ public final class Studio: Sendable {
     renderer = try Renderer(load: load, maxJobs: options.limits.maxJobs)
   }
 
-  /// Serves until the process is stopped (SIGINT or SIGTERM end it
-  /// gracefully); `started` gets the URL once the port is bound.
+  /// Serves until the process ends (the caller handles signals: the studio
+  /// keeps no state worth a graceful stop); `started` gets the URL once the
+  /// port is bound.
   public func run(started: @escaping @Sendable (String) -> Void) async throws {
     let router = Router(context: BasicRequestContext.self)
     router.add(middleware: RequestGuard(options: options))
@@ -47,7 +48,7 @@ public final class Studio: Sendable {
     let host = options.host
     let app = Application(
       router: router,
-      server: .http1(configuration: .init(idleTimeout: .seconds(120))),
+      server: .http1(configuration: .init(idleTimeout: .seconds(30))),
       configuration: .init(
         address: .hostname(host, port: options.port), serverName: "biggan-fast",
         availableConnectionsDelegate: .maximum(options.limits.maxConnections, logger: logger)),
@@ -56,7 +57,7 @@ public final class Studio: Sendable {
         started("http://\(host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host):\(port)/")
       },
       logger: logger)
-    try await app.runService()
+    try await app.runService(gracefulShutdownSignals: [])
   }
 
   private func addRoutes(to router: Router<BasicRequestContext>) {

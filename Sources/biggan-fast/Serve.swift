@@ -57,6 +57,9 @@ struct Serve: ParsableCommand {
     options.token = token
     options.limits.maxImages = maxImages
     let studio = try Studio(options: options, load: loadModel)
+    // Nothing is written, so a signal ends the process at once, whatever
+    // requests are open.
+    let stop = StopRequest { _exit(0) }
     let finished = DispatchSemaphore(value: 0)
     let outcome = Outcome()
     let token = self.token, host = self.host, port = self.port
@@ -72,6 +75,7 @@ struct Serve: ParsableCommand {
       finished.signal()
     }
     finished.wait()
+    withExtendedLifetime(stop) {}
     if let message = outcome.error { throw ValidationError(message) }
   }
 
