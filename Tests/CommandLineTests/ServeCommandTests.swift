@@ -224,4 +224,28 @@ struct ServeCommandTests {
     #expect(info["watch"] as? Bool == false && info["classNameSource"] as? String == "index")
     #expect(try outside.json("/api/metrics").status == 404)
   }
+
+  @Test("a 1000-class model without names of its own is explored by ImageNet names")
+  func imageNetNames() throws {
+    let dir = try CommandLineTests.scratch("serve-imagenet")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try CommandLineTests.writeImageNetModel(to: "\(dir)/G.safetensors")
+    let server = try StudioServer(["--checkpoint", "G.safetensors", "--threads", "1"], in: dir)
+    defer { server.stop() }
+    let info = try server.json("/api/info").object
+    #expect(info["classNameSource"] as? String == "imagenet" && (info["classNames"] as? [String])?[207] == "golden retriever")
+    #expect(info["watch"] as? Bool == false && info["sampleCommand"] as? String == "biggan-fast sample --checkpoint G.safetensors")
+    let lines = try server.lines("/api/images?view=grid&classes=golden%20retriever,Volcano&count=1&seed=3")
+    let images = lines.filter { $0["png"] != nil }
+    #expect(images.map { $0["label"] as? Int } == [207, 980])
+    let sample = try CommandLineTests.run(
+      "biggan-fast", ["sample", "--checkpoint", "G.safetensors", "--classes", "207,980", "--count", "1", "--seed", "3", "--output", "out"], in: dir)
+    #expect(sample.status == 0, "\(sample.output)")
+    for line in images {
+      let label = try #require(line["label"] as? Int)
+      #expect(FileManager.default.contents(atPath: String(format: "%@/out/class%d_0000.png", dir, label)) == Self.base64(line))
+    }
+    let ambiguous = try server.json("/api/images?view=grid&classes=crane")
+    #expect(ambiguous.status == 400 && (ambiguous.object["error"] as? String)?.contains("ambiguous") == true, "\(ambiguous.object)")
+  }
 }
