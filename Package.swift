@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import Foundation
 import PackageDescription
 
@@ -56,6 +56,8 @@ let package = Package(
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    // Only the HTTP server: no swift-configuration, no extra Foundation.
+    .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
   ],
   targets: [
     // MARK: - Implementation details
@@ -90,10 +92,15 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
+    .target(
+      name: "Studio",
+      dependencies: ["BGKernels", "BigGAN", .product(name: "Hummingbird", package: "hummingbird")],
+      resources: [.embedInCode("Assets/index.html"), .embedInCode("Assets/studio.js"), .embedInCode("Assets/studio.css")]
+    ),
     .executableTarget(
       name: "biggan-fast",
       dependencies: [
-        "BGKernels", "BigGAN",
+        "BGKernels", "BigGAN", "Studio",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),

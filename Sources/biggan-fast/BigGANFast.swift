@@ -8,7 +8,7 @@ struct BigGANFast: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "biggan-fast",
     abstract: "BigGAN on the CPU: training, sampling, evaluation, the paper's experiments, model information and whole-network benchmarks.",
-    subcommands: [Train.self, Sample.self, Eval.self, Stats.self, Classifier.self, Experiment.self, Info.self, Bench.self]
+    subcommands: [Train.self, Sample.self, Eval.self, Stats.self, Classifier.self, Experiment.self, Serve.self, Info.self, Bench.self]
   )
 }
 

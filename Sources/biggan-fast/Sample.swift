@@ -28,32 +28,6 @@ struct Sample: ParsableCommand {
 
   enum Output: String, ExpressibleByArgument, CaseIterable { case png, npy }
 
-  /// What an interpolation sheet blends between the two ends of a row.
-  enum Interpolation: String, ExpressibleByArgument, CaseIterable {
-    case z
-    case `class`
-    case both
-
-    /// What the mode blends, shown per value in `--help`.
-    var defaultValueDescription: String {
-      switch self {
-      case .z: return "class fixed, latents blended"
-      case .class: return "latent fixed, class embeddings blended"
-      case .both: return "latents and class embeddings blended"
-      }
-    }
-
-    /// `text` as a mode. A bad value names the flag and its modes, the
-    /// message `--interpolate` has always given.
-    static func parse(_ text: String) throws -> Interpolation {
-      guard let mode = Interpolation(rawValue: text) else {
-        let modes = allCases.map(\.rawValue)
-        throw ValidationError("--interpolate must be \(modes.dropLast().joined(separator: ", ")) or \(modes.last!)")
-      }
-      return mode
-    }
-  }
-
   @OptionGroup var source: GeneratorSource
   @Option(help: "Classes: comma-separated indices or names (the run's own, or ImageNet's for 1000-class models), or 'all'.") var classes: String = "all"
   @Option(parsing: .unconditional, help: "Samples per class.") var count: Int = 8
@@ -163,7 +137,7 @@ struct Sample: ParsableCommand {
     // same latents as drawing them all at once: nothing count-sized is
     // allocated unless the output must hold every image.
     let dim = model.dimZ, n: Int
-    let inputs: (Range<Int>) -> ([Float], ClassBatch)
+    let inputs: (Range<Int>) -> ([Float], SampleClasses)
     if let z, let y {
       let (latents, classes) = try exactInputs(z: z, y: y, model: model)
       n = latents.count / dim
@@ -223,34 +197,8 @@ struct Sample: ParsableCommand {
     try MemoryBudget.require(bytes, for: "--count \(count)", "holding \(rows) rows of images for \(what)")
   }
 
-  /// The classes of a batch of samples: indices, or class vectors `[n,
-  /// classes]` row-major.
-  enum ClassBatch {
-    case labels([Int])
-    case vectors([Float], classes: Int)
-
-    /// The classes of samples `range`.
-    subscript(range: Range<Int>) -> ClassBatch {
-      switch self {
-      case .labels(let l): return .labels(Array(l[range]))
-      case .vectors(let v, let k): return .vectors(Array(v[range.lowerBound * k..<range.upperBound * k]), classes: k)
-      }
-    }
-
-    /// One index per sample (a vector's largest entry), for file names.
-    var labels: [Int] {
-      switch self {
-      case .labels(let l): return l
-      case .vectors(let v, let k):
-        return stride(from: 0, to: v.count, by: k).map { start in
-          (0..<k).max { v[start + $0] < v[start + $1] }!
-        }
-      }
-    }
-  }
-
   /// `--z` and `--y` read and checked against the model.
-  func exactInputs(z: String, y: String, model: BigGANConfiguration) throws -> ([Float], ClassBatch) {
+  func exactInputs(z: String, y: String, model: BigGANConfiguration) throws -> ([Float], SampleClasses) {
     let (zv, zs) = try NPY.read(z), (yv, ys) = try NPY.read(y)
     guard zs.count == 2, zs[1] == model.dimZ, zs[0] > 0 else {
       throw ValidationError("--z \(z): shape \(zs), expected [n, \(model.dimZ)]")
@@ -276,8 +224,8 @@ struct Sample: ParsableCommand {
   /// classes of a range of samples, `body` gets the first sample's index,
   /// the batch's images `[m, r, r, 3]` and their classes.
   func render(
-    _ g: Generator, count n: Int, truncation: Double, inputs: (Range<Int>) throws -> ([Float], ClassBatch),
-    body: (Int, Tensor, ClassBatch) throws -> Void
+    _ g: Generator, count n: Int, truncation: Double, inputs: (Range<Int>) throws -> ([Float], SampleClasses),
+    body: (Int, Tensor, SampleClasses) throws -> Void
   ) throws {
     let dim = g.configuration.dimZ
     g.truncation = truncation
@@ -285,14 +233,7 @@ struct Sample: ParsableCommand {
     for start in stride(from: 0, to: n, by: batch) {
       let m = min(batch, n - start)
       let (latents, classes) = try inputs(start..<start + m)
-      let zb = try Tensor(shape: [m, dim], storage: latents)
-      let images: Tensor
-      switch classes {
-      case .labels(let labels):
-        images = try g.forward(z: zb, labels: labels, mode: .inference)
-      case .vectors(let v, let k):
-        images = try g.forward(z: zb, classVectors: try Tensor(shape: [m, k], storage: v), mode: .inference)
-      }
+      let images = try g.images(for: SampleInputs(latents: latents, classes: classes))
       try body(start, images, classes)
       progress.update(start + m)
     }
@@ -301,7 +242,7 @@ struct Sample: ParsableCommand {
 
   /// Images `[n, r, r, 3]` for latents (`n * dimZ`) and classes, all at
   /// once (for sheets).
-  func render(_ g: Generator, latents: [Float], classes: ClassBatch, truncation: Double) throws -> Tensor {
+  func render(_ g: Generator, latents: [Float], classes: SampleClasses, truncation: Double) throws -> Tensor {
     let model = g.configuration, r = model.resolution, dim = model.dimZ
     let n = latents.count / dim
     var images = Tensor(shape: [n, r, r, 3])
@@ -317,84 +258,44 @@ struct Sample: ParsableCommand {
   /// of the latents, of the classes (soft class vectors, i.e. blends of the
   /// shared embeddings, or of every batch-norm's own), or both.
   func interpolationSheet(_ g: Generator, model: BigGANConfiguration, mode: Interpolation) throws {
-    let classes = try classList(model.classes)
-    var rng = SeededRandom(seed: seed)
-    let columns = 10, dim = model.dimZ, k = model.classes
+    let columns = 10
     // Each image also has its latent and class vector.
-    try requireHeld(count, floats: columns * (model.resolution * model.resolution * 3 + dim + k), for: "interp.png")
-    var z = [Float](repeating: 0, count: count * columns * dim)
-    var y = [Float](repeating: 0, count: count * columns * k)
-    for r in 0..<count {
-      let z0 = truncationMode.latents(count: 1, dim: dim, truncation: Float(truncation), rng: &rng)
-      let z1 = mode == .class ? z0 : truncationMode.latents(count: 1, dim: dim, truncation: Float(truncation), rng: &rng)
-      let c0 = classes[Int(rng.next() % UInt64(classes.count))]
-      let c1 = mode == .z ? c0 : classes[Int(rng.next() % UInt64(classes.count))]
-      for j in 0..<columns {
-        let t = Float(j) / Float(columns - 1), row = r * columns + j
-        for i in 0..<dim { z[row * dim + i] = (1 - t) * z0[i] + t * z1[i] }
-        y[row * k + c0] += 1 - t
-        y[row * k + c1] += t
-      }
-    }
-    let sheet = try render(g, latents: z, classes: .vectors(y, classes: k), truncation: truncation)
+    try requireHeld(count, floats: columns * (model.resolution * model.resolution * 3 + model.dimZ + model.classes), for: "interp.png")
+    let inputs = SampleInputs.interpolation(
+      mode, classes: try classList(model.classes), rows: count, columns: columns, dimZ: model.dimZ, classCount: model.classes,
+      truncation: truncation, mode: truncationMode, seed: seed)
+    let sheet = try render(g, latents: inputs.latents, classes: inputs.classes, truncation: truncation)
     let path = (output as NSString).appendingPathComponent("interp.png")
     try PNG.write(ImageGrid.sheet(sheet, columns: columns), to: path)
     print("wrote \(path)")
   }
 
   /// `--classes` as indices: numbers, the names the run was trained on
-  /// (its classes.json), or ImageNet names for 1000-class models without
-  /// names of their own (imported weights) or trained on ImageNet.
+  /// (its classes.json), or ImageNet names for 1000-class models.
   func classList(_ classes: Int) throws -> [Int] {
-    if self.classes == "all" { return Array(0..<classes) }
-    guard self.classes.contains(where: { $0 != "," && $0 != " " }) else {
-      throw ValidationError("--classes is empty; expected indices, class names or 'all'")
-    }
-    let parts = self.classes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-    // Indices alone need no classes.json, so a damaged one cannot stop them.
-    let runNames = parts.allSatisfy { Int($0) != nil } ? nil : try runClassNames(classes: classes)
-    return try parts.map { text in
-      if let k = Int(text) {
-        guard k >= 0, k < classes else {
-          throw ValidationError("--classes: \(k) is not a class index in 0..<\(classes)")
-        }
-        return k
-      }
-      if let runNames {
-        if let k = runNames.index(of: text) { return k }
-        guard runNames.areImageNetClasses else { throw unknownClass(text, runNames) }
-      } else if classes != ImageNetClasses.count {
-        throw ValidationError("--classes: '\(text)' is not a class index in 0..<\(classes) (names are for 1000-class ImageNet models)")
-      }
-      do { return try ImageNetClasses.index(matching: text) } catch let e as ClassNameError {
-        throw ValidationError("--classes: \(e.description)")
-      }
+    do {
+      return try ClassSelection(classes: classes, runFolder: source.trainingRunFolder).indices(self.classes, input: "--classes")
+    } catch { throw ValidationError(error.description) }
+  }
+}
+
+extension Interpolation: ExpressibleByArgument {
+  /// What the mode blends, shown per value in `--help`.
+  public var defaultValueDescription: String {
+    switch self {
+    case .z: return "class fixed, latents blended"
+    case .class: return "latent fixed, class embeddings blended"
+    case .both: return "latents and class embeddings blended"
     }
   }
 
-  /// The class names of the run the generator was trained in; nil when
-  /// there are none (imported weights, a checkpoint outside a run folder).
-  func runClassNames(classes: Int) throws -> RunClassNames? {
-    guard let folder = source.trainingRunFolder else { return nil }
-    let path = RunClassNames.path(inRun: folder)
-    guard FileManager.default.fileExists(atPath: path) else { return nil }
-    let run = try RunClassNames(contentsOf: path)
-    guard run.names.count == classes else {
-      throw ValidationError("\(path): \(run.names.count) class names, but the model has \(classes) classes")
+  /// `text` as a mode. A bad value names the flag and its modes, the
+  /// message `--interpolate` has always given.
+  static func parse(_ text: String) throws -> Interpolation {
+    guard let mode = Interpolation(rawValue: text) else {
+      let modes = allCases.map(\.rawValue)
+      throw ValidationError("--interpolate must be \(modes.dropLast().joined(separator: ", ")) or \(modes.last!)")
     }
-    return run
-  }
-
-  /// The error for a name that is not one of the run's: the run's names
-  /// (the first 20 of a long list), and a word on ImageNet names for those
-  /// who tried one.
-  func unknownClass(_ text: String, _ run: RunClassNames) -> ValidationError {
-    let shown = run.names.prefix(20).joined(separator: ", ") + (run.names.count > 20 ? ", ... (\(run.names.count) in all)" : "")
-    var message = "--classes: '\(text)' is not a class of this run (\(run.path): \(shown)) nor a class index in 0..<\(run.names.count)"
-    switch Result(catching: { () throws(ClassNameError) in try ImageNetClasses.index(matching: text) }) {
-    case .success, .failure(.ambiguous): message += "; ImageNet names are for 1000-class ImageNet models"
-    case .failure: break
-    }
-    return ValidationError(message)
+    return mode
   }
 }

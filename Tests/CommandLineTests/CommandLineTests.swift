@@ -57,6 +57,17 @@ struct CommandLineTests {
     return path
   }
 
+  /// A small random 1000-class generator (ImageNet's classes, no names of
+  /// its own) written as a weights file.
+  static func writeImageNetModel(to path: String) throws {
+    let config = BigGANConfiguration(
+      resolution: 32, generatorChannels: 2, discriminatorChannels: 2, dimZ: 8, sharedDim: 4,
+      classes: 1000, generatorAttention: [], discriminatorAttention: [])
+    let g = try Generator(config, seed: 1, initialization: .normal(std: 0.1))
+    let json = String(decoding: try JSONEncoder().encode(config), as: UTF8.self)
+    try StateDict.save(g, to: path, metadata: ["config": json])
+  }
+
   static func expectError(_ r: Result, _ fragment: String, sourceLocation: SourceLocation = #_sourceLocation) {
     #expect(r.status != 0, "exit status", sourceLocation: sourceLocation)
     let first = r.output.split(separator: "\n").first.map(String.init) ?? ""
@@ -246,12 +257,7 @@ struct CommandLineTests {
   func sampleByName() throws {
     let dir = try Self.scratch("names")
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    let config = BigGANConfiguration(
-      resolution: 32, generatorChannels: 2, discriminatorChannels: 2, dimZ: 8, sharedDim: 4,
-      classes: 1000, generatorAttention: [], discriminatorAttention: [])
-    let g = try Generator(config, seed: 1, initialization: .normal(std: 0.1))
-    let json = String(decoding: try JSONEncoder().encode(config), as: UTF8.self)
-    try StateDict.save(g, to: "\(dir)/G.safetensors", metadata: ["config": json])
+    try Self.writeImageNetModel(to: "\(dir)/G.safetensors")
     let named = try Self.run("biggan-fast", ["sample", "--checkpoint", "G.safetensors", "--classes", "golden retriever, Volcano", "--count", "1", "--output", "out"], in: dir)
     #expect(named.status == 0, "\(named.output)")
     let files = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/out").sorted()

@@ -9,11 +9,15 @@ public final class StopRequest: @unchecked Sendable {
   private var flag = false
   private var sources: [DispatchSourceSignal] = []
 
-  public init() {
+  /// Also calls `action`, when given, as each signal arrives.
+  public init(action: (@Sendable () -> Void)? = nil) {
     for sig in [SIGINT, SIGTERM] {
       signal(sig, SIG_IGN)
       let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-      source.setEventHandler { [weak self] in self?.set() }
+      source.setEventHandler { [weak self] in
+        self?.set()
+        action?()
+      }
       source.resume()
       sources.append(source)
     }
