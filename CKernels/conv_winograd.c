@@ -787,8 +787,10 @@ static int tile_grid(job *jb, int in_c)
     jb->tw = (jb->ow + TILE - 1) / TILE;
     if ((int64_t)jb->th * jb->tw * jb->batch > INT32_MAX) return -1;
     jb->tiles = jb->th * jb->tw * jb->batch;
-    if (jb->cx->conv_algorithm == BK_CONV_AUTO &&
-        !winograd_faster(in_c, (int64_t)jb->tiles * jb->cx->conv_batch_scale, jb->plan != NULL))
+    int64_t counted = jb->cx->conv_choice_batch > 0
+                          ? (int64_t)jb->th * jb->tw * jb->cx->conv_choice_batch
+                          : (int64_t)jb->tiles * jb->cx->conv_batch_scale;
+    if (jb->cx->conv_algorithm == BK_CONV_AUTO && !winograd_faster(in_c, counted, jb->plan != NULL))
         return -1;
     return 0;
 }

@@ -284,6 +284,7 @@ typedef struct {
     int threads;               /* >= 1; 1 in a build without OpenMP */
     bk_conv_algorithm conv_algorithm;
     int conv_batch_scale;      /* >= 1 */
+    int conv_choice_batch;     /* >= 0 */
 } bk_ctx;
 
 bk_ctx bk__ctx(void);

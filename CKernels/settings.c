@@ -16,6 +16,7 @@ static int _Atomic default_isa;
 static int _Atomic default_threads;
 static int _Atomic default_algorithm = BK_CONV_AUTO;
 static int _Atomic default_batch_scale = 1;
+static int _Atomic default_choice_batch;
 static pthread_once_t default_once = PTHREAD_ONCE_INIT;
 
 static _Thread_local bk_settings override;
@@ -43,14 +44,15 @@ static int valid(const bk_settings *s)
            (s->conv_algorithm == BK_CONV_AUTO ||
             s->conv_algorithm == BK_CONV_IM2COL ||
             s->conv_algorithm == BK_CONV_WINOGRAD) &&
-           s->conv_batch_scale >= 1;
+           s->conv_batch_scale >= 1 && s->conv_choice_batch >= 0;
 }
 
 bk_settings bk_settings_default(void)
 {
     pthread_once(&default_once, choose_default_isa);
     bk_settings s = {(bk_isa)default_isa, default_threads,
-                     (bk_conv_algorithm)default_algorithm, default_batch_scale};
+                     (bk_conv_algorithm)default_algorithm, default_batch_scale,
+                     default_choice_batch};
     return s;
 }
 
@@ -62,6 +64,7 @@ int bk_settings_set_default(const bk_settings *s)
     default_threads = s->threads > 0 ? s->threads : 0;
     default_algorithm = s->conv_algorithm;
     default_batch_scale = s->conv_batch_scale;
+    default_choice_batch = s->conv_choice_batch;
     return 0;
 }
 
@@ -107,7 +110,7 @@ bk_ctx bk__ctx(void)
 {
     bk_settings s = bk_settings_current();
     bk_ctx cx = {bk__kernels_for(s.isa), s.threads, s.conv_algorithm,
-                 s.conv_batch_scale};
+                 s.conv_batch_scale, s.conv_choice_batch};
     return cx;
 }
 

@@ -126,6 +126,11 @@ typedef struct {
                               the n replicas of a data-parallel run, each with
                               1/n of a batch, set n and choose as one process
                               with the whole batch does */
+    int conv_choice_batch; /* >= 0: when above 0, BK_CONV_AUTO chooses as for
+                              a batch of this many images, however many a
+                              call holds (conv_batch_scale then unused), so
+                              an image's bits do not depend on the batch it
+                              is computed in */
 } bk_settings;
 
 /* What a kernel called now from this thread uses, threads resolved (>= 1). */

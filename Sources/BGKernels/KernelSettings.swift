@@ -22,18 +22,24 @@ public struct KernelSettings: Equatable, Sendable {
   /// run, each with 1/n of the batch, set n: they choose as one process
   /// with the whole batch does, and compute what it computes.
   public var convolutionBatchScale: Int
+  /// When above 0, `.auto` chooses as for a batch of this many images,
+  /// however many a call holds (`convolutionBatchScale` then unused), so an
+  /// image's bits do not depend on the batch it is computed in: sampling
+  /// sets it. 0: the call's own batch decides.
+  public var convolutionChoiceBatch: Int
 
   init(_ s: bk_settings) {
     instructionSet = InstructionSet(s.isa)
     threads = Int(s.threads)
     convolutionAlgorithm = ConvolutionAlgorithm(s.conv_algorithm)
     convolutionBatchScale = Int(s.conv_batch_scale)
+    convolutionChoiceBatch = Int(s.conv_choice_batch)
   }
 
   var c: bk_settings {
     bk_settings(
       isa: instructionSet.c, threads: Int32(clamping: threads), conv_algorithm: convolutionAlgorithm.c,
-      conv_batch_scale: Int32(clamping: convolutionBatchScale))
+      conv_batch_scale: Int32(clamping: convolutionBatchScale), conv_choice_batch: Int32(clamping: convolutionChoiceBatch))
   }
 }
 
@@ -47,7 +53,8 @@ extension Machine {
   /// Scopes nest. Threads that `body` starts do not inherit the scope:
   /// hand them `Machine.settings` and let each open its own.
   /// - Precondition: `settings.instructionSet` is at most
-  ///   `bestInstructionSet` and `settings.convolutionBatchScale` at least 1.
+  ///   `bestInstructionSet`, `settings.convolutionBatchScale` at least 1
+  ///   and `settings.convolutionChoiceBatch` at least 0.
   public static func with<T>(_ settings: KernelSettings, _ body: () throws -> T) rethrows -> T {
     var previous = bk_settings()
     let hadOverride = bk_settings_get_override(&previous) != 0
@@ -66,13 +73,14 @@ extension Machine {
   /// replaced.
   public static func with<T>(
     instructionSet: InstructionSet? = nil, threads: Int? = nil, convolutionAlgorithm: ConvolutionAlgorithm? = nil,
-    convolutionBatchScale: Int? = nil, _ body: () throws -> T
+    convolutionBatchScale: Int? = nil, convolutionChoiceBatch: Int? = nil, _ body: () throws -> T
   ) rethrows -> T {
     var s = settings
     if let instructionSet { s.instructionSet = instructionSet }
     if let threads { s.threads = threads }
     if let convolutionAlgorithm { s.convolutionAlgorithm = convolutionAlgorithm }
     if let convolutionBatchScale { s.convolutionBatchScale = convolutionBatchScale }
+    if let convolutionChoiceBatch { s.convolutionChoiceBatch = convolutionChoiceBatch }
     return try with(s, body)
   }
 

@@ -14,6 +14,31 @@ struct DeepModelTests {
       sharedDim: 5, classes: 10, hierarchical: false, generatorAttention: [], discriminatorAttention: [])
   }
 
+  @Test("in inference an image's bits do not depend on how many images share its batch", arguments: [Architecture.biggan, .deep])
+  func batchIndependentImages(_ architecture: Architecture) throws {
+    // Channels enough for Winograd at the 4x4 stage, where one image is one
+    // tile: a batch's size would otherwise decide the algorithm there.
+    var c = Self.tiny
+    c.architecture = architecture
+    c.generatorChannels = 16
+    let g = try Generator(c, seed: 3, initialization: .normal(std: 0.2))
+    var rng = SeededRandom(seed: 9)
+    let n = 9
+    let z = (0..<n * c.dimZ).map { _ in rng.normal() }, labels = (0..<n).map { $0 % c.classes }
+    let whole = try g.forward(z: try Tensor(shape: [n, c.dimZ], storage: z), labels: labels, mode: .inference)
+    let per = whole.count / n
+    for size in [1, 2, 4] {
+      for start in stride(from: 0, to: n, by: size) {
+        let m = min(size, n - start)
+        let part = try g.forward(
+          z: try Tensor(shape: [m, c.dimZ], storage: Array(z[start * c.dimZ..<(start + m) * c.dimZ])),
+          labels: Array(labels[start..<start + m]), mode: .inference)
+        let same = part.storage == Array(whole.storage[start * per..<(start + m) * per])
+        #expect(same, "\(architecture), batches of \(size), image \(start)")
+      }
+    }
+  }
+
   @Test("parameter counts: pytorch-pretrained-BigGAN's 50,388,609 / 55,880,833 / 56,163,905 less the 125 unused RGB channels")
   func parameterCounts() throws {
     // pytorch-pretrained-BigGAN's conv_to_rgb has ch = 128 outputs of which

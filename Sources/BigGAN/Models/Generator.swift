@@ -155,9 +155,21 @@ public final class Generator: Module {
     return try run(z: z, embedded: embedded, classes: nil, mode: mode)
   }
 
+  /// Convolutions of inference choose their algorithm as for a batch of
+  /// this many images, `sample`'s default batch, whatever the batch holds.
+  public static let inferenceChoiceBatch = 16
+
   /// The network from z and the shared embeddings (`embedded`), or, without
-  /// a shared embedding, the classes each batch-norm embeds.
+  /// a shared embedding, the classes each batch-norm embeds. In inference
+  /// every image's bits are the same whatever batch it is drawn in.
   private func run(z: Tensor, embedded: Tensor?, classes: ClassRows?, mode: Mode) throws(KernelError) -> Tensor {
+    guard mode == .inference else { return try layers(z: z, embedded: embedded, classes: classes, mode: mode) }
+    return try Machine.with(convolutionChoiceBatch: Self.inferenceChoiceBatch) {
+      Result { () throws(KernelError) in try layers(z: z, embedded: embedded, classes: classes, mode: mode) }
+    }.get()
+  }
+
+  private func layers(z: Tensor, embedded: Tensor?, classes: ClassRows?, mode: Mode) throws(KernelError) -> Tensor {
     let c = configuration
     let zs = try z.dims(2, "z")
     guard zs[1] == c.dimZ, zs[0] > 0 else {
