@@ -65,7 +65,7 @@ struct ClassifierScorer: ExperimentScorer {
 
   /// The classifier at `path`, refused before any training unless it reads
   /// `resolution`-px images of `data`'s classes.
-  init(path: String, data: String, resolution: Int, maxPixels: Int) throws {
+  init(path: String, data: String?, resolution: Int, maxPixels: Int) throws {
     classifier = try TrainedClassifier(contentsOf: path)
     self.path = path
     let record = classifier.record
@@ -74,13 +74,18 @@ struct ClassifierScorer: ExperimentScorer {
     }
     real = try Classifier.realData(of: record, data: data, maxPixels: maxPixels)
     guard real.classes == record.classes else {
-      throw ValidationError("--classifier \(path): it knows \(record.classes) classes but --data \(data) has \(real.classes)")
+      throw ValidationError("--classifier \(path): it knows \(record.classes) classes but --data \(data ?? record.data) has \(real.classes)")
     }
     reference = try classifier.heldOutStatistics(of: real)
   }
 
+  /// Sample accuracy and FCD of `generator`'s images.
+  func report(_ generator: Generator, _ settings: GenerationSettings) throws -> EvaluationReport {
+    try classifier.score(generator: generator, settings, real: real, metrics: [.accuracy, .fcd], reference: reference)
+  }
+
   func measure(_ generator: Generator, _ settings: GenerationSettings) throws -> (distance: Double, score: Double, values: [String: Double]) {
-    let report = try classifier.score(generator: generator, settings, real: real, metrics: [.accuracy, .fcd], reference: reference)
+    let report = try report(generator, settings)
     return (report["frechet_classifier_distance"]!, report["sample_accuracy"]!, Dictionary(report.values, uniquingKeysWith: { a, _ in a }))
   }
 }

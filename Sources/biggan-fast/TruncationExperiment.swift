@@ -9,7 +9,7 @@ import Foundation
 struct TruncationExperiment: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "truncation",
-    abstract: "IS and FID of G_ema over truncation thresholds (the paper's Figure 2(a)).",
+    abstract: "IS and FID (or a data classifier's accuracy and FCD) of G_ema over truncation thresholds (the paper's Figure 2(a)).",
     discussion: """
       Without --run or --checkpoint, trains a --config preset run into
       <out>/run first (or reuses the checkpoint an earlier call left there).
@@ -19,8 +19,11 @@ struct TruncationExperiment: ParsableCommand {
       (IS against FID) and <out>/samples/truncation-T.png (the same latents
       at every threshold). Without --ref the reference statistics are
       computed from the run's data (--data, or what the run trained on) with
-      the same Inception. --quick shrinks everything to about a minute: a
-      check of the pipeline, not a result.
+      the same Inception. With --classifier FILE (from biggan-fast
+      classifier) instead of Inception, every threshold is scored by sample
+      accuracy and FCD against the classifier's held-out real images.
+      --quick shrinks everything to about a minute: a check of the
+      pipeline, not a result.
       """)
 
   static let paperTruncations = "0.02,0.04,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0"
@@ -43,6 +46,7 @@ struct TruncationExperiment: ParsableCommand {
   @Option(parsing: .unconditional, help: "Random seed of the latents.") var seed: UInt64 = 0
   @Option(parsing: .unconditional, help: "Generator batch size.") var batch: Int = 50
   @Flag(help: "Sizes that finish in about a minute (\(Quick.steps) steps of batch \(Quick.batch), \(Quick.count) images, thresholds \(Quick.truncations)).") var quick = false
+  @Option(help: "Measure with this data classifier (from biggan-fast classifier): sample accuracy and FCD instead of IS and FID.") var classifier: String?
   @OptionGroup var inception: InceptionOptions
   @OptionGroup var imageLimits: ImageOptions
   @OptionGroup var compute: ComputeOptions
@@ -55,8 +59,12 @@ struct TruncationExperiment: ParsableCommand {
     if let count, count < 10 { throw ValidationError("--count must be at least 10 (the Inception Score's splits), got \(count)") }
     guard batch >= 1 else { throw ValidationError("--batch must be at least 1, got \(batch)") }
     if !generator.isGiven { _ = try preset(named: config) }
+    if classifier != nil {
+      if ref != nil { throw ValidationError("--ref goes with Inception, not --classifier (FCD compares with the classifier's held-out real images)") }
+      return
+    }
     guard inception.isGiven else {
-      throw ValidationError("no Inception weights: pass --inception FILE or set \(InceptionOptions.environmentVariable) (convert the published weights with tools/convert_inception.py)")
+      throw ValidationError("nothing to measure with: pass --classifier FILE (make one with biggan-fast classifier), or --inception FILE or set \(InceptionOptions.environmentVariable) (convert the published weights with tools/convert_inception.py)")
     }
   }
 
@@ -70,6 +78,7 @@ struct TruncationExperiment: ParsableCommand {
     Machine.keepLargeAllocations()
     compute.applyThreads()
     let thresholds = try thresholds()
+    if let classifier { return try measure(with: classifier, at: thresholds) }
     // Everything that can be refused is read before any training.
     let extractor = try inception.extractor(precision: compute.precision)
     var reference = try ref.map { try ReferenceStatistics(contentsOf: $0) }
@@ -106,6 +115,33 @@ struct TruncationExperiment: ParsableCommand {
         report["inception_score_mean"]!, report["inception_score_std"]!, report["frechet_inception_distance"]!))
     }
     try writeResults(rows, generator: source)
+    print("wrote \(out)/results.json, results.md, tradeoff.png and samples/")
+  }
+
+  /// The sweep measured with the data classifier at `path`: sample
+  /// accuracy and FCD per threshold, the classifier refused before any
+  /// training when it cannot read the models' images.
+  func measure(with path: String, at thresholds: [Double]) throws {
+    let resolution = generator.isGiven ? try generator.file().model.resolution : try preset(named: config).model.resolution
+    let scorer = try ClassifierScorer(path: path, data: data, resolution: resolution, maxPixels: imageLimits.maxImagePixels)
+    do { try FileError.createFolder((out as NSString).appendingPathComponent("samples")) } catch { throw ValidationError("--out \(error.description)") }
+    let (g, source, _) = try generatorToScore()
+    var settings = GenerationSettings(count: imageCount)
+    settings.truncationMode = truncationMode
+    settings.seed = seed
+    settings.batch = batch
+    StandardError.write("scoring \(imageCount) images at each of \(thresholds.count) thresholds\n")
+    var rows: [(truncation: Double, report: EvaluationReport)] = []
+    for (i, t) in thresholds.enumerated() {
+      settings.truncation = t
+      let report = try scorer.report(g, settings)
+      rows.append((t, report))
+      try writeSheet(g, truncation: t)
+      StandardError.write(String(
+        format: "[%d/%d] truncation %g: accuracy %.4f, FCD %.3f\n", i + 1, thresholds.count, t,
+        report["sample_accuracy"]!, report["frechet_classifier_distance"]!))
+    }
+    try writeResults(rows, generator: source, measuredWith: scorer)
     print("wrote \(out)/results.json, results.md, tradeoff.png and samples/")
   }
 
@@ -173,8 +209,11 @@ struct TruncationExperiment: ParsableCommand {
     try PNG.write(sheet, to: path)
   }
 
-  /// results.json, results.md and tradeoff.png.
-  func writeResults(_ rows: [(truncation: Double, report: EvaluationReport)], generator source: String) throws {
+  /// results.json, results.md and tradeoff.png, of IS and FID, or of the
+  /// classifier's accuracy and FCD when `scorer` measured them.
+  func writeResults(
+    _ rows: [(truncation: Double, report: EvaluationReport)], generator source: String, measuredWith scorer: ClassifierScorer? = nil
+  ) throws {
     let values = rows.map { row -> [String: Double] in
       var entry = ["truncation": row.truncation]
       for (key, value) in row.report.values where key != "count" { entry[key] = value }
@@ -182,7 +221,8 @@ struct TruncationExperiment: ParsableCommand {
     }
     let results: [String: Any] = [
       "generator": source, "images": imageCount, "truncation_mode": truncationMode.rawValue, "seed": seed,
-      "inception_resize": inception.resize.rawValue, "reference": ref ?? "computed from the data", "rows": values,
+      "measured_with": scorer?.description ?? "the FID Inception network (\(inception.resize.rawValue) resize)",
+      "reference": scorer == nil ? ref ?? "computed from the data" : "the classifier's held-out real images", "rows": values,
     ]
     try FileError.write(
       try JSONSerialization.data(withJSONObject: results, options: [.prettyPrinted, .sortedKeys]),
@@ -190,14 +230,23 @@ struct TruncationExperiment: ParsableCommand {
     var lines = [
       "# Truncation trade-off", "",
       "\(generator.isGiven && generator.raw ? "G" : "G_ema") of \(source), \(imageCount) images per threshold (\(truncationMode.rawValue) truncation, seed \(seed)).", "",
-      "| truncation | IS | FID |", "|---|---|---|",
+      scorer == nil ? "| truncation | IS | FID |" : "| truncation | sample accuracy | FCD |", "|---|---|---|",
     ]
     for row in rows {
-      lines.append(String(
-        format: "| %g | %.3f ± %.3f | %.3f |", row.truncation, row.report["inception_score_mean"]!,
-        row.report["inception_score_std"]!, row.report["frechet_inception_distance"]!))
+      lines.append(
+        scorer == nil
+          ? String(
+            format: "| %g | %.3f ± %.3f | %.3f |", row.truncation, row.report["inception_score_mean"]!,
+            row.report["inception_score_std"]!, row.report["frechet_inception_distance"]!)
+          : String(format: "| %g | %.4f | %.3f |", row.truncation, row.report["sample_accuracy"]!, row.report["frechet_classifier_distance"]!))
     }
+    if let scorer { lines += ["", "Measured with \(scorer.description)."] }
     try FileError.write(Data((lines.joined(separator: "\n") + "\n").utf8), to: (out as NSString).appendingPathComponent("results.md"))
-    try TradeoffPlot.write(rows, to: (out as NSString).appendingPathComponent("tradeoff.png"))
+    let plot = (out as NSString).appendingPathComponent("tradeoff.png")
+    if scorer == nil {
+      try TradeoffPlot.write(rows, to: plot)
+    } else {
+      try TradeoffPlot.write(rows, x: ("sample_accuracy", "sample accuracy"), y: ("frechet_classifier_distance", "FCD"), to: plot)
+    }
   }
 }

@@ -39,7 +39,9 @@ struct ExperimentCommandTests {
     let cases: [([String], String)] = [
       (["--truncations", "0,0.5"] + w, "'0' is not a truncation in (0, 1]"),
       (["--truncations", "1.5"] + w, "'1.5' is not a truncation in (0, 1]"),
-      ([], "no Inception weights"),
+      ([], "nothing to measure with: pass --classifier FILE"),
+      (["--classifier", "c.safetensors", "--ref", "r.npz"], "--ref goes with Inception, not --classifier"),
+      (["--classifier", "missing.safetensors"], "missing.safetensors"),
       (["--inception", "nowhere.safetensors"], "nowhere.safetensors: no such file"),
       (["--ref", "nope.npz"] + w, "nope.npz"),
       (["--run", "a", "--steps", "3"] + w, "--steps trains a new run"),
@@ -48,5 +50,21 @@ struct ExperimentCommandTests {
       CommandLineTests.expectError(try EvaluationCommandTests.run(["experiment", "truncation", "--quick", "--out", "exp"] + arguments, in: dir), fragment)
     }
     #expect(!FileManager.default.fileExists(atPath: "\(dir)/exp/run"))
+  }
+
+  @Test("the truncation sweep measured with a data classifier: sample accuracy and FCD per threshold, table and plot")
+  func truncationWithClassifier() throws {
+    let dir = try CommandLineTests.scratch("experiment-classifier")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let classifier = try ClassifierCommandTests.classifier("c.safetensors", in: dir)
+    #expect(classifier.status == 0, "\(classifier.output)")
+    let r = try EvaluationCommandTests.run(
+      ["experiment", "truncation", "--quick", "--out", "exp", "--classifier", "c.safetensors", "--truncations", "0.5,1"], in: dir)
+    #expect(r.status == 0, "\(r.output)")
+    let table = (try? String(contentsOfFile: "\(dir)/exp/results.md", encoding: .utf8)) ?? ""
+    #expect(table.contains("| truncation | sample accuracy | FCD |") && table.contains("| 0.5 | ") && table.contains("data classifier c.safetensors"), "\(table)")
+    for file in ["tradeoff.png", "samples/truncation-0.50.png", "samples/truncation-1.00.png", "results.json"] {
+      #expect(FileManager.default.fileExists(atPath: "\(dir)/exp/\(file)"), "\(file)")
+    }
   }
 }
