@@ -88,6 +88,9 @@ final class Renderer: @unchecked Sendable {
     }
   }
 
+  /// Client ids remembered before those without open requests are dropped.
+  static let maxClients = 4096
+
   private let condition = NSCondition()
   private var jobs: [Job] = []
   private var turn = 0
@@ -127,6 +130,12 @@ final class Renderer: @unchecked Sendable {
         condition.unlock()
         job.emit(.cancelled)
         return
+      }
+      // Clients come and go (a tab each): forget those with nothing open
+      // rather than keep every id ever seen.
+      if newestSeq.count >= Self.maxClients {
+        let open = Set(jobs.map(\.client))
+        newestSeq = newestSeq.filter { open.contains($0.key) }
       }
       newestSeq[job.client] = job.seq
       for old in jobs where old.client == job.client && old.seq < job.seq { old.cancelled = true }
