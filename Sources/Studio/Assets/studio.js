@@ -6,7 +6,7 @@
  * places each image as its NDJSON line arrives. Watch polls the run's metrics.jsonl through
  * /api/metrics and draws it as SVG charts next to the run's sample sheets.
  * The HTTP API, the stream format and the element ids the browser tests use are fixed by the
- * studio contract (notes/studio-contract.md). No framework, no build step, no external resource.
+ * studio API (docs/studio-api.md). No framework, no build step, no external resource.
  */
 
 // ---------------------------------------------------------------------------------------------
@@ -46,7 +46,7 @@ function messageOf(err) {
   return String(err);
 }
 
-/** The error line of a failed response: the contract's `{"error"}` body, else the HTTP status. */
+/** The error line of a failed response: the API's `{"error"}` body, else the HTTP status. */
 async function errorOf(response) {
   let text = "";
   try { text = await response.text(); } catch (_) { /* the body is optional */ }
