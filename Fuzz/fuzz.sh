@@ -49,19 +49,40 @@ fi
 binary="$build/debug/biggan-fuzz"
 for target in "${targets[@]}"; do
   [ -d "Corpus/$target" ] && [ -n "${max_len[$target]:-}" ] || { echo "fuzz.sh: no target '$target'" >&2; exit 2; }
+done
+
+# One target's run; its exit status says whether it found anything.
+fuzz() {
+  local target=$1
   mkdir -p "$work/corpus/$target"
-  echo "== fuzz $target: ${seconds}s"
-  log="$work/$target.log"
   # Leaks are not what these targets look for, and Foundation leaks a
   # buffer on every empty file it reads. Swift's own backtracer would
   # symbolicate each trap slowly before libFuzzer reports it.
-  if ! FUZZ_TARGET=$target SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 \
+  FUZZ_TARGET=$target SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 \
     "$binary" "$work/corpus/$target" "Corpus/$target" \
     -max_total_time="$seconds" -max_len="${max_len[$target]}" -timeout=10 -rss_limit_mb=4096 \
-    -print_final_stats=1 -artifact_prefix="$work/artifacts/$target-" >"$log" 2>&1; then
-    tail -n 40 "$log" >&2
-    echo "fuzz.sh: $target failed (log $log); reproduce with FUZZ_TARGET=$target $binary FILE" >&2
-    exit 1
-  fi
-  grep -E "^(Done|stat::new_units_added|stat::peak_rss_mb)" "$log"
+    -print_final_stats=1 -artifact_prefix="$work/artifacts/$target-" >"$work/$target.log" 2>&1
+}
+
+# Each libFuzzer run uses one core: as many run at once as there are cores.
+parallel=$(nproc 2>/dev/null || echo 1)
+for ((first = 0; first < ${#targets[@]}; first += parallel)); do
+  batch=("${targets[@]:first:parallel}")
+  pids=()
+  for target in "${batch[@]}"; do
+    echo "== fuzz $target: ${seconds}s"
+    fuzz "$target" &
+    pids+=($!)
+  done
+  for i in "${!batch[@]}"; do
+    target=${batch[$i]}
+    log="$work/$target.log"
+    if ! wait "${pids[$i]}"; then
+      tail -n 40 "$log" >&2
+      echo "fuzz.sh: $target failed (log $log); reproduce with FUZZ_TARGET=$target $binary FILE" >&2
+      exit 1
+    fi
+    echo "-- $target"
+    grep -E "^(Done|stat::new_units_added|stat::peak_rss_mb)" "$log"
+  done
 done
