@@ -357,18 +357,18 @@ static void pack_pairs(const float *r0, const float *r1, int n, uint32_t *dst)
         dst[i] = bk__bf16_pair(r0[i], r1 ? r1[i] : 0.0f);
 }
 
+/* What the two AVX-512 tables share: all but the bf16 micro-kernels. */
+#define AVX512_SHARED                                                      \
+    .tuning = &bk__tuning_avx512, .mr = MR, .nr = NR, .lanes = 16,         \
+    .fma_probe = fma_probe, .bf16_from_f32 = bf16_from_f32,                \
+    .round_bf16 = round_bf16, .pack_columns = pack_columns,                \
+    .pack_kmajor = pack_kmajor, .pack_pairs = pack_pairs
+
 const bk_kernels bk__kernels_avx512 = {
     .isa = BK_ISA_AVX512,
-    .tuning = &bk__tuning_avx512,
-    .mr = MR, .nr = NR, .lanes = 16,
+    AVX512_SHARED,
     .ukr = {ukr_f32, ukr_bf16},
     .ukr_kmajor = {ukr_f32_kmajor, ukr_bf16_kmajor},
-    .fma_probe = fma_probe,
-    .bf16_from_f32 = bf16_from_f32,
-    .round_bf16 = round_bf16,
-    .pack_columns = pack_columns,
-    .pack_kmajor = pack_kmajor,
-    .pack_pairs = pack_pairs,
     .dot_bf16 = 0,
 };
 
@@ -376,16 +376,9 @@ const bk_kernels bk__kernels_avx512 = {
  * the fp32 kernels and the packed layouts of B included, is shared. */
 const bk_kernels bk__kernels_avx512bf16 = {
     .isa = BK_ISA_AVX512_BF16,
-    .tuning = &bk__tuning_avx512,
-    .mr = MR, .nr = NR, .lanes = 16,
+    AVX512_SHARED,
     .ukr = {ukr_f32, ukr_bf16_dot},
     .ukr_kmajor = {ukr_f32_kmajor, ukr_bf16_dot_kmajor},
-    .fma_probe = fma_probe,
-    .bf16_from_f32 = bf16_from_f32,
-    .round_bf16 = round_bf16,
-    .pack_columns = pack_columns,
-    .pack_kmajor = pack_kmajor,
-    .pack_pairs = pack_pairs,
     .dot_bf16 = 1,
     .bf16_probe = bf16_probe,
 };

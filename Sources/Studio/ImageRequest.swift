@@ -20,8 +20,6 @@ struct ImageRequest: Sendable, Equatable {
   var mode: Truncation = .resample
   var seed: UInt64 = 0
   var blend: StatisticsBlend = .pretrained
-  /// The `classes` parameter as given (indices, names or `all`).
-  var classText = "all"
   var classes: [Int] = []
   var count = 4
   var interpolation: Interpolation = .z
@@ -50,7 +48,7 @@ struct ImageRequest: Sendable, Equatable {
     }
     count = try Self.integer(query, "count", default: 4, in: 1...limits.maxCount)
     latent = try Self.integer(query, "latent", default: 0, in: 0...limits.maxLatent)
-    classText = query["classes"] ?? "all"
+    let classText = query["classes"] ?? "all"
     guard classText.utf8.count <= limits.maxClassesText else {
       throw .badRequest("classes is \(classText.utf8.count) bytes long; at most \(limits.maxClassesText)")
     }

@@ -18,8 +18,6 @@ public struct StudioModel: @unchecked Sendable {
 public struct ModelDescription: Sendable {
   /// The checkpoint folder or weights file the generator came from.
   public var checkpoint: String
-  /// Its training step, when its folder is named after it.
-  public var step: Int?
   /// The run folder it was trained in, when known (class names, watching).
   public var runFolder: String?
   /// The run's name, when loaded with `--run`.
@@ -29,12 +27,15 @@ public struct ModelDescription: Sendable {
   public var configuration: BigGANConfiguration
   public var precision: Precision
 
+  /// Its training step, when its folder is named after it
+  /// (`step-NNNNNNNN`).
+  public var step: Int? { RunWatch.step(ofCheckpoint: checkpoint) }
+
   public init(
-    checkpoint: String, step: Int?, runFolder: String?, runName: String?, sampleCommand: String,
+    checkpoint: String, runFolder: String?, runName: String?, sampleCommand: String,
     configuration: BigGANConfiguration, precision: Precision
   ) {
     self.checkpoint = checkpoint
-    self.step = step
     self.runFolder = runFolder
     self.runName = runName
     self.sampleCommand = sampleCommand
@@ -66,8 +67,8 @@ final class Renderer: @unchecked Sendable {
     let blend: StatisticsBlend
     /// Render images with these indices (all, or one for a download).
     let indices: [Int]
-    /// Also emit the images with text chunks (downloads).
-    let text: (Int) -> [(keyword: String, text: String)]
+    /// Text chunks every image's PNG carries (a download's recipe).
+    let text: [(keyword: String, text: String)]
     let emit: @Sendable (RenderEvent) -> Void
     let start = ContinuousClock.now
     var position = 0
@@ -75,7 +76,7 @@ final class Renderer: @unchecked Sendable {
 
     init(
       client: String, seq: Int, inputs: SampleInputs, truncation: Double, blend: StatisticsBlend, indices: [Int],
-      text: @escaping (Int) -> [(keyword: String, text: String)], emit: @escaping @Sendable (RenderEvent) -> Void
+      text: [(keyword: String, text: String)], emit: @escaping @Sendable (RenderEvent) -> Void
     ) {
       self.client = client
       self.seq = seq
@@ -149,6 +150,26 @@ final class Renderer: @unchecked Sendable {
     condition.unlock()
   }
 
+  /// Queues the images `indices` of `inputs` as `submit(_:)` does, and
+  /// returns the job and its events, which end with the job's end; a
+  /// consumer that stops listening cancels the job.
+  func submit(
+    client: String, seq: Int, inputs: SampleInputs, truncation: Double, blend: StatisticsBlend, indices: [Int],
+    text: [(keyword: String, text: String)] = []
+  ) throws(StudioError) -> (job: Job, events: AsyncStream<RenderEvent>) {
+    let (events, continuation) = AsyncStream<RenderEvent>.makeStream()
+    let job = Job(
+      client: client, seq: seq, inputs: inputs, truncation: truncation, blend: blend, indices: indices, text: text,
+      emit: { event in
+        continuation.yield(event)
+        if case .image = event { return }
+        continuation.finish()
+      })
+    continuation.onTermination = { [weak self] _ in self?.cancel(job) }
+    try submit(job)
+    return (job, events)
+  }
+
   /// Cancels `job` (its client went away).
   func cancel(_ job: Job) {
     condition.lock()
@@ -207,7 +228,7 @@ final class Renderer: @unchecked Sendable {
       let one = job.inputs[index..<index + 1, dimZ: dim]
       let images = try g.images(for: one)
       let r = g.configuration.resolution
-      let png = try PNG.encode(PNG.Image(width: r, height: r, pixels: ImageGrid.pixels(images, index: 0)), text: job.text(index))
+      let png = try PNG.encode(PNG.Image(width: r, height: r, pixels: ImageGrid.pixels(images, index: 0)), text: job.text)
       job.emit(.image(index: index, label: one.classes.labels[0], png: png))
     } catch {
       finish(job, .failed("image \(index): \(error)"))

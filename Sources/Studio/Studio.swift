@@ -73,21 +73,15 @@ public final class Studio: Sendable {
     }
     router.get("/api/images") { request, _ in try self.images(try Self.query(request)) }
     router.get("/api/image.png") { request, _ in try await self.download(try Self.query(request)) }
-    router.get("/api/recipe") { request, _ in
-      let (spec, index, model) = try self.image(try Self.query(request))
-      return self.json(self.recipe(spec, index: index, model: model))
-    }
+    router.get("/api/recipe") { request, _ in self.json(self.recipe(try self.image(try Self.query(request)))) }
     router.get("/api/z.npy") { request, _ in
-      let (spec, index, model) = try self.image(try Self.query(request))
-      let c = model.configuration
-      let z = spec.inputs(dimZ: c.dimZ, classCount: c.classes)[index..<index + 1, dimZ: c.dimZ].latents
-      return Self.file(NPY.encode(NumPyArray(shape: [1, c.dimZ], floats: z)), type: "application/octet-stream", name: "z.npy")
+      let image = try self.image(try Self.query(request))
+      let z = NumPyArray(shape: [1, image.model.configuration.dimZ], floats: image.one.latents)
+      return Self.file(NPY.encode(z), type: "application/octet-stream", name: "z.npy")
     }
     router.get("/api/y.npy") { request, _ in
-      let (spec, index, model) = try self.image(try Self.query(request))
-      let c = model.configuration
       let array: NumPyArray
-      switch spec.inputs(dimZ: c.dimZ, classCount: c.classes).classes[index..<index + 1] {
+      switch try self.image(try Self.query(request)).one.classes {
       case .labels(let l): array = NumPyArray(shape: [1], doubles: [Double(l[0])])
       case .vectors(let v, let k): array = NumPyArray(shape: [1, k], floats: v)
       }
@@ -142,11 +136,23 @@ public final class Studio: Sendable {
       query: query, selection: ClassSelection(classes: model.configuration.classes, runFolder: model.runFolder), limits: options.limits)
   }
 
-  /// A request with its `image` index, for the one-image endpoints.
-  private func image(_ query: [String: String]) throws(StudioError) -> (ImageRequest, Int, ModelDescription) {
-    let model = renderer.model
+  /// One image of a request, for the one-image endpoints: the request, the
+  /// model, every image's inputs and this one's.
+  private struct ChosenImage {
+    let spec: ImageRequest
+    let index: Int
+    let model: ModelDescription
+    let inputs: SampleInputs
+    let one: SampleInputs
+  }
+
+  /// The request in `query` and its `image`.
+  private func image(_ query: [String: String]) throws(StudioError) -> ChosenImage {
+    let model = renderer.model, c = model.configuration
     let spec = try request(query, model: model)
-    return (spec, try spec.imageIndex(query), model)
+    let index = try spec.imageIndex(query)
+    let inputs = spec.inputs(dimZ: c.dimZ, classCount: c.classes)
+    return ChosenImage(spec: spec, index: index, model: model, inputs: inputs, one: inputs[index..<index + 1, dimZ: c.dimZ])
   }
 
   /// `/api/images`: the request's images streamed as NDJSON lines as the
@@ -159,18 +165,10 @@ public final class Studio: Sendable {
     let seq = try ImageRequest.integer(query, "seq", default: 0, in: 0...Int(Int32.max))
     let (rows, columns) = spec.shape
     let c = model.configuration
-    let (stream, continuation) = AsyncStream<RenderEvent>.makeStream()
-    let job = Renderer.Job(
-      client: client, seq: seq, inputs: spec.inputs(dimZ: c.dimZ, classCount: c.classes), truncation: spec.truncation,
-      blend: spec.blend, indices: Array(0..<spec.imageCount), text: { _ in [] },
-      emit: { event in
-        continuation.yield(event)
-        if case .image = event { return }
-        continuation.finish()
-      })
     let renderer = self.renderer
-    continuation.onTermination = { _ in renderer.cancel(job) }
-    try renderer.submit(job)
+    let (job, stream) = try renderer.submit(
+      client: client, seq: seq, inputs: spec.inputs(dimZ: c.dimZ, classCount: c.classes), truncation: spec.truncation,
+      blend: spec.blend, indices: Array(0..<spec.imageCount))
     let header = Self.line([
       "count": spec.imageCount, "rows": rows, "columns": columns, "step": model.step ?? NSNull(),
     ])
@@ -204,19 +202,12 @@ public final class Studio: Sendable {
   /// `/api/image.png`: one image with its recipe in a `tEXt` chunk, as a
   /// download.
   private func download(_ query: [String: String]) async throws -> Response {
-    let (spec, index, model) = try image(query)
-    let c = model.configuration
-    let recipe = String(decoding: Self.asciiJSON(recipe(spec, index: index, model: model)), as: UTF8.self)
-    let (stream, continuation) = AsyncStream<RenderEvent>.makeStream()
-    let job = Renderer.Job(
-      client: "", seq: 0, inputs: spec.inputs(dimZ: c.dimZ, classCount: c.classes), truncation: spec.truncation,
-      blend: spec.blend, indices: [index], text: { _ in [("biggan-fast", recipe)] },
-      emit: { event in
-        continuation.yield(event)
-        if case .image = event { return }
-        continuation.finish()
-      })
-    try renderer.submit(job)
+    let image = try image(query)
+    let spec = image.spec
+    let recipe = String(decoding: Self.asciiJSON(recipe(image)), as: UTF8.self)
+    let (_, stream) = try renderer.submit(
+      client: "", seq: 0, inputs: image.inputs, truncation: spec.truncation, blend: spec.blend, indices: [image.index],
+      text: [("biggan-fast", recipe)])
     var png: [UInt8] = []
     for await event in stream {
       switch event {
@@ -226,15 +217,15 @@ public final class Studio: Sendable {
       }
     }
     guard !png.isEmpty else { throw StudioError.busy("the image was not made; try again") }
-    let label = spec.inputs(dimZ: c.dimZ, classCount: c.classes).classes[index..<index + 1].labels[0]
-    let name = "\(className(label, model: model))-seed\(spec.seed)-t\(spec.truncation)-\(index).png"
+    let label = image.one.classes.labels[0]
+    let name = "\(className(label, model: image.model))-seed\(spec.seed)-t\(spec.truncation)-\(image.index).png"
     return Self.file(png, type: "image/png", name: name)
   }
 
-  /// What reproduces image `index` of `spec` with `biggan-fast sample`.
-  private func recipe(_ spec: ImageRequest, index: Int, model: ModelDescription) -> [String: Any] {
+  /// What reproduces `image` with `biggan-fast sample`.
+  private func recipe(_ image: ChosenImage) -> [String: Any] {
+    let (spec, one, model) = (image.spec, image.one, image.model)
     let c = model.configuration
-    let one = spec.inputs(dimZ: c.dimZ, classCount: c.classes)[index..<index + 1, dimZ: c.dimZ]
     let label = one.classes.labels[0]
     let y: Any
     switch one.classes {
@@ -245,7 +236,7 @@ public final class Studio: Sendable {
     if c.statisticsRows > 1 { command += " --statistics-blend \(spec.blend.rawValue)" }
     return [
       "z": one.latents.map(Double.init), "y": y, "truncation": spec.truncation, "mode": spec.mode.rawValue, "seed": String(spec.seed),
-      "view": spec.view.rawValue, "image": index, "label": label, "className": className(label, model: model),
+      "view": spec.view.rawValue, "image": image.index, "label": label, "className": className(label, model: model),
       "step": model.step ?? NSNull(), "checkpoint": model.checkpoint, "command": command,
     ]
   }

@@ -85,21 +85,14 @@ struct Serve: ParsableCommand {
     let (file, folder, model) = try source.file()
     let g = try GeneratorSource.generator(file, model: model, precision: compute.precision, batch: 1)
     let checkpoint = folder ?? file.path
+    // A folder's weights are G_ema's unless --raw; a file names its own.
     var command = "biggan-fast sample --checkpoint \(checkpoint)"
-    if folder == nil {
-      command = "biggan-fast sample --checkpoint \(file.path)"
-    } else if source.raw {
-      command += " --raw"
-    }
+    if folder != nil && source.raw { command += " --raw" }
     if compute.precision != .fp32 { command += " --precision \(compute.precision.rawValue)" }
-    let step = folder.flatMap { name -> Int? in
-      let last = (name as NSString).lastPathComponent
-      return last.hasPrefix("step-") ? Int(last.dropFirst(5)) : nil
-    }
     return StudioModel(
       generator: g,
       description: ModelDescription(
-        checkpoint: checkpoint, step: step, runFolder: source.trainingRunFolder, runName: source.runName,
+        checkpoint: checkpoint, runFolder: source.trainingRunFolder, runName: source.runName,
         sampleCommand: command, configuration: model, precision: compute.precision))
   }
 }

@@ -1096,7 +1096,8 @@ function showWarnings() {
   // In file order, like a log; it stays scrolled to the newest unless the reader scrolled up.
   // A runaway run could log thousands: the newest 500 are enough to read.
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 8;
-  list.replaceChildren(...warnings.slice(-500).map((w) => h("li", {},
+  if (!warnings.length) list.replaceChildren(h("li", { class: "muted", text: "no warnings" }));
+  else list.replaceChildren(...warnings.slice(-500).map((w) => h("li", {},
     h("span", { class: "warning-step", text: `step ${w.step}` }), " ", h("span", { text: w.text }))));
   if (atBottom) list.scrollTop = list.scrollHeight;
   $("warning-count").textContent = warnings.length ? String(warnings.length) : "";
