@@ -189,6 +189,8 @@ static fwd_softmax_fn fwd_softmax_for(bk_isa isa)
 {
 #ifdef BK_X86
     switch (isa) {
+    case BK_ISA_AMX_BF16:
+    case BK_ISA_AVX512_BF16:
     case BK_ISA_AVX512: return fwd_softmax_avx512;
     case BK_ISA_AVX2: return fwd_softmax_avx2;
     default: break;
@@ -201,6 +203,8 @@ static bwd_softmax_fn bwd_softmax_for(bk_isa isa)
 {
 #ifdef BK_X86
     switch (isa) {
+    case BK_ISA_AMX_BF16:
+    case BK_ISA_AVX512_BF16:
     case BK_ISA_AVX512: return bwd_softmax_avx512;
     case BK_ISA_AVX2: return bwd_softmax_avx2;
     default: break;

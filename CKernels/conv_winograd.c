@@ -356,6 +356,8 @@ static const transforms *transforms_for(bk_isa isa)
 {
 #ifdef BK_X86
     switch (isa) {
+    case BK_ISA_AMX_BF16:
+    case BK_ISA_AVX512_BF16:
     case BK_ISA_AVX512: return &transforms_avx512;
     case BK_ISA_AVX2: return &transforms_avx2;
     default: break;

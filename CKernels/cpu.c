@@ -54,6 +54,11 @@ void bk_cpu_detect(bk_cpu_features *f)
         f->avx512vl = f->os_zmm && ((b >> 31) & 1);
         __cpuid_count(7, 1, a, b, c, d);
         f->avx512_bf16 = f->os_zmm && ((a >> 5) & 1);
+        __cpuid_count(7, 0, a, b, c, d);
+        /* AMX-BF16 and AMX-TILE, XCR0's XTILECFG and XTILEDATA, and the
+         * process's permission to use them. */
+        f->amx_bf16 = ((d >> 22) & 1) && ((d >> 24) & 1) &&
+                      (xcr0 & 0x60000) == 0x60000 && bk__amx_permitted();
     }
     f->fma = f->fma && f->os_ymm;
     f->f16c = f->f16c && f->os_ymm;
@@ -73,8 +78,10 @@ bk_isa bk_isa_best(void)
 {
     bk_cpu_features f;
     bk_cpu_detect(&f);
-    if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.fma)
+    if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.fma) {
+        if (f.avx512_bf16 && f.amx_bf16) return BK_ISA_AMX_BF16;
         return f.avx512_bf16 ? BK_ISA_AVX512_BF16 : BK_ISA_AVX512;
+    }
     if (f.avx2 && f.fma && f.f16c) return BK_ISA_AVX2;
     return BK_ISA_SCALAR;
 }
@@ -82,6 +89,7 @@ bk_isa bk_isa_best(void)
 const char *bk_isa_name(bk_isa isa)
 {
     switch (isa) {
+    case BK_ISA_AMX_BF16: return "amx";
     case BK_ISA_AVX512_BF16: return "avx512bf16";
     case BK_ISA_AVX512: return "avx512";
     case BK_ISA_AVX2: return "avx2";
@@ -92,7 +100,7 @@ const char *bk_isa_name(bk_isa isa)
 int bk_isa_parse(const char *name)
 {
     if (!name) return -1;
-    for (int i = BK_ISA_SCALAR; i <= BK_ISA_AVX512_BF16; i++)
+    for (int i = BK_ISA_SCALAR; i <= BK_ISA_AMX_BF16; i++)
         if (strcmp(name, bk_isa_name((bk_isa)i)) == 0) return i;
     return -1;
 }
@@ -100,6 +108,7 @@ int bk_isa_parse(const char *name)
 const bk_kernels *bk__kernels_for(bk_isa isa)
 {
 #ifdef BK_X86
+    if (isa == BK_ISA_AMX_BF16) return &bk__kernels_amx;
     if (isa == BK_ISA_AVX512_BF16) return &bk__kernels_avx512bf16;
     if (isa == BK_ISA_AVX512) return &bk__kernels_avx512;
     if (isa == BK_ISA_AVX2) return &bk__kernels_avx2;
@@ -130,7 +139,7 @@ double bk_bf16_probe(long iterations, int threads)
         float sink[64];
         kr->bf16_probe(iterations, sink);
     }
-    return 4.0 * kr->lanes * BK_PROBE_CHAINS * (double)iterations * threads;
+    return kr->bf16_probe_ops * (double)iterations * threads;
 }
 
 #ifdef BK_X86

@@ -51,15 +51,16 @@ static inline float load_b(const bk_gemm_args *g, int p, int j)
  * B (NR columns per micro-panel) is k-major, NR values per k step, loaded as
  * vectors.
  *
- * BK_BF16 takes K in pairs, as the dot instructions do (the contract in
- * CKernels.h): B holds per pair of k steps NR 32-bit words, each the bf16
- * bits of one column's two values, the even step in the low half; half the
- * bytes of a fp32 panel, which every micro-kernel call streams. On a path
- * with a dot instruction A holds bf16 bits too: a row-major row's pairs are
- * already adjacent, and a k-major panel holds MR words per pair like B.
- * Emulating paths keep A in fp32 (bf16-rounded values), whose values
- * broadcast from memory with no unpacking. An odd kc is followed by a zero
- * in both operands, the contract's +0 * +0.
+ * BK_BF16 runs whole groups of BK_KG steps (the contract in CKernels.h):
+ * both operands are zero from kc to bk__bf16_depth(kc), and K goes in pairs,
+ * as the dot instructions take it: B holds per pair NR 32-bit words, each
+ * the bf16 bits of one column's two steps, which two the path's pair order
+ * says (bk__pair_steps); half the bytes of a fp32 panel, which every
+ * micro-kernel call streams. On a path with a dot instruction A holds bf16
+ * bits too: a row-major row as words in the same pair order, or k-major MR
+ * words per pair like B (AMX reads rows only, so a transposed A is
+ * gathered into rows). Emulating paths keep A in fp32 (bf16-rounded
+ * values), whose values broadcast from memory with no unpacking.
  *
  * Emulating paths also mark each bf16 micro-panel that holds an operand
  * below 2^-55 (see bk__bf16_dot): a tile whose panels are both unmarked never
@@ -72,41 +73,76 @@ static void pack_pairs_portable(const float *r0, const float *r1, int n, uint32_
         dst[i] = bk__bf16_pair(r0[i], r1 ? r1[i] : 0.0f);
 }
 
+/* Words of n columns from rows r0 and r1 (NULL: zeros), r0 in the low half. */
 static void pack_pairs(const bk_kernels *kr, const float *r0, const float *r1,
                        int n, uint32_t *dst)
 {
-    (kr->pack_pairs ? kr->pack_pairs : pack_pairs_portable)(r0, r1, n, dst);
+    static const float zeros[64];
+    if (!r0 && !r1) {
+        memset(dst, 0, sizeof(uint32_t) * n);
+        return;
+    }
+    for (int x = 0; x < n; x += 64) {
+        int have = bk__min_int(64, n - x);
+        (kr->pack_pairs ? kr->pack_pairs : pack_pairs_portable)(
+            r0 ? r0 + x : zeros, r1 ? r1 + x : NULL, have, dst + x);
+    }
+}
+
+/* A run of bf16 values (zero from kc to depth) as words in the path's pair
+ * order: the run itself for natural pairs. */
+static void order_pairs(const bk_kernels *kr, const uint16_t *run, int depth, uint16_t *dst)
+{
+    if (!kr->chain_pairs) {
+        memcpy(dst, run, sizeof(uint16_t) * depth);
+        return;
+    }
+    for (int q = 0; q < depth / 2; q++) {
+        int lo, hi;
+        bk__pair_steps(1, q, &lo, &hi);
+        dst[2 * q] = run[lo];
+        dst[2 * q + 1] = run[hi];
+    }
 }
 
 /* Rows [i0, i0+rows) x K [p0, p0+kc) of op(A), row-major panels (k-major for
- * a transposed A); rows up to the next multiple of MR are zero. For an
- * emulated BK_BF16, tiny[x] = 1 marks micro-panel x as holding an operand
- * that is not plain. */
+ * a transposed A where the path reads it); rows up to the next multiple of
+ * MR are zero. For an emulated BK_BF16, tiny[x] = 1 marks micro-panel x as
+ * holding an operand that is not plain. */
 static void pack_a(const bk_kernels *kr, const bk_gemm_args *g, int i0,
                    int rows, int p0, int kc, void *dst, unsigned char *tiny)
 {
-    int bf16 = g->prec == BK_BF16, mr = kr->mr;
-    int padded = round_up(rows, mr), depth = kc + (bf16 && kc % 2);
+    int bf16 = g->prec == BK_BF16, mr = kr->mr[g->prec];
+    int padded = round_up(rows, mr), depth = bf16 ? bk__bf16_depth(kc) : kc;
     if (bf16 && kr->dot_bf16) {
         uint16_t *h = dst;
-        if (g->transa) {
+        if (g->transa && kr->ukr_kmajor[BK_BF16]) {
             for (int x0 = 0; x0 < padded; x0 += mr) {
                 int have = bk__min_int(mr, rows - x0);
                 uint32_t *panel = (uint32_t *)(h + (size_t)x0 * BK_KC);
-                for (int q = 0; 2 * q < kc; q++) {
-                    const float *r0 = g->a + (size_t)(p0 + 2 * q) * g->lda + i0 + x0;
-                    const float *r1 = 2 * q + 1 < kc ? r0 + g->lda : NULL;
-                    pack_pairs(kr, r0, r1, have, panel + (size_t)q * mr);
+                for (int q = 0; q < depth / 2; q++) {
+                    int lo, hi;
+                    bk__pair_steps(kr->chain_pairs, q, &lo, &hi);
+                    const float *col = g->a + i0 + x0;
+                    pack_pairs(kr, lo < kc ? col + (size_t)(p0 + lo) * g->lda : NULL,
+                               hi < kc ? col + (size_t)(p0 + hi) * g->lda : NULL, have,
+                               panel + (size_t)q * mr);
                     for (int x = have; x < mr; x++) panel[(size_t)q * mr + x] = 0;
                 }
             }
             return;
         }
+        uint16_t run[BK_KC];
         for (int x = rows; x < padded; x++) memset(h + (size_t)x * BK_KC, 0, 2 * (size_t)depth);
         for (int x = 0; x < rows; x++) {
-            uint16_t *d = h + (size_t)x * BK_KC;
-            kr->bf16_from_f32(g->a + (size_t)(i0 + x) * g->lda + p0, d, (size_t)kc);
-            if (depth > kc) d[kc] = 0;
+            if (g->transa) {
+                const float *s = g->a + (size_t)p0 * g->lda + i0 + x;
+                for (int p = 0; p < kc; p++) run[p] = bk__bf16(s[(size_t)p * g->lda]);
+            } else {
+                kr->bf16_from_f32(g->a + (size_t)(i0 + x) * g->lda + p0, run, (size_t)kc);
+            }
+            memset(run + kc, 0, sizeof(uint16_t) * (depth - kc));
+            order_pairs(kr, run, depth, h + (size_t)x * BK_KC);
         }
         return;
     }
@@ -114,7 +150,7 @@ static void pack_a(const bk_kernels *kr, const bk_gemm_args *g, int i0,
     if (g->transa) {
         kr->pack_kmajor(g->a + (size_t)p0 * g->lda + i0, g->lda, rows, kc, bf16, f);
         for (int x0 = 0; x0 < padded && depth > kc; x0 += mr)
-            memset(f + (size_t)x0 * BK_KC + (size_t)kc * mr, 0, sizeof(float) * mr);
+            memset(f + (size_t)x0 * BK_KC + (size_t)kc * mr, 0, sizeof(float) * mr * (depth - kc));
     } else {
         for (int x = rows; x < padded; x++) memset(f + (size_t)x * BK_KC, 0, sizeof(float) * depth);
         for (int x = 0; x < rows; x++) {
@@ -122,7 +158,7 @@ static void pack_a(const bk_kernels *kr, const bk_gemm_args *g, int i0,
             float *d = f + (size_t)x * BK_KC;
             if (bf16) kr->round_bf16(s, d, (size_t)kc);
             else bk__copy_floats(d, s, (size_t)kc);
-            if (depth > kc) d[kc] = 0.0f;
+            memset(d + kc, 0, sizeof(float) * (depth - kc));
         }
     }
     if (!bf16) return;
@@ -136,25 +172,27 @@ static void pack_a(const bk_kernels *kr, const bk_gemm_args *g, int i0,
 }
 
 /* K [p0, p0+kc) x columns [j0, j0+cols) of op(B), zero-padded to whole
- * micro-panels; tiny as for pack_a, per B micro-panel. The source is read in
- * contiguous runs, converted to bf16 a run at a time on the vector path. */
+ * micro-panels (and for bf16 to whole groups); tiny as for pack_a, per B
+ * micro-panel. The source is read in contiguous runs, converted to bf16 a
+ * run at a time on the vector path. */
 static void pack_b(const bk_kernels *kr, const bk_gemm_args *g, int p0,
                    int kc, int j0, int cols, void *dst, unsigned char *tiny)
 {
-    int w = kr->nr, bf16 = g->prec == BK_BF16;
+    int w = kr->nr[g->prec], bf16 = g->prec == BK_BF16;
     float *f = dst;
     uint32_t *words = dst;
-    int padded = round_up(cols, w), pairs = (kc + 1) / 2;
+    int padded = round_up(cols, w), depth = bf16 ? bk__bf16_depth(kc) : kc;
+    int pairs = depth / 2;
     if (g->transb) {
         /* B stored [n][k]: column x of op(B) is contiguous along p. Whole
          * micro-panels go to the path's transposing packer when it has one. */
-        uint16_t runh[BK_KC + 1];
+        uint16_t runh[BK_KC], ordered[BK_KC];
         size_t es = bf16 ? 2 : 4;
         for (int x0 = 0; x0 < padded; x0 += w) {
             char *panel = (char *)dst + (size_t)x0 * BK_KC * es;
             const float *s0 = g->b + (size_t)(j0 + x0) * g->ldb + p0;
-            if (kr->pack_columns && x0 + w <= cols) {
-                kr->pack_columns(s0, g->ldb, kc, bf16, panel);
+            if (kr->pack_columns && x0 + w <= cols && w == kr->nr[BK_FP32]) {
+                kr->pack_columns(s0, g->ldb, kc, bf16 ? 1 + kr->chain_pairs : 0, panel);
                 continue;
             }
             /* Each case in a loop of its own: with the tests inside, the
@@ -166,9 +204,10 @@ static void pack_b(const bk_kernels *kr, const bk_gemm_args *g, int p0,
                     uint32_t *d = (uint32_t *)panel + (x - x0);
                     if (x < cols) kr->bf16_from_f32(s, runh, (size_t)kc);
                     else memset(runh, 0, sizeof(uint16_t) * kc);
-                    runh[kc] = 0;
+                    memset(runh + kc, 0, sizeof(uint16_t) * (depth - kc));
+                    order_pairs(kr, runh, depth, ordered);
                     for (int q = 0; q < pairs; q++)
-                        d[(size_t)q * w] = runh[2 * q] | (uint32_t)runh[2 * q + 1] << 16;
+                        d[(size_t)q * w] = ordered[2 * q] | (uint32_t)ordered[2 * q + 1] << 16;
                 } else if (x >= cols) {
                     for (int p = 0; p < kc; p++) f[(size_t)x0 * BK_KC + (size_t)p * w + x - x0] = 0.0f;
                 } else {
@@ -178,12 +217,14 @@ static void pack_b(const bk_kernels *kr, const bk_gemm_args *g, int p0,
         }
     } else if (bf16) {
         for (int q = 0; q < pairs; q++) {
-            const float *r0 = g->b + (size_t)(p0 + 2 * q) * g->ldb + j0;
-            const float *r1 = 2 * q + 1 < kc ? r0 + g->ldb : NULL;
+            int lo, hi;
+            bk__pair_steps(kr->chain_pairs, q, &lo, &hi);
+            const float *r0 = lo < kc ? g->b + (size_t)(p0 + lo) * g->ldb + j0 : NULL;
+            const float *r1 = hi < kc ? g->b + (size_t)(p0 + hi) * g->ldb + j0 : NULL;
             for (int x = 0; x < padded; x += w) {
                 uint32_t *d = words + (size_t)x * BK_KC / 2 + (size_t)q * w;
                 int have = bk__min_int(w, cols - x);
-                pack_pairs(kr, r0 + x, r1 ? r1 + x : NULL, have, d);
+                pack_pairs(kr, r0 ? r0 + x : NULL, r1 ? r1 + x : NULL, have, d);
                 for (int z = have; z < w; z++) d[z] = 0;
             }
         }
@@ -217,8 +258,9 @@ static void macro_kernel(const bk_kernels *kr, const bk_gemm_args *g,
 {
     int bf16 = g->prec == BK_BF16, exact = bf16 && !kr->dot_bf16;
     size_t bes = bf16 ? 2 : 4, aes = bf16 && kr->dot_bf16 ? 2 : 4; /* element sizes */
-    bk_ukr ukr = g->transa ? kr->ukr_kmajor[g->prec] : kr->ukr[g->prec];
-    int mr = kr->mr, nr = kr->nr;
+    /* A transposed A is packed k-major where the path reads that. */
+    bk_ukr ukr = g->transa && kr->ukr_kmajor[g->prec] ? kr->ukr_kmajor[g->prec] : kr->ukr[g->prec];
+    int mr = kr->mr[g->prec], nr = kr->nr[g->prec];
     for (int jt = jt0; jt < jt1; jt++) {
         int jr = jt * nr, nj = bk__min_int(nr, cols - jr);
         const char *bp = bpanel + (size_t)jr * BK_KC * bes;
@@ -270,9 +312,9 @@ static void b_blocking(const bk_kernels *kr, bk_precision prec, int n, int k,
                        blocking *p)
 {
     size_t es = prec == BK_BF16 ? 2 : 4;
-    p->nc_eff = bk__min_int(kr->tuning->nc, round_up(n, kr->nr));
+    p->nc_eff = bk__min_int(kr->tuning->nc, round_up(n, kr->nr[prec]));
     p->flags_at = (size_t)BK_KC * p->nc_eff * es;
-    p->pass_bytes = (p->flags_at + (size_t)p->nc_eff / kr->nr + 63) & ~(size_t)63;
+    p->pass_bytes = (p->flags_at + (size_t)p->nc_eff / kr->nr[prec] + 63) & ~(size_t)63;
     p->passes = ceil_div(k, BK_KC);
 }
 
@@ -280,11 +322,12 @@ static blocking make_blocking(const bk_kernels *kr, const bk_gemm_args *g)
 {
     blocking p;
     b_blocking(kr, g->prec, g->n, g->k, &p);
-    p.mc = bk__min_int(kr->tuning->mc, round_up(g->m, kr->mr));
+    int mr = kr->mr[g->prec];
+    p.mc = bk__min_int(bk__max_int(kr->tuning->mc / mr, 1) * mr, round_up(g->m, mr));
     size_t fit = kr->tuning->b_group_bytes / p.pass_bytes;
     p.group = fit < 1 ? 1 : fit > (size_t)p.passes ? p.passes : (int)fit;
     p.b_bytes = g->packed_b ? 0 : p.pass_bytes * (size_t)p.group;
-    p.a_bytes = ((size_t)BK_KC * p.mc * sizeof(float) + (size_t)p.mc / kr->mr + 63) & ~(size_t)63;
+    p.a_bytes = ((size_t)BK_KC * p.mc * sizeof(float) + (size_t)p.mc / mr + 63) & ~(size_t)63;
     return p;
 }
 
@@ -336,12 +379,12 @@ void bk__pack_b_all(const bk_ctx *cx, const bk_gemm_args *g, void *dst)
  * near ties (the barriers), go to N. A prepacked B costs neither split any
  * copying.
  */
-static int split_m(const bk_kernels *kr, int m_tiles, int n_tiles, int nt,
+static int split_m(int mr, int nr, int m_tiles, int n_tiles, int nt,
                    int prepacked)
 {
-    double tile = (double)kr->mr * kr->nr, copy = 16.0;
-    double rows = (double)m_tiles * kr->mr;
-    double cols = prepacked ? 0.0 : (double)n_tiles * kr->nr;
+    double tile = (double)mr * nr, copy = 16.0;
+    double rows = (double)m_tiles * mr;
+    double cols = prepacked ? 0.0 : (double)n_tiles * nr;
     double cost_m = ceil_div(m_tiles, nt) * (double)n_tiles * tile + (rows + cols) / nt * copy;
     double cost_n = ceil_div(n_tiles, nt) * (double)m_tiles * tile + (rows + cols / nt) * copy;
     return cost_m * 1.02 < cost_n;
@@ -369,7 +412,7 @@ static void gemm_team(const bk_kernels *kr, const bk_gemm_args *g, void *ws,
                       int tid, int nt)
 {
     blocking pl = make_blocking(kr, g);
-    int mr = kr->mr, nr = kr->nr;
+    int mr = kr->mr[g->prec], nr = kr->nr[g->prec];
     const char *prepacked = g->packed_b;
     char *bgroup = ws;
     char *ablock = (char *)ws + pl.b_bytes + pl.a_bytes * (size_t)tid;
@@ -380,7 +423,7 @@ static void gemm_team(const bk_kernels *kr, const bk_gemm_args *g, void *ws,
     for (int j0 = 0; j0 < g->n; j0 += pl.nc_eff) {
         int cols = bk__min_int(pl.nc_eff, g->n - j0);
         int n_tiles = ceil_div(cols, nr);
-        int by_m = split_m(kr, m_tiles, n_tiles, nt, prepacked != NULL);
+        int by_m = split_m(mr, nr, m_tiles, n_tiles, nt, prepacked != NULL);
         int barriers = by_m && !prepacked;
         /* This thread's rows [r0, r1) and B micro-panels [t0, t1). */
         int r0 = 0, r1 = g->m, t0 = 0, t1 = n_tiles;
@@ -456,8 +499,8 @@ static void gemm_args_run(const bk_ctx *cx, const bk_gemm_args *g, int allow_tea
     int nt = 1;
     if (allow_team) {
         nt = bk__team_size(cx, (double)g->m * g->n * g->k, kr->tuning->gemm_fmas_per_thread);
-        int tiles = ceil_div(g->m, kr->mr);
-        int ntiles = ceil_div(g->n, kr->nr);
+        int tiles = ceil_div(g->m, kr->mr[g->prec]);
+        int ntiles = ceil_div(g->n, kr->nr[g->prec]);
         int most = tiles > ntiles ? tiles : ntiles;
         if (nt > most) nt = most;
     }
@@ -544,15 +587,22 @@ void bk_gemm_reference(bk_precision prec, int transa, int transb, int m,
                 float acc = 0.0f;
                 for (int p = p0; p < end && prec != BK_BF16; p++)
                     acc = fmaf(load_a(&g, i, p), load_b(&g, p, j), acc);
-                for (int p = p0; p < end && prec == BK_BF16; p += 2) {
-                    float x1 = 0.0f, y1 = 0.0f;
-                    if (p + 1 < end) {
-                        x1 = bk__bf16_round(load_a(&g, i, p + 1));
-                        y1 = bk__bf16_round(load_b(&g, p + 1, j));
+                for (int g0 = p0; g0 < end && prec == BK_BF16; g0 += BK_KG) {
+                    float e = 0.0f, o = 0.0f;
+                    for (int p = g0; p < g0 + BK_KG; p += 2) {
+                        float x0 = 0.0f, y0 = 0.0f, x1 = 0.0f, y1 = 0.0f;
+                        if (p < end) {
+                            x0 = bk__bf16_round(load_a(&g, i, p));
+                            y0 = bk__bf16_round(load_b(&g, p, j));
+                        }
+                        if (p + 1 < end) {
+                            x1 = bk__bf16_round(load_a(&g, i, p + 1));
+                            y1 = bk__bf16_round(load_b(&g, p + 1, j));
+                        }
+                        e = bk__bf16_dot(x0, y0, e);
+                        o = bk__bf16_dot(x1, y1, o);
                     }
-                    acc = bk__bf16_dot(x1, y1, acc);
-                    acc = bk__bf16_dot(bk__bf16_round(load_a(&g, i, p)),
-                                       bk__bf16_round(load_b(&g, p, j)), acc);
+                    acc = bk__bf16_add(acc, bk__bf16_add(e, o));
                 }
                 t = fmaf(alpha, acc, t);
             }

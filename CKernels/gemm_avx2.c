@@ -31,14 +31,53 @@ static inline void store_tile(__m256 acc[MR][2], float *c, long ldc, int m,
     bk__merge_tile(tile, NR, c, ldc, m, n, alpha, beta);
 }
 
+/* bf16, for rows [r0, r0 + BF16_ROWS) of the tile into acc: per group, the
+ * even chain from the B words' low halves shifted up (exactly the even
+ * steps' fp32 values) and the odd chain from their high halves, the low
+ * ones cleared; A's odd step is one value further along a row-major row, MR
+ * values further k-major. Three accumulators an element, so the tile goes
+ * BF16_ROWS rows at a time. The FMAs skip the contract's flush, which tiles
+ * with operands that are not plain take to bk__ukr_bf16_exact (see
+ * gemm.c). */
+#define BF16_ROWS 2
+BK_TARGET_AVX2
+static inline __attribute__((always_inline)) void
+bf16_rows(int k, const float *a, const uint32_t *b, int kmajor, int r0, __m256 acc[MR][2])
+{
+    const int row = kmajor ? 1 : BK_KC, step = kmajor ? MR : 1;
+    const __m256i high = _mm256_set1_epi32((int)0xffff0000u);
+    __m256 t[BF16_ROWS][2];
+    for (int i = 0; i < BF16_ROWS; i++) t[i][0] = t[i][1] = _mm256_setzero_ps();
+    for (int g = 0; g < bk__bf16_depth(k); g += BK_KG) {
+        __m256 e[BF16_ROWS][2], o[BF16_ROWS][2];
+        for (int i = 0; i < BF16_ROWS; i++)
+            e[i][0] = e[i][1] = o[i][0] = o[i][1] = _mm256_setzero_ps();
+        for (int p = g; p < g + BK_KG; p += 2) {
+            const uint32_t *w = b + (size_t)p / 2 * NR;
+            __m256i w0 = _mm256_load_si256((const __m256i *)w);
+            __m256i w1 = _mm256_load_si256((const __m256i *)(w + 8));
+            __m256 lo0 = _mm256_castsi256_ps(_mm256_slli_epi32(w0, 16));
+            __m256 lo1 = _mm256_castsi256_ps(_mm256_slli_epi32(w1, 16));
+            __m256 hi0 = _mm256_castsi256_ps(_mm256_and_si256(w0, high));
+            __m256 hi1 = _mm256_castsi256_ps(_mm256_and_si256(w1, high));
+            for (int i = 0; i < BF16_ROWS; i++) {
+                const float *ai = a + (r0 + i) * row + p * step;
+                __m256 a0 = _mm256_broadcast_ss(ai), a1 = _mm256_broadcast_ss(ai + step);
+                e[i][0] = _mm256_fmadd_ps(a0, lo0, e[i][0]);
+                e[i][1] = _mm256_fmadd_ps(a0, lo1, e[i][1]);
+                o[i][0] = _mm256_fmadd_ps(a1, hi0, o[i][0]);
+                o[i][1] = _mm256_fmadd_ps(a1, hi1, o[i][1]);
+            }
+        }
+        for (int i = 0; i < BF16_ROWS; i++)
+            for (int h = 0; h < 2; h++) t[i][h] = _mm256_add_ps(t[i][h], _mm256_add_ps(e[i][h], o[i][h]));
+    }
+    for (int i = 0; i < BF16_ROWS; i++) acc[r0 + i][0] = t[i][0], acc[r0 + i][1] = t[i][1];
+}
+
 /* Both precisions and both A layouts share the code; the branches are
  * loop-invariant and inlined away. fp32: one B row and MR broadcasts of A
- * per k step. bf16 (a pair of k steps): the B words' high halves are the
- * odd step's bf16 values, exactly its fp32 ones once the low halves are
- * cleared, and the low halves shifted up are the even step's; A's odd step
- * is one value further along a row-major row, MR values further k-major.
- * The FMAs skip the contract's flush, which tiles with operands that are not
- * plain take to bk__ukr_bf16_exact (see gemm.c). */
+ * per k step; bf16: see bf16_rows. */
 BK_TARGET_AVX2
 static inline __attribute__((always_inline)) void
 ukr(int k, const float *a, const void *bp, int bf16, int kmajor, float *c,
@@ -49,25 +88,7 @@ ukr(int k, const float *a, const void *bp, int bf16, int kmajor, float *c,
     __m256 acc[MR][2];
     for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
     if (bf16) {
-        const __m256i high = _mm256_set1_epi32((int)0xffff0000u);
-        for (int q = 0; q < (k + 1) / 2; q++, a += 2 * step, bf += NR) {
-            __m256i w0 = _mm256_load_si256((const __m256i *)bf);
-            __m256i w1 = _mm256_load_si256((const __m256i *)(bf + 8));
-            __m256 b0 = _mm256_castsi256_ps(_mm256_and_si256(w0, high));
-            __m256 b1 = _mm256_castsi256_ps(_mm256_and_si256(w1, high));
-            for (int i = 0; i < MR; i++) {
-                __m256 ai = _mm256_broadcast_ss(a + i * row + step);
-                acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
-                acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
-            }
-            b0 = _mm256_castsi256_ps(_mm256_slli_epi32(w0, 16));
-            b1 = _mm256_castsi256_ps(_mm256_slli_epi32(w1, 16));
-            for (int i = 0; i < MR; i++) {
-                __m256 ai = _mm256_broadcast_ss(a + i * row);
-                acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
-                acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
-            }
-        }
+        for (int r0 = 0; r0 < m; r0 += BF16_ROWS) bf16_rows(k, a, bp, kmajor, r0, acc);
     } else {
         for (int p = 0; p < k; p++, a += step, bf += NR) {
             __m256 b0 = _mm256_load_ps(bf), b1 = _mm256_load_ps(bf + 8);
@@ -173,7 +194,7 @@ static void pack_pairs(const float *r0, const float *r1, int n, uint32_t *dst)
 const bk_kernels bk__kernels_avx2 = {
     .isa = BK_ISA_AVX2,
     .tuning = &bk__tuning_avx2,
-    .mr = MR, .nr = NR, .lanes = 8,
+    .mr = {MR, MR}, .nr = {NR, NR}, .lanes = 8,
     .ukr = {ukr_f32, ukr_bf16},
     .ukr_kmajor = {ukr_f32_kmajor, ukr_bf16_kmajor},
     .fma_probe = fma_probe,

@@ -10,9 +10,11 @@
  * order, as the GEMM contract requires. Full tiles update C from the
  * accumulators directly; edge tiles go through a stack tile.
  *
- * The bf16 kernels take K in pairs: the AVX-512 path emulates each pair
- * with two FMAs, the AVX512_BF16 path issues one vdpbf16ps, whose A pairs
- * are 32-bit words broadcast from memory like the fp32 values.
+ * The bf16 kernels keep three accumulators an element (a group's even and
+ * odd chains and the pass's sum, see the contract in CKernels.h), so they
+ * run the tile four rows at a time, in C: the AVX-512 path emulates each
+ * step with an FMA, the AVX512_BF16 path runs two steps of a chain with one
+ * vdpbf16ps, whose A words broadcast from memory like the fp32 values.
  */
 #include "internal.h"
 
@@ -64,14 +66,7 @@
         "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25",       \
         "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31"
 
-/* The k loops. fp32: one B row into zmm0-zmm1 per step, then STEPS(OP,
- * OFF) with OFF = 0. bf16, emulated: a pair of steps per iteration from one
- * row of B words (zmm2-zmm3): their high halves, the low ones cleared, are
- * the odd step's fp32 values, their low halves shifted up the even step's;
- * the odd step goes first, its A values ODD bytes further on, as the
- * contract orders a pair. The FMAs skip the contract's flush, which the
- * driver leaves to bk__ukr_bf16_exact for tiles that need it (gemm.c).
- * bf16 on the dot instruction: one row of B words per pair, STEPS once. */
+/* The k loop: one B row into zmm0-zmm1 per step, then STEPS(OP, 0). */
 #define LOOP_F32(STEPS, ASTEP)                                               \
     "test %[k], %[k]\n\t"                                                    \
     "jle 2f\n\t"                                                             \
@@ -79,36 +74,6 @@
     "vmovaps (%[b]), %%zmm0\n\t"                                             \
     "vmovaps 64(%[b]), %%zmm1\n\t"                                           \
     STEPS("vfmadd231ps", 0)                                                  \
-    "add $" #ASTEP ", %[a]\n\t"                                              \
-    "add $128, %[b]\n\t"                                                     \
-    "dec %[k]\n\t"                                                           \
-    "jnz 1b\n\t"                                                             \
-    "2:\n\t"
-#define LOOP_BF16_FMA(STEPS, ASTEP, ODD)                                     \
-    "test %[k], %[k]\n\t"                                                    \
-    "jle 2f\n\t"                                                             \
-    "vpbroadcastd %[high], %%zmm4\n\t"                                       \
-    "1:\n\t"                                                                 \
-    "vmovdqa64 (%[b]), %%zmm2\n\t"                                           \
-    "vmovdqa64 64(%[b]), %%zmm3\n\t"                                         \
-    "vpandd %%zmm4, %%zmm2, %%zmm0\n\t"                                       \
-    "vpandd %%zmm4, %%zmm3, %%zmm1\n\t"                                       \
-    STEPS("vfmadd231ps", ODD)                                                \
-    "vpslld $16, %%zmm2, %%zmm0\n\t"                                          \
-    "vpslld $16, %%zmm3, %%zmm1\n\t"                                          \
-    STEPS("vfmadd231ps", 0)                                                  \
-    "add $" #ASTEP ", %[a]\n\t"                                              \
-    "add $128, %[b]\n\t"                                                     \
-    "dec %[k]\n\t"                                                           \
-    "jnz 1b\n\t"                                                             \
-    "2:\n\t"
-#define LOOP_BF16_DOT(STEPS, ASTEP)                                          \
-    "test %[k], %[k]\n\t"                                                    \
-    "jle 2f\n\t"                                                             \
-    "1:\n\t"                                                                 \
-    "vmovdqa64 (%[b]), %%zmm0\n\t"                                           \
-    "vmovdqa64 64(%[b]), %%zmm1\n\t"                                         \
-    STEPS("vdpbf16ps", 0)                                                    \
     "add $" #ASTEP ", %[a]\n\t"                                              \
     "add $128, %[b]\n\t"                                                     \
     "dec %[k]\n\t"                                                           \
@@ -141,8 +106,8 @@
     __asm__ volatile(ZERO_ACC LOOP FINISH                                    \
                      : [a] "+r"(a), [b] "+r"(b), [k] "+r"(k), [c] "+r"(c)    \
                      : [t] "r"(tile), [ldc] "r"(ldc * 4), [alpha] "m"(alpha),\
-                       [beta] "m"(beta), [high] "m"(high)                    \
-                     : CLOBBERS, "xmm2", "xmm3", "xmm4")
+                       [beta] "m"(beta)                                      \
+                     : CLOBBERS, "xmm2")
 
 /* Prefetches the C tile so its lines arrive while the k loop runs. */
 BK_TARGET_AVX512
@@ -154,15 +119,13 @@ static inline void prefetch_c(const float *c, long ldc)
     }
 }
 
-/* One micro-kernel per B precision and A layout: LOOP(STEPS) the k loop
- * around the per-step rows STEPS(OP, OFF), and STEPS_SHORT for short tiles.
- * A bf16 k is counted in pairs. */
-#define MICRO_KERNEL(TARGET, name, PAIRS, LOOP, STEPS, STEPS_SHORT)           \
-    TARGET static void name(int k, const void *a, const void *b, float *c,   \
-                            long ldc, int m, int n, float alpha, float beta) \
+/* The fp32 micro-kernel of an A layout: LOOP(STEPS) the k loop around the
+ * per-step rows STEPS(OP, OFF), and STEPS_SHORT for short tiles. */
+#define MICRO_KERNEL(name, LOOP, STEPS, STEPS_SHORT)                          \
+    BK_TARGET_AVX512 static void name(int k, const void *a, const void *b,   \
+                                      float *c, long ldc, int m, int n,      \
+                                      float alpha, float beta)               \
     {                                                                         \
-        const uint32_t high = 0xffff0000u;                                    \
-        if (PAIRS) k = (k + 1) / 2;                                           \
         if (m == MR && n == NR) {                                             \
             prefetch_c(c, ldc);                                               \
             if (beta == 0.0f)                                                 \
@@ -180,29 +143,129 @@ static inline void prefetch_c(const float *c, long ldc)
     }
 
 /* A row-major A panel (rows BK_KC values apart) and a k-major one (MR
- * values a k step), by value size; and the k loops over them. */
+ * values a k step), and the k loops over them. */
 #define ROWS_F32(OP, OFF) STEP_ROWS(OP, OFF, 512)
 #define SHORT_F32(OP, OFF) STEP_SHORT_ROWS(OP, OFF, 512)
 #define ROWS_F32_KM(OP, OFF) STEP_ROWS(OP, OFF, 4)
 #define SHORT_F32_KM(OP, OFF) STEP_SHORT_ROWS(OP, OFF, 4)
-#define ROWS_BF16(OP, OFF) STEP_ROWS(OP, OFF, 256)
-#define SHORT_BF16(OP, OFF) STEP_SHORT_ROWS(OP, OFF, 256)
-#define ROWS_BF16_KM(OP, OFF) STEP_ROWS(OP, OFF, 4)
-#define SHORT_BF16_KM(OP, OFF) STEP_SHORT_ROWS(OP, OFF, 4)
 #define F32_LOOP(S) LOOP_F32(S, 4)
 #define F32_LOOP_KM(S) LOOP_F32(S, 48)
-#define EMULATED_LOOP(S) LOOP_BF16_FMA(S, 8, 4)
-#define EMULATED_LOOP_KM(S) LOOP_BF16_FMA(S, 96, 48)
-#define DOT_LOOP(S) LOOP_BF16_DOT(S, 4)
-#define DOT_LOOP_KM(S) LOOP_BF16_DOT(S, 48)
 
-MICRO_KERNEL(BK_TARGET_AVX512, ukr_f32, 0, F32_LOOP, ROWS_F32, SHORT_F32)
-MICRO_KERNEL(BK_TARGET_AVX512, ukr_f32_kmajor, 0, F32_LOOP_KM, ROWS_F32_KM, SHORT_F32_KM)
-MICRO_KERNEL(BK_TARGET_AVX512, ukr_bf16, 1, EMULATED_LOOP, ROWS_F32, SHORT_F32)
-MICRO_KERNEL(BK_TARGET_AVX512, ukr_bf16_kmajor, 1, EMULATED_LOOP_KM, ROWS_F32_KM, SHORT_F32_KM)
-MICRO_KERNEL(BK_TARGET_AVX512_BF16, ukr_bf16_dot, 1, DOT_LOOP, ROWS_BF16, SHORT_BF16)
-MICRO_KERNEL(BK_TARGET_AVX512_BF16, ukr_bf16_dot_kmajor, 1, DOT_LOOP_KM, ROWS_BF16_KM,
-             SHORT_BF16_KM)
+MICRO_KERNEL(ukr_f32, F32_LOOP, ROWS_F32, SHORT_F32)
+MICRO_KERNEL(ukr_f32_kmajor, F32_LOOP_KM, ROWS_F32_KM, SHORT_F32_KM)
+
+/*
+ * bf16: rows [r0, r0 + 4) of the tile, t[i][h] the pass's sums. Per group,
+ * CHAINS(g) leaves the even chain in e and the odd one in o; then t += e + o,
+ * through FLUSH where the sums can be tiny. Emulated: per natural pair, the
+ * even step from the B words' low halves shifted up (exactly its fp32
+ * values), the odd one from their high halves, the low ones cleared; A's
+ * odd step is one float further along a row-major row, MR further k-major.
+ * The FMAs skip the contract's flush, which tiles with operands that are not
+ * plain take to bk__ukr_bf16_exact (see gemm.c), and so do the sums. Dot:
+ * chain pairs, the group's first BK_KG/4 words into e, the rest into o;
+ * vdpbf16ps flushes its results, and FLUSH the sums.
+ */
+#define BF16_ROWS 4
+#define BF16_KERNEL(TARGET, name, CHAINS, FLUSH)                              \
+    TARGET static void name(int k, const void *a, const void *b, float *c,   \
+                            long ldc, int m, int n, float alpha, float beta) \
+    {                                                                         \
+        float tile[MR * NR] __attribute__((aligned(64)));                     \
+        for (int r0 = 0; r0 < m; r0 += BF16_ROWS) {                           \
+            __m512 t[BF16_ROWS][2];                                           \
+            for (int i = 0; i < BF16_ROWS; i++)                               \
+                t[i][0] = t[i][1] = _mm512_setzero_ps();                      \
+            for (int g = 0; g < bk__bf16_depth(k); g += BK_KG) {             \
+                __m512 e[BF16_ROWS][2], o[BF16_ROWS][2];                      \
+                for (int i = 0; i < BF16_ROWS; i++)                           \
+                    e[i][0] = e[i][1] = o[i][0] = o[i][1] = _mm512_setzero_ps(); \
+                CHAINS(g)                                                     \
+                for (int i = 0; i < BF16_ROWS; i++)                           \
+                    for (int h = 0; h < 2; h++)                               \
+                        t[i][h] = FLUSH(_mm512_add_ps(                        \
+                            t[i][h], FLUSH(_mm512_add_ps(e[i][h], o[i][h])))); \
+            }                                                                 \
+            for (int i = 0; i < BF16_ROWS; i++)                               \
+                for (int h = 0; h < 2; h++)                                   \
+                    _mm512_store_ps(tile + (r0 + i) * NR + 16 * h, t[i][h]);  \
+        }                                                                     \
+        merge_tile(tile, c, ldc, m, n, alpha, beta);                          \
+    }
+
+/* The top-left m x n of a tile into C, whole rows as vectors. */
+BK_TARGET_AVX512
+static inline void merge_tile(const float *tile, float *c, long ldc, int m,
+                              int n, float alpha, float beta)
+{
+    if (n != NR) {
+        bk__merge_tile(tile, NR, c, ldc, m, n, alpha, beta);
+        return;
+    }
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    for (int i = 0; i < m; i++)
+        for (int h = 0; h < 2; h++) {
+            float *p = c + i * ldc + 16 * h;
+            __m512 t = beta == 0.0f ? _mm512_setzero_ps() : _mm512_mul_ps(vb, _mm512_loadu_ps(p));
+            _mm512_storeu_ps(p, _mm512_fmadd_ps(va, _mm512_load_ps(tile + i * NR + 16 * h), t));
+        }
+}
+
+#define NO_FLUSH(x) (x)
+/* Subnormal lanes to zero of their sign: the sums of the dot path are exact
+ * when subnormal (both terms are multiples of 2^-149), so this is the
+ * contract's flush. */
+#define FLUSH_TINY(x) flush_tiny(x)
+BK_TARGET_AVX512
+static inline __m512 flush_tiny(__m512 x)
+{
+    __mmask16 tiny = _mm512_fpclass_ps_mask(x, 0x20);
+    return _mm512_mask_and_ps(x, tiny, x, _mm512_set1_ps(-0.0f));
+}
+
+#define EMULATED_CHAINS(ROW, STEP)                                            \
+    for (int p = g; p < g + BK_KG; p += 2) {                                  \
+        const uint32_t *w = (const uint32_t *)b + (size_t)p / 2 * NR;         \
+        __m512i w0 = _mm512_load_si512(w), w1 = _mm512_load_si512(w + 16);    \
+        __m512 lo0 = _mm512_castsi512_ps(_mm512_slli_epi32(w0, 16));          \
+        __m512 lo1 = _mm512_castsi512_ps(_mm512_slli_epi32(w1, 16));          \
+        __m512i high = _mm512_set1_epi32((int)0xffff0000u);                   \
+        __m512 hi0 = _mm512_castsi512_ps(_mm512_and_si512(w0, high));         \
+        __m512 hi1 = _mm512_castsi512_ps(_mm512_and_si512(w1, high));         \
+        for (int i = 0; i < BF16_ROWS; i++) {                                 \
+            const float *ai = (const float *)a + (r0 + i) * ROW + p * STEP;   \
+            __m512 a0 = _mm512_set1_ps(ai[0]), a1 = _mm512_set1_ps(ai[STEP]); \
+            e[i][0] = _mm512_fmadd_ps(a0, lo0, e[i][0]);                      \
+            e[i][1] = _mm512_fmadd_ps(a0, lo1, e[i][1]);                      \
+            o[i][0] = _mm512_fmadd_ps(a1, hi0, o[i][0]);                      \
+            o[i][1] = _mm512_fmadd_ps(a1, hi1, o[i][1]);                      \
+        }                                                                     \
+    }
+#define DOT_CHAIN(acc, q0, ROW, STEP)                                         \
+    for (int q = q0; q < q0 + BK_KG / 4; q++) {                               \
+        const uint32_t *w = (const uint32_t *)b + (size_t)q * NR;             \
+        __m512bh w0 = (__m512bh)_mm512_load_si512(w);                         \
+        __m512bh w1 = (__m512bh)_mm512_load_si512(w + 16);                    \
+        for (int i = 0; i < BF16_ROWS; i++) {                                 \
+            uint32_t word = ((const uint32_t *)a)[(r0 + i) * ROW + q * STEP]; \
+            __m512bh ai = (__m512bh)_mm512_set1_epi32((int)word);             \
+            acc[i][0] = _mm512_dpbf16_ps(acc[i][0], ai, w0);                  \
+            acc[i][1] = _mm512_dpbf16_ps(acc[i][1], ai, w1);                  \
+        }                                                                     \
+    }
+#define DOT_CHAINS(ROW, STEP)                                                 \
+    DOT_CHAIN(e, g / 2, ROW, STEP)                                            \
+    DOT_CHAIN(o, g / 2 + BK_KG / 4, ROW, STEP)
+
+#define EMULATED_ROWS(g) EMULATED_CHAINS(BK_KC, 1)
+#define EMULATED_KMAJOR(g) EMULATED_CHAINS(1, MR)
+#define DOT_ROWS(g) DOT_CHAINS(BK_KC / 2, 1)
+#define DOT_KMAJOR(g) DOT_CHAINS(1, MR)
+
+BF16_KERNEL(BK_TARGET_AVX512, ukr_bf16, EMULATED_ROWS, NO_FLUSH)
+BF16_KERNEL(BK_TARGET_AVX512, ukr_bf16_kmajor, EMULATED_KMAJOR, NO_FLUSH)
+BF16_KERNEL(BK_TARGET_AVX512_BF16, ukr_bf16_dot, DOT_ROWS, FLUSH_TINY)
+BF16_KERNEL(BK_TARGET_AVX512_BF16, ukr_bf16_dot_kmajor, DOT_KMAJOR, FLUSH_TINY)
 
 BK_TARGET_AVX512
 static void fma_probe(long iterations, float *sink)
@@ -275,29 +338,37 @@ static inline void transpose16(__m512 r[16])
 }
 
 /* One 32-column B micro-panel from columns stored as rows: 16 x 16 blocks
- * transposed in registers, the last block of p masked (its missing rows,
- * the zero after an odd kc among them, load as zeros). bf16 rows go out in
- * pairs, as words of (even, odd) bf16 bits. */
+ * transposed in registers, the last block of p masked (its missing rows
+ * load as zeros). bf16 (1: natural pairs, 2: chain pairs, see
+ * bk__pair_steps) runs on to whole groups and goes out in words of two
+ * rows' bf16 bits. */
 BK_TARGET_AVX512
 static void pack_columns(const float *src, int ld, int kc, int bf16, void *dst)
 {
+    int depth = bf16 ? bk__bf16_depth(kc) : kc;
     for (int half = 0; half < 2; half++) {
         const float *s = src + (size_t)half * 16 * ld;
-        for (int p = 0; p < kc; p += 16) {
-            int n = kc - p < 16 ? kc - p : 16;
+        for (int p = 0; p < depth; p += 16) {
+            int n = kc - p < 0 ? 0 : kc - p < 16 ? kc - p : 16;
             __mmask16 valid = (__mmask16)((1u << n) - 1u);
             __m512 r[16];
             for (int i = 0; i < 16; i++) r[i] = _mm512_maskz_loadu_ps(valid, s + (size_t)i * ld + p);
             transpose16(r);
-            if (bf16) {
-                for (int q = 0; q < (n + 1) / 2; q++) {
-                    __m512i lo = _mm512_srli_epi32(round16(r[2 * q]), 16);
-                    __m512i w = _mm512_or_si512(lo, round16(r[2 * q + 1]));
-                    _mm512_storeu_si512((uint32_t *)dst + (size_t)(p / 2 + q) * NR + half * 16, w);
+            for (int q = 0; q < 8 && bf16; q++) {
+                /* Word q of the block: natural (2q, 2q + 1); chain pairs
+                 * put (4r + 2, 4r) of the even chain and (4r + 3, 4r + 1) of
+                 * the odd one into the group's halves. */
+                int lo = 2 * q, hi = 2 * q + 1, at = p / 2 + q;
+                if (bf16 == 2) {
+                    int odd = q >= 4, rr = q % 4;
+                    lo = 4 * rr + 2 + odd;
+                    hi = 4 * rr + odd;
+                    at = p / BK_KG * (BK_KG / 2) + odd * (BK_KG / 4) + (p % BK_KG) / 4 + rr;
                 }
-                continue;
+                __m512i w = _mm512_or_si512(_mm512_srli_epi32(round16(r[lo]), 16), round16(r[hi]));
+                _mm512_storeu_si512((uint32_t *)dst + (size_t)at * NR + half * 16, w);
             }
-            for (int q = 0; q < n; q++)
+            for (int q = 0; q < n && !bf16; q++)
                 _mm512_storeu_ps((float *)dst + (size_t)(p + q) * NR + half * 16, r[q]);
         }
     }
@@ -357,9 +428,9 @@ static void pack_pairs(const float *r0, const float *r1, int n, uint32_t *dst)
         dst[i] = bk__bf16_pair(r0[i], r1 ? r1[i] : 0.0f);
 }
 
-/* What the two AVX-512 tables share: all but the bf16 micro-kernels. */
+/* What the AVX-512 tables share: the fp32 kernels and the packers. */
 #define AVX512_SHARED                                                      \
-    .tuning = &bk__tuning_avx512, .mr = MR, .nr = NR, .lanes = 16,         \
+    .tuning = &bk__tuning_avx512, .lanes = 16,                             \
     .fma_probe = fma_probe, .bf16_from_f32 = bf16_from_f32,                \
     .round_bf16 = round_bf16, .pack_columns = pack_columns,                \
     .pack_kmajor = pack_kmajor, .pack_pairs = pack_pairs
@@ -367,19 +438,34 @@ static void pack_pairs(const float *r0, const float *r1, int n, uint32_t *dst)
 const bk_kernels bk__kernels_avx512 = {
     .isa = BK_ISA_AVX512,
     AVX512_SHARED,
+    .mr = {MR, MR}, .nr = {NR, NR},
     .ukr = {ukr_f32, ukr_bf16},
     .ukr_kmajor = {ukr_f32_kmajor, ukr_bf16_kmajor},
-    .dot_bf16 = 0,
 };
 
-/* The AVX-512 path with the bf16 products on vdpbf16ps: everything else,
- * the fp32 kernels and the packed layouts of B included, is shared. */
+/* The AVX-512 path with the bf16 products on vdpbf16ps, in chain pairs. */
 const bk_kernels bk__kernels_avx512bf16 = {
     .isa = BK_ISA_AVX512_BF16,
     AVX512_SHARED,
+    .mr = {MR, MR}, .nr = {NR, NR},
     .ukr = {ukr_f32, ukr_bf16_dot},
     .ukr_kmajor = {ukr_f32_kmajor, ukr_bf16_dot_kmajor},
     .dot_bf16 = 1,
+    .chain_pairs = 1,
     .bf16_probe = bf16_probe,
+    .bf16_probe_ops = 4.0 * 16 * BK_PROBE_CHAINS,
+};
+
+/* The AVX-512 path with the bf16 products on AMX tiles (gemm_amx.c), which
+ * read A by rows only: a transposed A is gathered into rows. */
+const bk_kernels bk__kernels_amx = {
+    .isa = BK_ISA_AMX_BF16,
+    AVX512_SHARED,
+    .mr = {MR, 32}, .nr = {NR, 32},
+    .ukr = {ukr_f32, bk__ukr_amx_bf16},
+    .ukr_kmajor = {ukr_f32_kmajor, NULL},
+    .dot_bf16 = 1,
+    .bf16_probe = bk__amx_probe,
+    .bf16_probe_ops = 4.0 * 2 * 16 * 16 * BK_KG,
 };
 #endif

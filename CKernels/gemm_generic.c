@@ -46,25 +46,30 @@ static void ukr_bf16_kmajor(int k, const void *a, const void *b, float *c,
     bk__ukr_bf16_exact(MR, NR, 1, k, a, b, c, ldc, m, n, alpha, beta);
 }
 
-/* Pair q of an A row is (a[2q], a[2q+1]) along k: adjacent floats in a
- * row-major panel, MR floats apart in a k-major one; a B word holds the
- * pair's bf16 bits, p in the low half. Each pair adds its odd member first,
- * as vdpbf16ps does. */
+/* Step p of an A row is a[p] in a row-major panel, MR floats apart in a
+ * k-major one; B word q holds the bf16 bits of steps 2q (low half) and
+ * 2q + 1, natural pairs. Each group's even and odd chains, then their sum
+ * into the pass's, as the contract says. */
 void bk__ukr_bf16_exact(int mr, int nr, int kmajor, int k, const float *a,
                         const uint16_t *b, float *c, long ldc, int m, int n,
                         float alpha, float beta)
 {
     const int row = kmajor ? 1 : BK_KC, step = kmajor ? mr : 1;
-    float acc[BK_MAX_TILE] = {0};
-    for (int q = 0; q < (k + 1) / 2; q++, a += 2 * step, b += 2 * nr)
-        for (int i = 0; i < mr; i++) {
-            float a0 = a[i * row], a1 = a[i * row + step];
-            for (int j = 0; j < nr; j++) {
-                float *t = &acc[i * nr + j];
-                *t = bk__bf16_dot(a1, bk__float((uint32_t)b[2 * j + 1] << 16), *t);
-                *t = bk__bf16_dot(a0, bk__float((uint32_t)b[2 * j] << 16), *t);
+    float acc[BK_MAX_TILE] = {0}, e[BK_MAX_TILE], o[BK_MAX_TILE];
+    for (int g = 0; g < bk__bf16_depth(k); g += BK_KG) {
+        for (int t = 0; t < mr * nr; t++) e[t] = o[t] = 0.0f;
+        for (int p = g; p < g + BK_KG; p += 2) {
+            const uint16_t *w = b + (size_t)p * nr;
+            for (int i = 0; i < mr; i++) {
+                float a0 = a[i * row + p * step], a1 = a[i * row + (p + 1) * step];
+                for (int j = 0; j < nr; j++) {
+                    e[i * nr + j] = bk__bf16_dot(a0, bk__float((uint32_t)w[2 * j] << 16), e[i * nr + j]);
+                    o[i * nr + j] = bk__bf16_dot(a1, bk__float((uint32_t)w[2 * j + 1] << 16), o[i * nr + j]);
+                }
             }
         }
+        for (int t = 0; t < mr * nr; t++) acc[t] = bk__bf16_add(acc[t], bk__bf16_add(e[t], o[t]));
+    }
     bk__merge_tile(acc, nr, c, ldc, m, n, alpha, beta);
 }
 
@@ -106,7 +111,7 @@ static void round_bf16(const float *x, float *y, size_t n)
 const bk_kernels bk__kernels_generic = {
     .isa = BK_ISA_SCALAR,
     .tuning = &bk__tuning_generic,
-    .mr = MR, .nr = NR, .lanes = 1,
+    .mr = {MR, MR}, .nr = {NR, NR}, .lanes = 1,
     .ukr = {ukr_f32, ukr_bf16},
     .ukr_kmajor = {ukr_f32_kmajor, ukr_bf16_kmajor},
     .fma_probe = fma_probe,

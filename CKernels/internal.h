@@ -22,6 +22,8 @@
     __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
 #define BK_TARGET_AVX512_BF16 \
     __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx2,fma,f16c")))
+#define BK_TARGET_AMX \
+    __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
 #endif
 
 /* Only static OpenMP schedules: clang >= 19 lowers dynamic and guided ones to
@@ -119,6 +121,36 @@ static inline float bk__bf16_dot(float x, float y, float acc)
     return bk__float(u & 0x80000000u);
 }
 
+/* x + y as the contract's dot(1, x, y): rounded once, tiny sums flushed. */
+static inline float bk__bf16_add(float x, float y) { return bk__bf16_dot(x, 1.0f, y); }
+
+/*
+ * Which k steps of a pass a pair-interleaved bf16 word holds (low half lo,
+ * high half hi), for word q of the pass. Natural pairs (2q, 2q + 1) serve
+ * AMX and the emulating paths, which take the even and odd chains of a
+ * group from the low and high halves. Chain pairs serve vdpbf16ps, which
+ * adds a word's high half first: the first half of a group's words hold
+ * consecutive even steps (4r + 2, 4r), the second half odd ones (4r + 3,
+ * 4r + 1), so each group is its even chain's BK_KG/4 words, then its odd
+ * chain's.
+ */
+static inline void bk__pair_steps(int chains, int q, int *lo, int *hi)
+{
+    if (!chains) {
+        *lo = 2 * q;
+        *hi = 2 * q + 1;
+        return;
+    }
+    int base = q / (BK_KG / 2) * BK_KG, r = q % (BK_KG / 2);
+    int odd = r >= BK_KG / 4;
+    r -= odd * (BK_KG / 4);
+    *lo = base + 4 * r + 2 + odd;
+    *hi = base + 4 * r + odd;
+}
+
+/* The depth a bf16 panel of kc steps is stored and run at: whole groups. */
+static inline int bk__bf16_depth(int kc) { return (kc + BK_KG - 1) / BK_KG * BK_KG; }
+
 /*
  * A bf16 operand at least 2^-55 in magnitude, or zero, is "plain": products
  * of plain operands are zero or multiples of 2^-124, and so is every partial
@@ -162,16 +194,17 @@ static inline void bk__copy_floats(float *restrict d, const float *restrict s, s
 
 /*
  * A micro-kernel computes one MR x NR tile of C from packed panels of one
- * pass (k <= BK_KC deep). BK_FP32: the A panel holds MR rows of floats,
- * BK_KC apart (or, for ukr_kmajor, MR values per k step), the B panel NR
- * floats per k step. BK_BF16 takes K in pairs (see gemm.c): the B panel
- * holds, per pair of k steps, NR 32-bit words, each the bf16 bits of one
- * column's (p, p+1), p in the low half; the A panel is fp32 as above (bf16
- * values) on emulating paths and, on a path with a dot instruction
- * (dot_bf16), bf16 bits: rows BK_KC apart, or for ukr_kmajor MR words per
- * pair like B. An odd k has a zero pair member after it in both panels. A
- * micro-kernel writes only the top-left m x n of the tile (m <= MR,
- * n <= NR), each element as
+ * pass (k <= BK_KC deep); MR and NR may differ between the precisions.
+ * BK_FP32: the A panel holds MR rows of floats, BK_KC apart (or, for
+ * ukr_kmajor, MR values per k step), the B panel NR floats per k step.
+ * BK_BF16 runs whole groups of BK_KG steps (bk__bf16_depth(k)), the steps
+ * past k zero in both panels, and takes K in pairs (see gemm.c): the B
+ * panel holds, per pair, NR 32-bit words, each the bf16 bits of one
+ * column's two steps (bk__pair_steps, in the path's pair order); the A panel
+ * is fp32 as above (bf16 values) on emulating paths and, on a path with a
+ * dot instruction (dot_bf16), bf16 bits: rows BK_KC apart, or for
+ * ukr_kmajor MR words per pair like B. A micro-kernel writes only the
+ * top-left m x n of the tile (m <= MR, n <= NR), each element as
  *   c = fmaf(alpha, acc, beta == 0 ? 0 : beta * c).
  */
 #define BK_PROBE_CHAINS 12
@@ -214,7 +247,7 @@ static inline void bk__merge_tile(const float *acc, int ld, float *c,
 typedef struct {
     bk_isa isa;
     const bk_tuning *tuning;
-    int mr, nr;      /* register tile */
+    int mr[2], nr[2]; /* the micro-tile, by bk_precision */
     int lanes;       /* floats per vector register */
     bk_ukr ukr[2];   /* indexed by bk_precision */
     /* BK_PROBE_CHAINS independent vector FMA chains, `iterations` steps. */
@@ -233,17 +266,21 @@ typedef struct {
     bk_ukr ukr_kmajor[2];
     void (*pack_kmajor)(const float *src, int ld, int rows, int kc, int bf16, float *dst);
     void (*round_bf16)(const float *x, float *y, size_t n);
-    /* 1: the BK_BF16 micro-kernels run the contract's pairs on a dot
-     * instruction and read bf16 A panels; 0: they emulate it with fp32
-     * FMAs, without the flush, and the driver sends tiles with operands
-     * that are not plain to bk__ukr_bf16_exact. */
+    /* 1: the BK_BF16 micro-kernels run the contract on a dot instruction
+     * and read bf16 A panels; 0: they emulate it with fp32 FMAs, without
+     * the flush, and the driver sends tiles with operands that are not
+     * plain to bk__ukr_bf16_exact. */
     int dot_bf16;
+    /* 1: bf16 words hold chain pairs (bk__pair_steps), 0: natural ones. */
+    int chain_pairs;
     /* Interleaves rows r0 and r1 (NULL: zeros) of n floats into n words of
      * bf16 bits, r0's in the low half: a pair of k steps of a packed bf16
      * panel. NULL: the portable packer does it. */
     void (*pack_pairs)(const float *r0, const float *r1, int n, uint32_t *dst);
-    /* Like fma_probe, with the dot instruction (NULL without one). */
+    /* Like fma_probe, with the dot instruction (NULL without one), and
+     * the operations one of its iterations does. */
     void (*bf16_probe)(long iterations, float *sink);
+    double bf16_probe_ops;
 } bk_kernels;
 
 /* The BK_BF16 micro-kernel of the contract written with bk__bf16_dot, for
@@ -259,6 +296,18 @@ extern const bk_kernels bk__kernels_generic;
 extern const bk_kernels bk__kernels_avx2;
 extern const bk_kernels bk__kernels_avx512;
 extern const bk_kernels bk__kernels_avx512bf16;
+extern const bk_kernels bk__kernels_amx;
+
+/* The AMX path's BK_BF16 micro-kernel (gemm_amx.c): a 32 x 32 tile from
+ * bf16 A rows BK_KC apart and natural-pair B words, 32 a pair; and its
+ * probe, as bk_kernels.bf16_probe. */
+void bk__ukr_amx_bf16(int k, const void *a, const void *b, float *c, long ldc,
+                      int m, int n, float alpha, float beta);
+void bk__amx_probe(long iterations, float *sink);
+
+/* 1 once the OS lets this process use AMX tile data (asked for on the
+ * first call). */
+int bk__amx_permitted(void);
 #endif
 
 /* The table of a path. */

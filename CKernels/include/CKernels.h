@@ -6,14 +6,14 @@
  *
  *   BK_FP32  plain single precision.
  *   BK_BF16  the bfloat16 dot product of TPU matrix units and of x86's
- *            AVX512_BF16 (vdpbf16ps) and AMX-BF16 (tdpbf16ps): every operand
+ *            AMX-BF16 (tdpbf16ps) and AVX512_BF16 (vdpbf16ps): every operand
  *            of a product is rounded to bfloat16 (round to nearest even, NaN
  *            kept and quieted, Inf kept, subnormals flushed to zero) when it
- *            is packed; the products, taken along K in pairs, are added into
- *            an fp32 accumulator in passes 128 deep, each pass summed from
- *            zero and then added to the output in a fixed order (the exact
- *            rules are above bk_gemm). BK_FP32 uses the same passes with
- *            plain fp32 FMAs and no rounding.
+ *            is packed; the exact products are summed in fp32 in passes 128
+ *            deep, each pass from zero in groups of 32 steps the way one
+ *            tdpbf16ps sums them, and each pass is then added to the output
+ *            in a fixed order (the exact rules are above bk_gemm). BK_FP32
+ *            uses the same passes with plain fp32 FMAs and no rounding.
  *
  * Conventions: matrices are row-major with a leading dimension; activations
  * are NHWC; convolution weights are [Cout][kh][kw][Cin]. Results never depend
@@ -37,12 +37,14 @@ typedef enum { BK_FP32 = 0, BK_BF16 = 1 } bk_precision;
 
 /* Instruction-set paths, in increasing order of capability.
  * BK_ISA_AVX512_BF16 is BK_ISA_AVX512 with the bf16 products on vdpbf16ps
- * instead of emulated by fp32 FMAs (the same bits, see bk_gemm). */
+ * instead of emulated by fp32 FMAs, BK_ISA_AMX_BF16 the same with them on
+ * AMX tiles (tdpbf16ps); all give the same bits (see bk_gemm). */
 typedef enum {
     BK_ISA_SCALAR = 0,
     BK_ISA_AVX2 = 1,
     BK_ISA_AVX512 = 2,
-    BK_ISA_AVX512_BF16 = 3
+    BK_ISA_AVX512_BF16 = 3,
+    BK_ISA_AMX_BF16 = 4
 } bk_isa;
 
 typedef struct {
@@ -50,6 +52,7 @@ typedef struct {
     char brand[64];
     int sse2, avx, avx2, fma, f16c;
     int avx512f, avx512dq, avx512bw, avx512vl, avx512_bf16;
+    int amx_bf16;       /* AMX-BF16 tiles, and the OS lets this process use them */
     int os_ymm, os_zmm; /* the OS saves YMM / ZMM state (xgetbv) */
 } bk_cpu_features;
 
@@ -61,7 +64,7 @@ bk_isa bk_isa_best(void);
 
 const char *bk_isa_name(bk_isa isa);
 
-/* Parses "scalar", "avx2", "avx512" or "avx512bf16"; returns -1 for
+/* Parses "scalar", "avx2", "avx512", "avx512bf16" or "amx"; returns -1 for
  * anything else. */
 int bk_isa_parse(const char *name);
 
@@ -76,10 +79,12 @@ void bk_keep_large_allocations(void);
  * per FMA). The caller times it to measure the FMA peak. */
 double bk_fma_probe(long iterations, int threads);
 
-/* Like bk_fma_probe for the bf16 products: on a path with a bf16 dot
- * instruction, `iterations` rounds of independent vdpbf16ps chains (4
- * operations per lane: two products, two sums); on the others, which
- * emulate each bf16 product with an fp32 FMA, the FMA probe. */
+/* Like bk_fma_probe for the bf16 products: on the AVX512_BF16 path,
+ * `iterations` rounds of independent vdpbf16ps chains (4 operations per
+ * lane: two products, two sums); on the AMX path, `iterations` rounds of
+ * tdpbf16ps on four 16 x 16 accumulator tiles from tiles in registers (2 x
+ * 16 x 16 x 32 operations each); on the others, which emulate each bf16
+ * product with an fp32 FMA, the FMA probe. */
 double bk_bf16_probe(long iterations, int threads);
 
 /* ----------------------------------------------------------- settings.c -- */
@@ -137,7 +142,7 @@ typedef struct {
 bk_settings bk_settings_current(void);
 
 /* The process default, as set (threads 0: OpenMP's). It starts as the path
- * BK_ISA=scalar|avx2|avx512|avx512bf16 from the environment names when set
+ * BK_ISA=scalar|avx2|avx512|avx512bf16|amx from the environment names when set
  * and supported, else the best one (but BK_ISA_AVX512 rather than
  * BK_ISA_AVX512_BF16 where a timing of both shows vdpbf16ps to be the
  * slower way to the same bits), OpenMP's threads, BK_CONV_AUTO and a batch
@@ -183,38 +188,46 @@ void bk_round_bf16_array(const float *x, float *y, size_t n);
  *
  * Every C element is computed the same way:
  *   t = beta == 0 ? 0 : beta * c
- *   for each block of BK_KC along K, in order:
+ *   for each pass of BK_KC along K, in order (the last may be shorter):
  *       acc = +0
- *       BK_FP32: for p in the block, in order: acc = fmaf(a_p, b_p, acc)
- *       BK_BF16: for each pair (p, p+1) of the block, p even, in order:
- *                    acc = dot(a_p+1, b_p+1, acc)    the odd one first
- *                    acc = dot(a_p, b_p, acc)
+ *       BK_FP32: for p in the pass, in order: acc = fmaf(a_p, b_p, acc)
+ *       BK_BF16: for each group of BK_KG steps of the pass, in order (the
+ *                last one completed with +0 operands):
+ *                    e = +0, o = +0
+ *                    for q = 0 .. BK_KG/2 - 1, in order:
+ *                        e = dot(a_2q, b_2q, e)        the even steps
+ *                        o = dot(a_2q+1, b_2q+1, o)    the odd steps
+ *                    acc = dot(1, acc, dot(1, e, o))
  *       t = fmaf(alpha, acc, t)
  *   c = t
  * with a_p = op(A)(i, p) and b_p = op(B)(p, j), both rounded to bf16 (see
- * bk_bf16_from_f32) in BK_BF16. Where the block has an odd length (only
- * the last one can, as BK_KC is even) its last pair's odd member is the
- * product +0 * +0, which adds +0: it turns an acc of -0 into +0 and changes
- * nothing else.
+ * bk_bf16_from_f32) in BK_BF16, and q counted from the group's start. The
+ * +0 * +0 products that complete the last group only turn a -0 into +0.
  *
- * dot(x, y, acc) is one step of vdpbf16ps, measured on the hardware: the
- * product of two bf16 values is exact, acc + x y is rounded once to fp32
- * (nearest even, as fmaf), and a result whose rounding to 24 significant
- * bits with an unbounded exponent is below 2^-126 in magnitude is flushed
- * to zero of its sign (tininess before denormalisation: fmaf rounds the
- * exact values in [2^-126 - 2^-150, 2^-126 - 2^-151) up to 2^-126, the
- * hardware flushes them). Subnormal inputs would be read as zero, but bf16
- * operands never are subnormal and acc never holds one. An Inf - Inf or
- * 0 * Inf gives NaN and a NaN stays NaN (its payload is not part of the
- * contract). The alpha step and beta * c are plain fp32, without flushing.
+ * dot(x, y, acc) is one step of the bf16 dot instructions, measured on the
+ * hardware: the product of two bf16 values is exact, acc + x y is rounded
+ * once to fp32 (nearest even, as fmaf), and a result whose rounding to 24
+ * significant bits with an unbounded exponent is below 2^-126 in magnitude
+ * is flushed to zero of its sign (tininess before denormalisation: fmaf
+ * rounds the exact values in [2^-126 - 2^-150, 2^-126 - 2^-151) up to
+ * 2^-126, the hardware flushes them). Subnormal inputs would be read as
+ * zero, but bf16 operands never are subnormal and no sum ever holds one.
+ * An Inf - Inf or 0 * Inf gives NaN and a NaN stays NaN (its payload is not
+ * part of the contract). The alpha step and beta * c are plain fp32,
+ * without flushing.
  *
- * So a machine with AVX512_BF16 can run each pair as one instruction, and
- * the other paths emulate it with two fmaf, flushing as above. (AMX-BF16's
- * tdpbf16ps does not follow these rules: it rounds a pair's two products
- * as one sum; see tools/bf16_hardware.c.) Every path and every thread count
- * gives the same bits.
+ * This is what one tdpbf16ps computes for a group (two fp32 FMA chains from
+ * zero, one over the even members of its 16 pairs and one over the odd,
+ * their sum added to the accumulator tile; tools/bf16_hardware.c checks it
+ * on the hardware), so an AMX machine runs a group as one instruction. A
+ * vdpbf16ps adds a pair's odd member and then its even one to the same
+ * accumulator: fed pairs of consecutive even steps (2q+2, 2q) and of odd
+ * ones, it runs each chain at one instruction a pair, and the other paths
+ * emulate it with fmaf, flushing as above. Every path and every thread
+ * count gives the same bits.
  */
 #define BK_KC 128
+#define BK_KG 32
 
 void bk_gemm(bk_precision prec, int transa, int transb, int m, int n, int k,
              float alpha, const float *a, int lda, const float *b, int ldb,

@@ -8,9 +8,12 @@ public enum InstructionSet: String, CaseIterable, Comparable, Sendable {
   /// AVX-512 with the bf16 products on the AVX512_BF16 dot instruction
   /// (the same bits as the emulating paths).
   case avx512bf16
+  /// AVX-512 with the bf16 products on AMX-BF16 tiles (the same bits).
+  case amx
 
   init(_ isa: bk_isa) {
     switch isa {
+    case BK_ISA_AMX_BF16: self = .amx
     case BK_ISA_AVX512_BF16: self = .avx512bf16
     case BK_ISA_AVX512: self = .avx512
     case BK_ISA_AVX2: self = .avx2
@@ -24,6 +27,7 @@ public enum InstructionSet: String, CaseIterable, Comparable, Sendable {
     case .avx2: return BK_ISA_AVX2
     case .avx512: return BK_ISA_AVX512
     case .avx512bf16: return BK_ISA_AVX512_BF16
+    case .amx: return BK_ISA_AMX_BF16
     }
   }
 
@@ -45,7 +49,7 @@ public enum Machine {
     let named: [(String, Int32)] = [
       ("sse2", f.sse2), ("avx", f.avx), ("avx2", f.avx2), ("fma", f.fma), ("f16c", f.f16c),
       ("avx512f", f.avx512f), ("avx512dq", f.avx512dq), ("avx512bw", f.avx512bw),
-      ("avx512vl", f.avx512vl), ("avx512_bf16", f.avx512_bf16),
+      ("avx512vl", f.avx512vl), ("avx512_bf16", f.avx512_bf16), ("amx_bf16", f.amx_bf16),
     ]
     return (vendor, brand.trimmingCharacters(), named.filter { $0.1 != 0 }.map(\.0))
   }

@@ -135,22 +135,23 @@ struct GEMMTests {
   }
 
   /// Operands below 2^-55 make products whose partial sums fall below 2^-126,
-  /// where the contract flushes as vdpbf16ps does; the AVX512_BF16 path runs
-  /// the instruction itself, so agreeing with the reference there shows the
-  /// reference models the hardware.
-  @Test("bf16 pairs: flushes, the 2^-126 boundary, -0 and odd tails agree on every path")
+  /// where the contract flushes as the dot instructions do; the AMX and
+  /// AVX512_BF16 paths run the instructions themselves, so agreeing with the
+  /// reference there shows the reference models the hardware.
+  @Test("bf16 groups: flushes, the 2^-126 boundary, separate even and odd chains and tails agree on every path")
   func bf16PairEdges() {
-    // Row 0 x column 0: 2^-126 (odd member first), + 2^-149, then the pad,
-    // then -1.5 * 2^-149: the exact 2^-126 - 2^-150, which fmaf rounds up to
-    // 2^-126 and the hardware flushes. Row 1 x column 1: a flushed -2^-140
-    // leaves acc -0, which the odd tail's +0 * +0 turns into +0.
-    var edge = Problem(2, 2, 3, beta: 1)
-    edge.a = [0x1p-75, 0x1p-63, -0x1.8p-75, -0.0, -0x1p-70, -0.0, 0]
-    edge.b = [0x1p-74, 1, 0x1p-63, 0x1p-70, 0x1p-74, 1, 0]
-    edge.c = [0, 0, 0, -0.0, 0]
+    // Row 0 x column 0, even chain: 2^-126, + 2^-149, + -1.5 * 2^-149: the
+    // exact 2^-126 - 2^-150, which fmaf rounds up to 2^-126 and the hardware
+    // flushes. Row 1 x column 1: the even chain 1 + 2^-30 - 1 loses the
+    // 2^-30 that the odd chain keeps, so the sum is 2^-30 (one chain in k
+    // order would give 0).
+    var edge = Problem(2, 2, 5, beta: 1)
+    edge.a = [0x1p-63, 0, 0x1p-75, 0, -0x1.8p-75, 1, 0x1p-15, 0x1p-15, 0, -1, 0]
+    edge.b = [0x1p-63, 1, 0, 0x1p-15, 0x1p-74, 0x1p-15, 0, 0, 0x1p-74, 1, 0]
+    edge.c = [0, 0, 0, 0, 0]
     let oracle = edge.run(.bf16, reference: true)
     #expect(oracle[0] == 0, "the boundary flushes: \(oracle[0])")
-    #expect(oracle[3].bitPattern == 0, "the odd tail makes -0 into +0: \(oracle[3])")
+    #expect(oracle[3] == 0x1p-30, "the chains are summed apart: \(oracle[3])")
     var tiny = Problem(13, 37, 131, transB: true, beta: 0.5, seed: 9)
     var rng = SplitMix64(seed: 10)
     let scale = { (x: Float) -> Float in x * Float(sign: .plus, exponent: -56 - Int(rng.next() % 12), significand: 1) }

@@ -31,6 +31,7 @@ struct KernelSettingsTests {
   func pathNames() {
     let c: [InstructionSet: bk_isa] = [
       .scalar: BK_ISA_SCALAR, .avx2: BK_ISA_AVX2, .avx512: BK_ISA_AVX512, .avx512bf16: BK_ISA_AVX512_BF16,
+      .amx: BK_ISA_AMX_BF16,
     ]
     for isa in InstructionSet.allCases {
       #expect(bk_isa_parse(isa.rawValue) == Int32(c[isa]!.rawValue))
@@ -41,12 +42,13 @@ struct KernelSettingsTests {
     #expect(Machine.instructionSet <= Machine.bestInstructionSet)
   }
 
-  @Test("The bf16 probe counts two products per lane on the dot path and the FMA probe's operations elsewhere")
+  @Test("The bf16 probe counts two products per lane on vdpbf16ps, four 16 x 16 x 32 tiles on AMX, and the FMA probe's operations elsewhere")
   func bf16Probe() {
     forEachInstructionSet { isa in
       let fma = Machine.fmaProbe(iterations: 1000, threads: 1)
       let bf16 = Machine.bf16Probe(iterations: 1000, threads: 1)
-      #expect(bf16 == (isa == .avx512bf16 ? 2 * fma : fma), "\(isa)")
+      let expected = isa == .avx512bf16 ? 2 * fma : isa == .amx ? 1000 * 4 * 2 * 16 * 16 * 32 : fma
+      #expect(bf16 == expected, "\(isa)")
     }
   }
 
