@@ -132,17 +132,19 @@ static void pack_a(const bk_kernels *kr, const bk_gemm_args *g, int i0,
             }
             return;
         }
+        /* Natural pairs are the row itself; chain pairs go through a run. */
         uint16_t run[BK_KC];
         for (int x = rows; x < padded; x++) memset(h + (size_t)x * BK_KC, 0, 2 * (size_t)depth);
         for (int x = 0; x < rows; x++) {
+            uint16_t *d = h + (size_t)x * BK_KC, *r = kr->chain_pairs ? run : d;
             if (g->transa) {
                 const float *s = g->a + (size_t)p0 * g->lda + i0 + x;
-                for (int p = 0; p < kc; p++) run[p] = bk__bf16(s[(size_t)p * g->lda]);
+                for (int p = 0; p < kc; p++) r[p] = bk__bf16(s[(size_t)p * g->lda]);
             } else {
-                kr->bf16_from_f32(g->a + (size_t)(i0 + x) * g->lda + p0, run, (size_t)kc);
+                kr->bf16_from_f32(g->a + (size_t)(i0 + x) * g->lda + p0, r, (size_t)kc);
             }
-            memset(run + kc, 0, sizeof(uint16_t) * (depth - kc));
-            order_pairs(kr, run, depth, h + (size_t)x * BK_KC);
+            memset(r + kc, 0, sizeof(uint16_t) * (depth - kc));
+            if (kr->chain_pairs) order_pairs(kr, run, depth, d);
         }
         return;
     }
