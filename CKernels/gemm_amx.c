@@ -51,24 +51,6 @@ int bk__amx_permitted(void)
     return state == 1;
 }
 
-/* The top-left m x n of the 32 x 32 tile into C, whole rows as vectors. */
-BK_TARGET_AMX
-static void merge(const float *tile, float *c, long ldc, int m, int n,
-                  float alpha, float beta)
-{
-    if (n != NR) {
-        bk__merge_tile(tile, NR, c, ldc, m, n, alpha, beta);
-        return;
-    }
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    for (int i = 0; i < m; i++)
-        for (int h = 0; h < 2; h++) {
-            float *p = c + i * ldc + 16 * h;
-            __m512 t = beta == 0.0f ? _mm512_setzero_ps() : _mm512_mul_ps(vb, _mm512_loadu_ps(p));
-            _mm512_storeu_ps(p, _mm512_fmadd_ps(va, _mm512_load_ps(tile + i * NR + 16 * h), t));
-        }
-}
-
 BK_TARGET_AMX
 void bk__ukr_amx_bf16(int k, const void *a, const void *b, float *c, long ldc,
                       int m, int n, float alpha, float beta)
@@ -106,7 +88,7 @@ void bk__ukr_amx_bf16(int k, const void *a, const void *b, float *c, long ldc,
     _tile_stored(1, tile + 16, NR * 4);
     _tile_stored(2, tile + 16 * NR, NR * 4);
     _tile_stored(3, tile + 16 * NR + 16, NR * 4);
-    merge(tile, c, ldc, m, n, alpha, beta);
+    bk__merge_tile32(tile, c, ldc, m, n, alpha, beta);
 }
 
 /* Four tdpbf16ps an iteration on tiles that stay in registers. */

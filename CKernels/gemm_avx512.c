@@ -190,16 +190,16 @@ MICRO_KERNEL(ukr_f32_kmajor, F32_LOOP_KM, ROWS_F32_KM, SHORT_F32_KM)
                 for (int h = 0; h < 2; h++)                                   \
                     _mm512_store_ps(tile + (r0 + i) * NR + 16 * h, t[i][h]);  \
         }                                                                     \
-        merge_tile(tile, c, ldc, m, n, alpha, beta);                          \
+        bk__merge_tile32(tile, c, ldc, m, n, alpha, beta);                    \
     }
 
-/* The top-left m x n of a tile into C, whole rows as vectors. */
+/* The top-left m x n of a 32-column tile into C, whole rows as vectors. */
 BK_TARGET_AVX512
-static inline void merge_tile(const float *tile, float *c, long ldc, int m,
-                              int n, float alpha, float beta)
+void bk__merge_tile32(const float *tile, float *c, long ldc, int m, int n,
+                      float alpha, float beta)
 {
-    if (n != NR) {
-        bk__merge_tile(tile, NR, c, ldc, m, n, alpha, beta);
+    if (n != 32) {
+        bk__merge_tile(tile, 32, c, ldc, m, n, alpha, beta);
         return;
     }
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
@@ -207,7 +207,7 @@ static inline void merge_tile(const float *tile, float *c, long ldc, int m,
         for (int h = 0; h < 2; h++) {
             float *p = c + i * ldc + 16 * h;
             __m512 t = beta == 0.0f ? _mm512_setzero_ps() : _mm512_mul_ps(vb, _mm512_loadu_ps(p));
-            _mm512_storeu_ps(p, _mm512_fmadd_ps(va, _mm512_load_ps(tile + i * NR + 16 * h), t));
+            _mm512_storeu_ps(p, _mm512_fmadd_ps(va, _mm512_load_ps(tile + i * 32 + 16 * h), t));
         }
 }
 

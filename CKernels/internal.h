@@ -305,6 +305,10 @@ void bk__ukr_amx_bf16(int k, const void *a, const void *b, float *c, long ldc,
                       int m, int n, float alpha, float beta);
 void bk__amx_probe(long iterations, float *sink);
 
+/* bk__merge_tile for a 32-column tile (NR = 32) on AVX-512. */
+void bk__merge_tile32(const float *tile, float *c, long ldc, int m, int n,
+                      float alpha, float beta);
+
 /* 1 once the OS lets this process use AMX tile data (asked for on the
  * first call). */
 int bk__amx_permitted(void);
