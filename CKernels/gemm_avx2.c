@@ -36,9 +36,9 @@ static inline void store_tile(__m256 acc[MR][2], float *c, long ldc, int m,
  * steps' fp32 values) and the odd chain from their high halves, the low
  * ones cleared; A's odd step is one value further along a row-major row, MR
  * values further k-major. Three accumulators an element, so the tile goes
- * BF16_ROWS rows at a time. The FMAs skip the contract's flush, which tiles
- * with operands that are not plain take to bk__ukr_bf16_exact (see
- * gemm.c). */
+ * BF16_ROWS rows at a time, the pass's sums in acc. The FMAs skip the
+ * contract's flush, which tiles with operands that are not plain take to
+ * bk__ukr_bf16_exact (see gemm.c). */
 #define BF16_ROWS 2
 BK_TARGET_AVX2
 static inline __attribute__((always_inline)) void
@@ -46,8 +46,6 @@ bf16_rows(int k, const float *a, const uint32_t *b, int kmajor, int r0, __m256 a
 {
     const int row = kmajor ? 1 : BK_KC, step = kmajor ? MR : 1;
     const __m256i high = _mm256_set1_epi32((int)0xffff0000u);
-    __m256 t[BF16_ROWS][2];
-    for (int i = 0; i < BF16_ROWS; i++) t[i][0] = t[i][1] = _mm256_setzero_ps();
     for (int g = 0; g < bk__bf16_depth(k); g += BK_KG) {
         __m256 e[BF16_ROWS][2], o[BF16_ROWS][2];
         for (int i = 0; i < BF16_ROWS; i++)
@@ -70,9 +68,9 @@ bf16_rows(int k, const float *a, const uint32_t *b, int kmajor, int r0, __m256 a
             }
         }
         for (int i = 0; i < BF16_ROWS; i++)
-            for (int h = 0; h < 2; h++) t[i][h] = _mm256_add_ps(t[i][h], _mm256_add_ps(e[i][h], o[i][h]));
+            for (int h = 0; h < 2; h++)
+                acc[r0 + i][h] = _mm256_add_ps(acc[r0 + i][h], _mm256_add_ps(e[i][h], o[i][h]));
     }
-    for (int i = 0; i < BF16_ROWS; i++) acc[r0 + i][0] = t[i][0], acc[r0 + i][1] = t[i][1];
 }
 
 /* Both precisions and both A layouts share the code; the branches are

@@ -12,7 +12,7 @@
  *
  * The bf16 kernels keep three accumulators an element (a group's even and
  * odd chains and the pass's sum, see the contract in CKernels.h), so they
- * run the tile four rows at a time, in C: the AVX-512 path emulates each
+ * run the tile six rows at a time, in C, the sums in a stack tile: the AVX-512 path emulates each
  * step with an FMA, the AVX512_BF16 path runs two steps of a chain with one
  * vdpbf16ps, whose A words broadcast from memory like the fp32 values.
  */
@@ -155,40 +155,40 @@ MICRO_KERNEL(ukr_f32, F32_LOOP, ROWS_F32, SHORT_F32)
 MICRO_KERNEL(ukr_f32_kmajor, F32_LOOP_KM, ROWS_F32_KM, SHORT_F32_KM)
 
 /*
- * bf16: rows [r0, r0 + 4) of the tile, t[i][h] the pass's sums. Per group,
- * CHAINS(g) leaves the even chain in e and the odd one in o; then t += e + o,
- * through FLUSH where the sums can be tiny. Emulated: per natural pair, the
- * even step from the B words' low halves shifted up (exactly its fp32
- * values), the odd one from their high halves, the low ones cleared; A's
- * odd step is one float further along a row-major row, MR further k-major.
- * The FMAs skip the contract's flush, which tiles with operands that are not
- * plain take to bk__ukr_bf16_exact (see gemm.c), and so do the sums. Dot:
- * chain pairs, the group's first BK_KG/4 words into e, the rest into o;
- * vdpbf16ps flushes its results, and FLUSH the sums.
+ * bf16: rows [r0, r0 + 6) of the tile at a time, the pass's sums in the
+ * stack tile. Per group, CHAINS(g) leaves the even chain in e and the odd
+ * one in o; then tile += e + o, through FLUSH where the sums can be tiny.
+ * Emulated: per natural pair, the even step from the B words' low halves
+ * shifted up (exactly its fp32 values), the odd one from their high halves,
+ * the low ones cleared; A's odd step is one float further along a row-major
+ * row, MR further k-major. The FMAs skip the contract's flush, which tiles
+ * with operands that are not plain take to bk__ukr_bf16_exact (see gemm.c),
+ * and so do the sums. Dot: chain pairs, the group's first BK_KG/4 words
+ * into e, the rest into o; vdpbf16ps flushes its results, and FLUSH the
+ * sums.
  */
-#define BF16_ROWS 4
+#define BF16_ROWS 6
 #define BF16_KERNEL(TARGET, name, CHAINS, FLUSH)                              \
     TARGET static void name(int k, const void *a, const void *b, float *c,   \
                             long ldc, int m, int n, float alpha, float beta) \
     {                                                                         \
         float tile[MR * NR] __attribute__((aligned(64)));                     \
         for (int r0 = 0; r0 < m; r0 += BF16_ROWS) {                           \
-            __m512 t[BF16_ROWS][2];                                           \
-            for (int i = 0; i < BF16_ROWS; i++)                               \
-                t[i][0] = t[i][1] = _mm512_setzero_ps();                      \
+            float *t = tile + r0 * NR;                                        \
+            for (int i = 0; i < BF16_ROWS * 2; i++)                           \
+                _mm512_store_ps(t + 16 * i, _mm512_setzero_ps());             \
             for (int g = 0; g < bk__bf16_depth(k); g += BK_KG) {             \
                 __m512 e[BF16_ROWS][2], o[BF16_ROWS][2];                      \
                 for (int i = 0; i < BF16_ROWS; i++)                           \
                     e[i][0] = e[i][1] = o[i][0] = o[i][1] = _mm512_setzero_ps(); \
                 CHAINS(g)                                                     \
                 for (int i = 0; i < BF16_ROWS; i++)                           \
-                    for (int h = 0; h < 2; h++)                               \
-                        t[i][h] = FLUSH(_mm512_add_ps(                        \
-                            t[i][h], FLUSH(_mm512_add_ps(e[i][h], o[i][h])))); \
+                    for (int h = 0; h < 2; h++) {                             \
+                        float *ti = t + i * NR + 16 * h;                      \
+                        __m512 s = FLUSH(_mm512_add_ps(e[i][h], o[i][h]));    \
+                        _mm512_store_ps(ti, FLUSH(_mm512_add_ps(_mm512_load_ps(ti), s))); \
+                    }                                                         \
             }                                                                 \
-            for (int i = 0; i < BF16_ROWS; i++)                               \
-                for (int h = 0; h < 2; h++)                                   \
-                    _mm512_store_ps(tile + (r0 + i) * NR + 16 * h, t[i][h]);  \
         }                                                                     \
         bk__merge_tile32(tile, c, ldc, m, n, alpha, beta);                    \
     }
