@@ -135,6 +135,12 @@ static void pack_a(const bk_kernels *kr, const bk_gemm_args *g, int i0,
         /* Natural pairs are the row itself; chain pairs go through a run. */
         uint16_t run[BK_KC];
         for (int x = rows; x < padded; x++) memset(h + (size_t)x * BK_KC, 0, 2 * (size_t)depth);
+        if (g->transa && kr->pack_rows_bf16 && !kr->chain_pairs) {
+            kr->pack_rows_bf16(g->a + (size_t)p0 * g->lda + i0, g->lda, rows, kc, h);
+            for (int x = 0; x < rows; x++)
+                memset(h + (size_t)x * BK_KC + kc, 0, sizeof(uint16_t) * (depth - kc));
+            return;
+        }
         for (int x = 0; x < rows; x++) {
             uint16_t *d = h + (size_t)x * BK_KC, *r = kr->chain_pairs ? run : d;
             if (g->transa) {

@@ -374,6 +374,30 @@ static void pack_columns(const float *src, int ld, int kc, int bf16, void *dst)
     }
 }
 
+/* Rows [0, rows) of a transposed A (value (x, p) at src + p * ld + x) as
+ * bf16 rows BK_KC apart, kc values each: 16 x 16 blocks transposed in
+ * registers, the AMX path's gather. */
+BK_TARGET_AVX512
+static void pack_rows_bf16(const float *src, int ld, int rows, int kc, uint16_t *dst)
+{
+    for (int x0 = 0; x0 < rows; x0 += 16) {
+        int nx = rows - x0 < 16 ? rows - x0 : 16;
+        __mmask16 xs = (__mmask16)((1u << nx) - 1u);
+        for (int p0 = 0; p0 < kc; p0 += 16) {
+            int np = kc - p0 < 16 ? kc - p0 : 16;
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = i < np ? _mm512_maskz_loadu_ps(xs, src + (size_t)(p0 + i) * ld + x0)
+                              : _mm512_setzero_ps();
+            transpose16(r);
+            for (int j = 0; j < nx; j++) {
+                __m256i h = _mm512_cvtepi32_epi16(_mm512_srli_epi32(round16(r[j]), 16));
+                _mm256_mask_storeu_epi16(dst + (size_t)(x0 + j) * BK_KC + p0, (__mmask16)((1u << np) - 1u), h);
+            }
+        }
+    }
+}
+
 /* k-major A micro-panels (for ukr_*_kmajor) from rows stored as columns
  * (value (x, p) at src + p * ld + x): each k step's MR values are adjacent
  * in the source too, so a panel row is one masked load and store, the
@@ -464,6 +488,7 @@ const bk_kernels bk__kernels_amx = {
     .mr = {MR, 32}, .nr = {NR, 32},
     .ukr = {ukr_f32, bk__ukr_amx_bf16},
     .ukr_kmajor = {ukr_f32_kmajor, NULL},
+    .pack_rows_bf16 = pack_rows_bf16,
     .dot_bf16 = 1,
     .bf16_probe = bk__amx_probe,
     .bf16_probe_ops = 4.0 * 2 * 16 * 16 * BK_KG,

@@ -10,8 +10,8 @@ struct Bench: ParsableCommand {
     abstract: "Time GEMM, convolution and attention at BigGAN's shapes, and Inception-v3's convolutions.",
     discussion: """
       Measures the FMA and bf16 peaks of the active instruction set first
-      (the bf16 one on its dot instruction, vdpbf16ps, or on the FMAs that
-      emulate it), then reports for every case the median time of repeated
+      (the bf16 one on AMX tiles, on vdpbf16ps, or on the FMAs that emulate
+      it), then reports for every case the median time of repeated
       runs, GFLOP/s and the fraction of its precision's peak. Build with
       `swift build -c release`.
       """)
