@@ -73,7 +73,9 @@ static void pack_pairs_portable(const float *r0, const float *r1, int n, uint32_
         dst[i] = bk__bf16_pair(r0[i], r1 ? r1[i] : 0.0f);
 }
 
-/* Words of n columns from rows r0 and r1 (NULL: zeros), r0 in the low half. */
+/* Words of n columns from rows r0 and r1 (NULL: zeros), r0 in the low half.
+ * Chain pairs can leave r0 past kc while r1 is not; the path's packer reads
+ * a zero row for it then, 64 columns at a time. */
 static void pack_pairs(const bk_kernels *kr, const float *r0, const float *r1,
                        int n, uint32_t *dst)
 {
