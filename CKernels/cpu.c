@@ -52,13 +52,12 @@ void bk_cpu_detect(bk_cpu_features *f)
         f->avx512dq = f->os_zmm && ((b >> 17) & 1);
         f->avx512bw = f->os_zmm && ((b >> 30) & 1);
         f->avx512vl = f->os_zmm && ((b >> 31) & 1);
-        __cpuid_count(7, 1, a, b, c, d);
-        f->avx512_bf16 = f->os_zmm && ((a >> 5) & 1);
-        __cpuid_count(7, 0, a, b, c, d);
         /* AMX-BF16 and AMX-TILE, XCR0's XTILECFG and XTILEDATA, and the
          * process's permission to use them. */
         f->amx_bf16 = ((d >> 22) & 1) && ((d >> 24) & 1) &&
                       (xcr0 & 0x60000) == 0x60000 && bk__amx_permitted();
+        __cpuid_count(7, 1, a, b, c, d);
+        f->avx512_bf16 = f->os_zmm && ((a >> 5) & 1);
     }
     f->fma = f->fma && f->os_ymm;
     f->f16c = f->f16c && f->os_ymm;

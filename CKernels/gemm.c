@@ -70,35 +70,20 @@ static inline float load_b(const bk_gemm_args *g, int p, int j)
 static void pack_pairs_portable(const float *r0, const float *r1, int n, uint32_t *dst)
 {
     for (int i = 0; i < n; i++)
-        dst[i] = bk__bf16_pair(r0[i], r1 ? r1[i] : 0.0f);
+        dst[i] = bk__bf16_pair(r0 ? r0[i] : 0.0f, r1 ? r1[i] : 0.0f);
 }
 
-/* Words of n columns from rows r0 and r1 (NULL: zeros), r0 in the low half.
- * Chain pairs can leave r0 past kc while r1 is not; the path's packer reads
- * a zero row for it then, 64 columns at a time. */
+/* Words of n columns from rows r0 and r1 (either NULL: zeros; chain pairs
+ * can put the low step past kc and not the high one), r0 in the low half. */
 static void pack_pairs(const bk_kernels *kr, const float *r0, const float *r1,
                        int n, uint32_t *dst)
 {
-    static const float zeros[64];
-    if (!r0 && !r1) {
-        memset(dst, 0, sizeof(uint32_t) * n);
-        return;
-    }
-    for (int x = 0; x < n; x += 64) {
-        int have = bk__min_int(64, n - x);
-        (kr->pack_pairs ? kr->pack_pairs : pack_pairs_portable)(
-            r0 ? r0 + x : zeros, r1 ? r1 + x : NULL, have, dst + x);
-    }
+    (kr->pack_pairs ? kr->pack_pairs : pack_pairs_portable)(r0, r1, n, dst);
 }
 
-/* A run of bf16 values (zero from kc to depth) as words in the path's pair
- * order: the run itself for natural pairs. */
-static void order_pairs(const bk_kernels *kr, const uint16_t *run, int depth, uint16_t *dst)
+/* A run of bf16 values (zero from kc to depth) as words of chain pairs. */
+static void order_chain_pairs(const uint16_t *run, int depth, uint16_t *dst)
 {
-    if (!kr->chain_pairs) {
-        memcpy(dst, run, sizeof(uint16_t) * depth);
-        return;
-    }
     for (int q = 0; q < depth / 2; q++) {
         int lo, hi;
         bk__pair_steps(1, q, &lo, &hi);
@@ -134,25 +119,21 @@ static void pack_a(const bk_kernels *kr, const bk_gemm_args *g, int i0,
             }
             return;
         }
-        /* Natural pairs are the row itself; chain pairs go through a run. */
-        uint16_t run[BK_KC];
         for (int x = rows; x < padded; x++) memset(h + (size_t)x * BK_KC, 0, 2 * (size_t)depth);
-        if (g->transa && kr->pack_rows_bf16 && !kr->chain_pairs) {
+        if (g->transa) {
+            /* A path without k-major kernels reads rows, gathered here. */
             kr->pack_rows_bf16(g->a + (size_t)p0 * g->lda + i0, g->lda, rows, kc, h);
             for (int x = 0; x < rows; x++)
                 memset(h + (size_t)x * BK_KC + kc, 0, sizeof(uint16_t) * (depth - kc));
             return;
         }
+        /* Natural pairs are the row itself; chain pairs go through a run. */
+        uint16_t run[BK_KC];
         for (int x = 0; x < rows; x++) {
             uint16_t *d = h + (size_t)x * BK_KC, *r = kr->chain_pairs ? run : d;
-            if (g->transa) {
-                const float *s = g->a + (size_t)p0 * g->lda + i0 + x;
-                for (int p = 0; p < kc; p++) r[p] = bk__bf16(s[(size_t)p * g->lda]);
-            } else {
-                kr->bf16_from_f32(g->a + (size_t)(i0 + x) * g->lda + p0, r, (size_t)kc);
-            }
+            kr->bf16_from_f32(g->a + (size_t)(i0 + x) * g->lda + p0, r, (size_t)kc);
             memset(r + kc, 0, sizeof(uint16_t) * (depth - kc));
-            if (kr->chain_pairs) order_pairs(kr, run, depth, d);
+            if (kr->chain_pairs) order_chain_pairs(run, depth, d);
         }
         return;
     }
@@ -201,7 +182,7 @@ static void pack_b(const bk_kernels *kr, const bk_gemm_args *g, int p0,
         for (int x0 = 0; x0 < padded; x0 += w) {
             char *panel = (char *)dst + (size_t)x0 * BK_KC * es;
             const float *s0 = g->b + (size_t)(j0 + x0) * g->ldb + p0;
-            if (kr->pack_columns && x0 + w <= cols && w == kr->nr[BK_FP32]) {
+            if (kr->pack_columns && x0 + w <= cols) {
                 kr->pack_columns(s0, g->ldb, kc, bf16 ? 1 + kr->chain_pairs : 0, panel);
                 continue;
             }
@@ -215,9 +196,10 @@ static void pack_b(const bk_kernels *kr, const bk_gemm_args *g, int p0,
                     if (x < cols) kr->bf16_from_f32(s, runh, (size_t)kc);
                     else memset(runh, 0, sizeof(uint16_t) * kc);
                     memset(runh + kc, 0, sizeof(uint16_t) * (depth - kc));
-                    order_pairs(kr, runh, depth, ordered);
+                    if (kr->chain_pairs) order_chain_pairs(runh, depth, ordered);
+                    const uint16_t *o = kr->chain_pairs ? ordered : runh;
                     for (int q = 0; q < pairs; q++)
-                        d[(size_t)q * w] = ordered[2 * q] | (uint32_t)ordered[2 * q + 1] << 16;
+                        d[(size_t)q * w] = o[2 * q] | (uint32_t)o[2 * q + 1] << 16;
                 } else if (x >= cols) {
                     for (int p = 0; p < kc; p++) f[(size_t)x0 * BK_KC + (size_t)p * w + x - x0] = 0.0f;
                 } else {

@@ -181,12 +181,12 @@ static void pack_pairs(const float *r0, const float *r1, int n, uint32_t *dst)
 {
     int i = 0;
     for (; i + 8 <= n; i += 8) {
-        __m256i lo = _mm256_srli_epi32(round8(_mm256_loadu_ps(r0 + i)), 16);
+        __m256i lo = r0 ? _mm256_srli_epi32(round8(_mm256_loadu_ps(r0 + i)), 16) : _mm256_setzero_si256();
         __m256i hi = r1 ? round8(_mm256_loadu_ps(r1 + i)) : _mm256_setzero_si256();
         _mm256_storeu_si256((__m256i *)(dst + i), _mm256_or_si256(lo, hi));
     }
     for (; i < n; i++)
-        dst[i] = bk__bf16_pair(r0[i], r1 ? r1[i] : 0.0f);
+        dst[i] = bk__bf16_pair(r0 ? r0[i] : 0.0f, r1 ? r1[i] : 0.0f);
 }
 
 const bk_kernels bk__kernels_avx2 = {

@@ -12,9 +12,10 @@
  *
  * The bf16 kernels keep three accumulators an element (a group's even and
  * odd chains and the pass's sum, see the contract in CKernels.h), so they
- * run the tile six rows at a time, in C, the sums in a stack tile: the AVX-512 path emulates each
- * step with an FMA, the AVX512_BF16 path runs two steps of a chain with one
- * vdpbf16ps, whose A words broadcast from memory like the fp32 values.
+ * run the tile six rows at a time, in C, the sums in a stack tile: the
+ * AVX-512 path emulates each step with an FMA, the AVX512_BF16 path runs two
+ * steps of a chain with one vdpbf16ps, whose A words broadcast from memory
+ * like the fp32 values.
  */
 #include "internal.h"
 
@@ -365,16 +366,15 @@ static void pack_columns(const float *src, int ld, int kc, int bf16, void *dst)
             for (int i = 0; i < 16; i++) r[i] = _mm512_maskz_loadu_ps(valid, s + (size_t)i * ld + p);
             transpose16(r);
             for (int q = 0; q < 8 && bf16; q++) {
-                /* Word q of the block: natural (2q, 2q + 1); chain pairs
-                 * put (4r + 2, 4r) of the even chain and (4r + 3, 4r + 1) of
-                 * the odd one into the group's halves. */
-                int lo = 2 * q, hi = 2 * q + 1, at = p / 2 + q;
-                if (bf16 == 2) {
-                    int odd = q >= 4, rr = q % 4;
-                    lo = 4 * rr + 2 + odd;
-                    hi = 4 * rr + odd;
-                    at = p / BK_KG * (BK_KG / 2) + odd * (BK_KG / 4) + (p % BK_KG) / 4 + rr;
-                }
+                /* The block's q-th word: natural ones are consecutive; of
+                 * chain pairs it holds four words of its group's even chain
+                 * and four of the odd one. */
+                int at = p / 2 + q, lo, hi;
+                if (bf16 == 2)
+                    at = p / BK_KG * (BK_KG / 2) + q / 4 * (BK_KG / 4) + (p % BK_KG) / 4 + q % 4;
+                bk__pair_steps(bf16 == 2, at, &lo, &hi);
+                lo -= p;
+                hi -= p;
                 __m512i w = _mm512_or_si512(_mm512_srli_epi32(round16(r[lo]), 16), round16(r[hi]));
                 _mm512_storeu_si512((uint32_t *)dst + (size_t)at * NR + half * 16, w);
             }
@@ -448,18 +448,18 @@ static void round_bf16(const float *x, float *y, size_t n)
 }
 
 /* Interleaves two rows of n floats into n words of (r0, r1) bf16 bits, r0
- * in the low half; a NULL r1 reads as zeros. */
+ * in the low half; a NULL row reads as zeros. */
 BK_TARGET_AVX512
 static void pack_pairs(const float *r0, const float *r1, int n, uint32_t *dst)
 {
     int i = 0;
     for (; i + 16 <= n; i += 16) {
-        __m512i lo = _mm512_srli_epi32(round16(_mm512_loadu_ps(r0 + i)), 16);
+        __m512i lo = r0 ? _mm512_srli_epi32(round16(_mm512_loadu_ps(r0 + i)), 16) : _mm512_setzero_si512();
         __m512i hi = r1 ? round16(_mm512_loadu_ps(r1 + i)) : _mm512_setzero_si512();
         _mm512_storeu_si512(dst + i, _mm512_or_si512(lo, hi));
     }
     for (; i < n; i++)
-        dst[i] = bk__bf16_pair(r0[i], r1 ? r1[i] : 0.0f);
+        dst[i] = bk__bf16_pair(r0 ? r0[i] : 0.0f, r1 ? r1[i] : 0.0f);
 }
 
 /* What the AVX-512 tables share: the fp32 kernels and the packers. */

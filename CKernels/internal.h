@@ -273,13 +273,14 @@ typedef struct {
     int dot_bf16;
     /* 1: bf16 words hold chain pairs (bk__pair_steps), 0: natural ones. */
     int chain_pairs;
-    /* Interleaves rows r0 and r1 (NULL: zeros) of n floats into n words of
-     * bf16 bits, r0's in the low half: a pair of k steps of a packed bf16
-     * panel. NULL: the portable packer does it. */
+    /* Interleaves rows r0 and r1 (either NULL: zeros) of n floats into n
+     * words of bf16 bits, r0's in the low half: a pair of k steps of a
+     * packed bf16 panel. NULL: the portable packer does it. */
     void (*pack_pairs)(const float *r0, const float *r1, int n, uint32_t *dst);
-    /* For a path that reads bf16 A rows only (no ukr_kmajor[BK_BF16]): rows
-     * [0, rows) of a transposed A (value (x, p) at src + p * ld + x) as bf16
-     * rows BK_KC apart, kc values each. NULL: the portable gather. */
+    /* Required of a path that reads bf16 A rows only (no
+     * ukr_kmajor[BK_BF16], natural pairs): rows [0, rows) of a transposed A
+     * (value (x, p) at src + p * ld + x) as bf16 rows BK_KC apart, kc values
+     * each. */
     void (*pack_rows_bf16)(const float *src, int ld, int rows, int kc, uint16_t *dst);
     /* Like fma_probe, with the dot instruction (NULL without one), and
      * the operations one of its iterations does. */
