@@ -6,7 +6,10 @@
  * values are the receptive field in (ki, kj, c) order, the weight layout, so
  * the weight is a [out_c][K] matrix as stored. The matrix is built one band
  * of rows at a time in a bounded per-thread workspace, so memory stays flat
- * whatever the batch or image size; a band may span images.
+ * whatever the batch or image size; a band may span images. For a bf16
+ * product it is built in bf16 (bk_gemm_args.a16, b16): its values are
+ * converted once, as they are gathered, and the GEMM's packing only copies
+ * half the bytes a fp32 matrix would take.
  *
  *   forward          per band: im2col(x) -> y_band = col W^T, + bias (and
  *                    ReLU) in the GEMM's epilogue while each block is hot
@@ -102,26 +105,26 @@ int bk_conv_out_w(const bk_conv_shape *s)
 
 /* ------------------------------------------------------------------ bands -- */
 
-/* Rows per band: what the column buffer's budget holds, in whole BK_KC
- * passes (see the top comment), never below the tuning's least band, or
- * every pixel when that is fewer. */
-static int band_rows(const bk_ctx *cx, const geometry *g)
+/* Rows per band of es-byte values: what the column buffer's budget holds,
+ * in whole BK_KC passes (see the top comment), never below the tuning's least
+ * band, or every pixel when that is fewer. */
+static int band_rows(const bk_ctx *cx, const geometry *g, size_t es)
 {
     const bk_tuning *tu = cx->kr->tuning;
-    size_t fit = tu->col_bytes / ((size_t)g->k * sizeof(float));
+    size_t fit = tu->col_bytes / ((size_t)g->k * es);
     size_t rows = fit / BK_KC * BK_KC, least = (size_t)tu->min_band_passes * BK_KC;
     if (rows < least) rows = least;
     return rows < (size_t)g->pixels ? (int)rows : g->pixels;
 }
 
-/* The column buffer for bands of *rows rows. When memory is short, bands of
- * one pass are the last resort before giving up. */
-static float *column_buffer(const geometry *g, int *rows)
+/* The column buffer for bands of *rows rows of es-byte values. When memory
+ * is short, bands of one pass are the last resort before giving up. */
+static void *column_buffer(const geometry *g, int *rows, size_t es)
 {
-    float *col = bk__workspace(BK_WS_CONV, (size_t)*rows * g->k * sizeof(float));
+    void *col = bk__workspace(BK_WS_CONV, (size_t)*rows * g->k * es);
     if (!col && *rows > BK_KC) {
         *rows = BK_KC;
-        col = bk__workspace(BK_WS_CONV, (size_t)*rows * g->k * sizeof(float));
+        col = bk__workspace(BK_WS_CONV, (size_t)*rows * g->k * es);
     }
     return col;
 }
@@ -139,9 +142,24 @@ static inline void pixel_origin(const bk_conv_shape *s, const geometry *g,
 
 /* ----------------------------------------------------------------- im2col -- */
 
-/* Row m of the column matrix from x, whose pixels are ldx floats apart. */
-static void im2col_row(const bk_conv_shape *s, const geometry *g,
-                       const float *x, int ldx, int m, float *dst)
+/* n values of x to the column matrix: copied in fp32, converted in bf16. */
+static inline void put_run(const bk_kernels *kr, int bf16, void *dst, size_t at,
+                           const float *src, size_t n)
+{
+    if (bf16) kr->bf16_from_f32(src, (uint16_t *)dst + at, n);
+    else bk__copy_floats((float *)dst + at, src, n);
+}
+
+static inline void zero_run(int bf16, void *dst, size_t at, size_t n)
+{
+    size_t es = bf16 ? sizeof(uint16_t) : sizeof(float);
+    memset((char *)dst + at * es, 0, n * es);
+}
+
+/* Row m of the column matrix (bf16 bits when bf16, else fp32) from x, whose
+ * pixels are ldx floats apart. */
+static void im2col_row(const bk_kernels *kr, int bf16, const bk_conv_shape *s,
+                       const geometry *g, const float *x, int ldx, int m, void *dst)
 {
     int c = s->in_c, kw = s->kernel_w, up = s->upsample;
     int b, y0, x0;
@@ -149,41 +167,56 @@ static void im2col_row(const bk_conv_shape *s, const geometry *g,
     const float *img = x + (size_t)b * s->in_h * s->in_w * ldx;
     /* Taps kj in [j0, j1) land inside the image; the rest is padding. */
     int j0 = clamp_int(-x0, 0, kw), j1 = clamp_int(g->ew - x0, j0, kw);
-    size_t run = (size_t)kw * c;
-    for (int ki = 0; ki < s->kernel_h; ki++, dst += run) {
+    size_t run = (size_t)kw * c, at = 0;
+    for (int ki = 0; ki < s->kernel_h; ki++, at += run) {
         int iy = y0 + ki;
         if (iy < 0 || iy >= g->eh || j0 == j1) {
-            memset(dst, 0, run * sizeof(float));
+            zero_run(bf16, dst, at, run);
             continue;
         }
         const float *src = img + (size_t)(iy >> up) * s->in_w * ldx;
-        memset(dst, 0, (size_t)j0 * c * sizeof(float));
+        zero_run(bf16, dst, at, (size_t)j0 * c);
         if (!up && ldx == c) {
-            /* Neighbouring taps read neighbouring pixels: one copy. */
-            bk__copy_floats(dst + (size_t)j0 * c, src + (size_t)(x0 + j0) * c,
-                            (size_t)(j1 - j0) * c);
+            /* Neighbouring taps read neighbouring pixels: one run. */
+            put_run(kr, bf16, dst, at + (size_t)j0 * c, src + (size_t)(x0 + j0) * c,
+                    (size_t)(j1 - j0) * c);
         } else {
             for (int kj = j0; kj < j1; kj++)
-                bk__copy_floats(dst + (size_t)kj * c,
-                                src + (size_t)((x0 + kj) >> up) * ldx, (size_t)c);
+                put_run(kr, bf16, dst, at + (size_t)kj * c,
+                        src + (size_t)((x0 + kj) >> up) * ldx, (size_t)c);
         }
-        memset(dst + (size_t)j1 * c, 0, (size_t)(kw - j1) * c * sizeof(float));
+        zero_run(bf16, dst, at + (size_t)j1 * c, (size_t)(kw - j1) * c);
     }
 }
 
-/* Column-matrix rows [m0, m0 + rows) from x, whose pixels are ldx floats
- * apart: x itself for a direct conv (rows ldx apart), else gathered into col
- * (rows g->k apart). */
-static const float *columns(const bk_ctx *cx, const bk_conv_shape *s,
-                            const geometry *g, const float *x, int ldx, int m0,
-                            int rows, float *col)
+/* Column-matrix rows [m0, m0 + rows) from x (pixels ldx floats apart) into
+ * col, g->k values apart: bf16 bits for a BK_BF16 product, which is all its
+ * GEMM reads of them (half the bytes, converted once), else fp32. */
+static void columns(const bk_ctx *cx, bk_precision prec, const bk_conv_shape *s,
+                    const geometry *g, const float *x, int ldx, int m0, int rows,
+                    void *col)
 {
-    if (g->direct) return x + (size_t)m0 * ldx;
+    int bf16 = prec == BK_BF16;
+    size_t es = bf16 ? sizeof(uint16_t) : sizeof(float);
 #pragma omp parallel for schedule(static) \
     num_threads(bk__team_size(cx, (double)rows * g->k, cx->kr->tuning->copy_per_thread))
     for (int r = 0; r < rows; r++)
-        im2col_row(s, g, x, ldx, m0 + r, col + (size_t)r * g->k);
-    return col;
+        im2col_row(cx->kr, bf16, s, g, x, ldx, m0 + r, (char *)col + (size_t)r * g->k * es);
+}
+
+/* A GEMM operand of column rows [m0, m0 + rows): x itself for a direct conv
+ * (rows ldx apart), else gathered into col by columns() (rows g->k apart). */
+static void set_columns(const bk_ctx *cx, bk_precision prec, const bk_conv_shape *s,
+                        const geometry *g, const float *x, int ldx, int m0, int rows,
+                        void *col, const float **f32, const uint16_t **b16)
+{
+    if (g->direct) {
+        *f32 = x + (size_t)m0 * ldx;
+        return;
+    }
+    columns(cx, prec, s, g, x, ldx, m0, rows, col);
+    if (prec == BK_BF16) *b16 = col;
+    else *f32 = col;
 }
 
 /* ----------------------------------------------------------------- col2im -- */
@@ -350,8 +383,9 @@ static void conv_forward(const bk_ctx *cx, bk_precision prec,
         forward_before_upsample(cx, prec, plan, s, x, ldx, w, bias, relu, y) == 0)
         return;
     int n = s->out_c;
-    int rows = g.direct ? g.pixels : band_rows(cx, &g);
-    float *col = g.direct ? NULL : column_buffer(&g, &rows);
+    size_t es = prec == BK_BF16 ? sizeof(uint16_t) : sizeof(float);
+    int rows = g.direct ? g.pixels : band_rows(cx, &g, es);
+    void *col = g.direct ? NULL : column_buffer(&g, &rows, es);
     if (!g.direct && !col) {
         for (int m = 0; m < g.pixels; m++) bk__fill_nan(y + (size_t)m * ldy, (size_t)n);
         return;
@@ -363,7 +397,7 @@ static void conv_forward(const bk_ctx *cx, bk_precision prec,
     };
     for (int m0 = 0; m0 < g.pixels; m0 += rows) {
         ga.m = bk__min_int(rows, g.pixels - m0);
-        ga.a = columns(cx, s, &g, x, ldx, m0, ga.m, col);
+        set_columns(cx, prec, s, &g, x, ldx, m0, ga.m, col, &ga.a, &ga.a16);
         ga.c = y + (size_t)m0 * ldy;
         bk__gemm_planned(cx, &ga, plan);
     }
@@ -397,8 +431,8 @@ static void conv_backward_data(const bk_ctx *cx, bk_precision prec,
         return;
     }
     size_t dx_count = (size_t)s->batch * s->in_h * s->in_w * s->in_c;
-    int rows = band_rows(cx, &g);
-    float *col = column_buffer(&g, &rows);
+    int rows = band_rows(cx, &g, sizeof(float));
+    float *col = column_buffer(&g, &rows, sizeof(float));
     if (!col) {
         bk__fill_nan(dx, dx_count);
         return;
@@ -428,8 +462,9 @@ static void conv_backward_weight(const bk_ctx *cx, bk_precision prec,
         conv_backward_weight(cx, prec, &low, x, dz, dw, dbias, accumulate);
         return;
     }
-    int rows = g.direct ? g.pixels : band_rows(cx, &g);
-    float *col = g.direct ? NULL : column_buffer(&g, &rows);
+    size_t es = prec == BK_BF16 ? sizeof(uint16_t) : sizeof(float);
+    int rows = g.direct ? g.pixels : band_rows(cx, &g, es);
+    void *col = g.direct ? NULL : column_buffer(&g, &rows, es);
     if (!g.direct && !col) {
         bk__fill_nan(dw, (size_t)n * g.k);
         if (dbias) bk__fill_nan(dbias, (size_t)n);
@@ -444,7 +479,7 @@ static void conv_backward_weight(const bk_ctx *cx, bk_precision prec,
         ga.k = bk__min_int(rows, g.pixels - m0);
         ga.beta = m0 == 0 && !accumulate ? 0.0f : 1.0f;
         ga.a = dy + (size_t)m0 * n;
-        ga.b = columns(cx, s, &g, x, s->in_c, m0, ga.k, col);
+        set_columns(cx, prec, s, &g, x, s->in_c, m0, ga.k, col, &ga.b, &ga.b16);
         bk__gemm(cx, &ga);
     }
     if (dbias) bias_grad(cx, dy, g.pixels, n, dbias, accumulate);

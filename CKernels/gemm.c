@@ -22,13 +22,17 @@
 static inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
 static inline int round_up(int a, int b) { return ceil_div(a, b) * b; }
 
+static inline float from_bf16(uint16_t h) { return bk__float((uint32_t)h << 16); }
+
 static inline float load_a(const bk_gemm_args *g, int i, int p)
 {
+    if (g->a16) return from_bf16(g->a16[(size_t)i * g->lda + p]);
     return g->transa ? g->a[(size_t)p * g->lda + i] : g->a[(size_t)i * g->lda + p];
 }
 
 static inline float load_b(const bk_gemm_args *g, int p, int j)
 {
+    if (g->b16) return from_bf16(g->b16[(size_t)p * g->ldb + j]);
     return g->transb ? g->b[(size_t)j * g->ldb + p] : g->b[(size_t)p * g->ldb + j];
 }
 
@@ -81,6 +85,18 @@ static void pack_pairs(const bk_kernels *kr, const float *r0, const float *r1,
     (kr->pack_pairs ? kr->pack_pairs : pack_pairs_portable)(r0, r1, n, dst);
 }
 
+/* pack_pairs for rows already in bf16: plain interleaving (the common case
+ * in a loop of its own, which the compiler vectorises). */
+static void interleave_bf16(const uint16_t *r0, const uint16_t *r1, int n, uint32_t *dst)
+{
+    if (r0 && r1) {
+        for (int i = 0; i < n; i++) dst[i] = r0[i] | (uint32_t)r1[i] << 16;
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        dst[i] = (r0 ? r0[i] : 0u) | (uint32_t)(r1 ? r1[i] : 0u) << 16;
+}
+
 /* A run of bf16 values (zero from kc to depth) as words of chain pairs. */
 static void order_chain_pairs(const uint16_t *run, int depth, uint16_t *dst)
 {
@@ -89,6 +105,32 @@ static void order_chain_pairs(const uint16_t *run, int depth, uint16_t *dst)
         bk__pair_steps(1, q, &lo, &hi);
         dst[2 * q] = run[lo];
         dst[2 * q + 1] = run[hi];
+    }
+}
+
+/* pack_a for an A given as bf16 rows (g->a16): the same panels, by copies. */
+static void pack_a_bf16(const bk_kernels *kr, const bk_gemm_args *g, int i0,
+                        int rows, int p0, int kc, void *dst, unsigned char *tiny)
+{
+    int mr = kr->mr[BK_BF16], padded = round_up(rows, mr), depth = bk__bf16_depth(kc);
+    uint16_t run[BK_KC];
+    for (int x = 0; x < padded; x++) {
+        const uint16_t *s = x < rows ? g->a16 + (size_t)(i0 + x) * g->lda + p0 : NULL;
+        if (kr->dot_bf16) {
+            uint16_t *d = (uint16_t *)dst + (size_t)x * BK_KC, *r = kr->chain_pairs ? run : d;
+            if (x < rows) memcpy(r, s, sizeof(uint16_t) * kc);
+            memset(r + (x < rows ? kc : 0), 0, sizeof(uint16_t) * (x < rows ? depth - kc : depth));
+            if (kr->chain_pairs) order_chain_pairs(run, depth, d);
+        } else {
+            float *d = (float *)dst + (size_t)x * BK_KC;
+            for (int p = 0; p < depth; p++) d[p] = x < rows && p < kc ? from_bf16(s[p]) : 0.0f;
+        }
+    }
+    for (int x0 = 0; x0 < padded && !kr->dot_bf16; x0 += mr) {
+        const float *panel = (const float *)dst + (size_t)x0 * BK_KC;
+        int t = 0;
+        for (int x = 0; x < mr; x++) t |= bk__any_tiny_f32(panel + (size_t)x * BK_KC, kc);
+        tiny[x0 / mr] = (unsigned char)t;
     }
 }
 
@@ -101,6 +143,10 @@ static void pack_a(const bk_kernels *kr, const bk_gemm_args *g, int i0,
 {
     int bf16 = g->prec == BK_BF16, mr = kr->mr[g->prec];
     int padded = round_up(rows, mr), depth = bf16 ? bk__bf16_depth(kc) : kc;
+    if (g->a16) {
+        pack_a_bf16(kr, g, i0, rows, p0, kc, dst, tiny);
+        return;
+    }
     if (bf16 && kr->dot_bf16) {
         uint16_t *h = dst;
         if (g->transa && kr->ukr_kmajor[BK_BF16]) {
@@ -211,12 +257,16 @@ static void pack_b(const bk_kernels *kr, const bk_gemm_args *g, int p0,
         for (int q = 0; q < pairs; q++) {
             int lo, hi;
             bk__pair_steps(kr->chain_pairs, q, &lo, &hi);
-            const float *r0 = lo < kc ? g->b + (size_t)(p0 + lo) * g->ldb + j0 : NULL;
-            const float *r1 = hi < kc ? g->b + (size_t)(p0 + hi) * g->ldb + j0 : NULL;
+            size_t at0 = (size_t)(p0 + lo) * g->ldb + j0, at1 = (size_t)(p0 + hi) * g->ldb + j0;
             for (int x = 0; x < padded; x += w) {
                 uint32_t *d = words + (size_t)x * BK_KC / 2 + (size_t)q * w;
                 int have = bk__min_int(w, cols - x);
-                pack_pairs(kr, r0 ? r0 + x : NULL, r1 ? r1 + x : NULL, have, d);
+                if (g->b16)
+                    interleave_bf16(lo < kc ? g->b16 + at0 + x : NULL,
+                                    hi < kc ? g->b16 + at1 + x : NULL, have, d);
+                else
+                    pack_pairs(kr, lo < kc ? g->b + at0 + x : NULL,
+                               hi < kc ? g->b + at1 + x : NULL, have, d);
                 for (int z = have; z < w; z++) d[z] = 0;
             }
         }
@@ -470,6 +520,46 @@ static void gemm_team(const bk_kernels *kr, const bk_gemm_args *g, void *ws,
 
 /* ------------------------------------------------------------- entry points -- */
 
+/* The contract computed one element at a time (bk_gemm_reference). */
+static void reference(const bk_gemm_args *gp)
+{
+    bk_gemm_args g = *gp;
+    bk_precision prec = g.prec;
+    int m = g.m, n = g.n, k = g.k, ldc = g.ldc;
+    float alpha = g.alpha, beta = g.beta, *c = g.c;
+    int skip = k <= 0 || alpha == 0.0f;
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            float *cij = c + (size_t)i * ldc + j;
+            float t = beta == 0.0f ? 0.0f : beta * *cij;
+            for (int p0 = 0; !skip && p0 < k; p0 += BK_KC) {
+                int end = bk__min_int(k, p0 + BK_KC);
+                float acc = 0.0f;
+                for (int p = p0; p < end && prec != BK_BF16; p++)
+                    acc = fmaf(load_a(&g, i, p), load_b(&g, p, j), acc);
+                for (int g0 = p0; g0 < end && prec == BK_BF16; g0 += BK_KG) {
+                    float e = 0.0f, o = 0.0f;
+                    for (int p = g0; p < g0 + BK_KG; p += 2) {
+                        float x0 = 0.0f, y0 = 0.0f, x1 = 0.0f, y1 = 0.0f;
+                        if (p < end) {
+                            x0 = bk__bf16_round(load_a(&g, i, p));
+                            y0 = bk__bf16_round(load_b(&g, p, j));
+                        }
+                        if (p + 1 < end) {
+                            x1 = bk__bf16_round(load_a(&g, i, p + 1));
+                            y1 = bk__bf16_round(load_b(&g, p + 1, j));
+                        }
+                        e = bk__bf16_dot(x0, y0, e);
+                        o = bk__bf16_dot(x1, y1, o);
+                    }
+                    acc = bk__bf16_add(acc, bk__bf16_add(e, o));
+                }
+                t = fmaf(alpha, acc, t);
+            }
+            *cij = t;
+        }
+}
+
 static void scale_c(const bk_gemm_args *g)
 {
     for (int i = 0; i < g->m; i++) {
@@ -500,9 +590,7 @@ static void gemm_args_run(const bk_ctx *cx, const bk_gemm_args *g, int allow_tea
     if (!ws) {
         /* The reference reads B itself: a prepacked one always comes with
          * the matrix it was packed from. */
-        bk_gemm_reference(g->prec, g->transa, g->transb, g->m, g->n, g->k,
-                          g->alpha, g->a, g->lda, g->b, g->ldb, g->beta, g->c,
-                          g->ldc);
+        reference(g);
         epilogue(g, 0, g->m, 0, g->n);
         return;
     }
@@ -569,35 +657,5 @@ void bk_gemm_reference(bk_precision prec, int transa, int transb, int m,
 {
     bk_gemm_args g = {prec, transa, transb, m, n, k, alpha, beta,
                       a, b, lda, ldb, c, ldc};
-    int skip = k <= 0 || alpha == 0.0f;
-    for (int i = 0; i < m; i++)
-        for (int j = 0; j < n; j++) {
-            float *cij = c + (size_t)i * ldc + j;
-            float t = beta == 0.0f ? 0.0f : beta * *cij;
-            for (int p0 = 0; !skip && p0 < k; p0 += BK_KC) {
-                int end = bk__min_int(k, p0 + BK_KC);
-                float acc = 0.0f;
-                for (int p = p0; p < end && prec != BK_BF16; p++)
-                    acc = fmaf(load_a(&g, i, p), load_b(&g, p, j), acc);
-                for (int g0 = p0; g0 < end && prec == BK_BF16; g0 += BK_KG) {
-                    float e = 0.0f, o = 0.0f;
-                    for (int p = g0; p < g0 + BK_KG; p += 2) {
-                        float x0 = 0.0f, y0 = 0.0f, x1 = 0.0f, y1 = 0.0f;
-                        if (p < end) {
-                            x0 = bk__bf16_round(load_a(&g, i, p));
-                            y0 = bk__bf16_round(load_b(&g, p, j));
-                        }
-                        if (p + 1 < end) {
-                            x1 = bk__bf16_round(load_a(&g, i, p + 1));
-                            y1 = bk__bf16_round(load_b(&g, p + 1, j));
-                        }
-                        e = bk__bf16_dot(x0, y0, e);
-                        o = bk__bf16_dot(x1, y1, o);
-                    }
-                    acc = bk__bf16_add(acc, bk__bf16_add(e, o));
-                }
-                t = fmaf(alpha, acc, t);
-            }
-            *cij = t;
-        }
+    reference(&g);
 }

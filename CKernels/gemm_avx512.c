@@ -303,11 +303,16 @@ static void bf16_probe(long iterations, float *sink)
     _mm512_storeu_ps(sink, x[0]);
 }
 
-/* Round 16 floats to bf16 with the NaN guard and flush of subnormals; the
- * result keeps the bf16 in the high half of each 32-bit lane. */
-BK_TARGET_AVX512
-static inline __m512i round16(__m512 x)
+/* The bf16 bits of 16 floats, rounded to nearest even with the NaN guard and
+ * the flush of subnormals (bk__bf16). With hw, vcvtneps2bf16, which computes
+ * exactly that (tools/bf16_hardware.c checks all 2^32 inputs); without, integer
+ * arithmetic for AVX-512 CPUs that lack it. The packers below take hw as a
+ * constant from their wrappers (PACKERS), so each wrapper holds one of the
+ * two, and only the tables of paths with the instruction name the hw ones. */
+BK_TARGET_AVX512_BF16
+static inline __attribute__((always_inline)) __m256i bf16x16(__m512 x, int hw)
 {
+    if (hw) return (__m256i)_mm512_cvtneps_pbh(x);
     __m512i u = _mm512_castps_si512(x);
     __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
     __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
@@ -315,7 +320,21 @@ static inline __m512i round16(__m512 x)
     r = _mm512_mask_and_epi32(r, tiny, u, _mm512_set1_epi32((int)0x80000000u));
     __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
     r = _mm512_mask_or_epi32(r, nan, u, _mm512_set1_epi32(0x00400000));
-    return _mm512_and_si512(r, _mm512_set1_epi32((int)0xffff0000u));
+    return _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16));
+}
+
+/* The same, each bf16 in the high half of a 32-bit lane (a float's bits). */
+BK_TARGET_AVX512_BF16
+static inline __attribute__((always_inline)) __m512i hi16(__m512 x, int hw)
+{
+    return _mm512_slli_epi32(_mm512_cvtepu16_epi32(bf16x16(x, hw)), 16);
+}
+
+/* Words of (lo, hi) bf16 pairs, lo in the low half. */
+BK_TARGET_AVX512_BF16
+static inline __attribute__((always_inline)) __m512i pair16(__m512 lo, __m512 hi, int hw)
+{
+    return _mm512_or_si512(_mm512_cvtepu16_epi32(bf16x16(lo, hw)), hi16(hi, hw));
 }
 
 /* Transposes 16 rows of 16 floats in registers (unpack pairs, unpack
@@ -353,8 +372,9 @@ static inline void transpose16(__m512 r[16])
  * load as zeros). bf16 (1: natural pairs, 2: chain pairs, see
  * bk__pair_steps) runs on to whole groups and goes out in words of two
  * rows' bf16 bits. */
-BK_TARGET_AVX512
-static void pack_columns(const float *src, int ld, int kc, int bf16, void *dst)
+BK_TARGET_AVX512_BF16
+static inline __attribute__((always_inline)) void
+pack_columns_body(const float *src, int ld, int kc, int bf16, void *dst, int hw)
 {
     int depth = bf16 ? bk__bf16_depth(kc) : kc;
     for (int half = 0; half < 2; half++) {
@@ -375,8 +395,7 @@ static void pack_columns(const float *src, int ld, int kc, int bf16, void *dst)
                 bk__pair_steps(bf16 == 2, at, &lo, &hi);
                 lo -= p;
                 hi -= p;
-                __m512i w = _mm512_or_si512(_mm512_srli_epi32(round16(r[lo]), 16), round16(r[hi]));
-                _mm512_storeu_si512((uint32_t *)dst + (size_t)at * NR + half * 16, w);
+                _mm512_storeu_si512((uint32_t *)dst + (size_t)at * NR + half * 16, pair16(r[lo], r[hi], hw));
             }
             for (int q = 0; q < n && !bf16; q++)
                 _mm512_storeu_ps((float *)dst + (size_t)(p + q) * NR + half * 16, r[q]);
@@ -386,8 +405,8 @@ static void pack_columns(const float *src, int ld, int kc, int bf16, void *dst)
 
 /* Rows [0, rows) of a transposed A (value (x, p) at src + p * ld + x) as
  * bf16 rows BK_KC apart, kc values each: 16 x 16 blocks transposed in
- * registers, the AMX path's gather. */
-BK_TARGET_AVX512
+ * registers, the AMX path's gather (AMX implies AVX512_BF16). */
+BK_TARGET_AVX512_BF16
 static void pack_rows_bf16(const float *src, int ld, int rows, int kc, uint16_t *dst)
 {
     for (int x0 = 0; x0 < rows; x0 += 16) {
@@ -401,7 +420,7 @@ static void pack_rows_bf16(const float *src, int ld, int rows, int kc, uint16_t 
                               : _mm512_setzero_ps();
             transpose16(r);
             for (int j = 0; j < nx; j++) {
-                __m256i h = _mm512_cvtepi32_epi16(_mm512_srli_epi32(round16(r[j]), 16));
+                __m256i h = bf16x16(r[j], 1);
                 _mm256_mask_storeu_epi16(dst + (size_t)(x0 + j) * BK_KC + p0, (__mmask16)((1u << np) - 1u), h);
             }
         }
@@ -412,8 +431,9 @@ static void pack_rows_bf16(const float *src, int ld, int rows, int kc, uint16_t 
  * (value (x, p) at src + p * ld + x): each k step's MR values are adjacent
  * in the source too, so a panel row is one masked load and store, the
  * missing rows of the last panel zero. */
-BK_TARGET_AVX512
-static void pack_kmajor(const float *src, int ld, int rows, int kc, int bf16, float *dst)
+BK_TARGET_AVX512_BF16
+static inline __attribute__((always_inline)) void
+pack_kmajor_body(const float *src, int ld, int rows, int kc, int bf16, float *dst, int hw)
 {
     for (int x0 = 0; x0 < rows; x0 += MR) {
         int have = rows - x0 < MR ? rows - x0 : MR;
@@ -421,57 +441,77 @@ static void pack_kmajor(const float *src, int ld, int rows, int kc, int bf16, fl
         float *panel = dst + (size_t)x0 * BK_KC;
         for (int p = 0; p < kc; p++) {
             __m512 v = _mm512_maskz_loadu_ps(valid, src + (size_t)p * ld + x0);
-            if (bf16) v = _mm512_castsi512_ps(round16(v));
+            if (bf16) v = _mm512_castsi512_ps(hi16(v, hw));
             _mm512_mask_storeu_ps(panel + (size_t)p * MR, (__mmask16)((1u << MR) - 1u), v);
         }
     }
 }
 
-BK_TARGET_AVX512
-static void bf16_from_f32(const float *x, uint16_t *y, size_t n)
-{
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m512i r = _mm512_srli_epi32(round16(_mm512_loadu_ps(x + i)), 16);
-        _mm256_storeu_si256((__m256i *)(y + i), _mm512_cvtepi32_epi16(r));
-    }
-    for (; i < n; i++) y[i] = bk__bf16(x[i]);
-}
-
-BK_TARGET_AVX512
-static void round_bf16(const float *x, float *y, size_t n)
+BK_TARGET_AVX512_BF16
+static inline __attribute__((always_inline)) void
+bf16_from_f32_body(const float *x, uint16_t *y, size_t n, int hw)
 {
     size_t i = 0;
     for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(y + i, _mm512_castsi512_ps(round16(_mm512_loadu_ps(x + i))));
+        _mm256_storeu_si256((__m256i *)(y + i), bf16x16(_mm512_loadu_ps(x + i), hw));
+    for (; i < n; i++) y[i] = bk__bf16(x[i]);
+}
+
+BK_TARGET_AVX512_BF16
+static inline __attribute__((always_inline)) void
+round_bf16_body(const float *x, float *y, size_t n, int hw)
+{
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_castsi512_ps(hi16(_mm512_loadu_ps(x + i), hw)));
     for (; i < n; i++) y[i] = bk__bf16_round(x[i]);
 }
 
 /* Interleaves two rows of n floats into n words of (r0, r1) bf16 bits, r0
  * in the low half; a NULL row reads as zeros. */
-BK_TARGET_AVX512
-static void pack_pairs(const float *r0, const float *r1, int n, uint32_t *dst)
+BK_TARGET_AVX512_BF16
+static inline __attribute__((always_inline)) void
+pack_pairs_body(const float *r0, const float *r1, int n, uint32_t *dst, int hw)
 {
     int i = 0;
     for (; i + 16 <= n; i += 16) {
-        __m512i lo = r0 ? _mm512_srli_epi32(round16(_mm512_loadu_ps(r0 + i)), 16) : _mm512_setzero_si512();
-        __m512i hi = r1 ? round16(_mm512_loadu_ps(r1 + i)) : _mm512_setzero_si512();
-        _mm512_storeu_si512(dst + i, _mm512_or_si512(lo, hi));
+        __m512 lo = r0 ? _mm512_loadu_ps(r0 + i) : _mm512_setzero_ps();
+        __m512 hi = r1 ? _mm512_loadu_ps(r1 + i) : _mm512_setzero_ps();
+        _mm512_storeu_si512(dst + i, pair16(lo, hi, hw));
     }
     for (; i < n; i++)
         dst[i] = bk__bf16_pair(r0 ? r0[i] : 0.0f, r1 ? r1[i] : 0.0f);
 }
 
+/* The packers as the tables take them, converting in software (sw) or with
+ * vcvtneps2bf16 (hw). */
+#define PACKERS(V, hw)                                                            \
+    BK_TARGET_AVX512_BF16 static void pack_columns_##V(const float *src, int ld, \
+                                                        int kc, int bf16, void *dst) \
+    { pack_columns_body(src, ld, kc, bf16, dst, hw); }                            \
+    BK_TARGET_AVX512_BF16 static void pack_kmajor_##V(const float *src, int ld, int rows, \
+                                                       int kc, int bf16, float *dst) \
+    { pack_kmajor_body(src, ld, rows, kc, bf16, dst, hw); }                       \
+    BK_TARGET_AVX512_BF16 static void bf16_from_f32_##V(const float *x, uint16_t *y, size_t n) \
+    { bf16_from_f32_body(x, y, n, hw); }                                          \
+    BK_TARGET_AVX512_BF16 static void round_bf16_##V(const float *x, float *y, size_t n) \
+    { round_bf16_body(x, y, n, hw); }                                             \
+    BK_TARGET_AVX512_BF16 static void pack_pairs_##V(const float *r0, const float *r1, \
+                                                      int n, uint32_t *dst)       \
+    { pack_pairs_body(r0, r1, n, dst, hw); }
+PACKERS(sw, 0)
+PACKERS(hw, 1)
+
 /* What the AVX-512 tables share: the fp32 kernels and the packers. */
-#define AVX512_SHARED                                                      \
+#define AVX512_SHARED(V)                                                   \
     .tuning = &bk__tuning_avx512, .lanes = 16,                             \
-    .fma_probe = fma_probe, .bf16_from_f32 = bf16_from_f32,                \
-    .round_bf16 = round_bf16, .pack_columns = pack_columns,                \
-    .pack_kmajor = pack_kmajor, .pack_pairs = pack_pairs
+    .fma_probe = fma_probe, .bf16_from_f32 = bf16_from_f32_##V,            \
+    .round_bf16 = round_bf16_##V, .pack_columns = pack_columns_##V,        \
+    .pack_kmajor = pack_kmajor_##V, .pack_pairs = pack_pairs_##V
 
 const bk_kernels bk__kernels_avx512 = {
     .isa = BK_ISA_AVX512,
-    AVX512_SHARED,
+    AVX512_SHARED(sw),
     .mr = {MR, MR}, .nr = {NR, NR},
     .ukr = {ukr_f32, ukr_bf16},
     .ukr_kmajor = {ukr_f32_kmajor, ukr_bf16_kmajor},
@@ -480,7 +520,7 @@ const bk_kernels bk__kernels_avx512 = {
 /* The AVX-512 path with the bf16 products on vdpbf16ps, in chain pairs. */
 const bk_kernels bk__kernels_avx512bf16 = {
     .isa = BK_ISA_AVX512_BF16,
-    AVX512_SHARED,
+    AVX512_SHARED(hw),
     .mr = {MR, MR}, .nr = {NR, NR},
     .ukr = {ukr_f32, ukr_bf16_dot},
     .ukr_kmajor = {ukr_f32_kmajor, ukr_bf16_dot_kmajor},
@@ -494,7 +534,7 @@ const bk_kernels bk__kernels_avx512bf16 = {
  * read A by rows only: a transposed A is gathered into rows. */
 const bk_kernels bk__kernels_amx = {
     .isa = BK_ISA_AMX_BF16,
-    AVX512_SHARED,
+    AVX512_SHARED(hw),
     .mr = {MR, 32}, .nr = {NR, 32},
     .ukr = {ukr_f32, bk__ukr_amx_bf16},
     .ukr_kmajor = {ukr_f32_kmajor, NULL},

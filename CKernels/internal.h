@@ -386,6 +386,11 @@ typedef struct {
     int ldc;
     /* B already packed by bk__pack_b_all for the call's path, or NULL. */
     const void *packed_b;
+    /* BK_BF16 only: op(A) (op(B)) given as bf16 bits in place of a (b),
+     * row-major and not transposed, lda (ldb) elements apart: a convolution's
+     * column matrix, built once in bf16 (half the bytes) instead of in fp32
+     * and converted by every packing. */
+    const uint16_t *a16, *b16;
     /* The epilogue of a convolution's forward pass, applied to each C
      * element after its last pass while the block is still in cache:
      * c += bias[j] (bias may be NULL), then c = c > 0 ? c : 0 when relu. */

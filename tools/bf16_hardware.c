@@ -17,7 +17,9 @@
  * 16 pairs per instruction over exponent ranges up to the whole of bf16,
  * against the contract's group: a chain of those steps from zero over the
  * even members, one over the odd ones, their sum added to the accumulator,
- * each sum rounded and flushed. Prints the mismatch counts; exits 1 when an
+ * each sum rounded and flushed. vcvtneps2bf16 (AVX512_BF16), the packers'
+ * fp32 -> bf16 conversion on those paths: every float against bk__bf16.
+ * Prints the mismatch counts; exits 1 when an
  * instruction disagrees with the contract's model, 2 when the CPU lacks
  * AVX512_BF16.
  */
@@ -153,6 +155,25 @@ static long check_tdpbf16ps(int pairs)
     return wrong;
 }
 
+/* vcvtneps2bf16 on every one of the 2^32 floats against bk__bf16 (nearest
+ * even, the NaN guard, subnormals flushed to zero of their sign): the
+ * conversion the AVX512_BF16 and AMX paths' packers use. */
+__attribute__((target("avx512f,avx512bf16")))
+static long check_vcvtneps2bf16(void)
+{
+    long wrong = 0;
+    for (uint64_t base = 0; base < (1ull << 32); base += 16) {
+        __m512i u = _mm512_add_epi32(_mm512_set1_epi32((int)(uint32_t)base),
+                                     _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+        __m256bh h = _mm512_cvtneps_pbh(_mm512_castsi512_ps(u));
+        uint16_t got[16];
+        memcpy(got, &h, sizeof got);
+        for (int i = 0; i < 16; i++) wrong += got[i] != bk__bf16(bk__float((uint32_t)base + (uint32_t)i));
+    }
+    printf("vcvtneps2bf16: all 2^32 floats; mismatches with bk__bf16 %ld\n", wrong);
+    return wrong;
+}
+
 int main(void)
 {
     unsigned a, b, c, d;
@@ -160,7 +181,7 @@ int main(void)
         printf("this CPU has no AVX512_BF16\n");
         return 2;
     }
-    long wrong = check_vdpbf16ps();
+    long wrong = check_vdpbf16ps() + check_vcvtneps2bf16();
     if (has_amx()) {
         for (int pairs = 1; pairs <= 16; pairs *= pairs < 4 ? 2 : 4) wrong += check_tdpbf16ps(pairs);
     } else {
