@@ -317,6 +317,7 @@ static void macro_kernel(const bk_kernels *kr, const bk_gemm_args *g,
                 ukr(kc, ap, bp, c, g->ldc, mi, nj, g->alpha, beta);
         }
     }
+    if (bf16 && kr->ukr_finish) kr->ukr_finish();
 }
 
 /* Rows [i0, i0 + rows) and columns [j0, j1) of C through the epilogue (see

@@ -7,6 +7,12 @@
  * their sum added to the tile. The packed panels are tiles already: A rows
  * BK_KC bf16 values apart, B 32 words a pair.
  *
+ * Each pass ends with the tile stored and added to C on the vector units
+ * (the contract's passes forbid keeping it in the tiles), which takes about
+ * as long as the pass's products. So the addition waits for the next call:
+ * issued after that call's products, it runs while the tile unit works,
+ * and bk__amx_finish does the last one.
+ *
  * Linux hands the tile registers to a process only on request
  * (bk__amx_permitted); each thread loads the tile shapes once.
  */
@@ -27,6 +33,27 @@ typedef struct {
 } tile_config;
 
 static _Thread_local int configured;
+
+/* The tile whose addition to C waits (see above), in one of two buffers:
+ * a call stores its own tile in the other. */
+typedef struct {
+    float tile[2][MR * NR] __attribute__((aligned(64)));
+    int which, waiting;
+    float *c;
+    long ldc;
+    int m, n;
+    float alpha, beta;
+} pending_tile;
+
+static _Thread_local pending_tile pending;
+
+void bk__amx_finish(void)
+{
+    pending_tile *p = &pending;
+    if (!p->waiting) return;
+    bk__merge_tile32(p->tile[p->which], p->c, p->ldc, p->m, p->n, p->alpha, p->beta);
+    p->waiting = 0;
+}
 
 /* Every tile 16 rows of 64 bytes: 16 x 16 floats, or 16 x 32 bf16. */
 BK_TARGET_AMX
@@ -58,7 +85,6 @@ void bk__ukr_amx_bf16(int k, const void *a, const void *b, float *c, long ldc,
     if (!configured) configure();
     const char *ap = a, *bp = b;
     const long arow = BK_KC * 2, brow = NR * 4;
-    float tile[MR * NR] __attribute__((aligned(64)));
     _tile_zero(0);
     _tile_zero(1);
     _tile_zero(2);
@@ -84,11 +110,21 @@ void bk__ukr_amx_bf16(int k, const void *a, const void *b, float *c, long ldc,
             _tile_dpbf16ps(1, 4, 7);
         }
     }
+    pending_tile *p = &pending;
+    bk__amx_finish();
+    p->which ^= 1;
+    float *tile = p->tile[p->which];
     _tile_stored(0, tile, NR * 4);
     _tile_stored(1, tile + 16, NR * 4);
     _tile_stored(2, tile + 16 * NR, NR * 4);
     _tile_stored(3, tile + 16 * NR + 16, NR * 4);
-    bk__merge_tile32(tile, c, ldc, m, n, alpha, beta);
+    p->waiting = 1;
+    p->c = c;
+    p->ldc = ldc;
+    p->m = m;
+    p->n = n;
+    p->alpha = alpha;
+    p->beta = beta;
 }
 
 /* Four tdpbf16ps an iteration on tiles that stay in registers. */

@@ -537,6 +537,7 @@ const bk_kernels bk__kernels_amx = {
     AVX512_SHARED(hw),
     .mr = {MR, 32}, .nr = {NR, 32},
     .ukr = {ukr_f32, bk__ukr_amx_bf16},
+    .ukr_finish = bk__amx_finish,
     .ukr_kmajor = {ukr_f32_kmajor, NULL},
     .pack_rows_bf16 = pack_rows_bf16,
     .dot_bf16 = 1,

@@ -273,6 +273,10 @@ typedef struct {
     int dot_bf16;
     /* 1: bf16 words hold chain pairs (bk__pair_steps), 0: natural ones. */
     int chain_pairs;
+    /* Non-NULL when the BK_BF16 micro-kernel leaves its last tile's write
+     * of C pending (it writes each tile while the next one's products run):
+     * completes it. The macro-kernel calls it before it returns. */
+    void (*ukr_finish)(void);
     /* Interleaves rows r0 and r1 (either NULL: zeros) of n floats into n
      * words of bf16 bits, r0's in the low half: a pair of k steps of a
      * packed bf16 panel. NULL: the portable packer does it. */
@@ -304,10 +308,12 @@ extern const bk_kernels bk__kernels_avx512bf16;
 extern const bk_kernels bk__kernels_amx;
 
 /* The AMX path's BK_BF16 micro-kernel (gemm_amx.c): a 32 x 32 tile from
- * bf16 A rows BK_KC apart and natural-pair B words, 32 a pair; and its
- * probe, as bk_kernels.bf16_probe. */
+ * bf16 A rows BK_KC apart and natural-pair B words, 32 a pair, written to C
+ * during the next call (bk__amx_finish: now); and its probe, as
+ * bk_kernels.bf16_probe. */
 void bk__ukr_amx_bf16(int k, const void *a, const void *b, float *c, long ldc,
                       int m, int n, float alpha, float beta);
+void bk__amx_finish(void);
 void bk__amx_probe(long iterations, float *sink);
 
 /* bk__merge_tile for a 32-column tile (NR = 32) on AVX-512. */
