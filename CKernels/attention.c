@@ -24,7 +24,9 @@
  * so the bits do not depend on the number of threads.
  *
  * All products go through bk__gemm_serial, so BK_BF16 rounds exactly the
- * operands the GEMM contract rounds (theta, phi, g, P, dS, dout). The softmax
+ * operands the GEMM contract rounds (theta, phi, g, P, dS, dout); the key
+ * and value tiles are packed once per call, not once per query tile (see
+ * "packed operands"). The softmax
  * stays fp32 and uses a polynomial exp written as plain loops, compiled once
  * per instruction-set path so the compiler can vectorise it for each.
  */
@@ -222,27 +224,117 @@ typedef struct {
     const float *theta, *phi, *g;
 } attn_problem;
 
-/* c = op(a) op(b) + beta c on the calling thread. */
+/* c = op(a) op(b) + beta c on the calling thread; packed_b (or NULL) is b
+ * already packed (see below), a16 (or NULL) a in bf16 bits (BK_BF16). */
 static void tile_gemm(const attn_problem *pr, int transa, int transb, int m,
-                      int n, int k, const float *a, int lda, const float *b,
-                      int ldb, float beta, float *c, int ldc)
+                      int n, int k, const float *a, const uint16_t *a16, int lda,
+                      const float *b, const void *packed_b, int ldb, float beta,
+                      float *c, int ldc)
 {
     bk_gemm_args args = {pr->prec, transa, transb, m, n, k, 1.0f, beta,
-                         a, b, lda, ldb, c, ldc};
+                         a, b, lda, ldb, c, ldc, .packed_b = packed_b, .a16 = a16};
     bk__gemm_serial(pr->cx, &args);
 }
 
 static int query_tiles(int n) { return (n + QT - 1) / QT; }
+static int key_tiles(int m) { return (m + KT - 1) / KT; }
+
+/* ------------------------------------------------------- packed operands -- */
+
+/*
+ * Every query tile multiplies by the same key and value tiles, and in the
+ * backward each query tile's queries and output gradient meet every key
+ * tile. Packed as the GEMM's B once (key tiles once per call, before the
+ * query tiles run; a query tile's operands once per query tile) and, in
+ * bf16, the A operands converted once, they are no longer packed and
+ * converted again for every product. The products read the same bytes
+ * either way, so the bits do not change.
+ */
+typedef enum { KEYS_T, VALUES, VALUES_T, KEYS, KEY_OPERANDS } key_operand;
+
+/* The B operand op of key tile k0 of batch item b. */
+static bk_gemm_args key_operand_args(const attn_problem *pr, key_operand op, int b, int k0)
+{
+    int kt = bk__min_int(KT, pr->m - k0), dk = pr->dk, dv = pr->dv;
+    const float *kk = pr->phi + ((size_t)b * pr->m + k0) * dk;
+    const float *vv = pr->g + ((size_t)b * pr->m + k0) * dv;
+    bk_gemm_args g = {.prec = pr->prec};
+    switch (op) {
+    case KEYS_T: g.transb = 1, g.n = kt, g.k = dk, g.b = kk, g.ldb = dk; break;
+    case VALUES: g.n = dv, g.k = kt, g.b = vv, g.ldb = dv; break;
+    case VALUES_T: g.transb = 1, g.n = kt, g.k = dv, g.b = vv, g.ldb = dv; break;
+    default: g.n = dk, g.k = kt, g.b = kk, g.ldb = dk; break;
+    }
+    return g;
+}
+
+/* Bytes of n x k packed as B, whole cache lines. */
+static size_t packed_bytes(const attn_problem *pr, int n, int k)
+{
+    return (bk__packed_b_size(pr->cx->kr, pr->prec, n, k) + 63) & ~(size_t)63;
+}
+
+typedef struct {
+    char *mem;                  /* NULL: each product packs its own B */
+    size_t at[KEY_OPERANDS];    /* an operand's place in a key tile's panels */
+    size_t tile_bytes;          /* one key tile's panels */
+    int tiles;                  /* key tiles per batch item */
+} key_panels;
+
+/* Packs operands ops[0..count) of every key tile; on no memory, kp->mem
+ * stays NULL and the products pack as they go (the same bits). */
+static void key_panels_make(const attn_problem *pr, const key_operand *ops, int count,
+                            key_panels *kp)
+{
+    *kp = (key_panels){.tiles = key_tiles(pr->m)};
+    for (int i = 0; i < count; i++) {
+        bk_gemm_args g = key_operand_args(pr, ops[i], 0, 0);
+        kp->at[ops[i]] = kp->tile_bytes;
+        kp->tile_bytes += packed_bytes(pr, g.n, g.k);
+    }
+    long units = (long)pr->batch * kp->tiles;
+    kp->mem = aligned_alloc(64, (size_t)units * kp->tile_bytes);
+    if (!kp->mem) return;
+    double elements = (double)pr->batch * pr->m * count * (pr->dk + pr->dv);
+    int nt = bk__team_size(pr->cx, elements, pr->cx->kr->tuning->pack_per_thread);
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (long u = 0; u < units; u++) {
+        int b = (int)(u / kp->tiles), k0 = (int)(u % kp->tiles) * KT;
+        for (int i = 0; i < count; i++) {
+            bk_gemm_args g = key_operand_args(pr, ops[i], b, k0);
+            bk__pack_b_all(pr->cx, &g, kp->mem + (size_t)u * kp->tile_bytes + kp->at[ops[i]]);
+        }
+    }
+}
+
+/* Operand op of key tile k0 of batch item b, packed, or NULL. */
+static const void *key_panel(const key_panels *kp, key_operand op, int b, int k0)
+{
+    if (!kp->mem) return NULL;
+    return kp->mem + ((size_t)b * kp->tiles + k0 / KT) * kp->tile_bytes + kp->at[op];
+}
+
+/* rows x cols floats (row stride cols) as bf16 bits into dst, for a BK_BF16
+ * A operand; NULL for BK_FP32. */
+static const uint16_t *bf16_rows(const attn_problem *pr, const float *src, int rows,
+                                 int cols, uint16_t *dst)
+{
+    if (pr->prec != BK_BF16) return NULL;
+    pr->cx->kr->bf16_from_f32(src, dst, (size_t)rows * cols);
+    return dst;
+}
 
 /* --------------------------------------------------------------- forward -- */
 
-static size_t forward_workspace_bytes(int dv)
+static size_t forward_workspace_bytes(int dk, int dv)
 {
-    return sizeof(float) * ((size_t)QT * KT + (size_t)QT * dv + 2 * QT);
+    return sizeof(float) * ((size_t)QT * KT + (size_t)QT * dv + 2 * QT) +
+           sizeof(uint16_t) * (size_t)QT * dk;
 }
 
-static void forward_tile(const attn_problem *pr, fwd_softmax_fn softmax,
-                         float *ws, int b, int q0, float *out, float *lse)
+static void forward_tile(const attn_problem *pr, const key_panels *kp,
+                         fwd_softmax_fn softmax, float *ws, int b, int q0,
+                         float *out, float *lse)
 {
     int n = pr->n, m = pr->m, dk = pr->dk, dv = pr->dv;
     int qt = bk__min_int(QT, n - q0);
@@ -257,6 +349,7 @@ static void forward_tile(const attn_problem *pr, fwd_softmax_fn softmax,
     float *s = ws, *o = s + (size_t)QT * KT;
     float *mx = o + (size_t)QT * dv, *l = mx + QT;
     const float *q = pr->theta + ((size_t)b * n + q0) * dk;
+    const uint16_t *q16 = bf16_rows(pr, q, qt, dk, (uint16_t *)(l + QT));
     const float *keys = pr->phi + (size_t)b * m * dk;
     const float *vals = pr->g + (size_t)b * m * dv;
 
@@ -266,11 +359,11 @@ static void forward_tile(const attn_problem *pr, fwd_softmax_fn softmax,
     }
     for (int k0 = 0; k0 < m; k0 += KT) {
         int kt = bk__min_int(KT, m - k0);
-        tile_gemm(pr, 0, 1, qt, kt, dk, q, dk, keys + (size_t)k0 * dk,
-                  dk, 0.0f, s, KT);
+        tile_gemm(pr, 0, 1, qt, kt, dk, q, q16, dk, keys + (size_t)k0 * dk,
+                  key_panel(kp, KEYS_T, b, k0), dk, 0.0f, s, KT);
         softmax(s, qt, kt, mx, l, o, dv, k0 > 0);
-        tile_gemm(pr, 0, 0, qt, dv, kt, s, KT, vals + (size_t)k0 * dv,
-                  dv, k0 > 0 ? 1.0f : 0.0f, o, dv);
+        tile_gemm(pr, 0, 0, qt, dv, kt, s, NULL, KT, vals + (size_t)k0 * dv,
+                  key_panel(kp, VALUES, b, k0), dv, k0 > 0 ? 1.0f : 0.0f, o, dv);
     }
     for (int i = 0; i < qt; i++) {
         for (int j = 0; j < dv; j++)
@@ -292,15 +385,18 @@ void bk_attention_forward(bk_precision prec, int batch, int n, int m, int dk,
     double fmas = (double)batch * n * m * ((double)dk + dv);
     int nt = bk__team_size(&cx, fmas, cx.kr->tuning->attention_fmas_per_thread);
     if (nt > tasks) nt = (int)tasks;
+    key_panels kp;
+    key_panels_make(&pr, (const key_operand[]){KEYS_T, VALUES}, 2, &kp);
 
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        float *ws = bk__workspace(BK_WS_ATTENTION, forward_workspace_bytes(dv));
+        float *ws = bk__workspace(BK_WS_ATTENTION, forward_workspace_bytes(dk, dv));
 #pragma omp for schedule(static, 1)
         for (long task = 0; task < tasks; task++)
-            forward_tile(&pr, softmax, ws, (int)(task / tiles),
+            forward_tile(&pr, &kp, softmax, ws, (int)(task / tiles),
                          (int)(task % tiles) * QT, out, lse);
     }
+    free(kp.mem);
 }
 
 /* -------------------------------------------------------------- backward -- */
@@ -310,16 +406,30 @@ typedef struct {
     float *dtheta;
 } attn_grads;
 
-static size_t backward_workspace_bytes(void)
+/* A query tile's products in the backward: the two score-sized tiles and
+ * D, then its queries and output gradient as bf16 A operands and as packed
+ * B operands. */
+typedef struct {
+    size_t q16, dout16, q_packed, dout_packed, bytes;
+} backward_layout;
+
+static backward_layout backward_workspace(const attn_problem *pr)
 {
-    return sizeof(float) * (2 * (size_t)QT * KT + QT);
+    backward_layout w;
+    w.q16 = sizeof(float) * (2 * (size_t)QT * KT + QT);
+    w.dout16 = w.q16 + sizeof(uint16_t) * (size_t)QT * pr->dk;
+    w.q_packed = (w.dout16 + sizeof(uint16_t) * (size_t)QT * pr->dv + 63) & ~(size_t)63;
+    w.dout_packed = w.q_packed + packed_bytes(pr, pr->dk, QT);
+    w.bytes = w.dout_packed + packed_bytes(pr, pr->dv, QT);
+    return w;
 }
 
 /* Group grp of batch item b: dtheta for its query tiles, and its sums of
  * dphi (m x dk) and dg (m x dv) over those queries. */
 static void backward_group(const attn_problem *pr, const attn_grads *gr,
-                           bwd_softmax_fn softmax, float *ws, int b, int grp,
-                           int groups, float *dphi, float *dg)
+                           const key_panels *kp, bwd_softmax_fn softmax,
+                           char *ws, int b, int grp, int groups, float *dphi,
+                           float *dg)
 {
     int n = pr->n, m = pr->m, dk = pr->dk, dv = pr->dv;
     int tiles = query_tiles(n);
@@ -332,7 +442,8 @@ static void backward_group(const attn_problem *pr, const attn_grads *gr,
         bk__fill_nan(dg, (size_t)m * dv);
         return;
     }
-    float *s = ws, *dp = s + (size_t)QT * KT, *d = dp + (size_t)QT * KT;
+    backward_layout w = backward_workspace(pr);
+    float *s = (float *)ws, *dp = s + (size_t)QT * KT, *d = dp + (size_t)QT * KT;
     const float *keys = pr->phi + (size_t)b * m * dk;
     const float *vals = pr->g + (size_t)b * m * dv;
 
@@ -342,6 +453,12 @@ static void backward_group(const attn_problem *pr, const attn_grads *gr,
         const float *q = pr->theta + row0 * dk;
         const float *o = gr->out + row0 * dv, *dout = gr->dout + row0 * dv;
         float *dq = gr->dtheta + row0 * dk;
+        const uint16_t *q16 = bf16_rows(pr, q, qt, dk, (uint16_t *)(ws + w.q16));
+        const uint16_t *dout16 = bf16_rows(pr, dout, qt, dv, (uint16_t *)(ws + w.dout16));
+        bk_gemm_args qb = {.prec = pr->prec, .n = dk, .k = qt, .b = q, .ldb = dk};
+        bk_gemm_args doutb = {.prec = pr->prec, .n = dv, .k = qt, .b = dout, .ldb = dv};
+        bk__pack_b_all(pr->cx, &qb, ws + w.q_packed);
+        bk__pack_b_all(pr->cx, &doutb, ws + w.dout_packed);
         for (int i = 0; i < qt; i++) {
             float acc = 0.0f;
             for (int j = 0; j < dv; j++)
@@ -354,15 +471,16 @@ static void backward_group(const attn_problem *pr, const attn_grads *gr,
             int kt = bk__min_int(KT, m - k0);
             const float *kk = keys + (size_t)k0 * dk;
             const float *vv = vals + (size_t)k0 * dv;
-            tile_gemm(pr, 0, 1, qt, kt, dk, q, dk, kk, dk, 0.0f, s, KT);
-            tile_gemm(pr, 0, 1, qt, kt, dv, dout, dv, vv, dv, 0.0f, dp,
-                      KT);
+            tile_gemm(pr, 0, 1, qt, kt, dk, q, q16, dk, kk, key_panel(kp, KEYS_T, b, k0),
+                      dk, 0.0f, s, KT);
+            tile_gemm(pr, 0, 1, qt, kt, dv, dout, dout16, dv, vv,
+                      key_panel(kp, VALUES_T, b, k0), dv, 0.0f, dp, KT);
             softmax(s, dp, qt, kt, gr->lse + row0, d);
-            tile_gemm(pr, 0, 0, qt, dk, kt, dp, KT, kk, dk,
-                      k0 > 0 ? 1.0f : 0.0f, dq, dk);
-            tile_gemm(pr, 1, 0, kt, dk, qt, dp, KT, q, dk,
+            tile_gemm(pr, 0, 0, qt, dk, kt, dp, NULL, KT, kk, key_panel(kp, KEYS, b, k0),
+                      dk, k0 > 0 ? 1.0f : 0.0f, dq, dk);
+            tile_gemm(pr, 1, 0, kt, dk, qt, dp, NULL, KT, q, ws + w.q_packed, dk,
                       beta_keys, dphi + (size_t)k0 * dk, dk);
-            tile_gemm(pr, 1, 0, kt, dv, qt, s, KT, dout, dv,
+            tile_gemm(pr, 1, 0, kt, dv, qt, s, NULL, KT, dout, ws + w.dout_packed, dv,
                       beta_keys, dg + (size_t)k0 * dv, dv);
         }
     }
@@ -396,9 +514,12 @@ void bk_attention_backward(bk_precision prec, int batch, int n, int m, int dk,
     if (nt > tasks) nt = (int)tasks;
     long key_rows = (long)batch * m;
 
+    key_panels kp;
+    key_panels_make(&pr, (const key_operand[]){KEYS_T, VALUES_T, KEYS}, 3, &kp);
+
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        float *ws = bk__workspace(BK_WS_ATTENTION, backward_workspace_bytes());
+        char *ws = bk__workspace(BK_WS_ATTENTION, backward_workspace(&pr).bytes);
 #pragma omp for schedule(static, 1)
         for (long task = 0; task < tasks; task++) {
             int b = (int)(task / groups), grp = (int)(task % groups);
@@ -408,7 +529,7 @@ void bk_attention_backward(bk_precision prec, int batch, int n, int m, int dk,
                 dphi_b = parts + ((size_t)b * (groups - 1) + grp - 1) * part_stride;
                 dg_b = dphi_b + (size_t)m * dk;
             }
-            backward_group(&pr, &gr, softmax, ws, b, grp, groups, dphi_b, dg_b);
+            backward_group(&pr, &gr, &kp, softmax, ws, b, grp, groups, dphi_b, dg_b);
         }
         if (groups > 1) {
 #pragma omp for schedule(static)
@@ -427,4 +548,5 @@ void bk_attention_backward(bk_precision prec, int batch, int n, int m, int dk,
         }
     }
     free(parts);
+    free(kp.mem);
 }
