@@ -522,12 +522,11 @@ static void gemm_team(const bk_kernels *kr, const bk_gemm_args *g, void *ws,
 /* ------------------------------------------------------------- entry points -- */
 
 /* The contract computed one element at a time (bk_gemm_reference). */
-static void reference(const bk_gemm_args *gp)
+static void reference(const bk_gemm_args *g)
 {
-    bk_gemm_args g = *gp;
-    bk_precision prec = g.prec;
-    int m = g.m, n = g.n, k = g.k, ldc = g.ldc;
-    float alpha = g.alpha, beta = g.beta, *c = g.c;
+    bk_precision prec = g->prec;
+    int m = g->m, n = g->n, k = g->k, ldc = g->ldc;
+    float alpha = g->alpha, beta = g->beta, *c = g->c;
     int skip = k <= 0 || alpha == 0.0f;
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) {
@@ -537,18 +536,18 @@ static void reference(const bk_gemm_args *gp)
                 int end = bk__min_int(k, p0 + BK_KC);
                 float acc = 0.0f;
                 for (int p = p0; p < end && prec != BK_BF16; p++)
-                    acc = fmaf(load_a(&g, i, p), load_b(&g, p, j), acc);
+                    acc = fmaf(load_a(g, i, p), load_b(g, p, j), acc);
                 for (int g0 = p0; g0 < end && prec == BK_BF16; g0 += BK_KG) {
                     float e = 0.0f, o = 0.0f;
                     for (int p = g0; p < g0 + BK_KG; p += 2) {
                         float x0 = 0.0f, y0 = 0.0f, x1 = 0.0f, y1 = 0.0f;
                         if (p < end) {
-                            x0 = bk__bf16_round(load_a(&g, i, p));
-                            y0 = bk__bf16_round(load_b(&g, p, j));
+                            x0 = bk__bf16_round(load_a(g, i, p));
+                            y0 = bk__bf16_round(load_b(g, p, j));
                         }
                         if (p + 1 < end) {
-                            x1 = bk__bf16_round(load_a(&g, i, p + 1));
-                            y1 = bk__bf16_round(load_b(&g, p + 1, j));
+                            x1 = bk__bf16_round(load_a(g, i, p + 1));
+                            y1 = bk__bf16_round(load_b(g, p + 1, j));
                         }
                         e = bk__bf16_dot(x0, y0, e);
                         o = bk__bf16_dot(x1, y1, o);
