@@ -624,6 +624,35 @@ struct ConvolutionTests {
     }
   }
 
+  /// bf16 convolutions hand the GEMM their column matrix in bf16; on the
+  /// emulating paths its packing must still mark the panels whose operands
+  /// are small enough for the contract's flush to matter. x and dy scaled
+  /// to 2^-120 and w to 2^-6 put the products near 2^-126 with only the
+  /// activations' panels marked, where a missed mark changes bits.
+  @Test("bf16 products near the flush threshold give the contract's bits on every path")
+  func tinyOperandsFollowTheContract() throws {
+    for c in [smallCases[5], smallCases[11], smallCases[13]] {
+      var plain = ConvData(c)
+      plain.bias = plain.bias.map { _ in 0 }
+      var d = plain
+      d.x = d.x.map { $0 * 0x1p-120 }
+      d.w = d.w.map { $0 * 0x1p-6 }
+      d.dy = d.dy.map { $0 * 0x1p-120 }
+      let weight = explicitBackwardWeight(c, d, .bf16, onto: nil)
+      let y = explicitForward(c, d, .bf16)
+      let dx = explicitBackwardData(c, d, .bf16, onto: nil)
+      // Without the flush every sum would be the plain one scaled by 2^-126.
+      let scaled = explicitForward(c, plain, .bf16).map { $0 * 0x1p-126 }
+      #expect(zip(y, scaled).contains { $0 != $1 }, "\(c.name): the flush changes some sums")
+      try forEachInstructionSet { isa in
+        let r = try withConvolutionAlgorithm(.im2col) { try runWrappers(c, d, .bf16) }
+        expectIdentical(r.y, y, "\(c.name) \(isa) y")
+        expectIdentical(r.dx, dx, "\(c.name) \(isa) dx")
+        expectIdentical(r.dw, weight.dw, "\(c.name) \(isa) dw")
+      }
+    }
+  }
+
   @Test("One thread and two threads give the same bits")
   func threadCountIsInvisible() throws {
     for p in Precision.allCases {
