@@ -36,17 +36,16 @@ func runComparison(
   ]
   var json: [[String: Any]] = []
   var distanceSeries: [LineChart.Series] = [], scoreSeries: [LineChart.Series] = []
-  for arm in arms {
-    let runs = (0..<seeds).map { k in
+  let runsOfArm = arms.map { arm in
+    (0..<seeds).map { k in
       ExperimentArm(
         name: seeds == 1 ? arm.name : "\(arm.name)-seed\(k)", label: arm.label, flags: arm.flags,
         steps: max(1, Int((Double(steps) * arm.stepShare).rounded())), seed: UInt64(k))
     }
-    var curves: [[CheckpointScore]] = []
-    for run in runs {
-      try runner.train(run)
-      curves.append(try runner.scores(of: run))
-    }
+  }
+  try runner.train(runsOfArm.flatMap { $0 })
+  for (arm, runs) in zip(arms, runsOfArm) {
+    let curves = try runs.map { try runner.scores(of: $0) }
     for (run, curve) in zip(runs, curves) {
       json.append([
         "arm": arm.name, "label": arm.label, "flags": arm.flags, "seed": run.seed, "steps": run.steps,

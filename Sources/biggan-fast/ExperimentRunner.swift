@@ -105,12 +105,16 @@ struct ExperimentOptions: ParsableArguments {
   @OptionGroup var inception: InceptionOptions
   @OptionGroup var imageLimits: ImageOptions
   @OptionGroup var compute: ComputeOptions
+  @Option(parsing: .unconditional, help: ArgumentHelp(
+    "Runs trained at once, each in its own process with --threads threads (default 1 each); 1: one after another in this process.",
+    discussion: "On a machine with N cores, --jobs N trains N arms side by side, each progress log in <out>/runs/<arm>.log.")) var jobs: Int = 1
 
   func validate() throws {
     if let steps, steps < 2 { throw ValidationError("--steps must be at least 2, got \(steps)") }
     if let seeds, seeds < 1 { throw ValidationError("--seeds must be at least 1, got \(seeds)") }
     if let count, count < 10 { throw ValidationError("--count must be at least 10, got \(count)") }
     if let points, points < 1 { throw ValidationError("--points must be at least 1, got \(points)") }
+    if jobs < 1 { throw ValidationError("--jobs must be at least 1, got \(jobs)") }
     _ = try preset(named: config)
     guard classifier != nil || inception.isGiven else {
       throw ValidationError("nothing to measure with: pass --classifier FILE (make one with biggan-fast classifier) or --inception FILE")
@@ -169,11 +173,38 @@ struct ExperimentRunner {
 
   /// Trains `arm` to its last step, unless an earlier call already did.
   func train(_ arm: ExperimentArm) throws {
+    guard let arguments = try trainArguments(arm, threads: options.compute.threads) else { return }
+    StandardError.write("\(describe(arm))\n")
+    let command = try Train.parse(arguments)
+    try command.run()
+  }
+
+  /// Trains every arm of `arms` to its last step: one after another in
+  /// this process, or with --jobs N, up to N at once in processes of their
+  /// own (ParallelTraining), each with --threads threads (default 1).
+  func train(_ arms: [ExperimentArm]) throws {
+    guard options.jobs > 1 else {
+      for arm in arms { try train(arm) }
+      return
+    }
+    let jobs = try arms.compactMap { arm in
+      try trainArguments(arm, threads: options.compute.threads ?? 1).map {
+        ParallelTraining.Job(
+          name: arm.name, description: describe(arm), arguments: $0,
+          log: (runs as NSString).appendingPathComponent("\(arm.name).log"))
+      }
+    }
+    try ParallelTraining().run(jobs, width: options.jobs)
+  }
+
+  /// The `train` arguments that take `arm` to its last step, or nil when an
+  /// earlier call already did.
+  private func trainArguments(_ arm: ExperimentArm, threads: Int?) throws -> [String]? {
     let checkpoints = (folder(of: arm) as NSString).appendingPathComponent("checkpoint")
     let latest = Checkpoint.newestValid(in: checkpoints)
     if let latest, try Checkpoint.state(at: latest).step >= arm.steps {
       StandardError.write("\(arm.name): trained (remove \(folder(of: arm)) to train again)\n")
-      return
+      return nil
     }
     let every = max(1, arm.steps / options.measuredPoints)
     var arguments = [
@@ -182,11 +213,13 @@ struct ExperimentRunner {
       "--keep", String(arm.steps / every + 1), "--sample-every", String(every), "--precision", options.compute.precision.rawValue,
     ]
     if options.quick { arguments += ["--batch", String(ExperimentOptions.quickBatch), "--log-every", "1"] }
-    if let threads = options.compute.threads { arguments += ["--threads", String(threads)] }
+    if let threads { arguments += ["--threads", String(threads)] }
     if latest != nil { arguments.append("--resume") }
-    StandardError.write("\(arm.name): training \(arm.steps) steps (\(arm.flags.joined(separator: " ")))\n")
-    let command = try Train.parse(arguments + arm.flags)
-    try command.run()
+    return arguments + arm.flags
+  }
+
+  private func describe(_ arm: ExperimentArm) -> String {
+    "\(arm.name): training \(arm.steps) steps (\(arm.flags.joined(separator: " ")))"
   }
 
   /// Every checkpoint of `arm`'s run, G_ema measured on the same latents.

@@ -48,24 +48,25 @@ struct OrthoExperiment: ParsableCommand {
     let thresholds = [1] + (try self.thresholds())
     let seeds = options.seedCount(default: 8), steps = options.stepCount(default: 1500)
     var models: [Model] = []
-    for (arm, value) in [("no-ortho", Float(0)), ("ortho", strength)] {
-      for k in 0..<seeds {
-        let run = ExperimentArm(
-          name: "\(arm)-seed\(k)", label: arm, flags: ["--ortho", String(value)], steps: steps, seed: UInt64(k))
-        try runner.train(run)
-        let path = Checkpoint.newestValid(in: (runner.folder(of: run) as NSString).appendingPathComponent("checkpoint"))!
-        let g = try runner.generator(at: path)
-        let rows = try thresholds.map { t -> (truncation: Double, distance: Double, score: Double) in
-          var settings = GenerationSettings(count: options.imageCount)
-          settings.truncation = t
-          let m = try runner.scorer.measure(g, settings)
-          StandardError.write(String(format: "%@ truncation %g: %@ %.3f, %@ %.3f\n", run.name, t, runner.scorer.distanceName, m.distance, runner.scorer.scoreName, m.score))
-          return (t, m.distance, m.score)
-        }
-        let base = rows[0]
-        let amenable = rows.dropFirst().allSatisfy { $0.score > base.score && $0.distance <= tolerance * base.distance }
-        models.append(Model(arm: arm, seed: UInt64(k), rows: rows, amenable: amenable))
+    let runs = [("no-ortho", Float(0)), ("ortho", strength)].flatMap { arm, value in
+      (0..<seeds).map { k in
+        ExperimentArm(name: "\(arm)-seed\(k)", label: arm, flags: ["--ortho", String(value)], steps: steps, seed: UInt64(k))
       }
+    }
+    try runner.train(runs)
+    for run in runs {
+      let path = Checkpoint.newestValid(in: (runner.folder(of: run) as NSString).appendingPathComponent("checkpoint"))!
+      let g = try runner.generator(at: path)
+      let rows = try thresholds.map { t -> (truncation: Double, distance: Double, score: Double) in
+        var settings = GenerationSettings(count: options.imageCount)
+        settings.truncation = t
+        let m = try runner.scorer.measure(g, settings)
+        StandardError.write(String(format: "%@ truncation %g: %@ %.3f, %@ %.3f\n", run.name, t, runner.scorer.distanceName, m.distance, runner.scorer.scoreName, m.score))
+        return (t, m.distance, m.score)
+      }
+      let base = rows[0]
+      let amenable = rows.dropFirst().allSatisfy { $0.score > base.score && $0.distance <= tolerance * base.distance }
+      models.append(Model(arm: run.label, seed: run.seed, rows: rows, amenable: amenable))
     }
     try write(models, runner: runner, seeds: seeds, steps: steps)
   }

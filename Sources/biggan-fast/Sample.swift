@@ -227,7 +227,6 @@ struct Sample: ParsableCommand {
     _ g: Generator, count n: Int, truncation: Double, inputs: (Range<Int>) throws -> ([Float], SampleClasses),
     body: (Int, Tensor, SampleClasses) throws -> Void
   ) throws {
-    let dim = g.configuration.dimZ
     g.truncation = truncation
     let progress = ProgressLine(total: n, unit: "images")
     for start in stride(from: 0, to: n, by: batch) {

@@ -62,6 +62,31 @@ struct FindingsCommandTests {
     #expect(images.count == 3 && Set(images).count == 1, "\(images)")
   }
 
+  /// --jobs 2 trains the arms side by side in processes of their own, one
+  /// thread each: the same runs, so the same measurements, with each
+  /// process's log beside its run; --jobs 0 is refused before any training.
+  @Test("experiment width --quick --jobs 2: the measurements of --jobs 1, a training log per arm")
+  func parallelArms() throws {
+    let dir = try CommandLineTests.scratch("experiment-jobs")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    func distances(_ out: String) throws -> [[Double]] {
+      let arms = try #require(try Self.results("\(dir)/\(out)/results.json")["arms"] as? [[String: Any]])
+      return arms.map { (($0["points"] as? [[String: Any]]) ?? []).compactMap { $0["distance"] as? Double } }
+    }
+    let one = try EvaluationCommandTests.run(["experiment", "width", "--out", "one", "--steps", "8"] + Self.quick, in: dir)
+    #expect(one.status == 0, "\(one.output)")
+    let two = try EvaluationCommandTests.run(["experiment", "width", "--out", "two", "--steps", "8", "--jobs", "2"] + Self.quick, in: dir)
+    #expect(two.status == 0, "\(two.output)")
+    #expect(two.output.contains("in its own process (log: two/runs/ch-1.5x.log)"), "\(two.output)")
+    let d1 = try distances("one"), d2 = try distances("two")
+    #expect(d1.count == 2 && d1 == d2, "\(d1) vs \(d2)")
+    Self.expectFiles(["runs/ch-1x.log", "runs/ch-1.5x.log", "curves.png"], in: "\(dir)/two")
+    CommandLineTests.expectError(
+      try EvaluationCommandTests.run(["experiment", "width", "--out", "zero", "--jobs", "0"] + Self.quick, in: dir),
+      "--jobs must be at least 1, got 0")
+    #expect(!FileManager.default.fileExists(atPath: "\(dir)/zero/runs/ch-1x"))
+  }
+
   @Test("experiment spectra --quick: the top singular values of G's and D's layers at every logged step, and the figure")
   func spectra() throws {
     let dir = try CommandLineTests.scratch("experiment-spectra")
