@@ -29,7 +29,7 @@ final class ParallelTraining: @unchecked Sendable {
   func run(_ jobs: [Job], width: Int) throws {
     guard !jobs.isEmpty else { return }
     let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-    let stop = StopRequest { [weak self] in self?.terminateAll() }
+    let stop = StopRequest { self.terminateAll() }
     let slots = DispatchSemaphore(value: width)
     let group = DispatchGroup()
     for job in jobs {
@@ -68,9 +68,9 @@ final class ParallelTraining: @unchecked Sendable {
     process.standardError = log
     process.standardInput = FileHandle.nullDevice
     group.enter()
-    process.terminationHandler = { [weak self] p in
+    process.terminationHandler = { p in
       try? log.close()
-      self?.finished(p, job)
+      self.finished(p, job)
       slots.signal()
       group.leave()
     }
