@@ -28,7 +28,7 @@ final class ParallelTraining: @unchecked Sendable {
   /// throws naming every run that failed, or when a signal stopped them.
   func run(_ jobs: [Job], width: Int) throws {
     guard !jobs.isEmpty else { return }
-    let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+    let executable = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
     let stop = StopRequest { self.terminateAll() }
     let slots = DispatchSemaphore(value: width)
     let group = DispatchGroup()
