@@ -189,23 +189,10 @@ static void im2col_row(const bk_kernels *kr, int bf16, const bk_conv_shape *s,
     }
 }
 
-/* Column-matrix rows [m0, m0 + rows) from x (pixels ldx floats apart) into
- * col, g->k values apart: bf16 bits for a BK_BF16 product, which is all its
- * GEMM reads of them (half the bytes, converted once), else fp32. */
-static void columns(const bk_ctx *cx, bk_precision prec, const bk_conv_shape *s,
-                    const geometry *g, const float *x, int ldx, int m0, int rows,
-                    void *col)
-{
-    int bf16 = prec == BK_BF16;
-    size_t es = bf16 ? sizeof(uint16_t) : sizeof(float);
-#pragma omp parallel for schedule(static) \
-    num_threads(bk__team_size(cx, (double)rows * g->k, cx->kr->tuning->copy_per_thread))
-    for (int r = 0; r < rows; r++)
-        im2col_row(cx->kr, bf16, s, g, x, ldx, m0 + r, (char *)col + (size_t)r * g->k * es);
-}
-
-/* A GEMM operand of column rows [m0, m0 + rows): x itself for a direct conv
- * (rows ldx apart), else gathered into col by columns() (rows g->k apart). */
+/* A GEMM operand of column rows [m0, m0 + rows) of x (pixels ldx floats
+ * apart): x itself for a direct conv (rows ldx apart, into *f32), else
+ * gathered into col, rows g->k apart: bf16 bits for a BK_BF16 product (into
+ * *b16), which is all its GEMM reads of them, else fp32 (into *f32). */
 static void set_columns(const bk_ctx *cx, bk_precision prec, const bk_conv_shape *s,
                         const geometry *g, const float *x, int ldx, int m0, int rows,
                         void *col, const float **f32, const uint16_t **b16)
@@ -214,8 +201,13 @@ static void set_columns(const bk_ctx *cx, bk_precision prec, const bk_conv_shape
         *f32 = x + (size_t)m0 * ldx;
         return;
     }
-    columns(cx, prec, s, g, x, ldx, m0, rows, col);
-    if (prec == BK_BF16) *b16 = col;
+    int bf16 = prec == BK_BF16;
+    size_t es = bf16 ? sizeof(uint16_t) : sizeof(float);
+#pragma omp parallel for schedule(static) \
+    num_threads(bk__team_size(cx, (double)rows * g->k, cx->kr->tuning->copy_per_thread))
+    for (int r = 0; r < rows; r++)
+        im2col_row(cx->kr, bf16, s, g, x, ldx, m0 + r, (char *)col + (size_t)r * g->k * es);
+    if (bf16) *b16 = col;
     else *f32 = col;
 }
 

@@ -108,32 +108,6 @@ static void order_chain_pairs(const uint16_t *run, int depth, uint16_t *dst)
     }
 }
 
-/* pack_a for an A given as bf16 rows (g->a16): the same panels, by copies. */
-static void pack_a_bf16(const bk_kernels *kr, const bk_gemm_args *g, int i0,
-                        int rows, int p0, int kc, void *dst, unsigned char *tiny)
-{
-    int mr = kr->mr[BK_BF16], padded = round_up(rows, mr), depth = bk__bf16_depth(kc);
-    uint16_t run[BK_KC];
-    for (int x = 0; x < padded; x++) {
-        const uint16_t *s = x < rows ? g->a16 + (size_t)(i0 + x) * g->lda + p0 : NULL;
-        if (kr->dot_bf16) {
-            uint16_t *d = (uint16_t *)dst + (size_t)x * BK_KC, *r = kr->chain_pairs ? run : d;
-            if (x < rows) memcpy(r, s, sizeof(uint16_t) * kc);
-            memset(r + (x < rows ? kc : 0), 0, sizeof(uint16_t) * (x < rows ? depth - kc : depth));
-            if (kr->chain_pairs) order_chain_pairs(run, depth, d);
-        } else {
-            float *d = (float *)dst + (size_t)x * BK_KC;
-            for (int p = 0; p < depth; p++) d[p] = x < rows && p < kc ? from_bf16(s[p]) : 0.0f;
-        }
-    }
-    for (int x0 = 0; x0 < padded && !kr->dot_bf16; x0 += mr) {
-        const float *panel = (const float *)dst + (size_t)x0 * BK_KC;
-        int t = 0;
-        for (int x = 0; x < mr; x++) t |= bk__any_tiny_f32(panel + (size_t)x * BK_KC, kc);
-        tiny[x0 / mr] = (unsigned char)t;
-    }
-}
-
 /* Rows [i0, i0+rows) x K [p0, p0+kc) of op(A), row-major panels (k-major for
  * a transposed A where the path reads it); rows up to the next multiple of
  * MR are zero. For an emulated BK_BF16, tiny[x] = 1 marks micro-panel x as
@@ -143,10 +117,6 @@ static void pack_a(const bk_kernels *kr, const bk_gemm_args *g, int i0,
 {
     int bf16 = g->prec == BK_BF16, mr = kr->mr[g->prec];
     int padded = round_up(rows, mr), depth = bf16 ? bk__bf16_depth(kc) : kc;
-    if (g->a16) {
-        pack_a_bf16(kr, g, i0, rows, p0, kc, dst, tiny);
-        return;
-    }
     if (bf16 && kr->dot_bf16) {
         uint16_t *h = dst;
         if (g->transa && kr->ukr_kmajor[BK_BF16]) {
@@ -173,11 +143,14 @@ static void pack_a(const bk_kernels *kr, const bk_gemm_args *g, int i0,
                 memset(h + (size_t)x * BK_KC + kc, 0, sizeof(uint16_t) * (depth - kc));
             return;
         }
-        /* Natural pairs are the row itself; chain pairs go through a run. */
+        /* Natural pairs are the row itself; chain pairs go through a run. An
+         * A given in bf16 (g->a16, never transposed) is copied. */
         uint16_t run[BK_KC];
         for (int x = 0; x < rows; x++) {
             uint16_t *d = h + (size_t)x * BK_KC, *r = kr->chain_pairs ? run : d;
-            kr->bf16_from_f32(g->a + (size_t)(i0 + x) * g->lda + p0, r, (size_t)kc);
+            size_t at = (size_t)(i0 + x) * g->lda + p0;
+            if (g->a16) memcpy(r, g->a16 + at, sizeof(uint16_t) * kc);
+            else kr->bf16_from_f32(g->a + at, r, (size_t)kc);
             memset(r + kc, 0, sizeof(uint16_t) * (depth - kc));
             if (kr->chain_pairs) order_chain_pairs(run, depth, d);
         }
@@ -191,10 +164,12 @@ static void pack_a(const bk_kernels *kr, const bk_gemm_args *g, int i0,
     } else {
         for (int x = rows; x < padded; x++) memset(f + (size_t)x * BK_KC, 0, sizeof(float) * depth);
         for (int x = 0; x < rows; x++) {
-            const float *s = g->a + (size_t)(i0 + x) * g->lda + p0;
+            size_t at = (size_t)(i0 + x) * g->lda + p0;
             float *d = f + (size_t)x * BK_KC;
-            if (bf16) kr->round_bf16(s, d, (size_t)kc);
-            else bk__copy_floats(d, s, (size_t)kc);
+            if (g->a16)
+                for (int p = 0; p < kc; p++) d[p] = from_bf16(g->a16[at + p]);
+            else if (bf16) kr->round_bf16(g->a + at, d, (size_t)kc);
+            else bk__copy_floats(d, g->a + at, (size_t)kc);
             memset(d + kc, 0, sizeof(float) * (depth - kc));
         }
     }

@@ -34,11 +34,11 @@ typedef struct {
 
 static _Thread_local int configured;
 
-/* The tile whose addition to C waits (see above), in one of two buffers:
- * a call stores its own tile in the other. */
+/* The tile whose addition to C waits (see above). A call adds it before it
+ * stores its own tile in its place. */
 typedef struct {
-    float tile[2][MR * NR] __attribute__((aligned(64)));
-    int which, waiting;
+    float tile[MR * NR] __attribute__((aligned(64)));
+    int waiting;
     float *c;
     long ldc;
     int m, n;
@@ -51,7 +51,7 @@ void bk__amx_finish(void)
 {
     pending_tile *p = &pending;
     if (!p->waiting) return;
-    bk__merge_tile32(p->tile[p->which], p->c, p->ldc, p->m, p->n, p->alpha, p->beta);
+    bk__merge_tile32(p->tile, p->c, p->ldc, p->m, p->n, p->alpha, p->beta);
     p->waiting = 0;
 }
 
@@ -112,8 +112,7 @@ void bk__ukr_amx_bf16(int k, const void *a, const void *b, float *c, long ldc,
     }
     pending_tile *p = &pending;
     bk__amx_finish();
-    p->which ^= 1;
-    float *tile = p->tile[p->which];
+    float *tile = p->tile;
     _tile_stored(0, tile, NR * 4);
     _tile_stored(1, tile + 16, NR * 4);
     _tile_stored(2, tile + 16 * NR, NR * 4);
