@@ -142,12 +142,15 @@ static inline void pixel_origin(const bk_conv_shape *s, const geometry *g,
 
 /* ----------------------------------------------------------------- im2col -- */
 
-/* n values of x to the column matrix: copied in fp32, converted in bf16. */
+/* n values of x from offset `from` to the column matrix: copied when the
+ * column matrix has x's type (x16, x's bf16 bits, when given), converted to
+ * bf16 from fp32 otherwise. */
 static inline void put_run(const bk_kernels *kr, int bf16, void *dst, size_t at,
-                           const float *src, size_t n)
+                           const float *x, const uint16_t *x16, size_t from, size_t n)
 {
-    if (bf16) kr->bf16_from_f32(src, (uint16_t *)dst + at, n);
-    else bk__copy_floats((float *)dst + at, src, n);
+    if (x16) memcpy((uint16_t *)dst + at, x16 + from, n * sizeof(uint16_t));
+    else if (bf16) kr->bf16_from_f32(x + from, (uint16_t *)dst + at, n);
+    else bk__copy_floats((float *)dst + at, x + from, n);
 }
 
 static inline void zero_run(int bf16, void *dst, size_t at, size_t n)
@@ -156,15 +159,16 @@ static inline void zero_run(int bf16, void *dst, size_t at, size_t n)
     memset((char *)dst + at * es, 0, n * es);
 }
 
-/* Row m of the column matrix (bf16 bits when bf16, else fp32) from x, whose
- * pixels are ldx floats apart. */
+/* Row m of the column matrix (bf16 bits when bf16, else fp32) from x, or
+ * from x16 when given, whose pixels are ldx values apart. */
 static void im2col_row(const bk_kernels *kr, int bf16, const bk_conv_shape *s,
-                       const geometry *g, const float *x, int ldx, int m, void *dst)
+                       const geometry *g, const float *x, const uint16_t *x16,
+                       int ldx, int m, void *dst)
 {
     int c = s->in_c, kw = s->kernel_w, up = s->upsample;
     int b, y0, x0;
     pixel_origin(s, g, m, &b, &y0, &x0);
-    const float *img = x + (size_t)b * s->in_h * s->in_w * ldx;
+    size_t img = (size_t)b * s->in_h * s->in_w * ldx;
     /* Taps kj in [j0, j1) land inside the image; the rest is padding. */
     int j0 = clamp_int(-x0, 0, kw), j1 = clamp_int(g->ew - x0, j0, kw);
     size_t run = (size_t)kw * c, at = 0;
@@ -174,31 +178,33 @@ static void im2col_row(const bk_kernels *kr, int bf16, const bk_conv_shape *s,
             zero_run(bf16, dst, at, run);
             continue;
         }
-        const float *src = img + (size_t)(iy >> up) * s->in_w * ldx;
+        size_t src = img + (size_t)(iy >> up) * s->in_w * ldx;
         zero_run(bf16, dst, at, (size_t)j0 * c);
         if (!up && ldx == c) {
             /* Neighbouring taps read neighbouring pixels: one run. */
-            put_run(kr, bf16, dst, at + (size_t)j0 * c, src + (size_t)(x0 + j0) * c,
+            put_run(kr, bf16, dst, at + (size_t)j0 * c, x, x16, src + (size_t)(x0 + j0) * c,
                     (size_t)(j1 - j0) * c);
         } else {
             for (int kj = j0; kj < j1; kj++)
-                put_run(kr, bf16, dst, at + (size_t)kj * c,
+                put_run(kr, bf16, dst, at + (size_t)kj * c, x, x16,
                         src + (size_t)((x0 + kj) >> up) * ldx, (size_t)c);
         }
         zero_run(bf16, dst, at + (size_t)j1 * c, (size_t)(kw - j1) * c);
     }
 }
 
-/* A GEMM operand of column rows [m0, m0 + rows) of x (pixels ldx floats
- * apart): x itself for a direct conv (rows ldx apart, into *f32), else
- * gathered into col, rows g->k apart: bf16 bits for a BK_BF16 product (into
- * *b16), which is all its GEMM reads of them, else fp32 (into *f32). */
+/* A GEMM operand of column rows [m0, m0 + rows) of x, or of x16 (x's bf16
+ * bits, for a BK_BF16 product) when given, pixels ldx values apart: x itself
+ * for a direct conv (rows ldx apart, into *f32 or *b16), else gathered into
+ * col, rows g->k apart: bf16 bits for a BK_BF16 product (into *b16), which
+ * is all its GEMM reads of them, else fp32 (into *f32). */
 static void set_columns(const bk_ctx *cx, bk_precision prec, const bk_conv_shape *s,
-                        const geometry *g, const float *x, int ldx, int m0, int rows,
-                        void *col, const float **f32, const uint16_t **b16)
+                        const geometry *g, const float *x, const uint16_t *x16, int ldx,
+                        int m0, int rows, void *col, const float **f32, const uint16_t **b16)
 {
     if (g->direct) {
-        *f32 = x + (size_t)m0 * ldx;
+        if (x16) *b16 = x16 + (size_t)m0 * ldx;
+        else *f32 = x + (size_t)m0 * ldx;
         return;
     }
     int bf16 = prec == BK_BF16;
@@ -206,7 +212,7 @@ static void set_columns(const bk_ctx *cx, bk_precision prec, const bk_conv_shape
 #pragma omp parallel for schedule(static) \
     num_threads(bk__team_size(cx, (double)rows * g->k, cx->kr->tuning->copy_per_thread))
     for (int r = 0; r < rows; r++)
-        im2col_row(cx->kr, bf16, s, g, x, ldx, m0 + r, (char *)col + (size_t)r * g->k * es);
+        im2col_row(cx->kr, bf16, s, g, x, x16, ldx, m0 + r, (char *)col + (size_t)r * g->k * es);
     if (bf16) *b16 = col;
     else *f32 = col;
 }
@@ -389,7 +395,7 @@ static void conv_forward(const bk_ctx *cx, bk_precision prec,
     };
     for (int m0 = 0; m0 < g.pixels; m0 += rows) {
         ga.m = bk__min_int(rows, g.pixels - m0);
-        set_columns(cx, prec, s, &g, x, ldx, m0, ga.m, col, &ga.a, &ga.a16);
+        set_columns(cx, prec, s, &g, x, NULL, ldx, m0, ga.m, col, &ga.a, &ga.a16);
         ga.c = y + (size_t)m0 * ldy;
         bk__gemm_planned(cx, &ga, plan);
     }
@@ -439,19 +445,21 @@ static void conv_backward_data(const bk_ctx *cx, bk_precision prec,
     }
 }
 
+/* x16, when given in place of x, holds x's bf16 bits (BK_BF16 only). */
 static void conv_backward_weight(const bk_ctx *cx, bk_precision prec,
                                  const bk_conv_shape *s, const float *x,
-                                 const float *dy, float *dw, float *dbias,
-                                 int accumulate)
+                                 const uint16_t *x16, const float *dy, float *dw,
+                                 float *dbias, int accumulate)
 {
     geometry g;
     if (conv_geometry(s, &g)) return;
     int n = s->out_c;
-    if (bk__conv_winograd_weight(cx, prec, s, x, dy, dw, dbias, accumulate) == 0) return;
+    if (!x16 && bk__conv_winograd_weight(cx, prec, s, x, dy, dw, dbias, accumulate) == 0)
+        return;
     bk_conv_shape low;
     const float *dz = gradient_before_upsample(cx, s, &low, dy);
     if (dz) {
-        conv_backward_weight(cx, prec, &low, x, dz, dw, dbias, accumulate);
+        conv_backward_weight(cx, prec, &low, x, x16, dz, dw, dbias, accumulate);
         return;
     }
     size_t es = prec == BK_BF16 ? sizeof(uint16_t) : sizeof(float);
@@ -471,7 +479,7 @@ static void conv_backward_weight(const bk_ctx *cx, bk_precision prec,
         ga.k = bk__min_int(rows, g.pixels - m0);
         ga.beta = m0 == 0 && !accumulate ? 0.0f : 1.0f;
         ga.a = dy + (size_t)m0 * n;
-        set_columns(cx, prec, s, &g, x, s->in_c, m0, ga.k, col, &ga.b, &ga.b16);
+        set_columns(cx, prec, s, &g, x, x16, s->in_c, m0, ga.k, col, &ga.b, &ga.b16);
         bk__gemm(cx, &ga);
     }
     if (dbias) bias_grad(cx, dy, g.pixels, n, dbias, accumulate);
@@ -515,5 +523,13 @@ void bk_conv2d_backward_weight(bk_precision prec, const bk_conv_shape *s,
                                float *dbias, int accumulate)
 {
     bk_ctx cx = bk__ctx();
-    conv_backward_weight(&cx, prec, s, x, dy, dw, dbias, accumulate);
+    conv_backward_weight(&cx, prec, s, x, NULL, dy, dw, dbias, accumulate);
+}
+
+void bk_conv2d_backward_weight_bf16(const bk_conv_shape *s, const uint16_t *x,
+                                    const float *dy, float *dw, float *dbias,
+                                    int accumulate)
+{
+    bk_ctx cx = bk__ctx();
+    conv_backward_weight(&cx, BK_BF16, s, NULL, x, dy, dw, dbias, accumulate);
 }

@@ -60,74 +60,85 @@ static inline void normalize_row(int c, const float *restrict x,
         for (int j = 0; j < c; j++) y[j] = y[j] < 0.0f ? 0.0f : y[j];
 }
 
-/* The upstream gradient, zero where the fused ReLU's output y was (when
- * masked). Both values are loaded whatever y holds, so the choice is a
- * vector select. */
+/* The upstream gradient, zero where the fused ReLU zeroed the forward's
+ * output: where xhat * scale + shift, rounded step by step as bk_bn_forward
+ * rounds it, is not above zero (when masked). Both values are computed
+ * whatever the mask, so the choice is a vector select. */
 static inline __attribute__((always_inline)) float
-upstream(int masked, const float *restrict y, const float *restrict dy, int j)
+upstream(int masked, float xhat, const float *restrict scale,
+         const float *restrict shift, const float *restrict dy, int j)
 {
     float g = dy[j];
-    return masked && y[j] <= 0.0f ? 0.0f : g;
+    if (!masked) return g;
+    float pre = xhat * scale[j];
+    pre = pre + shift[j];
+    return pre <= 0.0f ? 0.0f : g;
 }
 
 /* pd += g and pdx += g xhat, g the upstream gradient; `masked` is a
  * constant at each call, so each variant is a loop of its own. */
 static inline __attribute__((always_inline)) void
 gradient_sums_impl(int masked, int w, const float *restrict x,
-                   const float *restrict dy, const float *restrict y,
-                   const float *restrict mu, const float *restrict rstd,
-                   float *restrict pd, float *restrict pdx)
+                   const float *restrict dy, const float *restrict mu,
+                   const float *restrict rstd, const float *restrict scale,
+                   const float *restrict shift, float *restrict pd,
+                   float *restrict pdx)
 {
     for (int j = 0; j < w; j++) {
-        float g = upstream(masked, y, dy, j), xhat = (x[j] - mu[j]) * rstd[j];
+        float xhat = (x[j] - mu[j]) * rstd[j];
+        float g = upstream(masked, xhat, scale, shift, dy, j);
         pd[j] += g;
         pdx[j] += g * xhat;
     }
 }
 
-static inline void gradient_sums(int w, const float *restrict x,
+static inline void gradient_sums(int masked, int w, const float *restrict x,
                                  const float *restrict dy,
-                                 const float *restrict y,
                                  const float *restrict mu,
                                  const float *restrict rstd,
+                                 const float *restrict scale,
+                                 const float *restrict shift,
                                  float *restrict pd, float *restrict pdx)
 {
-    if (y) gradient_sums_impl(1, w, x, dy, y, mu, rstd, pd, pdx);
-    else gradient_sums_impl(0, w, x, dy, y, mu, rstd, pd, pdx);
+    if (masked) gradient_sums_impl(1, w, x, dy, mu, rstd, scale, shift, pd, pdx);
+    else gradient_sums_impl(0, w, x, dy, mu, rstd, scale, shift, pd, pdx);
 }
 
 /* dx from the upstream gradient: through the batch statistics (their mean
  * gradients md and mdx) or, with md NULL, through fixed ones. */
 static inline __attribute__((always_inline)) void
 input_gradient_impl(int masked, int w, const float *restrict x,
-                    const float *restrict dy, const float *restrict y,
-                    const float *restrict mu, const float *restrict rstd,
-                    const float *restrict scale, const float *restrict md,
+                    const float *restrict dy, const float *restrict mu,
+                    const float *restrict rstd, const float *restrict scale,
+                    const float *restrict shift, const float *restrict md,
                     const float *restrict mdx, float *restrict dx)
 {
     if (!md) {
-        for (int j = 0; j < w; j++) dx[j] = upstream(masked, y, dy, j) * scale[j] * rstd[j];
+        for (int j = 0; j < w; j++) {
+            float xhat = (x[j] - mu[j]) * rstd[j];
+            dx[j] = upstream(masked, xhat, scale, shift, dy, j) * scale[j] * rstd[j];
+        }
         return;
     }
     for (int j = 0; j < w; j++) {
-        float gg = upstream(masked, y, dy, j) * scale[j];
         float xhat = (x[j] - mu[j]) * rstd[j];
+        float gg = upstream(masked, xhat, scale, shift, dy, j) * scale[j];
         dx[j] = rstd[j] * (gg - md[j] - xhat * mdx[j]);
     }
 }
 
-static inline void input_gradient(int w, const float *restrict x,
+static inline void input_gradient(int masked, int w, const float *restrict x,
                                   const float *restrict dy,
-                                  const float *restrict y,
                                   const float *restrict mu,
                                   const float *restrict rstd,
                                   const float *restrict scale,
+                                  const float *restrict shift,
                                   const float *restrict md,
                                   const float *restrict mdx,
                                   float *restrict dx)
 {
-    if (y) input_gradient_impl(1, w, x, dy, y, mu, rstd, scale, md, mdx, dx);
-    else input_gradient_impl(0, w, x, dy, y, mu, rstd, scale, md, mdx, dx);
+    if (masked) input_gradient_impl(1, w, x, dy, mu, rstd, scale, shift, md, mdx, dx);
+    else input_gradient_impl(0, w, x, dy, mu, rstd, scale, shift, md, mdx, dx);
 }
 
 /* Mean s and sum of squared deviations q of channels [c0, c0 + w) over
@@ -186,18 +197,25 @@ void bk_bn_forward(int n, int hw, int c, const float *x, const float *mean,
 }
 
 /* One thread's channels [c0, c0 + w) of the backward: its scratch and the
- * statistics it reads, per channel of the slice. */
+ * statistics it reads, per channel of the slice; scale and shift hold the
+ * gain and bias of the sample at hand. */
 typedef struct {
     int c0, w;
-    float *rstd, *mu, *pd, *pdx, *scale;
+    float *rstd, *mu, *pd, *pdx, *scale, *shift;
     double *gd, *gdx;
 } norm_slice;
+
+/* The forward's affine transform and fused ReLU, as bk_bn_forward took them. */
+typedef struct {
+    const float *gain, *bias;
+    int stride, relu;
+} norm_affine;
 
 /* The workspace bytes of a slice of w channels. */
 static size_t slice_bytes(int w)
 {
     size_t n = (size_t)(w > 0 ? w : 1);
-    return sizeof(double) * 4 * n + sizeof(float) * 5 * n;
+    return sizeof(double) * 4 * n + sizeof(float) * 6 * n;
 }
 
 /* Lays out a slice in this thread's workspace (NULL when it cannot be had)
@@ -217,11 +235,25 @@ static int slice_begin(norm_slice *sl, int c0, int w, const float *mean,
     sl->pd = sl->mu + w;
     sl->pdx = sl->pd + w;
     sl->scale = sl->pdx + w;
+    sl->shift = sl->scale + w;
     for (int j = 0; j < w; j++) {
         sl->rstd[j] = 1.0f / sqrtf(var[c0 + j] + eps);
         sl->mu[j] = mean[c0 + j];
     }
     return 1;
+}
+
+/* The slice's gain and bias for sample s: 1 and 0 where the forward had
+ * none, which leave its values as they were (a -0 becoming +0 masks the
+ * same). */
+static void slice_affine(const norm_slice *sl, const norm_affine *af, int s)
+{
+    const float *g = af->gain ? af->gain + (size_t)s * af->stride + sl->c0 : NULL;
+    const float *b = af->bias ? af->bias + (size_t)s * af->stride + sl->c0 : NULL;
+    for (int j = 0; j < sl->w; j++) {
+        sl->scale[j] = g ? g[j] : 1.0f;
+        sl->shift[j] = b ? b[j] : 0.0f;
+    }
 }
 
 /* Per channel of the slice: sums over all pixels of dy*gain (sd) and
@@ -230,24 +262,21 @@ static int slice_begin(norm_slice *sl, int c0, int w, const float *mean,
  * are summed in float, so the inner loop vectorises, then folded into double
  * totals in sample order. */
 static void gradient_sums_slice(const norm_slice *sl, int n, int hw, int c,
-                                const float *x, const float *gain, int stride,
-                                const float *y, const float *dy,
-                                double *restrict sd, double *restrict sdx,
-                                float *dgain, float *dbias)
+                                const float *x, const norm_affine *af,
+                                const float *dy, double *restrict sd,
+                                double *restrict sdx, float *dgain, float *dbias)
 {
     int c0 = sl->c0, w = sl->w;
     double *gd = sl->gd, *gdx = sl->gdx;
     float *pd = sl->pd, *pdx = sl->pdx, *scale = sl->scale;
     for (int j = 0; j < w; j++) sd[j] = sdx[j] = gd[j] = gdx[j] = 0.0;
     for (int s = 0; s < n; s++) {
-        const float *gs = gain ? gain + (size_t)s * stride + c0 : NULL;
-        for (int j = 0; j < w; j++) {
-            pd[j] = pdx[j] = 0.0f;
-            scale[j] = gs ? gs[j] : 1.0f;
-        }
+        slice_affine(sl, af, s);
+        for (int j = 0; j < w; j++) pd[j] = pdx[j] = 0.0f;
         for (int p = 0; p < hw; p++) {
             size_t o = ((size_t)s * hw + p) * c + c0;
-            gradient_sums(w, x + o, dy + o, y ? y + o : NULL, sl->mu, sl->rstd, pd, pdx);
+            gradient_sums(af->relu, w, x + o, dy + o, sl->mu, sl->rstd, scale, sl->shift,
+                          pd, pdx);
         }
         /* dy*gain sums follow from dy sums: the gain is constant over a
          * sample's pixels. */
@@ -258,8 +287,8 @@ static void gradient_sums_slice(const norm_slice *sl, int n, int hw, int c,
             gdx[j] += pdx[j];
         }
         /* A gain row ends with a sample (stride > 0) or the batch. */
-        if (stride || s == n - 1) {
-            size_t o = (size_t)s * stride + c0;
+        if (af->stride || s == n - 1) {
+            size_t o = (size_t)s * af->stride + c0;
             for (int j = 0; j < w; j++) {
                 if (dgain) dgain[o + j] = (float)gdx[j];
                 if (dbias) dbias[o + j] = (float)gd[j];
@@ -272,17 +301,16 @@ static void gradient_sums_slice(const norm_slice *sl, int n, int hw, int c,
 /* dx of the slice; md and mdx (the slice's mean gradients through the batch
  * statistics) NULL for fixed statistics. */
 static void input_gradient_slice(const norm_slice *sl, int n, int hw, int c,
-                                 const float *x, const float *gain, int stride,
-                                 const float *y, const float *dy,
-                                 const float *md, const float *mdx, float *dx)
+                                 const float *x, const norm_affine *af,
+                                 const float *dy, const float *md,
+                                 const float *mdx, float *dx)
 {
     int c0 = sl->c0, w = sl->w;
     for (int s = 0; s < n; s++) {
-        const float *gs = gain ? gain + (size_t)s * stride + c0 : NULL;
-        for (int j = 0; j < w; j++) sl->scale[j] = gs ? gs[j] : 1.0f;
+        slice_affine(sl, af, s);
         for (int p = 0; p < hw; p++) {
             size_t o = ((size_t)s * hw + p) * c + c0;
-            input_gradient(w, x + o, dy + o, y ? y + o : NULL, sl->mu, sl->rstd, sl->scale,
+            input_gradient(af->relu, w, x + o, dy + o, sl->mu, sl->rstd, sl->scale, sl->shift,
                            md, mdx, dx + o);
         }
     }
@@ -290,10 +318,11 @@ static void input_gradient_slice(const norm_slice *sl, int n, int hw, int c,
 
 void bk_bn_backward(int n, int hw, int c, const float *x, const float *mean,
                     const float *var, float eps, const float *gain,
-                    int stride, const float *y, const float *dy,
+                    const float *bias, int stride, int relu, const float *dy,
                     int batch_stats, float *dx, float *dgain, float *dbias)
 {
     if (n <= 0 || hw <= 0 || c <= 0) return;
+    norm_affine af = {gain, bias, stride, relu};
     bk_ctx cx = bk__ctx();
     int nt = bk__team_size(&cx, (double)n * hw * c, cx.kr->tuning->norm_per_thread / 4);
     long rows = (long)n * hw;
@@ -305,13 +334,13 @@ void bk_bn_backward(int n, int hw, int c, const float *x, const float *mean,
         if (slice_begin(&sl, c0, c1 - c0, mean, var, eps)) {
             int w = sl.w;
             double *sd = sl.gd - 2 * w, *sdx = sl.gd - w;
-            gradient_sums_slice(&sl, n, hw, c, x, gain, stride, y, dy, sd, sdx, dgain, dbias);
+            gradient_sums_slice(&sl, n, hw, c, x, &af, dy, sd, sdx, dgain, dbias);
             for (int j = 0; j < w; j++) {
                 sl.pd[j] = (float)(sd[j] / rows);
                 sl.pdx[j] = (float)(sdx[j] / rows);
             }
-            input_gradient_slice(&sl, n, hw, c, x, gain, stride, y, dy,
-                                 batch_stats ? sl.pd : NULL, sl.pdx, dx);
+            input_gradient_slice(&sl, n, hw, c, x, &af, dy, batch_stats ? sl.pd : NULL,
+                                 sl.pdx, dx);
         }
     }
 }
@@ -320,8 +349,7 @@ void bk_bn_backward(int n, int hw, int c, const float *x, const float *mean,
  * else the sums. */
 static void split_backward(int n, int hw, int c, const float *x,
                            const float *mean, const float *var, float eps,
-                           const float *gain, int stride, const float *y,
-                           const float *dy, double *sum_dy,
+                           const norm_affine *af, const float *dy, double *sum_dy,
                            double *sum_dy_xhat, float *dgain, float *dbias,
                            const float *mean_dy, const float *mean_dy_xhat,
                            float *dx)
@@ -336,32 +364,33 @@ static void split_backward(int n, int hw, int c, const float *x,
         norm_slice sl;
         int ok = slice_begin(&sl, c0, c1 - c0, mean, var, eps);
         if (ok && dx) {
-            input_gradient_slice(&sl, n, hw, c, x, gain, stride, y, dy,
-                                 mean_dy ? mean_dy + c0 : NULL,
+            input_gradient_slice(&sl, n, hw, c, x, af, dy, mean_dy ? mean_dy + c0 : NULL,
                                  mean_dy_xhat ? mean_dy_xhat + c0 : NULL, dx);
         } else if (ok) {
-            gradient_sums_slice(&sl, n, hw, c, x, gain, stride, y, dy,
-                                sum_dy + c0, sum_dy_xhat + c0, dgain, dbias);
+            gradient_sums_slice(&sl, n, hw, c, x, af, dy, sum_dy + c0, sum_dy_xhat + c0,
+                                dgain, dbias);
         }
     }
 }
 
 void bk_bn_backward_sums(int n, int hw, int c, const float *x, const float *mean,
                          const float *var, float eps, const float *gain,
-                         int stride, const float *y, const float *dy,
-                         double *sum_dy, double *sum_dy_xhat, float *dgain,
-                         float *dbias)
+                         const float *bias, int stride, int relu,
+                         const float *dy, double *sum_dy, double *sum_dy_xhat,
+                         float *dgain, float *dbias)
 {
-    split_backward(n, hw, c, x, mean, var, eps, gain, stride, y, dy, sum_dy,
-                   sum_dy_xhat, dgain, dbias, NULL, NULL, NULL);
+    norm_affine af = {gain, bias, stride, relu};
+    split_backward(n, hw, c, x, mean, var, eps, &af, dy, sum_dy, sum_dy_xhat, dgain,
+                   dbias, NULL, NULL, NULL);
 }
 
 void bk_bn_backward_input(int n, int hw, int c, const float *x,
                           const float *mean, const float *var, float eps,
-                          const float *gain, int stride, const float *y,
-                          const float *dy, const float *mean_dy,
+                          const float *gain, const float *bias, int stride,
+                          int relu, const float *dy, const float *mean_dy,
                           const float *mean_dy_xhat, float *dx)
 {
-    split_backward(n, hw, c, x, mean, var, eps, gain, stride, y, dy, NULL,
-                   NULL, NULL, NULL, mean_dy, mean_dy_xhat, dx);
+    norm_affine af = {gain, bias, stride, relu};
+    split_backward(n, hw, c, x, mean, var, eps, &af, dy, NULL, NULL, NULL, NULL, mean_dy,
+                   mean_dy_xhat, dx);
 }

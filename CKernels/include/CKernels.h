@@ -173,7 +173,8 @@ int bk_openmp_enabled(void);
 uint16_t bk_bf16_from_f32(float x);
 float bk_f32_from_bf16(uint16_t h);
 
-/* bk_bf16_from_f32 over an array, vectorised on the calling thread's path. */
+/* bk_bf16_from_f32 over an array, vectorised on the calling thread's path,
+ * the array split across the thread team. */
 void bk_bf16_from_f32_array(const float *x, uint16_t *y, size_t n);
 
 /* y[i] = the fp32 value of bf16(x[i]); x and y may be the same array. */
@@ -343,6 +344,13 @@ void bk_conv2d_backward_weight(bk_precision prec, const bk_conv_shape *s,
                                const float *x, const float *dy, float *dw,
                                float *dbias, int accumulate);
 
+/* bk_conv2d_backward_weight(BK_BF16, ...) given x's bf16 bits
+ * (bk_bf16_from_f32_array of the fp32 x): the same bits, from half the
+ * bytes, so a layer may keep its input for the backward in bf16. */
+void bk_conv2d_backward_weight_bf16(const bk_conv_shape *s, const uint16_t *x,
+                                    const float *dy, float *dw, float *dbias,
+                                    int accumulate);
+
 /* ---------------------------------------------------------- attention.c -- */
 
 /*
@@ -389,14 +397,16 @@ void bk_bn_forward(int n, int hw, int c, const float *x, const float *mean,
                    const float *var, float eps, const float *gain,
                    const float *bias, int stride, int relu, float *y);
 
-/* Backward of bk_bn_forward. y is the forward output when relu was fused
- * (its zeros mask dy), else NULL. batch_stats = 1 when mean and var were
- * this batch's own statistics (their gradient flows into dx), 0 for running
- * statistics. dx is overwritten; dgain and dbias (shaped like gain, may be
- * NULL) are overwritten with sums over each gain's pixels. */
+/* Backward of bk_bn_forward, given the gain, bias, stride and relu the
+ * forward took: with relu the gradient stops where the forward's output was
+ * zero, which the backward recomputes from x exactly as the forward rounded
+ * it (so the output need not be kept). batch_stats = 1 when mean and var
+ * were this batch's own statistics (their gradient flows into dx), 0 for
+ * running statistics. dx is overwritten; dgain and dbias (shaped like gain,
+ * may be NULL) are overwritten with sums over each gain's pixels. */
 void bk_bn_backward(int n, int hw, int c, const float *x, const float *mean,
                     const float *var, float eps, const float *gain,
-                    int stride, const float *y, const float *dy,
+                    const float *bias, int stride, int relu, const float *dy,
                     int batch_stats, float *dx, float *dgain, float *dbias);
 
 /* bk_bn_backward in two halves, for statistics shared across replicas:
@@ -406,13 +416,13 @@ void bk_bn_backward(int n, int hw, int c, const float *x, const float *mean,
  * The two halves give bk_bn_backward's bits. */
 void bk_bn_backward_sums(int n, int hw, int c, const float *x, const float *mean,
                          const float *var, float eps, const float *gain,
-                         int stride, const float *y, const float *dy,
-                         double *sum_dy, double *sum_dy_xhat, float *dgain,
-                         float *dbias);
+                         const float *bias, int stride, int relu,
+                         const float *dy, double *sum_dy, double *sum_dy_xhat,
+                         float *dgain, float *dbias);
 void bk_bn_backward_input(int n, int hw, int c, const float *x,
                           const float *mean, const float *var, float eps,
-                          const float *gain, int stride, const float *y,
-                          const float *dy, const float *mean_dy,
+                          const float *gain, const float *bias, int stride,
+                          int relu, const float *dy, const float *mean_dy,
                           const float *mean_dy_xhat, float *dx);
 
 /* --------------------------------------------------------------- pool.c -- */

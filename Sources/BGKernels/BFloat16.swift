@@ -12,15 +12,15 @@ public enum BFloat16 {
   /// `x` rounded to the nearest bf16, as fp32.
   public static func rounded(_ x: Float) -> Float { value(bits(x)) }
 
-  /// Converts an array on this thread's instruction-set path.
+  /// Converts an array on this thread's instruction-set path, split across
+  /// the thread team.
   public static func bits(_ xs: [Float]) -> [UInt16] {
-    var out = [UInt16](repeating: 0, count: xs.count)
-    xs.withUnsafeBufferPointer { px in
-      out.withUnsafeMutableBufferPointer { po in
-        bk_bf16_from_f32_array(px.baseAddress, po.baseAddress, xs.count)
+    [UInt16](unsafeUninitializedCapacity: xs.count) { out, initialized in
+      xs.withUnsafeBufferPointer { px in
+        bk_bf16_from_f32_array(px.baseAddress, out.baseAddress, xs.count)
       }
+      initialized = xs.count
     }
-    return out
   }
 
   /// Rounds every element to the nearest bf16 on this thread's instruction-set path.
@@ -32,5 +32,21 @@ public enum BFloat16 {
       }
     }
     return out
+  }
+}
+
+/// A tensor's values as bf16 bits (`BFloat16.bits` of each), half the bytes
+/// of the fp32 tensor: what a bf16 convolution keeps of its input for the
+/// backward, which reads nothing more of it.
+public struct BFloat16Tensor: Sendable {
+  /// Extent of each dimension, outermost first.
+  public let shape: [Int]
+  /// The bits, last dimension fastest.
+  public let bits: [UInt16]
+
+  /// `x` rounded to bf16.
+  public init(rounding x: Tensor) {
+    shape = x.shape
+    bits = BFloat16.bits(x.storage)
   }
 }

@@ -136,11 +136,17 @@ private func checkWeight(
 private func checkActivation(_ function: String, _ x: Tensor, _ name: String) throws(KernelError)
   -> [Int]
 {
-  guard x.shape.count == 4 else {
+  try checkActivation(function, shape: x.shape, name)
+}
+
+private func checkActivation(_ function: String, shape: [Int], _ name: String) throws(KernelError)
+  -> [Int]
+{
+  guard shape.count == 4 else {
     throw .shape(
-      "\(function): \(name) has shape \(x.shape), expected rank 4 [batch, height, width, channels]")
+      "\(function): \(name) has shape \(shape), expected rank 4 [batch, height, width, channels]")
   }
-  return x.shape
+  return shape
 }
 
 /// The 2-D convolution `y = conv(x, weight) + bias`, through a ReLU when
@@ -285,7 +291,36 @@ public func conv2dBackwardWeight(
   _ x: Tensor, outputGradient dy: Tensor, geometry: ConvolutionGeometry,
   precision: Precision = .fp32
 ) throws(KernelError) -> (weight: Tensor, bias: Tensor) {
-  let xs = try checkActivation("conv2dBackwardWeight", x, "x")
+  try backwardWeight(inputShape: x.shape, dy, geometry) { shape, pdy, pdw, pdb in
+    x.storage.withUnsafeBufferPointer { px in
+      bk_conv2d_backward_weight(precision.c, shape, px.baseAddress, pdy, pdw, pdb, 0)
+    }
+  }
+}
+
+/// `conv2dBackwardWeight(_:outputGradient:geometry:precision: .bf16)` from
+/// the input's bf16 bits, which are all a bf16 convolution reads of it: the
+/// same bits, from half the bytes.
+public func conv2dBackwardWeight(
+  _ x: BFloat16Tensor, outputGradient dy: Tensor, geometry: ConvolutionGeometry
+) throws(KernelError) -> (weight: Tensor, bias: Tensor) {
+  try backwardWeight(inputShape: x.shape, dy, geometry) { shape, pdy, pdw, pdb in
+    x.bits.withUnsafeBufferPointer { px in
+      bk_conv2d_backward_weight_bf16(shape, px.baseAddress, pdy, pdw, pdb, 0)
+    }
+  }
+}
+
+/// The checks and results of both `conv2dBackwardWeight`s around `kernel`,
+/// which reads the input itself.
+private func backwardWeight(
+  inputShape: [Int], _ dy: Tensor, _ geometry: ConvolutionGeometry,
+  kernel: (
+    UnsafePointer<bk_conv_shape>, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?,
+    UnsafeMutablePointer<Float>?
+  ) -> Void
+) throws(KernelError) -> (weight: Tensor, bias: Tensor) {
+  let xs = try checkActivation("conv2dBackwardWeight", shape: inputShape, "x")
   let dys = try checkActivation("conv2dBackwardWeight", dy, "dy")
   let outChannels = dys[3]
   var (shape, outShape) = try geometry.shapes(
@@ -296,14 +331,10 @@ public func conv2dBackwardWeight(
   }
   var dw = Tensor(overwrittenShape: [outChannels, geometry.kernelHeight, geometry.kernelWidth, xs[3]])
   var db = Tensor(overwrittenShape: [outChannels])
-  x.storage.withUnsafeBufferPointer { px in
-    dy.storage.withUnsafeBufferPointer { pdy in
-      dw.storage.withUnsafeMutableBufferPointer { pdw in
-        db.storage.withUnsafeMutableBufferPointer { pdb in
-          bk_conv2d_backward_weight(
-            precision.c, &shape, px.baseAddress, pdy.baseAddress, pdw.baseAddress,
-            pdb.baseAddress, 0)
-        }
+  dy.storage.withUnsafeBufferPointer { pdy in
+    dw.storage.withUnsafeMutableBufferPointer { pdw in
+      db.storage.withUnsafeMutableBufferPointer { pdb in
+        kernel(&shape, pdy.baseAddress, pdw.baseAddress, pdb.baseAddress)
       }
     }
   }

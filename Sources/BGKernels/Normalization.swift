@@ -48,6 +48,19 @@ private func affineStride(_ t: Tensor?, _ name: String, n: Int, c: Int) throws(K
   throw .shape("\(name) has shape \(t.shape), expected [\(c)] or [\(n), \(c)]")
 }
 
+/// The one stride of a gain and a bias (0 per channel, `c` per sample), which
+/// must agree when both are given.
+private func affineStride(
+  gain: Tensor?, bias: Tensor?, _ function: String, n: Int, c: Int
+) throws(KernelError) -> Int32 {
+  let gs = try affineStride(gain, "\(function): gain", n: n, c: c)
+  let bs = try affineStride(bias, "\(function): bias", n: n, c: c)
+  if let gs, let bs, gs != bs {
+    throw .shape("\(function): gain \(gain!.shape) and bias \(bias!.shape) must have the same shape")
+  }
+  return Int32(gs ?? bs ?? 0)
+}
+
 /// `y = (x - mean) / sqrt(variance + epsilon) * gain + bias`, then ReLU when
 /// `relu` is set.
 ///
@@ -64,17 +77,13 @@ public func batchNorm(
   let (n, hw, c) = try activationDims(x, "batchNorm: x")
   try mean.expect([c], "batchNorm: mean")
   try variance.expect([c], "batchNorm: variance")
-  let gs = try affineStride(gain, "batchNorm: gain", n: n, c: c)
-  let bs = try affineStride(bias, "batchNorm: bias", n: n, c: c)
-  if let gs, let bs, gs != bs {
-    throw .shape("batchNorm: gain \(gain!.shape) and bias \(bias!.shape) must have the same shape")
-  }
+  let stride = try affineStride(gain: gain, bias: bias, "batchNorm", n: n, c: c)
   var y = Tensor(overwrittenShape: x.shape)
   let g = gain?.storage, b = bias?.storage
   y.storage.withUnsafeMutableBufferPointer { py in
     bk_bn_forward(
       Int32(n), Int32(hw), Int32(c), x.storage, mean.storage, variance.storage, epsilon,
-      g, b, Int32(gs ?? bs ?? 0), relu ? 1 : 0, py.baseAddress)
+      g, b, stride, relu ? 1 : 0, py.baseAddress)
   }
   return y
 }
@@ -82,17 +91,18 @@ public func batchNorm(
 /// Gradients of `batchNorm`.
 ///
 /// - Parameters:
-///   - output: the forward result when it was computed with `relu: true`
-///     (its zeros stop the gradient), else `nil`.
+///   - bias, relu: as the forward took them; with `relu` the gradient stops
+///     where the forward's output was zero, recomputed from `x` with the
+///     forward's rounding, so the output need not be kept.
 ///   - batchStatistics: `true` when `mean` and `variance` were the batch's
 ///     own statistics, so the gradient also flows through them.
 /// - Returns: the gradient of `x`, and of the gain and bias (shaped like
 ///   `gain`, or `[channels]` when it is `nil`).
 public func batchNormBackward(
   _ x: Tensor, mean: Tensor, variance: Tensor, epsilon: Float, gain: Tensor?,
-  output: Tensor?, outputGradient dy: Tensor, batchStatistics: Bool
+  bias: Tensor?, relu: Bool, outputGradient dy: Tensor, batchStatistics: Bool
 ) throws(KernelError) -> (input: Tensor, gain: Tensor, bias: Tensor) {
-  let a = try BatchNormGradientArguments(x, mean, variance, gain, output, dy)
+  let a = try BatchNormGradientArguments(x, mean, variance, gain, bias, dy)
   var dx = Tensor(overwrittenShape: x.shape)
   var (dgain, dbias) = a.affineGradients()
   dx.storage.withUnsafeMutableBufferPointer { pdx in
@@ -100,7 +110,7 @@ public func batchNormBackward(
       dbias.storage.withUnsafeMutableBufferPointer { pdb in
         bk_bn_backward(
           a.n, a.hw, a.c, x.storage, mean.storage, variance.storage, epsilon,
-          gain?.storage, a.stride, output?.storage, dy.storage, batchStatistics ? 1 : 0,
+          gain?.storage, bias?.storage, a.stride, relu ? 1 : 0, dy.storage, batchStatistics ? 1 : 0,
           pdx.baseAddress, pdg.baseAddress, pdb.baseAddress)
       }
     }
@@ -114,9 +124,9 @@ public func batchNormBackward(
 /// the gain and bias gradients. Arguments as for `batchNormBackward`.
 public func batchNormGradientSums(
   _ x: Tensor, mean: Tensor, variance: Tensor, epsilon: Float, gain: Tensor?,
-  output: Tensor?, outputGradient dy: Tensor
+  bias: Tensor?, relu: Bool, outputGradient dy: Tensor
 ) throws(KernelError) -> (sum: [Double], sumTimesNormalized: [Double], gain: Tensor, bias: Tensor) {
-  let a = try BatchNormGradientArguments(x, mean, variance, gain, output, dy)
+  let a = try BatchNormGradientArguments(x, mean, variance, gain, bias, dy)
   var sum = [Double](repeating: 0, count: Int(a.c)), sumXhat = sum
   var (dgain, dbias) = a.affineGradients()
   sum.withUnsafeMutableBufferPointer { ps in
@@ -125,7 +135,7 @@ public func batchNormGradientSums(
         dbias.storage.withUnsafeMutableBufferPointer { pdb in
           bk_bn_backward_sums(
             a.n, a.hw, a.c, x.storage, mean.storage, variance.storage, epsilon,
-            gain?.storage, a.stride, output?.storage, dy.storage,
+            gain?.storage, bias?.storage, a.stride, relu ? 1 : 0, dy.storage,
             ps.baseAddress, px.baseAddress, pdg.baseAddress, pdb.baseAddress)
         }
       }
@@ -139,16 +149,16 @@ public func batchNormGradientSums(
 /// (`[channels]` each; the second must be given with the first).
 public func batchNormInputGradient(
   _ x: Tensor, mean: Tensor, variance: Tensor, epsilon: Float, gain: Tensor?,
-  output: Tensor?, outputGradient dy: Tensor, meanSum: Tensor, meanSumTimesNormalized: Tensor
+  bias: Tensor?, relu: Bool, outputGradient dy: Tensor, meanSum: Tensor, meanSumTimesNormalized: Tensor
 ) throws(KernelError) -> Tensor {
-  let a = try BatchNormGradientArguments(x, mean, variance, gain, output, dy)
+  let a = try BatchNormGradientArguments(x, mean, variance, gain, bias, dy)
   try meanSum.expect([Int(a.c)], "batchNormInputGradient: meanSum")
   try meanSumTimesNormalized.expect([Int(a.c)], "batchNormInputGradient: meanSumTimesNormalized")
   var dx = Tensor(overwrittenShape: x.shape)
   dx.storage.withUnsafeMutableBufferPointer { pdx in
     bk_bn_backward_input(
-      a.n, a.hw, a.c, x.storage, mean.storage, variance.storage, epsilon, gain?.storage, a.stride,
-      output?.storage, dy.storage, meanSum.storage, meanSumTimesNormalized.storage, pdx.baseAddress)
+      a.n, a.hw, a.c, x.storage, mean.storage, variance.storage, epsilon, gain?.storage,
+      bias?.storage, a.stride, relu ? 1 : 0, dy.storage, meanSum.storage, meanSumTimesNormalized.storage, pdx.baseAddress)
   }
   return dx
 }
@@ -158,14 +168,13 @@ private struct BatchNormGradientArguments {
   let n: Int32, hw: Int32, c: Int32, stride: Int32
 
   init(
-    _ x: Tensor, _ mean: Tensor, _ variance: Tensor, _ gain: Tensor?, _ output: Tensor?, _ dy: Tensor
+    _ x: Tensor, _ mean: Tensor, _ variance: Tensor, _ gain: Tensor?, _ bias: Tensor?, _ dy: Tensor
   ) throws(KernelError) {
     let (n, hw, c) = try activationDims(x, "batchNormBackward: x")
     try mean.expect([c], "batchNormBackward: mean")
     try variance.expect([c], "batchNormBackward: variance")
     try dy.expect(x.shape, "batchNormBackward: outputGradient")
-    if let output { try output.expect(x.shape, "batchNormBackward: output") }
-    stride = Int32(try affineStride(gain, "batchNormBackward: gain", n: n, c: c) ?? 0)
+    stride = try affineStride(gain: gain, bias: bias, "batchNormBackward", n: n, c: c)
     (self.n, self.hw, self.c) = (Int32(n), Int32(hw), Int32(c))
   }
 

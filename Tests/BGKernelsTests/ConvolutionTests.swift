@@ -653,6 +653,44 @@ struct ConvolutionTests {
     }
   }
 
+  /// A bf16 layer may keep only its input's bf16 bits for the backward
+  /// (`Conv2d.keepsInputAsBFloat16`): the weight gradient from them must be
+  /// the one from the fp32 input, on every route the backward can take.
+  @Test(
+    "bf16 weight gradients from the input's bf16 bits are those from its fp32 values, every path and algorithm, 1 and 2 threads",
+    arguments: allCases + [bandCases[0]])
+  fileprivate func weightGradientFromBFloat16Input(_ c: ConvCase) throws {
+    let d = ConvData(c)
+    let x = try Tensor(shape: c.xShape, storage: d.x), dy = try Tensor(shape: c.yShape, storage: d.dy)
+    let x16 = BFloat16Tensor(rounding: x)
+    #expect(x16.shape == c.xShape && x16.bits == BFloat16.bits(d.x))
+    for algorithm in ConvolutionAlgorithm.allCases {
+      try withConvolutionAlgorithm(algorithm) {
+        try forEachInstructionSet { isa in
+          for threads in [1, 2] {
+            let label = "\(c.name) \(algorithm) \(isa) \(threads) threads"
+            let fp32 = try withThreads(threads) {
+              try conv2dBackwardWeight(x, outputGradient: dy, geometry: c.geometry, precision: .bf16)
+            }
+            let bf16 = try withThreads(threads) {
+              try conv2dBackwardWeight(x16, outputGradient: dy, geometry: c.geometry)
+            }
+            expectIdentical(bf16.weight.storage, fp32.weight.storage, "\(label) dw")
+            expectIdentical(bf16.bias.storage, fp32.bias.storage, "\(label) dbias")
+          }
+        }
+      }
+    }
+    var rng = SplitMix64(seed: c.seed &+ 2000)
+    let dw0 = rng.array(d.w.count), db0 = rng.array(c.outChannels)
+    var shape = c.kernelShape
+    var dw = dw0, db = db0, dw16 = dw0, db16 = db0
+    bk_conv2d_backward_weight(BK_BF16, &shape, d.x, d.dy, &dw, &db, 1)
+    bk_conv2d_backward_weight_bf16(&shape, x16.bits, d.dy, &dw16, &db16, 1)
+    expectIdentical(dw16, dw, "\(c.name) accumulated dw")
+    expectIdentical(db16, db, "\(c.name) accumulated dbias")
+  }
+
   @Test("One thread and two threads give the same bits")
   func threadCountIsInvisible() throws {
     for p in Precision.allCases {

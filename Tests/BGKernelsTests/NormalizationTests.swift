@@ -101,8 +101,8 @@ struct NormalizationTests {
         var dx = [Float](repeating: 0, count: k.x.count)
         var dgain = [Float](repeating: 0, count: k.gain.count), dbias = dgain
         bk_bn_backward(
-          Int32(k.n), Int32(k.hw), Int32(k.c), k.x, mean, variance, 1e-5, k.gain, k.stride,
-          relu ? y : nil, k.dy, 1, &dx, &dgain, &dbias)
+          Int32(k.n), Int32(k.hw), Int32(k.c), k.x, mean, variance, 1e-5, k.gain, k.bias, k.stride,
+          relu ? 1 : 0, k.dy, 1, &dx, &dgain, &dbias)
         let h: Float = 1e-2
         func numeric(_ path: WritableKeyPath<Case, [Float]>, _ i: Int) -> Double {
           let keep = k[keyPath: path][i]
@@ -144,22 +144,24 @@ struct NormalizationTests {
     for (n, hw, c, conditional) in [(1, 1, 1, false), (3, 5, 17, true), (8, 64, 96, true), (2, 9, 129, false)] {
       let k = Case(n: n, hw: hw, c: c, conditional: conditional, seed: UInt64(n * c))
       let (mean, variance) = k.stats()
-      let y = k.forward(relu: true)
       let rows = Double(n * hw)
       func fused() -> [Float] {
         var dx = [Float](repeating: 0, count: k.x.count), dg = [Float](repeating: 0, count: k.gain.count), db = dg
         bk_bn_backward(
-          Int32(n), Int32(hw), Int32(c), k.x, mean, variance, 1e-5, k.gain, k.stride, y, k.dy, 1, &dx, &dg, &db)
+          Int32(n), Int32(hw), Int32(c), k.x, mean, variance, 1e-5, k.gain, k.bias, k.stride, 1, k.dy, 1, &dx,
+          &dg, &db)
         return dx + dg + db
       }
       func split() -> [Float] {
         var sum = [Double](repeating: 0, count: c), sumXhat = sum
         var dx = [Float](repeating: 0, count: k.x.count), dg = [Float](repeating: 0, count: k.gain.count), db = dg
         bk_bn_backward_sums(
-          Int32(n), Int32(hw), Int32(c), k.x, mean, variance, 1e-5, k.gain, k.stride, y, k.dy, &sum, &sumXhat, &dg, &db)
+          Int32(n), Int32(hw), Int32(c), k.x, mean, variance, 1e-5, k.gain, k.bias, k.stride, 1, k.dy, &sum,
+          &sumXhat, &dg, &db)
         let md = sum.map { Float($0 / rows) }, mdx = sumXhat.map { Float($0 / rows) }
         bk_bn_backward_input(
-          Int32(n), Int32(hw), Int32(c), k.x, mean, variance, 1e-5, k.gain, k.stride, y, k.dy, md, mdx, &dx)
+          Int32(n), Int32(hw), Int32(c), k.x, mean, variance, 1e-5, k.gain, k.bias, k.stride, 1, k.dy, md, mdx,
+          &dx)
         return dx + dg + db
       }
       expectSameBits(withThreads(1, fused), withThreads(1, split), "split backward \(n)x\(hw)x\(c)")
@@ -173,12 +175,46 @@ struct NormalizationTests {
     let mean: [Float] = [0.1, -0.2, 0.3], variance: [Float] = [1.5, 0.5, 2]
     var dx = [Float](repeating: 0, count: k.x.count)
     bk_bn_backward(
-      Int32(k.n), Int32(k.hw), Int32(k.c), k.x, mean, variance, 1e-4, k.gain, k.stride, nil,
+      Int32(k.n), Int32(k.hw), Int32(k.c), k.x, mean, variance, 1e-4, k.gain, k.bias, k.stride, 0,
       k.dy, 0, &dx, nil, nil)
     for i in 0..<dx.count {
       let s = i / (k.hw * k.c), j = i % k.c
       let e = Double(k.dy[i]) * Double(k.gain[s * k.c + j]) / (Double(variance[j]) + 1e-4).squareRoot()
       #expect(abs(Double(dx[i]) - e) <= 1e-6 * (1 + abs(e)))
+    }
+  }
+
+  @Test("the fused ReLU's mask, recomputed from x, stops the gradient exactly where the forward's output is zero")
+  func reluMask() {
+    for conditional in [false, true] {
+      for batchStatistics in [true, false] {
+        var k = Case(n: 3, hw: 7, c: 17, conditional: conditional, seed: 21)
+        let (mean, variance) = k.stats()
+        // Biases that put some pre-activations at 0, -0 and one ulp either
+        // side, where a recomputation that rounds otherwise would differ.
+        for s in 0..<k.n {
+          for j in 0..<k.c where j % 3 == 0 {
+            let i = (s * k.hw + j % k.hw) * k.c + j, g = conditional ? s * k.c + j : j
+            let rstd = 1 / (variance[j] + 1e-5).squareRoot()
+            let scaled = (k.x[i] - mean[j]) * rstd * k.gain[g]
+            k.bias[g] = [-scaled, -scaled.nextUp, -scaled.nextDown][(s + j) % 3]
+          }
+        }
+        let y = k.forward(relu: true)
+        #expect(y.contains(0) && y.contains { $0 > 0 && $0 < 1e-5 }, "the case reaches the edge")
+        func backward(relu: Bool, _ dy: [Float]) -> [Float] {
+          var dx = [Float](repeating: 0, count: k.x.count), dg = [Float](repeating: 0, count: k.gain.count)
+          var db = dg
+          bk_bn_backward(
+            Int32(k.n), Int32(k.hw), Int32(k.c), k.x, mean, variance, 1e-5, k.gain, k.bias, k.stride,
+            relu ? 1 : 0, dy, batchStatistics ? 1 : 0, &dx, &dg, &db)
+          return dx + dg + db
+        }
+        let masked = zip(k.dy, y).map { $1 > 0 ? $0 : 0 }
+        expectSameBits(
+          backward(relu: true, k.dy), backward(relu: false, masked),
+          "mask, conditional \(conditional), batch statistics \(batchStatistics)")
+      }
     }
   }
 
@@ -191,7 +227,7 @@ struct NormalizationTests {
       var dx = [Float](repeating: 0, count: k.x.count), dg = [Float](repeating: 0, count: k.gain.count)
       var db = dg
       bk_bn_backward(
-        Int32(k.n), Int32(k.hw), Int32(k.c), k.x, mean, variance, 1e-5, k.gain, k.stride, y,
+        Int32(k.n), Int32(k.hw), Int32(k.c), k.x, mean, variance, 1e-5, k.gain, k.bias, k.stride, 1,
         k.dy, 1, &dx, &dg, &db)
       return mean + variance + y + dx + dg + db
     }

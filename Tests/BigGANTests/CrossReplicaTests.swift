@@ -34,14 +34,16 @@ struct CrossReplicaTests {
       let (mean, variance) = try batchStatistics(x)
       let y = try batchNorm(x, mean: mean, variance: variance, epsilon: 1e-4, gain: gain, bias: nil, relu: true)
       let whole = try batchNormBackward(
-        x, mean: mean, variance: variance, epsilon: 1e-4, gain: gain, output: y, outputGradient: dy, batchStatistics: true)
+        x, mean: mean, variance: variance, epsilon: 1e-4, gain: gain, bias: nil, relu: true, outputGradient: dy,
+        batchStatistics: true)
       let results = try LocalReplicas(count: replicas).run { group in
         let part = group.slice(ofBatch: n)
         let xs = Self.rows(x, part), gs = Self.rows(gain, part)
         let (m, v, count) = try combinedStatistics(try batchMoments(xs), group: group)
         let ys = try batchNorm(xs, mean: m, variance: v, epsilon: 1e-4, gain: gs, bias: nil, relu: true)
         let g = try crossReplicaBatchNormBackward(
-          xs, mean: m, variance: v, epsilon: 1e-4, gain: gs, output: ys, outputGradient: Self.rows(dy, part),
+          xs, mean: m, variance: v, epsilon: 1e-4, gain: gs, bias: nil, relu: true,
+          outputGradient: Self.rows(dy, part),
           count: count, group: group)
         return (m, v, count, ys, g.input, g.gain)
       }

@@ -23,7 +23,7 @@ final class StudioServer: @unchecked Sendable {
   /// `folder` and waits for its address.
   init(_ arguments: [String], in folder: String) throws {
     log = "\(folder)/serve-\(UUID().uuidString).log"
-    FileManager.default.createFile(atPath: log, contents: nil)
+    _ = FileManager.default.createFile(atPath: log, contents: nil)
     let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
     process.executableURL = CommandLineTests.binary("biggan-fast")
     process.arguments = ["serve"] + arguments + ["--port", "0"]

@@ -66,17 +66,18 @@ func combinedStatistics(
 /// two per-channel gradient sums are added over the replicas before `dx`.
 /// `count` is the global batch's values per channel.
 func crossReplicaBatchNormBackward(
-  _ x: Tensor, mean: Tensor, variance: Tensor, epsilon: Float, gain: Tensor?, output: Tensor?,
-  outputGradient dy: Tensor, count: Int, group: any ReplicaGroup
+  _ x: Tensor, mean: Tensor, variance: Tensor, epsilon: Float, gain: Tensor?, bias: Tensor?,
+  relu: Bool, outputGradient dy: Tensor, count: Int, group: any ReplicaGroup
 ) throws(KernelError) -> (input: Tensor, gain: Tensor, bias: Tensor) {
   let local = try batchNormGradientSums(
-    x, mean: mean, variance: variance, epsilon: epsilon, gain: gain, output: output, outputGradient: dy)
+    x, mean: mean, variance: variance, epsilon: epsilon, gain: gain, bias: bias, relu: relu,
+    outputGradient: dy)
   let c = local.sum.count
   let total = group.sum(local.sum + local.sumTimesNormalized)
   let meanSum = try Tensor(shape: [c], storage: total[0..<c].map { Float($0 / Double(count)) })
   let meanSumXhat = try Tensor(shape: [c], storage: total[c...].map { Float($0 / Double(count)) })
   let dx = try batchNormInputGradient(
-    x, mean: mean, variance: variance, epsilon: epsilon, gain: gain, output: output, outputGradient: dy,
-    meanSum: meanSum, meanSumTimesNormalized: meanSumXhat)
+    x, mean: mean, variance: variance, epsilon: epsilon, gain: gain, bias: bias, relu: relu,
+    outputGradient: dy, meanSum: meanSum, meanSumTimesNormalized: meanSumXhat)
   return (dx, local.gain, local.bias)
 }

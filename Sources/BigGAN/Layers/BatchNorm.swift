@@ -113,13 +113,15 @@ struct BatchNormCore {
   let stats: RunningStatistics
   let eps: Float
 
-  /// What `backward` reads: the input, the output when the ReLU is fused
-  /// (its mask), and the statistics the forward normalised with; `count`:
-  /// the values per channel behind batch statistics (every replica's, when
-  /// shared).
+  /// What `backward` reads: the input, the fused ReLU and the bias (with
+  /// the input, the statistics and the gain they give the ReLU's mask, so
+  /// the output need not be kept), and the statistics the forward
+  /// normalised with; `count`: the values per channel behind batch
+  /// statistics (every replica's, when shared).
   private struct Saved {
     let input: Tensor
-    let output: Tensor?
+    let relu: Bool
+    let bias: Tensor?
     let mean: Tensor
     let variance: Tensor
     let batchStatistics: Bool
@@ -152,7 +154,7 @@ struct BatchNormCore {
       x, mean: used.mean, variance: used.variance, epsilon: eps, gain: gain, bias: bias, relu: relu)
     if mode.keepsActivations {
       saved = Saved(
-        input: x, output: relu ? y : nil, mean: used.mean, variance: used.variance,
+        input: x, relu: relu, bias: relu ? bias : nil, mean: used.mean, variance: used.variance,
         batchStatistics: used.batch, count: used.count)
     }
     return y
@@ -164,12 +166,12 @@ struct BatchNormCore {
     }
     if s.batchStatistics, case .allReplicas(let group) = stats.scope {
       return try crossReplicaBatchNormBackward(
-        s.input, mean: s.mean, variance: s.variance, epsilon: eps, gain: gain, output: s.output,
-        outputGradient: dy, count: s.count, group: group)
+        s.input, mean: s.mean, variance: s.variance, epsilon: eps, gain: gain, bias: s.bias,
+        relu: s.relu, outputGradient: dy, count: s.count, group: group)
     }
     return try batchNormBackward(
-      s.input, mean: s.mean, variance: s.variance, epsilon: eps, gain: gain, output: s.output,
-      outputGradient: dy, batchStatistics: s.batchStatistics)
+      s.input, mean: s.mean, variance: s.variance, epsilon: eps, gain: gain, bias: s.bias,
+      relu: s.relu, outputGradient: dy, batchStatistics: s.batchStatistics)
   }
 }
 

@@ -75,6 +75,9 @@ public final class GeneratorBlock: ConditionalBlock {
     convSkip = conv("conv_sc", i, o, 1, true, &rng)
     bn1 = cbn("bn1", i, &rng)
     bn2 = cbn("bn2", o, &rng)
+    // conv1 and conv2 read the norms' ReLUs, which nothing else keeps;
+    // conv_sc reads x, which bn1 keeps.
+    for c in [conv1, conv2] { c.keepsInputAsBFloat16 = true }
   }
 
   /// In BigGAN-PyTorch's registration order: conv1, conv2, conv_sc, bn1, bn2.

@@ -14,10 +14,29 @@ public final class Conv2d: Module {
   let normalized: SpectralNormWeight
   let geometry: ConvolutionGeometry
   var precision: Precision = .fp32
+  /// Set by a block whose own backward keeps nothing of this layer's input:
+  /// in bf16 the layer then keeps only the input's bf16 bits, all its
+  /// weight gradient reads, so the fp32 input can be freed after the
+  /// forward. Where the block keeps the input anyway (a ReLU mask, a skip),
+  /// a bf16 copy would only add to it.
+  var keepsInputAsBFloat16 = false
+
+  /// The input as `backward` reads it.
+  private enum SavedInput {
+    case fp32(Tensor)
+    case bf16(BFloat16Tensor)
+
+    var shape: [Int] {
+      switch self {
+      case .fp32(let x): x.shape
+      case .bf16(let x): x.shape
+      }
+    }
+  }
 
   /// What `backward` reads: the input and the weight the forward used.
   private struct Saved {
-    let input: Tensor
+    let input: SavedInput
     let weight: SpectralNormWeight.Normalized
   }
   private var saved: Saved?
@@ -48,7 +67,10 @@ public final class Conv2d: Module {
     let (w, plan) = try normalized.resolve(mode: mode, precision: precision) {
       WeightPlan(convolutionWeight: $0, precision: $1)
     }
-    if mode.keepsActivations { saved = Saved(input: x, weight: w) }
+    if mode.keepsActivations {
+      let input: SavedInput = keepsInputAsBFloat16 && precision == .bf16 ? .bf16(BFloat16Tensor(rounding: x)) : .fp32(x)
+      saved = Saved(input: input, weight: w)
+    }
     return try conv2d(
       x, weight: w.value, bias: bias?.value, geometry: geometry, precision: precision, plan: plan)
   }
@@ -93,16 +115,20 @@ public final class Conv2d: Module {
       break
     case .tangent:
       guard let t = tangentInput.take() else { throw .shape("\(weight.name): tangent backward without a tangent pass") }
-      try accumulateGradients(dy, input: t, s.weight, bias: false)
+      try accumulateGradients(dy, input: .fp32(t), s.weight, bias: false)
     }
     return s
   }
 
   private func accumulateGradients(
-    _ dy: Tensor, input: Tensor, _ w: SpectralNormWeight.Normalized, bias withBias: Bool
+    _ dy: Tensor, input: SavedInput, _ w: SpectralNormWeight.Normalized, bias withBias: Bool
   ) throws(KernelError) {
     guard weight.requiresGradient else { return }
-    let (dw, db) = try conv2dBackwardWeight(input, outputGradient: dy, geometry: geometry, precision: precision)
+    let (dw, db) =
+      switch input {
+      case .fp32(let x): try conv2dBackwardWeight(x, outputGradient: dy, geometry: geometry, precision: precision)
+      case .bf16(let x): try conv2dBackwardWeight(x, outputGradient: dy, geometry: geometry)
+      }
     try normalized.accumulateGradient(dw, step: w.step)
     if withBias { try bias?.accumulate(db) }
   }

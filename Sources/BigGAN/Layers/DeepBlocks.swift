@@ -54,6 +54,8 @@ public final class DeepGeneratorBlock: ConditionalBlock {
     bn2 = cbn("bn2", hidden, &rng)
     bn3 = cbn("bn3", hidden, &rng)
     bn4 = cbn("bn4", hidden, &rng)
+    // Every convolution reads a norm's ReLU, which nothing else keeps.
+    for c in [conv1, conv2, conv3, conv4] { c.keepsInputAsBFloat16 = true }
     self.upsample = upsample
     outputChannels = o
   }

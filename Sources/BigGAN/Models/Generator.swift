@@ -107,6 +107,8 @@ public final class Generator: Module {
     let last = config.generatorBlocks[config.generatorBlocks.count - 1].out
     outputNorm = BatchNorm(prefix: "output_layer.0", channels: last, settings: settings)
     outputConv = Conv2d(prefix: "output_layer.2", in: last, out: 3, kernel: 3, spectralNorm: settings.snEps, initialization: config.initialization, rng: &rng)
+    // It reads the output norm's ReLU, which nothing else keeps.
+    outputConv.keepsInputAsBFloat16 = true
   }
 
   /// In BigGAN-PyTorch's state-dict order.
